@@ -1,0 +1,55 @@
+"""Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Return once ``now() >= when``."""
+        ...
+
+
+class SystemClock:
+    """Real time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, when: datetime) -> None:
+        while (delay := (when - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(delay)
+
+
+class SimulatedClock:
+    """Virtual time starting at ``start``.
+
+    With ``speed=None`` waiting is instantaneous (time jumps to the deadline); with a
+    speed of N, one real second is N simulated seconds.
+    """
+
+    def __init__(self, start: datetime, speed: float | None = None) -> None:
+        if start.tzinfo is None:
+            raise ValueError("SimulatedClock needs an aware start time")
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive")
+        self._now = start.astimezone(UTC)
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep_until(self, when: datetime) -> None:
+        delta = (when - self._now).total_seconds()
+        if delta <= 0:
+            return
+        if self.speed is not None:
+            await asyncio.sleep(delta / self.speed)
+        self._now = when.astimezone(UTC)

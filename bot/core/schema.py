@@ -1,0 +1,81 @@
+"""The shape of a campaign file, as pydantic models. Meaning is checked in ``campaigns``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramChannelSpec(_Strict):
+    network: Literal["telegram"]
+    chat: str | int
+
+
+class MastodonChannelSpec(_Strict):
+    network: Literal["mastodon"]
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    max_characters: Annotated[int, Field(gt=0)] = 500
+
+
+class ChannelSpec(
+    RootModel[Annotated[TelegramChannelSpec | MastodonChannelSpec, Field(discriminator="network")]]
+):
+    pass
+
+
+class MediaSpec(_Strict):
+    file: NonEmpty
+    alt: NonEmpty
+
+
+class _Publishable(_Strict):
+    id: Slug
+    to: list[str] | None = None
+    message: NonEmpty | None = None
+    text: NonEmpty | None = None
+    vars: dict[str, Any] = {}
+    media: list[MediaSpec] = []
+    warning: str | None = None
+    language: str | None = None
+
+
+class PostSpec(_Publishable):
+    at: str
+
+
+class LivestreamSpec(_Publishable):
+    title: NonEmpty
+    starts: str
+    ends: str
+    where: str | None = None
+    url: str | None = None
+    remind: list[str] = ["1d", "1h", "10m", "start"]
+
+
+class ModerationSpec(_Strict):
+    banned_words: list[NonEmpty] = []
+    hold_links: bool = True
+
+
+class CampaignSpec(_Strict):
+    """The top of a campaign file; ``posts`` and ``livestreams`` items are checked one by
+    one (``PostSpec``, ``LivestreamSpec``) so that one bad post hides nothing else."""
+
+    campaign: Slug
+    timezone: NonEmpty
+    language: NonEmpty = "en"
+    hashtags: list[Annotated[str, StringConstraints(pattern=r"^#?\w+$")]] = []
+    channels: Annotated[dict[Slug, Any], Field(min_length=1)]  # each one is a ChannelSpec
+    posts: list[Any] = []
+    livestreams: list[Any] = []
+    grace: str = "15m"
+    acknowledge: bool = False
+    moderation: ModerationSpec = ModerationSpec()

@@ -1,0 +1,427 @@
+"""Every validation rule, with the exact message a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import BASE, Project
+
+ANNONCE = "**{{ titre }}** {{ hashtag }}\n"
+
+
+def with_posts(posts: str) -> str:
+    return BASE + "posts:\n" + posts
+
+
+def test_a_valid_campaign_has_no_problem(project: Project) -> None:
+    project.template("annonce.fr.md", ANNONCE)
+    project.campaign(
+        with_posts("""\
+  - id: un
+    at: 2012-05-02 09:00
+    message: annonce
+    vars: {titre: Bonjour}
+""")
+    )
+    result = project.load()
+    assert result.problems == []
+    [campaign] = result.campaigns
+    assert [(p.id, p.channel.name, p.text) for p in campaign.publications] == [
+        ("un", "masto", "Bonjour #gautrinweb2"),
+        ("un", "tg", "<b>Bonjour</b> #gautrinweb2"),
+    ]
+
+
+def test_unknown_keys_are_errors_with_a_suggestion(project: Project) -> None:
+    project.campaign(
+        BASE.replace("language:", "langage:")
+        + """\
+posts:
+  - id: un
+    at: 2012-05-02 09:00
+    text: salut
+    mesage: oups
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:3:1: unknown key 'langage'; did you mean 'language'?",
+        "schedules/c.yaml:12:5: unknown key 'mesage'; did you mean 'message'?",
+    ]
+
+
+def test_unknown_key_in_a_channel_lists_the_allowed_ones(project: Project) -> None:
+    project.campaign(BASE.replace("{network: mastodon}", "{network: mastodon, chat: x}"))
+    assert project.problems() == [
+        "schedules/c.yaml:7:30: unknown key 'chat'; allowed: max_characters, network, visibility",
+    ]
+
+
+def test_missing_keys_and_wrong_types(project: Project) -> None:
+    project.campaign("""\
+campaign: essai
+channels:
+  tg: {network: telegram}
+  fax: {network: fax}
+acknowledge: maybe
+posts:
+  - at: 2012-05-02 09:00
+    text: [not, text]
+""")
+    assert project.problems() == [
+        "schedules/c.yaml:1:1: missing key 'timezone'",
+        "schedules/c.yaml:3:7: missing key 'chat'",
+        "schedules/c.yaml:4:18: unknown network 'fax'; use 'telegram', 'mastodon'",
+        "schedules/c.yaml:5:14: input should be a valid boolean, unable to interpret input, got 'maybe'",
+        "schedules/c.yaml:7:5: missing key 'id'",
+        "schedules/c.yaml:8:11: input should be a valid string",
+    ]
+
+
+def test_ids_are_unique_and_well_formed(project: Project) -> None:
+    project.campaign(
+        with_posts("""\
+  - {id: un, at: 2012-05-02 09:00, text: a}
+  - {id: un, at: 2012-05-03 09:00, text: b}
+  - {id: "Deux Mots", at: 2012-05-03 09:00, text: c}
+livestreams:
+  - {id: un, title: t, starts: 2012-05-02 13:30, ends: 2012-05-02 14:30, text: d}
+""")
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:10:10: id 'un' is already used on line 9; ids must be unique in a campaign",
+        "schedules/c.yaml:11:10: 'Deux Mots' is not a valid name: use lowercase letters, digits, "
+        "'-' and '_', starting with a letter or digit",
+        "schedules/c.yaml:13:10: id 'un' is already used on line 9; ids must be unique in a campaign",
+    ]
+
+
+def test_campaign_names_are_unique_across_files(project: Project) -> None:
+    project.campaign(BASE, "a.yaml")
+    project.campaign(BASE, "b.yaml")
+    assert project.problems() == [
+        "schedules/b.yaml:1:11: campaign 'essai' is already defined in schedules/a.yaml",
+    ]
+
+
+def test_to_names_existing_channels(project: Project) -> None:
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, text: a, to: [tg, mastodon]}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:54: unknown channel 'mastodon' (channels: masto, tg)",
+    ]
+
+
+def test_message_or_text(project: Project) -> None:
+    project.template("a.md", "a")
+    project.campaign(
+        with_posts("""\
+  - {id: un, at: 2012-05-02 09:00}
+  - {id: deux, at: 2012-05-02 09:00, text: a, message: a}
+""")
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:9:5: give either 'message:' (a template in messages/) or 'text:'",
+        "schedules/c.yaml:10:5: give either 'message:' (a template in messages/) or 'text:', not both",
+    ]
+
+
+def test_missing_template_says_which_files_were_tried(project: Project) -> None:
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, message: absent}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:45: no template 'absent' (looked for messages/absent.fr-CA.md, "
+        "messages/absent.fr.md, messages/absent.md)",
+    ]
+
+
+def test_language_variants_are_chosen_by_the_post_language(project: Project) -> None:
+    project.template("salut.fr.md", "Bonjour")
+    project.template("salut.en.md", "Hello")
+    project.template("salut.md", "Hi")
+    project.campaign(
+        with_posts("""\
+  - {id: un, at: 2012-05-02 09:00, message: salut, to: [masto]}
+  - {id: deux, at: 2012-05-02 09:00, message: salut, to: [masto], language: en}
+  - {id: trois, at: 2012-05-02 09:00, message: salut, to: [masto], language: de}
+""")
+    )
+    texts = {p.id: p.text for p in project.load().campaigns[0].publications}
+    assert texts == {"un": "Bonjour", "deux": "Hello", "trois": "Hi"}
+
+
+def test_undefined_template_variable(project: Project) -> None:
+    project.template("annonce.fr.md", ANNONCE)
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, message: annonce}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:45: messages/annonce.fr.md: 'titre' is undefined; define it under vars:",
+    ]
+
+
+def test_template_syntax_error_is_reported_once_in_the_template(project: Project) -> None:
+    project.template("casse.md", "Bonjour\n{{ titre }\n")
+    project.campaign(
+        with_posts("""\
+  - {id: un, at: 2012-05-02 09:00, message: casse}
+  - {id: deux, at: 2012-05-02 09:00, message: casse}
+""")
+    )
+    assert project.problems() == [
+        "messages/casse.md:2:1: template error: unexpected '}'",
+    ]
+
+
+def test_inline_text_syntax_error_points_into_the_campaign(project: Project) -> None:
+    project.campaign(with_posts("  - id: un\n    at: 2012-05-02 09:00\n    text: 'a {% if %}'\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:12:1: template error: Expected an expression, got 'end of statement block'",
+    ]
+
+
+def test_vars_may_not_hide_what_relais_provides(project: Project) -> None:
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, text: a, vars: {hashtag: x}}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:52: 'hashtag' is set by Relais; choose another name",
+    ]
+
+
+def test_time_zone_must_be_an_iana_name(project: Project) -> None:
+    project.campaign(BASE.replace("America/Montreal", "America/Montréal"))
+    assert project.problems() == [
+        "schedules/c.yaml:2:11: unknown time zone 'America/Montréal'; did you mean America/Montreal?",
+    ]
+
+
+def test_daylight_saving_gaps_and_overlaps_ask_for_an_offset(project: Project) -> None:
+    project.campaign(
+        with_posts("""\
+  - {id: saut, at: 2012-03-11 02:30, text: a}
+  - {id: double, at: 2011-11-06 01:30, text: b}
+  - {id: explicite, at: 2011-11-06 01:30-05:00, text: c}
+""")
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:9:20: 2012-03-11 02:30 does not exist in America/Montreal: the clocks "
+        "skip it at the daylight saving time change; write the instant you mean with an "
+        "explicit offset, e.g. 2012-03-11 02:30-05:00",
+        "schedules/c.yaml:10:22: 2011-11-06 01:30 happens twice in America/Montreal (daylight "
+        "saving time change); write it with an explicit offset: 2011-11-06 01:30-04:00 or "
+        "2011-11-06 01:30-05:00",
+    ]
+
+
+def test_livestream_ends_after_it_starts_and_reminders_are_durations(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+livestreams:
+  - id: direct
+    title: Direct
+    starts: 2012-05-02 13:30
+    ends: 2012-05-02 13:00
+    text: a
+  - id: autre
+    title: Autre
+    starts: 2012-05-03 13:30
+    ends: 2012-05-03 14:30
+    remind: [1h, une heure, 1h]
+    text: b
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:12:11: the livestream must end after it starts",
+        "schedules/c.yaml:18:18: 'une heure' is not a duration; write it like 15m, 1h, 1h30m or 1d",
+        "schedules/c.yaml:18:29: reminder '1h' is listed twice",
+    ]
+
+
+def test_livestream_expands_into_one_publication_per_reminder_and_channel(project: Project) -> None:
+    project.template("rappel.md", "{{ relative|capitalize }} : {{ title }}, {{ starts|datetime }}")
+    project.campaign(
+        BASE
+        + """\
+livestreams:
+  - id: conference-de-presse
+    title: Conférence de presse
+    starts: 2012-05-02 13:30
+    ends: 2012-05-02 14:30
+    remind: [1d, 1h, 10m, start]
+    message: rappel
+    to: [masto]
+"""
+    )
+    publications = project.load().campaigns[0].publications
+    assert [(p.id, p.local_at.strftime("%d %H:%M"), p.text) for p in publications] == [
+        (
+            "conference-de-presse@1d",
+            "01 13:30",
+            "Demain : Conférence de presse, mercredi 2 mai 2012 à 13 h 30",
+        ),
+        (
+            "conference-de-presse@1h",
+            "02 12:30",
+            "Dans 1 heure : Conférence de presse, mercredi 2 mai 2012 à 13 h 30",
+        ),
+        (
+            "conference-de-presse@10m",
+            "02 13:20",
+            "Dans 10 minutes : Conférence de presse, mercredi 2 mai 2012 à 13 h 30",
+        ),
+        (
+            "conference-de-presse@start",
+            "02 13:30",
+            "En direct : Conférence de presse, mercredi 2 mai 2012 à 13 h 30",
+        ),
+    ]
+    assert publications[0].not_after == publications[-1].at
+    assert publications[-1].not_after == publications[-1].at.replace(hour=18, minute=30)
+
+
+def test_media_must_exist_and_carry_alt_text(project: Project) -> None:
+    (project.root / "schedules" / "couverture.jpg").write_bytes(b"\xff\xd8\xff")
+    project.campaign(
+        with_posts("""\
+  - id: un
+    at: 2012-05-02 09:00
+    text: a
+    media: [{file: couverture.jpg}]
+  - id: deux
+    at: 2012-05-02 09:00
+    text: b
+    media: [{file: absente.jpg, alt: Couverture}]
+  - id: trois
+    at: 2012-05-02 09:00
+    text: c
+    media: [{file: couverture.jpg, alt: Couverture du rapport}]
+""")
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:12:13: missing key 'alt'",
+        "schedules/c.yaml:16:20: media file not found: schedules/absente.jpg",
+    ]
+
+
+def test_text_too_long_for_mastodon(project: Project) -> None:
+    project.campaign(
+        with_posts(
+            f"  - {{id: long, at: 2012-05-02 09:00, text: '{'a' * 490} https://example.org/{'x' * 100}'}}\n"
+        )
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:9:44: 'long' is too long for masto: the mastodon post has 514 characters, "
+        "the limit is 500",
+    ]
+
+
+def test_mastodon_limit_can_be_raised_by_the_campaign(project: Project) -> None:
+    project.campaign(
+        with_posts(f"  - {{id: long, at: 2012-05-02 09:00, text: '{'a' * 600}'}}\n").replace(
+            "{network: mastodon}", "{network: mastodon, max_characters: 1000}"
+        )
+    )
+    assert project.problems() == []
+
+
+def test_caption_limit_for_telegram_photos(project: Project) -> None:
+    (project.root / "schedules" / "photo.png").write_bytes(b"\x89PNG")
+    project.campaign(
+        with_posts(f"""\
+  - id: photo
+    at: 2012-05-02 09:00
+    to: [tg]
+    text: '{"é" * 1025}'
+    media: [{{file: photo.png, alt: Une photo}}]
+""")
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:12:11: 'photo' is too long for tg: the telegram caption has 1025 characters, "
+        "the limit is 1024",
+    ]
+
+
+def test_telegram_limit_counts_what_is_shown_not_the_markup(project: Project) -> None:
+    project.campaign(
+        with_posts(f"  - {{id: long, at: 2012-05-02 09:00, to: [tg], text: '**{'a' * 4096}**'}}\n")
+    )
+    result = project.load()
+    assert result.problems == []
+    assert result.campaigns[0].publications[0].length == 4096
+
+
+def test_syntax_error_in_yaml(project: Project) -> None:
+    project.campaign(BASE + "posts:\n  - {id: un, at: 2012-05-02 09:00\n")
+    assert project.problems() == [
+        "schedules/c.yaml:10:1: YAML syntax error: while parsing a flow mapping, did not find "
+        "expected ',' or '}'",
+    ]
+
+
+def test_duplicate_keys_are_errors(project: Project) -> None:
+    project.campaign(BASE + "timezone: Europe/Paris\n")
+    assert project.problems() == ["schedules/c.yaml:8:1: duplicate key 'timezone'"]
+
+
+def test_non_utf8_file(project: Project) -> None:
+    (project.root / "schedules" / "c.yaml").write_bytes(BASE.encode() + "# café\n".encode("latin-1"))
+    assert project.problems() == [
+        "schedules/c.yaml:8:6: not UTF-8 (byte 0xe9); save the file as UTF-8",
+    ]
+
+
+def test_empty_file_and_empty_directory(project: Project) -> None:
+    assert project.problems() == ["schedules: no campaign files (*.yaml) in this directory"]
+    project.campaign("")
+    assert project.problems() == [
+        "schedules/c.yaml: the file is empty; a campaign needs at least campaign:, timezone: and channels:",
+    ]
+
+
+def test_a_file_that_is_not_a_map(project: Project) -> None:
+    project.campaign("- just\n- a list\n")
+    assert project.problems() == [
+        "schedules/c.yaml:1:1: a campaign file must be a map of keys (campaign:, timezone:, channels:, …)",
+    ]
+
+
+def test_a_huge_file_is_refused_without_reading_it(project: Project) -> None:
+    path = project.root / "schedules" / "c.yaml"
+    with path.open("wb") as f:
+        f.truncate(10 * 1024 * 1024)
+    assert project.problems() == [
+        "schedules/c.yaml: the file is 10.0 MB; a campaign file may be at most 4 MB "
+        "(split it into several campaigns)",
+    ]
+
+
+def test_one_bad_file_hides_nothing_of_another(project: Project) -> None:
+    project.campaign("campaign: [\n", "a.yaml")
+    project.campaign(BASE.replace("America/Montreal", "Mars/Olympus"), "b.yaml")
+    (project.root / "schedules" / "c.yaml").write_bytes(b"\xff\xfe")
+    assert project.problems() == [
+        "schedules/a.yaml:2:1: YAML syntax error: while parsing a flow node, did not find "
+        "expected node content",
+        "schedules/b.yaml:2:11: unknown time zone 'Mars/Olympus'; use an IANA name like America/Montreal",
+        "schedules/c.yaml:1:1: not UTF-8 (byte 0xff); save the file as UTF-8",
+    ]
+
+
+def test_missing_messages_directory(project: Project) -> None:
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, text: a}\n"))
+    (project.root / "messages").rmdir()
+    assert project.problems() == ["messages: no such directory"]
+
+
+def test_non_utf8_template(project: Project) -> None:
+    (project.root / "messages" / "vieux.md").write_bytes("Réunion\n".encode("latin-1"))
+    project.campaign(BASE)
+    assert project.problems() == ["messages/vieux.md:1:2: not UTF-8 (byte 0xe9); save the file as UTF-8"]
+
+
+def test_telegram_chat_must_be_a_username_or_an_id(project: Project) -> None:
+    project.campaign(BASE.replace('"@GautrinWeb2"', '"GautrinWeb2"'))
+    assert project.problems() == [
+        "schedules/c.yaml:6:33: chat 'GautrinWeb2' is neither an @username nor a numeric chat id",
+    ]
+    project.campaign(BASE.replace('"@GautrinWeb2"', "-1001234567890"))
+    assert project.problems() == []
+
+
+def test_paths_in_messages_are_relative_to_the_working_directory(project: Project) -> None:
+    assert Path.cwd() == project.root
