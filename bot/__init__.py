@@ -3,10 +3,11 @@
 Layers, from the bottom up; a module imports only from its own layer or those below
 (``tests/test_layers.py`` checks it):
 
-1. ``bot.domain``, ``bot.clock``, ``bot.problems``: plain typed objects, no I/O.
+1. ``bot.domain``, ``bot.clock``, ``bot.problems``, ``bot.channels``: plain typed
+   objects and the ``Sender`` protocol, no I/O.
 2. ``bot.core``: loading and validating ``schedules/``, rendering ``messages/``.
-3. ``bot.services``: publishing, rehearsing; they see channels only through
-   ``bot.services.channels.Channel``.
+3. ``bot.services``: publishing, rehearsing; they see networks only through
+   ``bot.channels.Sender``.
 4. ``bot.adapters``: one module per network (plus the console); each is the only module
    that imports its network's library, and none imports a service.
 5. ``bot.settings``, ``bot.app`` and ``bot.cli``: read settings once and wire it all up.

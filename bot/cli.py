@@ -5,7 +5,6 @@ Exit codes: 0 success, 1 failure while running, 2 invalid campaign files or usag
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ import click
 
 from bot import __version__
 from bot.clock import SimulatedClock, SystemClock
-from bot.core.campaigns import LoadResult, load_campaigns
+from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, Publication, PublicationState
 from bot.settings import Settings
@@ -109,7 +108,7 @@ def plan(ctx: click.Context, fmt: str, paths: tuple[Path, ...]) -> None:
     states = {p.key: PublicationState.PENDING for p in publications}
     if fmt == "json":
         document = {"publications": [_plan_row(p, states[p.key]) for p in publications]}
-        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
     _plan_table(publications, states)
 
@@ -127,7 +126,7 @@ def _plan_row(publication: Publication, state: PublicationState) -> dict[str, An
         "text": publication.text,
         "length": publication.length,
         "limit": publication.limit,
-        "media": [{"file": str(m.path), "alt": m.alt} for m in publication.media],
+        "media": [{"file": display_path(m.path), "alt": m.alt} for m in publication.media],
         "warning": publication.warning,
     }
 
@@ -222,6 +221,8 @@ def _rehearse(campaigns: list[Campaign], start_text: str | None, speed: float | 
         f"Rehearsal from {start.astimezone(zone):%Y-%m-%d %H:%M %Z} on the console: nothing is sent.\n",
         style="dim",
     )
+    import asyncio
+
     sent = asyncio.run(rehearse(publications, clock, lambda _p: sender, start=start))
     console.print(f"{sent} publications rehearsed.", style="dim")
 

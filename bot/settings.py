@@ -13,6 +13,7 @@ class Settings(BaseSettings):
         env_prefix="RELAIS_",
         env_file=".env",
         env_file_encoding="utf-8",
+        env_ignore_empty=True,  # RELAIS_TELEGRAM_TOKEN= in .env means "not set"
         extra="ignore",  # a shared .env may hold other programs' variables
     )
 

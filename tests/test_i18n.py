@@ -12,6 +12,8 @@ def test_quebec_french_dates() -> None:
     assert i18n.date_and_time(PRESS, "fr-CA") == "mercredi 2 mai 2012 à 13 h 30"
     assert i18n.long_date(PRESS, "fr-CA") == "mercredi 2 mai 2012"
     assert i18n.short_time(PRESS, "fr-CA") == "13 h 30"
+    assert i18n.short_time(PRESS.replace(hour=9, minute=0), "fr-CA") == "9 h"
+    assert i18n.short_time(PRESS.replace(hour=9, minute=5), "fr-CA") == "9 h 05"
 
 
 def test_english_dates() -> None:

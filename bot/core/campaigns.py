@@ -568,6 +568,9 @@ def _explain(error: Any, data: Any, model: type[BaseModel]) -> tuple[Path_, bool
         )
     if kind == "union_tag_not_found":
         return path, False, "missing key 'network' (telegram or mastodon)"
+    if kind == "too_short":
+        count = error["ctx"]["min_length"]
+        return path, False, f"'{path[-1]}' needs at least {count} entr{'y' if count == 1 else 'ies'}"
     message = error["msg"]
     message = message[0].lower() + message[1:]
     return path, False, f"{message}, got {value!r}" if not isinstance(value, dict | list) else message

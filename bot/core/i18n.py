@@ -35,8 +35,13 @@ def long_date(moment: datetime, language: str) -> str:
 
 @lru_cache(maxsize=4096)
 def short_time(moment: datetime, language: str) -> str:
-    """``13 h 30`` (fr-CA), ``1:30 PM`` (en)."""
-    return format_time(moment, "short", tzinfo=moment.tzinfo, locale=locale_for(language))
+    """``13 h 30`` and ``9 h`` (fr-CA), ``1:30 PM`` (en)."""
+    locale = locale_for(language)
+    if locale.language == "fr" and locale.territory == "CA":
+        # Quebec usage (and the OQLF's): no leading zero, no " 00" for a whole hour;
+        # CLDR's pattern gives "09 h 00".
+        return f"{moment.hour} h" if moment.minute == 0 else f"{moment.hour} h {moment.minute:02d}"
+    return format_time(moment, "short", tzinfo=moment.tzinfo, locale=locale)
 
 
 def date_and_time(moment: datetime, language: str) -> str:

@@ -1,8 +1,8 @@
-"""Parse YAML into plain Python data while remembering where every value came from.
+"""Parse YAML into plain Python data and keep where every value came from.
 
 PyYAML's composer (the C one when available) builds a node tree that carries line and
-column marks; we construct plain values from it ourselves so that each path
-(``("posts", 3, "at")``) can be mapped back to ``line:column`` for error messages.
+column marks; we construct plain values from it ourselves and keep the tree, so that a
+path such as ``("posts", 3, "at")`` can be mapped back to ``line:column`` for an error.
 Plain scalars that look like timestamps stay strings: times are read by
 ``bot.core.times`` with the campaign's time zone.
 """
@@ -41,23 +41,36 @@ class Position:
 
 @dataclass
 class Located:
-    """A parsed document and the position of each of its values (and mapping keys)."""
+    """A parsed document, and its node tree to find where each value came from."""
 
     data: Any
-    values: dict[Path_, Position] = field(default_factory=dict)
-    keys: dict[Path_, Position] = field(default_factory=dict)
+    root: Node | None = None
     problems: list[tuple[Position, str]] = field(default_factory=list)
 
     def position(self, path: Path_, *, key: bool = False) -> Position:
-        """The position of ``path``, or of its nearest ancestor that exists."""
-        path = tuple(path)
-        while True:
-            found = (self.keys if key else self.values).get(path) or self.values.get(path)
-            if found is not None:
+        """Where ``path`` is written (its key with ``key=True``), or its nearest ancestor.
+
+        Positions are looked up in the node tree only when a problem is reported, so
+        that loading a valid file pays nothing for them.
+        """
+        node = self.root
+        found = _pos(node) if node is not None else Position(1, 1)
+        for part in path:
+            child: Node | None = None
+            if isinstance(node, MappingNode):
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, ScalarNode) and key_node.value == part:
+                        child = value_node
+                        if key and part == path[-1]:
+                            return _pos(key_node)
+                        break
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+                child = node.value[part]
+            if child is None:
                 return found
-            if not path:
-                return Position(1, 1)
-            path = path[:-1]
+            node = child
+            found = _pos(node)
+        return found
 
 
 class YamlSyntaxError(Exception):
@@ -84,40 +97,38 @@ def parse(text: str) -> Located:
         raise YamlSyntaxError(where, f"YAML syntax error: {message}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Position(1, 1), f"YAML error: {exc}") from None
-    located = Located(data=None)
+    located = Located(data=None, root=root)
     if root is not None:
-        located.data = _build(root, (), located)
+        located.data = _build(root, located.problems)
     return located
 
 
-def _build(node: Node, path: Path_, out: Located) -> Any:
-    out.values[path] = _pos(node)
+def _build(node: Node, problems: list[tuple[Position, str]]) -> Any:
     if isinstance(node, ScalarNode):
-        return _scalar(node, out)
+        return _scalar(node, problems)
     if isinstance(node, SequenceNode):
-        return [_build(item, (*path, i), out) for i, item in enumerate(node.value)]
+        return [_build(item, problems) for item in node.value]
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                out.problems.append((_pos(key_node), "a key must be a plain word, not a list or map"))
+                problems.append((_pos(key_node), "a key must be a plain word, not a list or map"))
                 continue
             key = key_node.value
             if key in result:
-                out.problems.append((_pos(key_node), f"duplicate key '{key}'"))
+                problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            out.keys[(*path, key)] = _pos(key_node)
-            result[key] = _build(value_node, (*path, key), out)
+            result[key] = _build(value_node, problems)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
 
-def _scalar(node: ScalarNode, out: Located) -> Any:
+def _scalar(node: ScalarNode, problems: list[tuple[Position, str]]) -> Any:
     construct = _SCALARS.get(node.tag)
     if construct is None:
         return node.value
     try:
         return construct(node)
     except (ConstructorError, ValueError):
-        out.problems.append((_pos(node), f"cannot read {node.value!r}"))
+        problems.append((_pos(node), f"cannot read {node.value!r}"))
         return node.value

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from bot.channels import Sender
 from bot.clock import Clock
 from bot.domain import Publication
-from bot.services.channels import Sender
 
 
 async def rehearse(

@@ -1,4 +1,4 @@
-"""What the services need from a network: the ``Sender`` protocol."""
+"""What the services need from a network: the ``Sender`` protocol, which adapters implement."""
 
 from __future__ import annotations
 

@@ -1,0 +1,845 @@
+"""Loopback fake of a Mastodon server for tests: ``with FakeMastodon() as md: md.url``.
+
+Answers the endpoints Relais uses like https://docs.joinmastodon.org/methods/ documents them,
+from an aiohttp server on 127.0.0.1 in its own thread. Public methods are thread-safe. Faults
+(``fail``, ``rate_limited``, ``delay``, ``drop_after_receive``, ``malformed``) apply to the
+next matching requests, one fault per request. The token is never logged nor recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hmac
+import html
+import itertools
+import re
+import socket
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+JSON = dict[str, Any]
+VERSION = "4.3.0"
+INVALID_TOKEN = "The access token is invalid"
+NOT_FOUND = "Record not found"
+
+_MENTION_RE = re.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@([\w.-]+\w))?", re.I)
+_HASHTAG_RE = re.compile(r"(?<![=/)\w])#(\w*[^\W\d_]\w*)")
+_URL_RE = re.compile(r"(?<![\w/])https?://[^\s<>\"']+", re.I)
+_URL_PREFIX_RE = re.compile(r"^https?://(www\.)?", re.I)
+_BREAK_RE = re.compile(r"<(?:br|/?p)\b[^>]*>", re.I)
+_TAG_RE = re.compile(r"<[^>]+>")
+_MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+               "image/heif", "image/avif", "video/mp4", "video/webm", "video/quicktime",
+               "audio/mpeg", "audio/ogg", "audio/wav", "audio/flac", "audio/mp4"]
+
+
+def _iso(ts: float | None = None) -> str:
+    """ISO 8601 UTC with milliseconds, as Mastodon writes datetimes."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _trim_url(url: str) -> str:
+    """Drop trailing punctuation that is not part of a URL in running text."""
+    while url and (url[-1] in ".,:;!?'\"" or (url[-1] == ")" and url.count("(") < url.count(")"))):
+        url = url[:-1]
+    return url
+
+
+def _extends(ch: str) -> bool:
+    """True if ``ch`` continues the previous grapheme cluster (an approximation of UAX #29)."""
+    cp = ord(ch)
+    return (unicodedata.category(ch) in ("Mn", "Me", "Mc") or cp == 0x200D
+            or 0xFE00 <= cp <= 0xFE0F or 0x1F3FB <= cp <= 0x1F3FF
+            or 0xE0020 <= cp <= 0xE007F or 0xE0100 <= cp <= 0xE01EF)
+
+
+def grapheme_length(text: str) -> int:
+    """Count grapheme clusters: marks, ZWJ sequences, modifiers and flag pairs count once."""
+    count, prev, flags = 0, "", 0
+    for ch in text:
+        joined = count and (_extends(ch) or prev == "\u200d" or (prev == "\r" and ch == "\n"))
+        if 0x1F1E6 <= ord(ch) <= 0x1F1FF:
+            joined = joined or flags % 2 == 1
+            flags += 1
+        else:
+            flags = 0
+        count += 0 if joined else 1
+        prev = ch
+    return count
+
+
+def count_characters(text: str, spoiler_text: str = "", url_chars: int = 23) -> int:
+    """Length of a status the way Mastodon's StatusLengthValidator counts it."""
+    countable = _URL_RE.sub(lambda m: "x" * url_chars + m[0][len(_trim_url(m[0])):], text)
+    countable = _MENTION_RE.sub(lambda m: "@" + m[1], countable)
+    return grapheme_length(spoiler_text + countable)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it (Authorization redacted)."""
+
+    method: str
+    path: str
+    query: str
+    headers: CIMultiDict[str]
+    time: float
+    params: JSON = field(default_factory=dict)
+    status: int | None = None  # None until answered, and for dropped connections
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("Idempotency-Key")
+
+
+_RECORD = web.RequestKey("record", RecordedRequest)
+
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int
+    path: str | None = None
+    method: str | None = None
+    status: int = 500
+    seconds: float = 0.0
+    body: str = ""
+
+
+class FakeMastodon:
+    """A Mastodon server on 127.0.0.1 with a thread-safe test-side API."""
+
+    def __init__(self, token: str = "test-token-not-real", *, max_characters: int = 500,
+                 rate_limit: int = 300, rate_limit_window: float = 300.0,
+                 domain: str = "relais.test", username: str = "relais") -> None:
+        self._token = token
+        self.max_characters = max_characters
+        self.max_media_attachments = 4
+        self.characters_reserved_per_url = 23
+        self.rate_limit = rate_limit
+        self.rate_limit_window = rate_limit_window
+        self.async_media = False  # True: POST /api/v2/media answers 202 with url null
+        self.domain = domain
+        self.url = ""
+        self._cond = threading.Condition(threading.RLock())
+        self._requests: list[RecordedRequest] = []
+        self._faults: list[_Fault] = []
+        self._accounts: dict[str, JSON] = {}
+        self._account_ids = itertools.count(1)
+        self._all: dict[str, JSON] = {}  # every live status, local and remote
+        self._created: list[JSON] = []  # statuses accepted through the API
+        self._favourited: set[str] = set()
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._media: dict[str, JSON] = {}
+        self._media_files: dict[str, bytes] = {}
+        self._attached: set[str] = set()
+        self._processing: set[str] = set()
+        self._notifications: list[JSON] = []
+        self._last_id = 0
+        self._window_start = time.time()
+        self._used = 0
+        self._username = username
+        self._bot: JSON = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._startup_error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"FakeMastodon(url={self.url!r})"
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def __enter__(self) -> FakeMastodon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the server thread and wait until it listens."""
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or self._startup_error is not None:
+            raise RuntimeError("fake Mastodon server did not start") from self._startup_error
+
+    def stop(self) -> None:
+        """Stop the server: delayed answers are cut short, then the thread ends."""
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._begin_stop)
+        self._thread.join(10)
+        self._loop, self._thread = None, None
+
+    def _begin_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()  # wakes delayed answers
+        asyncio.get_running_loop().stop()
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:
+            self._startup_error = exc
+        ready.set()
+        if self._startup_error is None and self._runner is not None:
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+
+        def add(method: str, path: str, handler: Callable[[web.Request], Any]) -> None:
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, path + "/", handler)  # Rails accepts a trailing slash
+
+        add("GET", "/api/v1/instance", self._instance_v1)
+        add("GET", "/api/v2/instance", self._instance_v2)
+        add("GET", "/api/v1/accounts/verify_credentials", self._verify_credentials)
+        add("POST", "/api/v1/statuses", self._post_status)
+        add("GET", "/api/v1/statuses/{id}", self._get_status)
+        add("GET", "/api/v1/statuses/{id}/context", self._context)
+        add("POST", "/api/v1/statuses/{id}/favourite", self._favourite)
+        add("POST", "/api/v2/media", self._post_media)
+        add("GET", "/api/v1/media/{id}", self._get_media)
+        add("PUT", "/api/v1/media/{id}", self._put_media)
+        add("GET", "/api/v1/timelines/tag/{hashtag}", self._tag_timeline)
+        add("GET", "/api/v1/notifications", self._get_notifications)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._bot = self._account(self._username, bot=True)
+
+    # ---- test-side inspection ------------------------------------------------------------
+
+    @property
+    def statuses(self) -> list[JSON]:
+        """Copies of the statuses accepted by POST /api/v1/statuses, in order (kept if deleted)."""
+        with self._cond:
+            return copy.deepcopy(self._created)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in order."""
+        with self._cond:
+            return list(self._requests)
+
+    @property
+    def media(self) -> list[JSON]:
+        """Copies of the uploaded MediaAttachments, in order."""
+        with self._cond:
+            return copy.deepcopy(list(self._media.values()))
+
+    @property
+    def notifications(self) -> list[JSON]:
+        """Copies of the bot's notifications, oldest first."""
+        with self._cond:
+            return copy.deepcopy(self._notifications)
+
+    def media_file(self, media_id: str) -> bytes:
+        """The bytes uploaded for a media attachment."""
+        with self._cond:
+            return self._media_files[str(media_id)]
+
+    def get_status(self, status_id: str) -> JSON | None:
+        """A copy of a live status, or None."""
+        with self._cond:
+            return copy.deepcopy(self._all.get(str(status_id)))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Block until ``predicate()`` is true, re-checked on each request and state change.
+
+        The predicate runs under the fake's lock: it may read ``md`` but must not call the server.
+        """
+        with self._cond:
+            return bool(self._cond.wait_for(predicate, timeout))
+
+    def _changed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    # ---- test-side state -------------------------------------------------------------
+
+    def add_remote_status(self, account: str = "alice@example.org",
+                          content_html: str = "<p>Hello</p>", tags: list[str] | None = None,
+                          in_reply_to_id: str | None = None, visibility: str = "public",
+                          language: str | None = "fr", *, mentions: list[str] | None = None,
+                          spoiler_text: str = "") -> JSON:
+        """Add a status from another account (tags default to the #hashtags in the HTML)."""
+        with self._cond:
+            author = self._account(account)
+            names = tags if tags is not None else self._tags_in(content_html)
+            status = self._new_status(
+                author, content_html, visibility=visibility, language=language,
+                spoiler_text=spoiler_text, in_reply_to_id=in_reply_to_id,
+                mentions=[self._mention(self._account(a)) for a in mentions or []],
+                tags=[self._tag(n) for n in names])
+            self._changed()
+            return copy.deepcopy(status)
+
+    def delete_status(self, status_id: str) -> None:
+        """Delete a status as its author would; its notifications go too."""
+        with self._cond:
+            status = self._all.pop(str(status_id))
+            parent = self._all.get(status["in_reply_to_id"] or "")
+            if parent:
+                parent["replies_count"] = max(0, parent["replies_count"] - 1)
+            self._notifications = [n for n in self._notifications
+                                   if (n.get("status") or {}).get("id") != status["id"]]
+            self._changed()
+
+    def edit_status(self, status_id: str, new_html: str, tags: list[str] | None = None) -> JSON:
+        """Edit a status: new content, ``edited_at`` set, tags re-read unless given."""
+        with self._cond:
+            status = self._all[str(status_id)]
+            status["content"] = new_html
+            status["edited_at"] = _iso()
+            names = tags if tags is not None else self._tags_in(new_html)
+            status["tags"] = [self._tag(n) for n in names]
+            self._changed()
+            return copy.deepcopy(status)
+
+    def add_notification(self, type_: str, account: str | None = None,
+                         status: JSON | str | None = None) -> JSON:
+        """Add a notification of any type for the bot account."""
+        with self._cond:
+            sid = status if isinstance(status, str) or status is None else status["id"]
+            live = self._all[str(sid)] if sid is not None else None
+            acct = account or (live["account"]["acct"] if live else "alice@example.org")
+            nid = self._next_id()
+            notification = {"id": nid, "type": type_, "created_at": _iso(),
+                            "group_key": f"ungrouped-{nid}", "account": self._account(acct),
+                            "status": live}
+            self._notifications.append(notification)
+            self._changed()
+            return copy.deepcopy(notification)
+
+    def add_mention_notification(self, status: JSON | str) -> JSON:
+        """Notify the bot that ``status`` mentions it."""
+        return self.add_notification("mention", status=status)
+
+    def finish_media_processing(self, media_id: str | None = None) -> None:
+        """Finish async processing of one media attachment (or all)."""
+        with self._cond:
+            for mid in [str(media_id)] if media_id is not None else list(self._processing):
+                self._processing.discard(mid)
+                media = self._media[mid]
+                media["url"] = media["preview_url"].replace("/small/", "/original/")
+            self._changed()
+
+    def reset_rate_limit(self) -> None:
+        """Start a fresh rate-limit window with the full budget."""
+        with self._cond:
+            self._window_start, self._used = time.time(), 0
+
+    # ---- fault injection -------------------------------------------------------------
+
+    def _add_fault(self, fault: _Fault) -> None:
+        with self._cond:
+            self._faults.append(fault)
+
+    def fail(self, path: str | None = None, status: int = 500, times: int = 1, *,
+             method: str | None = None, body: str | None = None) -> None:
+        """Answer the next ``times`` matching requests with ``status``, doing nothing."""
+        text = body if body is not None else '{"error": "We\'re sorry, but something went wrong"}'
+        self._add_fault(_Fault("fail", times, path, method, status=status, body=text))
+
+    def rate_limited(self, reset_in: float = 2.0, times: int = 1, *, path: str | None = None,
+                     method: str | None = None) -> None:
+        """Answer 429 with X-RateLimit-Remaining 0 and a reset ``reset_in`` seconds ahead."""
+        self._add_fault(_Fault("rate_limited", times, path, method, status=429, seconds=reset_in))
+
+    def delay(self, seconds: float = 2.0, times: int = 1, *, path: str | None = None,
+              method: str | None = None) -> None:
+        """Process the request at once, but hold the answer ``seconds`` seconds."""
+        self._add_fault(_Fault("delay", times, path, method, seconds=seconds))
+
+    def drop_after_receive(self, times: int = 1, *, path: str | None = None,
+                           method: str | None = None) -> None:
+        """Process the request, then close the connection without answering."""
+        self._add_fault(_Fault("drop", times, path, method))
+
+    def malformed(self, times: int = 1, *, path: str | None = None, method: str | None = None,
+                  body: str = '{"id": "1", "content": ') -> None:
+        """Process the request, then answer 200 with ``body`` (by default not valid JSON)."""
+        self._add_fault(_Fault("malformed", times, path, method, status=200, body=body))
+
+    def _take_fault(self, request: web.Request) -> _Fault | None:
+        with self._cond:
+            for fault in self._faults:
+                if (fault.path is None or request.path.startswith(fault.path)) and (
+                        fault.method is None or fault.method.upper() == request.method):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # ---- request pipeline ------------------------------------------------------------
+
+    def _ratelimit_headers(self, remaining: int, reset_at: float) -> dict[str, str]:
+        return {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": _iso(reset_at)}
+
+    def _consume_budget(self) -> tuple[bool, dict[str, str]]:
+        with self._cond:
+            now = time.time()
+            if now >= self._window_start + self.rate_limit_window:
+                self._window_start, self._used = now, 0
+            allowed = self._used < self.rate_limit
+            self._used += allowed
+            reset_at = self._window_start + self.rate_limit_window
+            return allowed, self._ratelimit_headers(self.rate_limit - self._used, reset_at)
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            path = request.path.rstrip("/")
+            return request.method == "GET" and (
+                path in ("/api/v1/instance", "/api/v2/instance")
+                or path.startswith(("/api/v1/timelines/tag/", "/api/v1/statuses/")))
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(),
+                                                                  self._token.encode())
+
+    @web.middleware
+    async def _middleware(self, request: web.Request,
+                          handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        headers = CIMultiDict(request.headers)
+        if "Authorization" in headers:
+            headers["Authorization"] = "Bearer [redacted]"
+        record = RecordedRequest(request.method, request.path, request.query_string, headers,
+                                 time.time())
+        request[_RECORD] = record
+        with self._cond:
+            self._requests.append(record)
+            self._changed()
+        fault = self._take_fault(request)
+        if fault and fault.kind == "rate_limited":
+            response = self._error(429, "Too many requests")
+            response.headers.update(self._ratelimit_headers(0, time.time() + fault.seconds))
+        elif fault and fault.kind == "fail":
+            response = web.Response(status=fault.status, text=fault.body,
+                                    content_type="application/json")
+            response.headers.update(self._consume_budget()[1])
+        else:
+            response = await self._handle(request, handler)
+            response = await self._after(request, fault, response)
+        with self._cond:
+            record.status = None if fault and fault.kind == "drop" else response.status
+            self._changed()
+        return response
+
+    async def _handle(self, request: web.Request,
+                      handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        allowed, ratelimit = self._consume_budget()
+        if not allowed:
+            response = self._error(429, "Too many requests")
+        elif not self._authorised(request):
+            response = self._error(401, INVALID_TOKEN)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = self._error(exc.status, NOT_FOUND if exc.status == 404 else exc.reason)
+        response.headers.update(ratelimit)
+        return response
+
+    async def _after(self, request: web.Request, fault: _Fault | None,
+                     response: web.StreamResponse) -> web.StreamResponse:
+        if fault is None:
+            return response
+        if fault.kind == "delay":
+            assert self._stopping is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), fault.seconds)
+        elif fault.kind == "drop" and request.transport is not None:
+            request.transport.abort()
+        elif fault.kind == "malformed":
+            bad = web.Response(status=200, text=fault.body, content_type="application/json")
+            bad.headers.update({k: v for k, v in response.headers.items()
+                                if k.lower().startswith("x-ratelimit")})
+            return bad
+        return response
+
+    @staticmethod
+    def _error(status: int, message: str) -> web.Response:
+        return web.json_response({"error": message}, status=status)
+
+    @staticmethod
+    async def _params(request: web.Request) -> JSON:
+        """Form (urlencoded or multipart) or JSON body as a dict; ``key[]`` become lists."""
+        if request.content_type == "application/json":
+            try:
+                data = await request.json()
+            except ValueError:
+                return {}
+            params = dict(data) if isinstance(data, dict) else {}
+        else:
+            form = await request.post()
+            params = {k.removesuffix("[]"): form.getall(k) if k.endswith("[]") else form[k]
+                      for k in set(form.keys())}
+        request[_RECORD].params = {k: getattr(v, "filename", v) for k, v in params.items()}
+        return params
+
+    # ---- entities --------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        """Snowflake-like id: milliseconds << 16, always increasing."""
+        with self._cond:
+            self._last_id = max(self._last_id + 1, int(time.time() * 1000) << 16)
+            return str(self._last_id)
+
+    def _account(self, acct: str, bot: bool = False) -> JSON:
+        username, _, domain = acct.lstrip("@").partition("@")
+        if domain.lower() == self.domain.lower():
+            domain = ""
+        key = f"{username}@{domain}".lower()
+        if key not in self._accounts:
+            base = f"https://{domain}" if domain else self.url
+            image = f"{self.url}/images/missing.png"
+            self._accounts[key] = {
+                "id": str(next(self._account_ids)), "username": username,
+                "acct": f"{username}@{domain}" if domain else username,
+                "display_name": username, "locked": False, "bot": bot, "discoverable": True,
+                "group": False, "created_at": _iso(), "note": "", "url": f"{base}/@{username}",
+                "uri": f"{base}/users/{username}", "avatar": image, "avatar_static": image,
+                "header": image, "header_static": image, "followers_count": 0,
+                "following_count": 0, "statuses_count": 0, "last_status_at": None,
+                "emojis": [], "fields": []}
+        return self._accounts[key]
+
+    @staticmethod
+    def _mention(account: JSON) -> JSON:
+        return {k: account[k] for k in ("id", "username", "url", "acct")}
+
+    def _tag(self, name: str) -> JSON:
+        name = name.lstrip("#").lower()
+        return {"name": name, "url": f"{self.url}/tags/{quote(name)}"}
+
+    @staticmethod
+    def _tags_in(content_html: str) -> list[str]:
+        text = html.unescape(_TAG_RE.sub("", _BREAK_RE.sub("\n", content_html)))
+        return list(dict.fromkeys(m[1].lower() for m in _HASHTAG_RE.finditer(text)))
+
+    def _new_status(self, account: JSON, content: str, *, visibility: str = "public",
+                    language: str | None = None, spoiler_text: str = "",
+                    sensitive: bool = False, media: list[JSON] | None = None,
+                    mentions: list[JSON] | None = None, tags: list[JSON] | None = None,
+                    in_reply_to_id: str | None = None) -> JSON:
+        sid = self._next_id()
+        parent = self._all.get(str(in_reply_to_id)) if in_reply_to_id else None
+        if parent:
+            parent["replies_count"] += 1
+        account["statuses_count"] += 1
+        account["last_status_at"] = _iso()[:10]
+        status = {
+            "id": sid, "uri": f"{account['uri']}/statuses/{sid}", "url": f"{account['url']}/{sid}",
+            "created_at": _iso(), "edited_at": None, "account": copy.deepcopy(account),
+            "content": content, "visibility": visibility,
+            "sensitive": sensitive or bool(spoiler_text),
+            "spoiler_text": spoiler_text, "media_attachments": media or [],
+            "application": None if "@" in account["acct"] else {"name": "Relais", "website": None},
+            "mentions": mentions or [], "tags": tags or [], "emojis": [], "reblogs_count": 0,
+            "favourites_count": 0, "replies_count": 0,
+            "in_reply_to_id": str(in_reply_to_id) if in_reply_to_id else None,
+            "in_reply_to_account_id": parent["account"]["id"] if parent else None,
+            "reblog": None, "poll": None, "card": None, "language": language, "favourited": False,
+            "reblogged": False, "muted": False, "bookmarked": False, "filtered": []}
+        self._all[sid] = status
+        return status
+
+    def _format(self, text: str) -> tuple[str, list[JSON], list[JSON]]:
+        """Plain text to Mastodon's HTML: escaped, linkified, in <p> paragraphs."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        found: list[tuple[int, int, str, Any]] = []
+        for m in _URL_RE.finditer(text):
+            found.append((m.start(), m.start() + len(_trim_url(m[0])), "url", _trim_url(m[0])))
+        for kind, regex in (("mention", _MENTION_RE), ("tag", _HASHTAG_RE)):
+            for m in regex.finditer(text):
+                if not any(m.start() < end and start < m.end() for start, end, *_ in found):
+                    found.append((m.start(), m.end(), kind, m))
+        parts, pos, mentions, tags = [], 0, {}, {}
+        for start, end, kind, value in sorted(found, key=lambda f: f[0]):
+            parts.append(html.escape(text[pos:start], quote=False))
+            pos = end
+            if kind == "url":
+                prefix = _URL_PREFIX_RE.match(value)[0]  # type: ignore[index]
+                rest = value[len(prefix):]
+                parts.append(
+                    f'<a href="{html.escape(value)}" target="_blank" rel="nofollow noopener" '
+                    f'translate="no"><span class="invisible">{html.escape(prefix)}</span>'
+                    f'<span class="{"ellipsis" if len(rest) > 30 else ""}">'
+                    f'{html.escape(rest[:30])}</span><span class="invisible">'
+                    f'{html.escape(rest[30:])}</span></a>')
+            elif kind == "mention":
+                account = self._account(value[0][1:])
+                mentions[account["id"]] = self._mention(account)
+                parts.append(f'<span class="h-card" translate="no"><a href="{account["url"]}" '
+                             f'class="u-url mention">@<span>{account["username"]}</span></a>'
+                             "</span>")
+            else:
+                tag = self._tag(value[1])
+                tags[tag["name"]] = tag
+                parts.append(f'<a href="{tag["url"]}" class="mention hashtag" rel="tag">'
+                             f'#<span>{html.escape(value[1])}</span></a>')
+        parts.append(html.escape(text[pos:], quote=False))
+        paragraphs = re.split(r"\n\s*\n", "".join(parts).strip("\n"))
+        content = "".join(f"<p>{p.strip(chr(10)).replace(chr(10), '<br />')}</p>"
+                          for p in paragraphs)
+        return content, list(mentions.values()), list(tags.values())
+
+    def _instance_config(self) -> JSON:
+        return {
+            "statuses": {"max_characters": self.max_characters,
+                         "max_media_attachments": self.max_media_attachments,
+                         "characters_reserved_per_url": self.characters_reserved_per_url},
+            "media_attachments": {"supported_mime_types": _MIME_TYPES, "description_limit": 1500,
+                                  "image_size_limit": 16777216, "image_matrix_limit": 33177600,
+                                  "video_size_limit": 103809024, "video_frame_rate_limit": 120,
+                                  "video_matrix_limit": 8294400},
+            "polls": {"max_options": 4, "max_characters_per_option": 50,
+                      "min_expiration": 300, "max_expiration": 2629746},
+            "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5}}
+
+    # ---- handlers --------------------------------------------------------------------
+
+    async def _instance_v1(self, request: web.Request) -> web.Response:
+        with self._cond:
+            return web.json_response({
+                "uri": self.domain, "title": "Fake Mastodon", "short_description": "",
+                "description": "Loopback fake for tests", "email": "admin@" + self.domain,
+                "version": VERSION, "urls": {"streaming_api": self.url.replace("http", "ws", 1)},
+                "stats": {"user_count": 1, "status_count": len(self._all), "domain_count": 1},
+                "thumbnail": None, "languages": ["fr", "en"], "registrations": False,
+                "approval_required": False, "invites_enabled": False,
+                "configuration": self._instance_config(), "contact_account": None, "rules": []})
+
+    async def _instance_v2(self, request: web.Request) -> web.Response:
+        with self._cond:
+            config = self._instance_config()
+            config["urls"] = {"streaming": self.url.replace("http", "ws", 1)}
+            config["translation"] = {"enabled": False}
+            return web.json_response({
+                "domain": self.domain, "title": "Fake Mastodon", "version": VERSION,
+                "source_url": "https://github.com/mastodon/mastodon",
+                "description": "Loopback fake for tests", "usage": {"users": {"active_month": 1}},
+                "thumbnail": {"url": f"{self.url}/thumbnail.png"}, "languages": ["fr", "en"],
+                "configuration": config, "api_versions": {"mastodon": 2},
+                "registrations": {"enabled": False, "approval_required": False, "message": None},
+                "contact": {"email": "admin@" + self.domain, "account": self._bot}, "rules": []})
+
+    async def _verify_credentials(self, request: web.Request) -> web.Response:
+        with self._cond:
+            source = {"privacy": "public", "sensitive": False, "language": "fr", "note": "",
+                      "fields": [], "follow_requests_count": 0}
+            return web.json_response({**self._bot, "source": source})
+
+    async def _post_status(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        key = request.headers.get("Idempotency-Key")
+        with self._cond:
+            previous = self._idempotency.get((self._bot["id"], key)) if key else None
+            if previous in self._all:
+                return web.json_response(self._all[previous])
+            text = str(params.get("status") or "")
+            spoiler = str(params.get("spoiler_text") or "")
+            visibility = str(params.get("visibility") or "public")
+            media_ids = [str(m) for m in params.get("media_ids") or []]
+            reply_to = params.get("in_reply_to_id") or None
+            missing = [m for m in media_ids if m not in self._media or m in self._attached]
+            length = count_characters(text, spoiler, self.characters_reserved_per_url)
+            checks = [  # (refused?, HTTP status, error) in Mastodon's order
+                (reply_to and str(reply_to) not in self._all, 404,
+                 "The post you are trying to reply to does not appear to exist."),
+                (visibility not in ("public", "unlisted", "private", "direct"), 422,
+                 f"'{visibility}' is not a valid visibility"),
+                (len(media_ids) > self.max_media_attachments, 422,
+                 f"Cannot attach more than {self.max_media_attachments} files"),
+                (missing, 422,
+                 f"Media {', '.join(missing)} not found or already attached to another post"),
+                (self._processing.intersection(media_ids), 422,
+                 "Cannot attach files that have not finished processing. Try again in a moment!"),
+                (not text.strip() and not media_ids, 422,
+                 "Validation failed: Text can't be blank"),
+                (length > self.max_characters, 422,
+                 f"Validation failed: Text character limit of {self.max_characters} exceeded")]
+            for refused, code, message in checks:
+                if refused:
+                    return self._error(code, message)
+            content, mentions, tags = self._format(text)
+            status = self._new_status(
+                self._bot, content, visibility=visibility, spoiler_text=spoiler,
+                language=str(params.get("language") or "en"), mentions=mentions, tags=tags,
+                sensitive=str(params.get("sensitive")).lower() in ("1", "true"),
+                media=[self._media[m] for m in media_ids], in_reply_to_id=reply_to)
+            self._attached.update(media_ids)
+            self._created.append(status)
+            if key:
+                self._idempotency[(self._bot["id"], key)] = status["id"]
+            self._changed()
+            return web.json_response(status)
+
+    def _find_status(self, request: web.Request) -> JSON:
+        status = self._all.get(request.match_info["id"])
+        if status is None:
+            raise web.HTTPNotFound
+        return status
+
+    async def _get_status(self, request: web.Request) -> web.Response:
+        with self._cond:
+            return web.json_response(self._find_status(request))
+
+    async def _context(self, request: web.Request) -> web.Response:
+        with self._cond:
+            status = self._find_status(request)
+            ancestors: list[JSON] = []
+            parent = self._all.get(status["in_reply_to_id"] or "")
+            while parent is not None:
+                ancestors.insert(0, parent)
+                parent = self._all.get(parent["in_reply_to_id"] or "")
+            descendants: list[JSON] = []
+
+            def walk(sid: str) -> None:
+                for child in self._all.values():
+                    if child["in_reply_to_id"] == sid:
+                        descendants.append(child)
+                        walk(child["id"])
+
+            walk(status["id"])
+            return web.json_response({"ancestors": ancestors, "descendants": descendants})
+
+    async def _favourite(self, request: web.Request) -> web.Response:
+        with self._cond:
+            status = self._find_status(request)
+            if status["id"] not in self._favourited:
+                self._favourited.add(status["id"])
+                status["favourites_count"] += 1
+            status["favourited"] = True
+            self._changed()
+            return web.json_response(status)
+
+    async def _post_media(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        upload = params.get("file")
+        if not isinstance(upload, web.FileField):
+            return self._error(422, "Validation failed: File can't be blank")
+        mime = upload.content_type or ""
+        kind = {"image": "image", "video": "video", "audio": "audio"}.get(mime.split("/")[0])
+        if kind is None or mime not in _MIME_TYPES:
+            return self._error(422, "Validation failed: File content type is invalid, File is "
+                                    "invalid")
+        data = upload.file.read()
+        with self._cond:
+            mid = self._next_id()
+            name = f"{mid}.{mime.split('/')[1]}"
+            base = f"{self.url}/system/media_attachments/files/{mid}"
+            media = {"id": mid, "type": "gifv" if mime == "image/gif" else kind,
+                     "url": None if self.async_media else f"{base}/original/{name}",
+                     "preview_url": f"{base}/small/{name}", "remote_url": None,
+                     "preview_remote_url": None, "text_url": None, "meta": {},
+                     "description": params.get("description") or None, "blurhash": None}
+            self._set_focus(media, params.get("focus"))
+            self._media[mid], self._media_files[mid] = media, data
+            if self.async_media:
+                self._processing.add(mid)
+            self._changed()
+            return web.json_response(media, status=202 if self.async_media else 200)
+
+    @staticmethod
+    def _set_focus(media: JSON, focus: Any) -> None:
+        if focus:
+            x, _, y = str(focus).partition(",")
+            media["meta"]["focus"] = {"x": float(x), "y": float(y or 0)}
+
+    async def _get_media(self, request: web.Request) -> web.Response:
+        with self._cond:
+            media = self._media.get(request.match_info["id"])
+            if media is None:
+                raise web.HTTPNotFound
+            if media["id"] in self._processing:
+                return web.Response(status=206)
+            return web.json_response(media)
+
+    async def _put_media(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        with self._cond:
+            media = self._media.get(request.match_info["id"])
+            if media is None or media["id"] in self._attached:
+                raise web.HTTPNotFound
+            if "description" in params:
+                media["description"] = params["description"] or None
+            self._set_focus(media, params.get("focus"))
+            self._changed()
+            return web.json_response(media)
+
+    def _page(self, request: web.Request, items: list[JSON], default: int,
+              maximum: int) -> web.Response:
+        """Paginate newest first by id, as Mastodon does, with a Link header."""
+        query = request.query
+        limit = _int_or_none(query.get("limit")) or default
+        limit = max(1, min(limit, maximum))
+        max_id, since_id, min_id = (_int_or_none(query.get(k))
+                                    for k in ("max_id", "since_id", "min_id"))
+        kept = sorted((i for i in items
+                       if (max_id is None or int(i["id"]) < max_id)
+                       and (since_id is None or int(i["id"]) > since_id)
+                       and (min_id is None or int(i["id"]) > min_id)), key=lambda i: int(i["id"]))
+        page = kept[:limit][::-1] if min_id is not None else kept[::-1][:limit]
+        response = web.json_response(page)
+        if page:
+            keep = [(k, v) for k, v in query.items() if k not in ("max_id", "since_id", "min_id")]
+            base = f"{self.url}{request.rel_url.raw_path}?"
+            response.headers["Link"] = (
+                f'<{base}{urlencode([*keep, ("max_id", page[-1]["id"])])}>; rel="next", '
+                f'<{base}{urlencode([*keep, ("min_id", page[0]["id"])])}>; rel="prev"')
+        return response
+
+    async def _tag_timeline(self, request: web.Request) -> web.Response:
+        name = request.match_info["hashtag"].lstrip("#").lower()
+        with self._cond:
+            items = [s for s in self._all.values()
+                     if s["visibility"] == "public" and any(t["name"] == name for t in s["tags"])]
+            return self._page(request, items, 20, 40)
+
+    async def _get_notifications(self, request: web.Request) -> web.Response:
+        query = request.query
+        types, excluded = set(query.getall("types[]", [])), set(query.getall("exclude_types[]", []))
+        account_id = query.get("account_id")
+        with self._cond:
+            items = [n for n in self._notifications
+                     if (not types or n["type"] in types) and n["type"] not in excluded
+                     and (account_id is None or n["account"]["id"] == account_id)]
+            return self._page(request, items, 40, 80)
