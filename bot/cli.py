@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 failure while running, 2 invalid campaign files or usag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -14,13 +15,14 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
-from bot.clock import SimulatedClock, SystemClock
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, Publication, PublicationState
 from bot.settings import Settings
+from bot.store.db import StoreError
 
 EXIT_INVALID = 2
 
@@ -181,7 +183,11 @@ def _plan_table(publications: list[Publication], states: dict[str, PublicationSt
 )
 @click.pass_context
 def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | None) -> None:
-    """Run the bot: publish on time, collect replies, reload schedules/ when it changes.
+    """Run the bot: publish on time, reload schedules/ when it changes, stop cleanly on
+    SIGTERM or Ctrl-C (a send in flight is allowed to finish).
+
+    Needs the credentials of every network the campaigns use (see .env.example);
+    with --dry-run, none.
 
     \b
     Example (a rehearsal of the whole sample campaign, no account needed):
@@ -194,37 +200,55 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     if speed is not None and speed <= 0:
         raise click.UsageError("--speed must be a positive number")
     settings = _settings(ctx)
+    from bot import app
+    from bot.logs import configure_logging
+
+    configure_logging(settings.secrets())
     campaigns = _load(settings, [])
-    if not dry_run:
-        _fail("publishing to the networks is not available yet; use --dry-run to rehearse")
-    _rehearse(campaigns, start, speed)
+    if start is not None:
+        _rehearse(settings, campaigns, start, speed)
+        return
+    try:
+        if dry_run:
+            from rich.console import Console
+
+            senders = app.console_senders(Console(highlight=False))
+            url = "sqlite://"
+        else:
+            senders = app.build_senders(settings, app.networks_used(campaigns))
+            url = settings.database_url.get_secret_value()
+        asyncio.run(app.serve(settings, campaigns, senders, database_url=url))
+    except (app.SetupError, StoreError) as error:
+        _fail(str(error))
 
 
-def _rehearse(campaigns: list[Campaign], start_text: str | None, speed: float | None) -> None:
+def _rehearse(settings: Settings, campaigns: list[Campaign], start_text: str, speed: float | None) -> None:
     from rich.console import Console
 
-    from bot.adapters.console import ConsoleSender
-    from bot.services.rehearsal import rehearse
+    from bot import app
 
+    zone = campaigns[0].timezone if campaigns else ZoneInfo("UTC")
+    start = _parse_start(start_text, zone)
     console = Console(highlight=False)
-    if start_text is None:
-        clock: SimulatedClock | SystemClock = SystemClock()
-        start = clock.now()
-    else:
-        zone = campaigns[0].timezone if campaigns else ZoneInfo("UTC")
-        start = _parse_start(start_text, zone)
-        clock = SimulatedClock(start, speed)
-    sender = ConsoleSender(console)
-    publications = [p for c in campaigns for p in c.publications]
-    zone = publications[0].timezone if publications else ZoneInfo("UTC")
     console.print(
         f"Rehearsal from {start.astimezone(zone):%Y-%m-%d %H:%M %Z} on the console: nothing is sent.\n",
         style="dim",
     )
-    import asyncio
-
-    sent = asyncio.run(rehearse(publications, clock, lambda _p: sender, start=start))
-    console.print(f"{sent} publications rehearsed.", style="dim")
+    app.quiet_logging_for_rehearsal()
+    counts = asyncio.run(
+        app.rehearse(
+            campaigns,
+            app.console_senders(console),
+            start,
+            speed,
+            settings.schedules_dir,
+            settings.messages_dir,
+        )
+    )
+    published = counts.get(PublicationState.PUBLISHED, 0)
+    missed = counts.get(PublicationState.MISSED, 0)
+    tail = f", {missed} before {start_text} skipped" if missed else ""
+    console.print(f"{published} publications rehearsed{tail}.", style="dim")
 
 
 def _parse_start(text: str, zone: ZoneInfo) -> datetime:
@@ -235,3 +259,118 @@ def _parse_start(text: str, zone: ZoneInfo) -> datetime:
         return parse_time(candidate, zone)
     except TimeError as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from None
+
+
+@main.group()
+def db() -> None:
+    """The store (RELAIS_DATABASE_URL)."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or migrate the store's tables to the current version (relais run does it too)."""
+    from bot.store import db as store_db
+
+    url = _settings(ctx).database_url.get_secret_value()
+    try:
+        engine = store_db.create(url)
+        store_db.upgrade(engine)
+        engine.dispose()
+    except (StoreError, SQLAlchemyError) as error:
+        _fail(f"cannot migrate {store_db.safe_url(url)}: {error.__class__.__name__}")
+    click.echo(f"{store_db.safe_url(url)}: up to date")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--next", "upcoming", type=int, default=10, show_default=True, help="How many upcoming publications."
+)
+@click.pass_context
+def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
+    """What was published, what failed, what is in doubt or was missed (with why), and what
+    is next. Reads the store only: it never changes it.
+
+    \b
+    Example:
+      relais status
+      relais status --format json | jq '.publications[] | select(.state == "unknown")'
+    """
+    from bot.store import db as store_db
+    from bot.store.ledger import Ledger
+
+    url = _settings(ctx).database_url.get_secret_value()
+    if store_db.missing_file(url):
+        _fail(f"{store_db.safe_url(url)} does not exist: nothing was published from this directory yet")
+    try:
+        engine = store_db.create(url)
+        current = store_db.is_current(engine)
+    except (StoreError, SQLAlchemyError) as error:
+        _fail(f"cannot read {store_db.safe_url(url)}: {error.__class__.__name__}")
+    if not current:
+        _fail(f"{store_db.safe_url(url)} holds no Relais store yet (`relais db upgrade` creates it)")
+    rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
+    engine.dispose()
+    done = [r for r in rows if r.state != PublicationState.PENDING]
+    pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
+    counts = {state.value: sum(r.state == state for r in rows) for state in PublicationState}
+    if fmt == "json":
+        document = {
+            "counts": counts,
+            "publications": [_status_row(r) for r in done],
+            "next": [_status_row(r) for r in pending],
+        }
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
+        return
+    _status_tables(counts, done, pending)
+
+
+def _status_row(row: Any) -> dict[str, Any]:
+    return {
+        "campaign": row.campaign,
+        "id": row.publication,
+        "channel": row.channel,
+        "network": row.network,
+        "due": row.due_at.isoformat(),
+        "state": row.state,
+        "attempts": row.attempts,
+        "reason": row.last_error,
+        "remote_id": row.remote_id,
+        "url": row.remote_url,
+        "finished": row.finished_at.isoformat() if row.finished_at else None,
+    }
+
+
+def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 200
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing recorded yet")
+    for title, rows, last in (
+        ("Done", done, "result"),
+        ("Next", pending, ""),
+    ):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+        for column in ("due (UTC)", "campaign", "publication", "channel", "state", last):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            result = (
+                r.remote_url or r.remote_id or "" if r.state == PublicationState.PUBLISHED else r.last_error
+            )
+            style = {"failed": "red", "unknown": "yellow", "missed": "magenta"}.get(r.state, "")
+            table.add_row(
+                r.due_at.strftime("%Y-%m-%d %H:%M"),
+                r.campaign,
+                r.publication,
+                r.channel,
+                f"[{style}]{r.state}[/]" if style else r.state,
+                result or "" if last else "",
+            )
+        console.print()
+        console.print(table)

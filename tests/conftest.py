@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from bot.core.campaigns import LoadResult, load_campaigns
 
@@ -52,3 +57,43 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     for name in [n for n in __import__("os").environ if n.startswith("RELAIS_")]:
         monkeypatch.delenv(name)
     return Project(tmp_path)
+
+
+POSTGRES_URL = os.environ.get("RELAIS_TEST_POSTGRES_URL")
+
+
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    if not POSTGRES_URL:
+        pytest.skip("RELAIS_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    from bot.store import db
+
+    admin = db.create(POSTGRES_URL)
+    name = f"relais_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store's URL, once on SQLite (a file) and once on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'relais.db'}"
+    else:
+        yield from postgres_database()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    from bot.store import db
+
+    engine = db.create(database_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -19,6 +19,12 @@ class ConsoleSender:
         self.console = console
         self._ids = itertools.count(1)
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     async def publish(self, publication: Publication) -> Receipt:
         local = publication.local_at
         header = Text.assemble(

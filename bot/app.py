@@ -1,0 +1,176 @@
+"""Composition: the one place that turns settings into a running bot (or a rehearsal)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from bot.channels import ChannelError, PermanentError, Sender
+from bot.clock import Clock, SimulatedClock, SystemClock
+from bot.domain import Campaign, Network
+from bot.services.alerts import Alerts
+from bot.services.publisher import Publisher, RetryPolicy
+from bot.services.runner import Runner
+from bot.services.timers import SchedulerTimers, SimulatedTimers
+from bot.settings import Settings
+from bot.store import db
+from bot.store.ledger import Ledger
+
+log = logging.getLogger("bot")
+RELOAD_DEBOUNCE_MS = 300
+
+
+class SetupError(Exception):
+    """The bot cannot start; the message says what to fix."""
+
+
+def networks_used(campaigns: list[Campaign]) -> set[Network]:
+    return {channel.network for c in campaigns for channel in c.channels.values()}
+
+
+def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, Sender]:
+    """A sender per network the campaigns use; refuses to start without its credentials."""
+    senders: dict[Network, Sender] = {}
+    if Network.TELEGRAM in networks:
+        if settings.telegram_token is None:
+            raise SetupError(
+                "a campaign has a Telegram channel but RELAIS_TELEGRAM_TOKEN is not set "
+                "(see .env.example and the README's 'Connecting real accounts')"
+            )
+        from bot.adapters.telegram import TelegramSender
+
+        senders[Network.TELEGRAM] = TelegramSender(
+            settings.telegram_token.get_secret_value(), settings.telegram_api_url
+        )
+    if Network.MASTODON in networks:
+        if settings.mastodon_url is None or settings.mastodon_token is None:
+            raise SetupError(
+                "a campaign has a Mastodon channel but RELAIS_MASTODON_URL or "
+                "RELAIS_MASTODON_TOKEN is not set (see .env.example)"
+            )
+        from bot.adapters.mastodon import MastodonSender
+
+        senders[Network.MASTODON] = MastodonSender(
+            settings.mastodon_url, settings.mastodon_token.get_secret_value()
+        )
+    return senders
+
+
+def console_senders(console: object) -> dict[Network, Sender]:
+    from bot.adapters.console import ConsoleSender
+
+    sender = ConsoleSender(console)  # type: ignore[arg-type]
+    return {Network.TELEGRAM: sender, Network.MASTODON: sender}
+
+
+@contextmanager
+def open_ledger(url: str) -> Iterator[Ledger]:
+    """The ledger of the store at ``url``, migrated to the current schema."""
+    engine = db.create(url)
+    try:
+        db.upgrade(engine)
+        ledger = Ledger(engine, owner=uuid.uuid4().hex)
+        ledger.register()
+        yield ledger
+        ledger.close()
+    finally:
+        engine.dispose()
+
+
+async def serve(
+    settings: Settings,
+    campaigns: list[Campaign],
+    senders: Mapping[Network, Sender],
+    *,
+    database_url: str,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """``relais run``: publish on time until SIGTERM or SIGINT, reloading schedules/ on change."""
+    from bot.logs import redact
+
+    clock = clock or SystemClock()
+    for network, sender in senders.items():
+        try:
+            await sender.start()
+        except PermanentError as error:
+            raise SetupError(str(error)) from None
+        except ChannelError as error:  # the network is down: keep going, sends will retry
+            log.error("%s is not reachable at start (%s); publications will be retried", network, error)
+    with open_ledger(database_url) as ledger:
+        alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
+        publisher = Publisher(ledger, senders, clock, retry=retry, redact=redact)
+        if alert_sender is not None:
+            notify = partial(alert_sender.send_alert, settings.alert_telegram_chat)  # type: ignore[attr-defined]
+            publisher.on_outcome = Alerts(ledger, clock, publisher.db, notify).flush
+        recovered = await publisher.db(ledger.recover, clock.now())
+        for row in recovered:
+            log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
+        timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
+        timers.start()
+        runner = Runner(
+            publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=publisher.on_outcome
+        )
+        runner.campaigns = {c.source: c for c in campaigns}
+        await runner.apply(campaigns)
+        if publisher.on_outcome is not None:
+            await publisher.on_outcome()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        watcher = asyncio.create_task(_watch(runner, stop))
+        log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
+        await stop.wait()
+        log.info("stopping: letting the sends in flight finish")
+        timers.shutdown()
+        watcher.cancel()
+        await publisher.stop()
+        for sender in senders.values():
+            await sender.close()
+    log.info("stopped")
+
+
+async def _watch(runner: Runner, stop: asyncio.Event) -> None:
+    """Reload the campaigns when schedules/ or messages/ change."""
+    from watchfiles import awatch
+
+    paths = [p for p in (runner.schedules, runner.messages) if p.exists()]
+    async for _changes in awatch(*paths, stop_event=stop, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
+        log.info("campaign files changed: reloading")
+        try:
+            await runner.reload()
+        except Exception:  # a reload must never stop the bot
+            log.exception("reload failed; the previous campaigns keep running")
+
+
+async def rehearse(
+    campaigns: list[Campaign],
+    senders: Mapping[Network, Sender],
+    start: datetime,
+    speed: float | None,
+    schedules: Path,
+    messages: Path,
+) -> dict[str, int]:
+    """``relais run --dry-run --from DATE``: the real publishing code on a simulated clock,
+    with an in-memory ledger, so nothing is recorded. Returns the count per final state."""
+    clock = SimulatedClock(start, speed)
+    with open_ledger("sqlite://") as ledger:
+        publisher = Publisher(ledger, senders, clock)
+        timers = SimulatedTimers(clock)
+        runner = Runner(publisher, timers, schedules, messages)
+        await runner.apply(campaigns)
+        await timers.run(after_each=publisher.drain)
+        await publisher.stop()
+        return ledger.counts()
+
+
+def quiet_logging_for_rehearsal() -> None:
+    logging.getLogger("bot").setLevel(logging.ERROR)

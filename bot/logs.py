@@ -1,0 +1,145 @@
+"""Logging for the ``relais`` process: one stderr handler, and no secret in any log record.
+
+Secrets reach logs by several roads: httpx logs every request URL at INFO (a Telegram URL
+is ``.../bot<token>/<method>``), python-telegram-bot puts the token in the message of the
+``InvalidToken`` raised by ``Bot.initialize()``, and tracebacks repeat exception messages.
+So the redaction is applied to each record as it is created (whatever handler receives
+it: ours, pytest's ``caplog``, any other), again by a filter on our handler, and once more
+to the final formatted line. ``redact()`` applies the same rules to any text, such as the
+error messages the publisher stores.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any, TextIO
+from urllib.parse import quote
+
+REDACTED = "[redacted]"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Libraries that are chatty below WARNING, some of them with secrets in what they say.
+QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "hpack", "aiolimiter")
+
+# A bot token: the bot's numeric id, a colon (maybe URL-encoded) and at least 30 characters.
+_TOKEN = re.compile(r"(?<![0-9])[0-9]{5,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
+# In a URL, the path segment after "/bot" (the Bot API's /bot<token>/method and
+# /file/bot<token>/path), whatever the token looks like.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+(?P<path>/[^\s?#]*)")
+_BOT_SEGMENT = re.compile(r"/bot[^/\s?#\"'<>)]+")
+# Outside a URL, only a token-like "/bot<id>:<...>/" segment.
+_BOT_PATH = re.compile(r"/bot[0-9]+(?::|%3[Aa])[^/\s?#\"'<>]+")
+# "Bearer <value>", or "bearer" in any case after "Authorization" (not "the bearer of news").
+_BEARER = re.compile(r"\b(Bearer|BEARER|(?i:authorization\W{0,4}bearer))\s+[A-Za-z0-9._~+/=-]+")
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()  # longest first
+
+
+def redact(text: str) -> str:
+    """``text`` with every configured secret, Telegram token and bearer value replaced."""
+    for secret in _secrets:
+        text = text.replace(secret, REDACTED)
+    text = _TOKEN.sub(REDACTED, text)
+    text = _URL.sub(_redact_url, text)
+    text = _BOT_PATH.sub(f"/bot{REDACTED}", text)
+    return _BEARER.sub(rf"\1 {REDACTED}", text)
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    url, start = match.group(0), match.start("path") - match.start()
+    return url[:start] + _BOT_SEGMENT.sub(f"/bot{REDACTED}", url[start:])
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Redact a record in place: its message (arguments merged in), traceback and stack.
+
+    The traceback is kept only as redacted text (``exc_text``, which formatters print):
+    ``exc_info`` is dropped so that no handler formats the original exception again.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a format that does not match its arguments: keep both, redacted
+        message = f"{record.msg} (log arguments that do not fit: {record.args!r})"
+    record.msg, record.args = redact(message), None
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    record.exc_info = None
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts each record that passes (see ``redact_record``); never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the final line, whatever fields the format uses."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to the current ``sys.stderr`` (which tests and the CLI may replace)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def _redacting_factory(previous: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = previous(*args, **kwargs)
+        redact_record(record)
+        return record
+
+    factory.relais_redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def configure_logging(secrets: Iterable[str], level: str = "INFO") -> None:
+    """Log to stderr at ``level``, with ``secrets`` (and token shapes) redacted everywhere.
+
+    Calling it again replaces the secrets and the level; it never adds a second handler.
+    """
+    global _secrets
+    given = {s for s in secrets if s and s.strip()}
+    given |= {quote(s, safe="") for s in given}  # as they appear in a URL
+    with _lock:
+        _secrets = tuple(sorted(given, key=len, reverse=True))
+        factory = logging.getLogRecordFactory()
+        if not getattr(factory, "relais_redacting", False):
+            logging.setLogRecordFactory(_redacting_factory(factory))
+
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    handler = _StderrHandler()
+    handler.setFormatter(RedactingFormatter(FORMAT, DATE_FORMAT))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))

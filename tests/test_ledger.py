@@ -1,0 +1,149 @@
+"""The publication ledger, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, inspect
+
+from bot.domain import Channel, Network, Publication, PublicationState
+from bot.store import db
+from bot.store.ledger import Ledger
+
+NOW = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
+TELEGRAM = Channel("tg", Network.TELEGRAM, chat="@GautrinWeb2")
+MASTODON = Channel("masto", Network.MASTODON)
+
+
+def pub(pub_id: str, channel: Channel = MASTODON, at: datetime = NOW) -> Publication:
+    return Publication(
+        campaign="c",
+        id=pub_id,
+        channel=channel,
+        at=at,
+        timezone=ZoneInfo("America/Montreal"),
+        text="x",
+        length=1,
+        limit=500,
+        language="fr",
+    )
+
+
+def test_migrations_create_the_tables_and_are_idempotent(engine: Engine) -> None:
+    db.upgrade(engine)
+    assert {"publications", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert db.is_current(engine)
+
+
+def test_sync_adds_rows_once_and_moves_pending_ones(engine: Engine) -> None:
+    ledger = Ledger(engine, "me")
+    rows = ledger.sync([pub("a"), pub("b", TELEGRAM)], NOW)
+    assert {k: r.state for k, r in rows.items()} == {"c/a/masto": "pending", "c/b/tg": "pending"}
+    later = NOW + timedelta(hours=1)
+    rows = ledger.sync([pub("a", at=later), pub("b", TELEGRAM)], NOW)
+    assert rows["c/a/masto"].due_at == later
+    assert len(ledger.rows()) == 2
+
+
+def test_a_row_is_claimed_by_one_owner_only(engine: Engine) -> None:
+    first, second = Ledger(engine, "first"), Ledger(engine, "second")
+    first.sync([pub("a"), pub("b")], NOW)
+    assert first.claim(["c/a/masto"], NOW) == ["c/a/masto"]
+    assert second.claim(["c/a/masto", "c/b/masto"], NOW) == ["c/b/masto"]
+    assert first.claim(["c/a/masto"], NOW) == []
+
+
+def test_concurrent_claims_never_share_a_row(engine: Engine) -> None:
+    keys = [f"c/p{i}/masto" for i in range(200)]
+    Ledger(engine, "setup").sync([pub(f"p{i}") for i in range(200)], NOW)
+    taken: dict[str, list[str]] = {}
+    barrier = threading.Barrier(4)
+
+    def worker(name: str) -> None:
+        ledger = Ledger(engine, name)
+        barrier.wait()
+        taken[name] = [k for chunk in range(0, 200, 20) for k in ledger.claim(keys[chunk : chunk + 20], NOW)]
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [k for ks in taken.values() for k in ks]
+    assert sorted(claimed) == sorted(keys)  # every row claimed exactly once
+
+
+def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
+    ledger, other = Ledger(engine, "me"), Ledger(engine, "other")
+    ledger.sync([pub("a")], NOW)
+    ledger.claim(["c/a/masto"], NOW)
+    assert not other.finish("c/a/masto", PublicationState.PUBLISHED, NOW, remote_id="1")
+    ledger.attempt("c/a/masto", NOW)
+    assert ledger.finish(
+        "c/a/masto", PublicationState.PUBLISHED, NOW, remote_id="42", remote_url="https://m/42"
+    )
+    row = ledger.rows()["c/a/masto"]
+    assert (row.state, row.attempts, row.remote_id, row.remote_url) == ("published", 1, "42", "https://m/42")
+    assert ledger.claim(["c/a/masto"], NOW) == []
+
+
+def test_recover_after_a_crash(engine: Engine) -> None:
+    dead = Ledger(engine, "dead")
+    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old")], NOW)
+    dead.claim(["c/t/tg", "c/m/masto"], NOW)
+    dead.claim(["c/old/masto"], NOW - timedelta(hours=2))
+    survivor = Ledger(engine, "survivor")
+    survivor.register()
+    try:
+        changed = {r.key: r.state for r in survivor.recover(NOW + timedelta(minutes=1))}
+    finally:
+        survivor.close()
+    # Telegram cannot deduplicate: in doubt, never again. Mastodon retries with the same key,
+    # unless the server may have forgotten it.
+    assert changed == {"c/t/tg": "unknown", "c/m/masto": "pending", "c/old/masto": "unknown"}
+
+
+def test_miss_only_touches_pending_rows(engine: Engine) -> None:
+    ledger = Ledger(engine, "me")
+    ledger.sync([pub("a"), pub("b")], NOW)
+    ledger.claim(["c/b/masto"], NOW)
+    assert ledger.miss("c/a/masto", NOW, "missed: late")
+    assert not ledger.miss("c/b/masto", NOW, "missed: late")
+    assert ledger.rows()["c/a/masto"].last_error == "missed: late"
+
+
+def test_alerts_are_taken_once(engine: Engine) -> None:
+    ledger = Ledger(engine, "me")
+    ledger.sync([pub("a"), pub("b")], NOW)
+    ledger.miss("c/a/masto", NOW, "missed: late")
+    assert [r.key for r in ledger.take_alerts(NOW)] == ["c/a/masto"]
+    assert ledger.take_alerts(NOW) == []
+    assert ledger.counts() == {"missed": 1, "pending": 1}
+
+
+def test_times_come_back_aware_in_utc(engine: Engine) -> None:
+    ledger = Ledger(engine, "me")
+    montreal = datetime(2012, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Montreal"))
+    ledger.sync([pub("a", at=montreal)], NOW)
+    due = ledger.rows()["c/a/masto"].due_at
+    assert due == montreal
+    assert due.tzinfo is not None
+    assert due.utcoffset() == timedelta(0)
+
+
+def test_rows_of_a_live_process_are_left_alone_on_postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite serves one process: every other owner is a previous run
+    alive = Ledger(engine, "alive")
+    alive.register()
+    try:
+        alive.sync([pub("t", TELEGRAM)], NOW)
+        alive.claim(["c/t/tg"], NOW)
+        other = Ledger(engine, "other")
+        assert other.recover(NOW) == []
+        assert other.rows()["c/t/tg"].state == "sending"
+    finally:
+        alive.close()
+    assert [r.state for r in Ledger(engine, "third").recover(NOW)] == ["unknown"]

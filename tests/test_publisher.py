@@ -1,0 +1,289 @@
+"""The publishing service with a real store (SQLite and PostgreSQL) and a scripted sender.
+
+The networks themselves are exercised over HTTP in the adapter and end-to-end tests; here
+the sender is a small stand-in that plays a script of outcomes, so that every decision of
+the publisher (retry, wait, give up, never repeat, miss) can be checked exactly."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.clock import SimulatedClock
+from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.services.alerts import Alerts, alert_text
+from bot.services.publisher import Publisher, RetryPolicy, lateness
+from bot.services.runner import Runner
+from bot.services.timers import SimulatedTimers
+from bot.store.ledger import Ledger
+
+START = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
+ZONE = ZoneInfo("America/Montreal")
+MASTODON = Channel("masto", Network.MASTODON)
+TELEGRAM = Channel("tg", Network.TELEGRAM, chat="@GautrinWeb2")
+HERE = Path(".")  # the runner's schedules/ and messages/: not read by these tests
+FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
+
+
+@dataclass
+class ScriptedSender:
+    """Plays ``script`` (exceptions or None for success), then succeeds."""
+
+    script: list[Exception | None] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, publication: Publication) -> Receipt:
+        self.sent.append(publication.key)
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        return Receipt(remote_id=str(len(self.sent)), url=f"https://example.org/{len(self.sent)}")
+
+
+def pub(
+    pub_id: str, at: datetime, channel: Channel = MASTODON, not_after: datetime | None = None
+) -> Publication:
+    return Publication(
+        campaign="c",
+        id=pub_id,
+        channel=channel,
+        at=at,
+        timezone=ZONE,
+        text="x",
+        length=1,
+        limit=500,
+        language="fr",
+        not_after=not_after,
+    )
+
+
+def campaign(*publications: Publication) -> Campaign:
+    return Campaign(
+        slug="c",
+        source=Path("c.yaml"),
+        timezone=ZONE,
+        language="fr",
+        hashtags=(),
+        channels={"masto": MASTODON, "tg": TELEGRAM},
+        grace=timedelta(minutes=15),
+        acknowledge=False,
+        moderation=Moderation(),
+        publications=publications,
+    )
+
+
+@pytest.fixture
+def world(engine: Engine) -> tuple[Ledger, SimulatedClock]:
+    return Ledger(engine, "me"), SimulatedClock(START)
+
+
+async def play(
+    ledger: Ledger,
+    clock: SimulatedClock,
+    senders: dict,
+    *publications: Publication,
+    retry: RetryPolicy = FAST,
+) -> dict[str, tuple[str, int, str | None]]:
+    publisher = Publisher(ledger, senders, clock, retry=retry)
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(*publications)])
+    await timers.run(after_each=publisher.drain)
+    await publisher.stop()
+    return {k: (r.state, r.attempts, r.last_error) for k, r in ledger.rows().items()}
+
+
+async def test_publishes_each_publication_once_at_its_time(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender()
+    rows = await play(
+        ledger,
+        clock,
+        {Network.MASTODON: sender, Network.TELEGRAM: sender},
+        pub("a", START + timedelta(hours=1)),
+        pub("b", START + timedelta(hours=2), TELEGRAM),
+    )
+    assert rows == {"c/a/masto": ("published", 1, None), "c/b/tg": ("published", 1, None)}
+    assert sender.sent == ["c/a/masto", "c/b/tg"]
+    assert clock.now() == START + timedelta(hours=2)
+    assert ledger.rows()["c/b/tg"].remote_url == "https://example.org/2"
+    # a second run over the same ledger sends nothing again
+    assert (
+        await play(
+            ledger,
+            clock,
+            {Network.MASTODON: sender, Network.TELEGRAM: sender},
+            pub("a", START + timedelta(hours=1)),
+            pub("b", START + timedelta(hours=2), TELEGRAM),
+        )
+        == rows
+    )
+    assert sender.sent == ["c/a/masto", "c/b/tg"]
+
+
+async def test_temporary_errors_are_retried_then_published(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([TemporaryError("HTTP 502"), TemporaryError("connection refused")])
+    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    assert rows == {"c/a/masto": ("published", 3, None)}
+
+
+async def test_retries_are_bounded(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([TemporaryError("HTTP 500")] * 10)
+    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    assert rows == {"c/a/masto": ("failed", 4, "gave up retrying: HTTP 500")}
+    assert len(sender.sent) == 4
+
+
+async def test_a_rate_limit_waits_what_the_server_asks(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([RateLimited("429", retry_after=42)])
+    rows = await play(
+        ledger,
+        clock,
+        {Network.MASTODON: sender},
+        pub("a", START + timedelta(minutes=1)),
+        retry=RetryPolicy(attempts=3, initial=1, maximum=1),
+    )
+    assert clock.now() == START + timedelta(minutes=1, seconds=42)  # the clock waited, not a guess
+    assert rows["c/a/masto"][:2] == ("published", 2)
+
+
+async def test_permanent_errors_fail_at_once_with_the_server_reason(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([PermanentError("Validation failed: Text character limit of 500 exceeded")])
+    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    assert rows == {"c/a/masto": ("failed", 1, "Validation failed: Text character limit of 500 exceeded")}
+
+
+async def test_an_unknown_outcome_is_never_sent_again(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([OutcomeUnknown("timed out after the request was sent")])
+    rows = await play(
+        ledger, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM)
+    )
+    assert rows == {"c/a/tg": ("unknown", 1, "timed out after the request was sent")}
+    assert sender.sent == ["c/a/tg"]
+    await play(ledger, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM))
+    assert sender.sent == ["c/a/tg"]
+
+
+async def test_overdue_within_grace_is_sent_at_start_beyond_grace_is_missed(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender()
+    rows = await play(
+        ledger,
+        clock,
+        {Network.MASTODON: sender},
+        pub("late", START - timedelta(minutes=14)),
+        pub("too-late", START - timedelta(minutes=16)),
+    )
+    assert rows["c/late/masto"][0] == "published"
+    assert rows["c/too-late/masto"] == (
+        "missed",
+        0,
+        "missed: it was due 16 min ago, more than the grace period of 15 min",
+    )
+    assert sender.sent == ["c/late/masto"]
+
+
+async def test_a_reminder_is_never_sent_after_its_livestream_started(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender()
+    starts = START - timedelta(minutes=5)
+    rows = await play(
+        ledger,
+        clock,
+        {Network.MASTODON: sender},
+        pub("live@10m", starts - timedelta(minutes=10), not_after=starts),
+        pub("live@start", starts, not_after=starts + timedelta(hours=1)),
+    )
+    assert rows["c/live@10m/masto"] == ("missed", 0, "missed: its livestream had already started")
+    assert rows["c/live@start/masto"][0] == "published"
+
+
+async def test_retries_stop_at_the_deadline(world) -> None:
+    ledger, clock = world
+    sender = ScriptedSender([RateLimited("429", retry_after=3600)])  # would go past the grace period
+    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    assert rows == {"c/a/masto": ("failed", 1, "gave up retrying: 429")}
+
+
+async def test_a_failing_channel_does_not_delay_another(world) -> None:
+    ledger, clock = world
+    stuck = asyncio.Event()
+
+    class Hanging(ScriptedSender):
+        async def publish(self, publication: Publication) -> Receipt:
+            await stuck.wait()
+            return await super().publish(publication)
+
+    fast = ScriptedSender()
+    publisher = Publisher(ledger, {Network.MASTODON: Hanging(), Network.TELEGRAM: fast}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    runner = Runner(publisher, timers, HERE, HERE)
+    await runner.apply(
+        [campaign(pub("a", START + timedelta(minutes=1)), pub("a", START + timedelta(minutes=1), TELEGRAM))]
+    )
+    await timers.run()
+    await asyncio.wait_for(_until(lambda: ledger.rows()["c/a/tg"].state == "published"), timeout=5)
+    assert ledger.rows()["c/a/masto"].state == "sending"
+    stuck.set()
+    await publisher.stop()
+    assert ledger.rows()["c/a/masto"].state == "published"
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+async def test_alerts_are_sent_once_per_problem(world) -> None:
+    ledger, clock = world
+    told: list[str] = []
+
+    async def notify(text: str) -> None:
+        told.append(text)
+
+    publisher = Publisher(
+        ledger, {Network.MASTODON: ScriptedSender([PermanentError("HTTP 403 Forbidden")])}, clock, retry=FAST
+    )
+    alerts = Alerts(ledger, clock, publisher.db, notify)
+    publisher.on_outcome = alerts.flush
+    timers = SimulatedTimers(clock)
+    runner = Runner(publisher, timers, HERE, HERE, on_change=alerts.flush)
+    await runner.apply(
+        [campaign(pub("a", START + timedelta(minutes=1)), pub("old", START - timedelta(days=1)))]
+    )
+    await timers.run(after_each=publisher.drain)
+    await alerts.flush()
+    await publisher.stop()
+    assert told == [
+        "Relais: old (c) was missed on masto, due 2012-05-01 12:00 UTC.\n"
+        "missed: it was due 1 day ago, more than the grace period of 15 min",
+        "Relais: a (c) was not published on masto, due 2012-05-02 12:01 UTC.\nHTTP 403 Forbidden",
+    ]
+
+
+def test_lateness_rules() -> None:
+    at = START
+    assert lateness(pub("a", at), at + timedelta(minutes=14, seconds=59), timedelta(minutes=15)) is None
+    assert lateness(pub("a", at), at + timedelta(minutes=15), timedelta(minutes=15)) is not None
+    assert (
+        lateness(
+            pub("x@start", at, not_after=at + timedelta(hours=1)), at + timedelta(hours=2), timedelta(hours=3)
+        )
+        == "its livestream had ended"
+    )
+    assert alert_text  # imported for the alert test above
