@@ -25,6 +25,7 @@ from bot.store.ledger import Ledger
 
 log = logging.getLogger("bot")
 RELOAD_DEBOUNCE_MS = 300
+WATCH_TICK_MS = 500
 
 
 class SetupError(Exception):
@@ -143,7 +144,17 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
     from watchfiles import awatch
 
     paths = [p for p in (runner.schedules, runner.messages) if p.exists()]
-    async for _changes in awatch(*paths, stop_event=stop, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
+    loaded = runner.fingerprint()
+    watching = False
+    async for changes in awatch(*paths, stop_event=stop, debounce=RELOAD_DEBOUNCE_MS, recursive=True,
+                                rust_timeout=WATCH_TICK_MS, yield_on_timeout=True):
+        if not changes and watching:
+            continue
+        if not changes:  # the first tick: the watch is in place; catch what changed before it
+            watching = True
+            log.info("watching %s for changes", ", ".join(str(p) for p in paths))
+            if runner.fingerprint() == loaded:
+                continue
         log.info("campaign files changed: reloading")
         try:
             await runner.reload()

@@ -203,7 +203,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot import app
     from bot.logs import configure_logging
 
-    configure_logging(settings.secrets())
+    configure_logging(settings.secrets(), settings.log_level)
     campaigns = _load(settings, [])
     if start is not None:
         _rehearse(settings, campaigns, start, speed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
     mastodon_url: str | None = None
     mastodon_token: SecretStr | None = None
     alert_telegram_chat: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and messages."""

@@ -97,3 +97,8 @@ def engine(database_url: str) -> Iterator[Engine]:
     db.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from postgres_database()

@@ -46,6 +46,17 @@ class Runner:
         self.on_change = on_change
         self.campaigns: dict[Path, Campaign] = {}
 
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """What the campaign files look like on disk (names, sizes, modification times)."""
+        found = []
+        for directory in (self.schedules, self.messages):
+            if directory.is_dir():
+                for path in sorted(directory.rglob("*")):
+                    if path.is_file():
+                        info = path.stat()
+                        found.append((str(path), info.st_size, info.st_mtime_ns))
+        return tuple(found)
+
     async def reload(self) -> list[Problem]:
         """Read the campaign files again and apply them. Returns the problems found; files
         with problems keep their last good version."""

@@ -789,8 +789,8 @@ class FakeMastodon:
             media = self._media.get(request.match_info["id"])
             if media is None:
                 raise web.HTTPNotFound
-            if media["id"] in self._processing:
-                return web.Response(status=206)
+            if media["id"] in self._processing:  # still processing: the attachment, url null
+                return web.json_response({**media, "url": None}, status=206)
             return web.json_response(media)
 
     async def _put_media(self, request: web.Request) -> web.Response:

@@ -1,0 +1,162 @@
+"""Running ``relais run`` as a user does, against the loopback Telegram and Mastodon servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
+
+MASTODON_TOKEN = "test-token-not-real"
+CHAT = "@GautrinWeb2"
+CHAT_ID = -1001234567890
+
+
+def stamp(moment: datetime) -> str:
+    """A time as a campaign file writes it, to the microsecond, in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+@dataclass
+class Bot:
+    """One ``relais run`` process; its stderr is read line by line as it comes."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of output
+            self._changed.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, fragment: str, timeout: float = 30) -> str:
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(fragment in line for line in self.lines) or self.process.poll() is not None,
+                timeout,
+            )
+            match = next((line for line in self.lines if fragment in line), None)
+        if not found or match is None:
+            raise AssertionError(f"no {fragment!r} in the bot's log:\n{self.log}")
+        return match
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        code = self.process.wait(timeout)
+        with self._changed:
+            self._changed.wait_for(lambda: self.lines[-1:] == [""], timeout=5)
+        return code
+
+
+@dataclass
+class Deployment:
+    """A working directory with schedules/ and messages/, a store, and the two networks."""
+
+    root: Path
+    telegram: FakeTelegram
+    mastodon: FakeMastodon
+    database_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        (self.root / "schedules").mkdir(exist_ok=True)
+        (self.root / "messages").mkdir(exist_ok=True)
+        self.telegram.add_chat(CHAT_ID, "channel", title="Gouverner ensemble", username=CHAT[1:])
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+        env.update(
+            RELAIS_DATABASE_URL=self.database_url,
+            RELAIS_TELEGRAM_TOKEN=DEFAULT_TOKEN,
+            RELAIS_TELEGRAM_API_URL=self.telegram.url,
+            RELAIS_MASTODON_URL=self.mastodon.url,
+            RELAIS_MASTODON_TOKEN=MASTODON_TOKEN,
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def campaign(self, posts: list[tuple[str, datetime]], *, name: str = "c", grace: str = "15m",
+                 livestreams: str = "", to: str | None = None) -> Path:
+        """A campaign whose posts each say their own id (so the servers' records name them)."""
+        lines = [
+            f"campaign: {name}",
+            "timezone: America/Montreal",
+            "language: fr-CA",
+            "hashtags: [gautrinweb2]",
+            "channels:",
+            f'  tg: {{network: telegram, chat: "{CHAT}"}}',
+            "  masto: {network: mastodon, visibility: unlisted}",
+            f"grace: {grace}",
+            "posts:",
+        ]
+        for pub_id, at in posts:
+            target = f", to: [{to}]" if to else ""
+            lines.append(f'  - {{id: {pub_id}, at: "{stamp(at)}", text: "post {pub_id} {{{{ hashtag }}}}"{target}}}')
+        if not posts:
+            lines[-1] = "posts: []"
+        path = self.root / "schedules" / f"{name}.yaml"
+        path.write_text("\n".join(lines) + "\n" + livestreams, encoding="utf-8")
+        return path
+
+    def start(self, *args: str) -> Bot:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", *args],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return Bot(process)
+
+    def relais(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=60)
+
+    def status(self) -> dict:
+        result = self.relais("status", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def states(self) -> dict[str, str]:
+        document = self.status()
+        rows = document["publications"] + document["next"]
+        return {f"{r['id']}/{r['channel']}": r["state"] for r in rows}
+
+
+def sent_ids(telegram: FakeTelegram) -> list[str]:
+    """The publication ids of the messages Telegram received, in order."""
+    return [m.text.split()[1] for m in telegram.sent if m.text and m.text.startswith("post ")]
+
+
+def posted_ids(mastodon: FakeMastodon) -> list[str]:
+    """The publication ids of the statuses Mastodon created, in order."""
+    return [re.sub(r"<[^>]+>", " ", unescape(s["content"])).split()[1] for s in mastodon.statuses]
