@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import Publication
+from bot.domain import ForwardLink, Publication, Removal, Reply
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,56 @@ class Sender(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a collector read in one go, and where to read from next time.
+
+    ``cursor`` is stored in the same transaction as the items, so that a crash between
+    the two can neither skip nor double anything. ``more``: another page is ready now.
+    """
+
+    items: list[Reply | Removal | ForwardLink]
+    cursor: str | None
+    more: bool = False
+
+
+class MastodonSource(Protocol):
+    """Where the Mastodon collector reads replies (implemented by the Mastodon adapter)."""
+
+    async def hashtag_page(self, tag: str, after: str | None, limit: int = 40) -> Page:
+        """Public statuses with ``#tag`` newer than ``after`` (a status id; None: from the
+        oldest), oldest first; the cursor is the newest id read."""
+        ...
+
+    async def mentions_page(self, after: str | None, limit: int = 40) -> Page:
+        """Statuses that mention the bot (any visibility), newer than notification ``after``;
+        the cursor is a notification id."""
+        ...
+
+    async def replies_to(self, status_id: str) -> list[Reply]:
+        """Every reply under one of our statuses (its context's descendants)."""
+        ...
+
+    async def lookup(self, remote_id: str) -> Reply | Removal:
+        """A status as it is now: edited (``edited_at`` set) or deleted (``Removal``)."""
+        ...
+
+    async def acknowledge(self, remote_id: str) -> None:
+        """Favourite a reply."""
+        ...
+
+
+class TelegramSource(Protocol):
+    """Where the Telegram collector reads replies (implemented by the Telegram adapter)."""
+
+    async def updates(self, offset: str | None, timeout: float) -> Page:
+        """New messages (and edits) in groups, discussion groups and private chats, and the
+        automatic forwards of channel posts, after ``offset``; long-polls up to
+        ``timeout`` seconds. The cursor is the next offset."""
+        ...
+
+    async def acknowledge(self, remote_id: str) -> None:
+        """React to a reply (a 👍)."""
+        ...

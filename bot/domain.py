@@ -87,3 +87,46 @@ class Campaign:
     acknowledge: bool
     moderation: Moderation
     publications: tuple[Publication, ...] = field(default=())
+
+
+class CommentState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    FLAGGED = "flagged"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message a follower posted, as a network reports it (new, or edited)."""
+
+    network: Network
+    remote_id: str  # Mastodon: the status id; Telegram: "<chat id>:<message id>"
+    text: str  # plain text, never HTML
+    created_at: datetime  # aware
+    author_id: str  # the network's stable id of the author
+    author_handle: str  # "@alice@example.org", "@ana_qc", or "" when the network gives none
+    author_name: str
+    url: str | None = None
+    language: str | None = None
+    hashtags: tuple[str, ...] = ()  # lowercase, without "#"
+    in_reply_to: str | None = None  # the remote id (same network, same form) it answers
+    edited_at: datetime | None = None  # set when this is an edit of a reply already seen
+    author_nobot: bool = False  # the author's profile asks bots to leave them alone
+    private: bool = False  # a direct message or a non-public status
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A reply its author deleted."""
+
+    network: Network
+    remote_id: str
+
+
+@dataclass(frozen=True)
+class ForwardLink:
+    """Telegram: the copy of a channel post in its discussion group, which comments answer."""
+
+    remote_id: str  # "<group id>:<message id>"
+    original: str  # "<channel id>:<message id>" (the receipt of the published post)
