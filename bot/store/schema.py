@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -22,6 +25,7 @@ metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     }
 )
@@ -69,4 +73,67 @@ publications = Table(
     Column("alerted_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "state", "due_at"),
+    Index(None, "network", "remote_id"),
+)
+
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", String(16), nullable=False),
+    Column("remote_id", String(200), nullable=False),  # one row per (network, remote id), ever
+    Column("campaign", String(64)),
+    Column("publication", String(400)),  # the key of the publication it answers
+    Column("in_reply_to", String(200)),
+    Column("url", String(1000)),
+    Column("author_id", String(200), nullable=False),
+    Column("author_handle", String(400), nullable=False),
+    Column("author_name", String(400), nullable=False),
+    Column("author_nobot", Boolean, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("language", String(35)),
+    Column("hashtags", String(2000), nullable=False),  # " tag1 tag2 ", lowercase
+    Column("private", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("collected_at", UTCDateTime, nullable=False),
+    Column("edited_at", UTCDateTime),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("decided_by", String(200)),
+    Column("decided_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    UniqueConstraint("network", "remote_id"),
+    Index(None, "state", "created_at"),
+    Index(None, "network", "author_id"),
+)
+
+comment_events = Table(
+    "comment_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # collected, edited, approved, rejected, flagged, pending
+    Column("actor", String(200), nullable=False),  # a moderator's name, or "relais"
+    Column("reason", Text),
+    Column("previous_text", Text),  # for "edited": the text before the edit
+)
+
+collector_positions = Table(
+    "collector_positions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("position", String(200), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+remote_links = Table(
+    "remote_links",
+    metadata,
+    # A message that stands for a publication: Telegram's copy of a channel post in the
+    # discussion group, which comments answer.
+    Column("network", String(16), primary_key=True),
+    Column("remote_id", String(200), primary_key=True),
+    Column("original", String(200), nullable=False),
 )

@@ -1,0 +1,218 @@
+"""Collecting replies: read each network forward from the stored position, keep what
+belongs to a campaign (it carries one of its hashtags, or answers one of its posts),
+hold what the campaign's rules say needs a look, store it with the new position in one
+transaction, then acknowledge it if the campaign asks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
+from bot.clock import Clock
+from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
+from bot.services.moderation import auto_flags
+from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
+
+log = logging.getLogger(__name__)
+Run = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class CollectorTiming:
+    poll: float = 30.0  # seconds between two rounds of Mastodon reading
+    context_every: int = 10  # rounds between two readings of the replies under our posts
+    recheck_every: int = 20  # rounds between two checks of recent replies for edits and deletions
+    recheck_age: timedelta = timedelta(days=3)
+    recheck_limit: int = 200
+    context_age: timedelta = timedelta(days=30)
+    long_poll: float = 25.0  # Telegram getUpdates timeout
+    pages_per_round: int = 1000
+    longest_backoff: float = 300.0
+
+
+class Collector:
+    def __init__(
+        self,
+        store: CommentStore,
+        clock: Clock,
+        db: Run,
+        campaigns: Callable[[], Sequence[Campaign]],
+        timing: CollectorTiming | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.db = db
+        self.campaigns = campaigns
+        self.timing = timing or CollectorTiming()
+
+    # -- deciding what to keep ---------------------------------------------------------
+
+    def _by_tag(self) -> dict[str, Campaign]:
+        tags: dict[str, Campaign] = {}
+        for campaign in self.campaigns():
+            for tag in campaign.hashtags:
+                tags.setdefault(tag.lower(), campaign)
+        return tags
+
+    async def keep(
+        self, network: Network, replies: Sequence[Reply], links: Sequence[ForwardLink] = ()
+    ) -> list[Collected]:
+        """The replies that belong to a campaign, with the publication each one answers."""
+        if not replies:
+            return []
+        local_links = {link.remote_id: link.original for link in links}
+        asked = {r.in_reply_to for r in replies if r.in_reply_to}
+        answered = await self.db(self.store.answered, network, asked | set(local_links.values()))
+        for copy, original in local_links.items():
+            if original in answered:
+                answered[copy] = answered[original]
+        by_tag = self._by_tag()
+        by_slug = {c.slug: c for c in self.campaigns()}
+        seen_texts = await self.db(self.store.texts_by, network, {r.author_id for r in replies})
+        kept = []
+        for reply in replies:
+            publication = answered.get(reply.in_reply_to or "")
+            campaign = by_slug.get(publication.split("/", 1)[0]) if publication else None
+            if campaign is None:
+                campaign = next((by_tag[t] for t in reply.hashtags if t in by_tag), None)
+            if campaign is None:
+                continue  # neither a campaign hashtag nor an answer to a campaign post
+            repeated = (reply.author_id, reply.text) in seen_texts and reply.edited_at is None
+            seen_texts.add((reply.author_id, reply.text))
+            flags = auto_flags(reply, campaign.moderation, repeated=repeated)
+            kept.append(Collected(reply, campaign.slug, publication, flags))
+        return kept
+
+    async def save(
+        self,
+        network: Network,
+        position: str | None,
+        page: Page,
+        source: MastodonSource | TelegramSource | None = None,
+    ) -> SaveResult:
+        replies = [i for i in page.items if isinstance(i, Reply)]
+        links = [i for i in page.items if isinstance(i, ForwardLink)]
+        removals = [i for i in page.items if isinstance(i, Removal)]
+        collected = await self.keep(network, replies, links)
+        result = await self.db(
+            self.store.save_page, position, page.cursor, collected, removals, links, now=self.clock.now()
+        )
+        if result.new or result.edited or result.removed:
+            log.info(
+                "%s: %d new replies, %d edited, %d deleted",
+                network,
+                len(result.new),
+                result.edited,
+                result.removed,
+            )
+        if source is not None:
+            await self._acknowledge(network, result.new, source)
+        return result
+
+    async def _acknowledge(
+        self, network: Network, new: Sequence[Collected], source: MastodonSource | TelegramSource
+    ) -> None:
+        wanted = {c.slug for c in self.campaigns() if c.acknowledge}
+        for item in new:
+            if item.campaign not in wanted or item.reply.author_nobot:
+                continue  # #nobot: collected, never interacted with
+            try:
+                await source.acknowledge(item.reply.remote_id)
+            except ChannelError as error:
+                log.warning("%s: could not acknowledge %s: %s", network, item.reply.remote_id, error)
+                continue
+            await self.db(self.store.mark_acknowledged, network, item.reply.remote_id, self.clock.now())
+
+    # -- Mastodon --------------------------------------------------------------------------
+
+    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        rounds = 0
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                if await self.db(lock.acquire):
+                    await self.mastodon_round(source, rounds)
+                    rounds += 1
+                backoff = 0.0
+            except RateLimited as error:
+                backoff = error.retry_after
+                log.warning("mastodon collector: rate limited; next round in %.0f s", backoff)
+            except PermanentError as error:
+                backoff = self.timing.longest_backoff
+                log.error("mastodon collector: %s", error)
+            except ChannelError as error:
+                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
+                log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
+            await _pause(stop, max(backoff, self.timing.poll))
+
+    async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
+        """One reading of every hashtag and of the mentions; the replies under our posts and
+        the edits and deletions of recent replies every so many rounds."""
+        for tag in sorted(self._by_tag()):
+            await self._drain(
+                f"mastodon:tag:{tag}", lambda after, tag=tag: source.hashtag_page(tag, after), source
+            )
+        await self._drain("mastodon:mentions", source.mentions_page, source)
+        if round_number % self.timing.context_every == 0:
+            since = self.clock.now() - self.timing.context_age
+            for status_id in await self.db(self.store.published_statuses, Network.MASTODON, since):
+                replies = await source.replies_to(status_id)
+                await self.save(Network.MASTODON, None, Page(list(replies), None), source)
+        if round_number % self.timing.recheck_every == 0:
+            await self.recheck(source)
+
+    async def recheck(self, source: MastodonSource) -> None:
+        since = self.clock.now() - self.timing.recheck_age
+        items: list[Reply | Removal] = []
+        for remote_id in await self.db(self.store.recent, Network.MASTODON, since, self.timing.recheck_limit):
+            items.append(await source.lookup(remote_id))
+        edited = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
+        if edited:
+            await self.save(Network.MASTODON, None, Page(list(edited), None))
+
+    async def _drain(
+        self, position: str, fetch: Callable[[str | None], Awaitable[Page]], source: MastodonSource
+    ) -> None:
+        after = await self.db(self.store.position, position)
+        for _ in range(self.timing.pages_per_round):
+            page = await fetch(after)
+            await self.save(Network.MASTODON, position, page, source)
+            after = page.cursor or after
+            if not page.more:
+                return
+
+    # -- Telegram --------------------------------------------------------------------------
+
+    async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                if not await self.db(lock.acquire):
+                    await _pause(stop, self.timing.poll)
+                    continue
+                offset = await self.db(self.store.position, "telegram:updates")
+                page = await source.updates(offset, self.timing.long_poll)
+                await self.save(Network.TELEGRAM, "telegram:updates", page, source)
+                backoff = 0.0
+            except RateLimited as error:
+                await _pause(stop, error.retry_after)
+            except PermanentError as error:
+                log.error("telegram collector: %s", error)
+                await _pause(stop, self.timing.longest_backoff)
+            except ChannelError as error:
+                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
+                log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
+                await _pause(stop, backoff)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if the bot is stopping."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,477 @@
+"""The comment store: collected replies, their moderation, and the collectors' positions.
+
+A reply is stored once per (network, remote id), ever; what a collector read and its new
+position are written in one transaction (``save_page``), so a crash can neither skip nor
+double a reply. Searching uses FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
+
+from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply
+from bot.store.schema import collector_positions, comment_events, comments, publications, remote_links
+
+SYSTEM_ACTOR = "relais"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """A reply the collector decided to keep, with what it found out about it."""
+
+    reply: Reply
+    campaign: str | None
+    publication: str | None  # the key of the publication it answers
+    flags: tuple[str, ...] = ()  # why it is held for review, if it is
+
+
+@dataclass
+class SaveResult:
+    new: list[Collected] = field(default_factory=list)
+    edited: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    network: str
+    remote_id: str
+    campaign: str | None
+    publication: str | None
+    in_reply_to: str | None
+    url: str | None
+    author_id: str
+    author_handle: str
+    author_name: str
+    author_nobot: bool
+    text: str
+    language: str | None
+    hashtags: str
+    private: bool
+    created_at: datetime
+    collected_at: datetime
+    edited_at: datetime | None
+    state: str
+    reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: str
+    actor: str
+    reason: str | None
+    previous_text: str | None
+
+
+_COLUMNS = [comments.c[name] for name in Comment.__dataclass_fields__]
+_FTS = table("comments_fts", column("rowid"))  # SQLite's full-text index (see migration 0002)
+
+
+class CommentStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # -- collectors ------------------------------------------------------------------
+
+    def position(self, name: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(collector_positions.c.position).where(collector_positions.c.name == name)
+            ).scalar()
+
+    def positions(self) -> dict[str, tuple[str, datetime]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(collector_positions)).all()
+        return {r.name: (r.position, r.updated_at) for r in rows}
+
+    def save_page(
+        self,
+        position_name: str | None,
+        cursor: str | None,
+        collected: Sequence[Collected],
+        removals: Sequence[Removal] = (),
+        links: Sequence[ForwardLink] = (),
+        *,
+        now: datetime,
+    ) -> SaveResult:
+        """Store what a collector read and its new position, all or nothing."""
+        result = SaveResult()
+        with self.engine.begin() as connection:
+            for link in links:
+                self._upsert_link(connection, link)
+            existing = self._existing(
+                connection, [(c.reply.network.value, c.reply.remote_id) for c in collected]
+            )
+            for item in collected:
+                key = (item.reply.network.value, item.reply.remote_id)
+                if key in existing:
+                    result.edited += self._update(connection, existing[key], item, now)
+                else:
+                    existing[key] = self._insert(connection, item, now)
+                    result.new.append(item)
+            for removal in removals:
+                result.removed += connection.execute(
+                    delete(comments).where(
+                        comments.c.network == removal.network.value, comments.c.remote_id == removal.remote_id
+                    )
+                ).rowcount
+            if position_name is not None and cursor is not None:
+                self._set_position(connection, position_name, cursor, now)
+        return result
+
+    def _existing(
+        self, connection: Connection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Comment]:
+        found: dict[tuple[str, str], Comment] = {}
+        for network in {n for n, _ in keys}:
+            ids = [r for n, r in keys if n == network]
+            for chunk in range(0, len(ids), 500):
+                rows = connection.execute(
+                    select(*_COLUMNS).where(
+                        comments.c.network == network, comments.c.remote_id.in_(ids[chunk : chunk + 500])
+                    )
+                ).all()
+                found.update({(row.network, row.remote_id): Comment(*row) for row in rows})
+        return found
+
+    def _insert(self, connection: Connection, item: Collected, now: datetime) -> Comment:
+        reply = item.reply
+        state = CommentState.FLAGGED if item.flags else CommentState.PENDING
+        values = {
+            "network": reply.network.value,
+            "remote_id": reply.remote_id,
+            "campaign": item.campaign,
+            "publication": item.publication,
+            "in_reply_to": reply.in_reply_to,
+            "url": reply.url,
+            "author_id": reply.author_id,
+            "author_handle": reply.author_handle,
+            "author_name": reply.author_name,
+            "author_nobot": reply.author_nobot,
+            "text": reply.text,
+            "language": reply.language,
+            "hashtags": f" {' '.join(reply.hashtags)} " if reply.hashtags else "",
+            "private": reply.private,
+            "created_at": reply.created_at,
+            "collected_at": now,
+            "edited_at": reply.edited_at,
+            "state": state.value,
+            "reason": "; ".join(item.flags) or None,
+            "decided_by": SYSTEM_ACTOR if item.flags else None,
+            "decided_at": now if item.flags else None,
+            "acknowledged_at": None,
+        }
+        comment_id = connection.execute(insert(comments).values(values).returning(comments.c.id)).scalar_one()
+        events = [{"comment_id": comment_id, "at": now, "kind": "collected", "actor": SYSTEM_ACTOR}]
+        if item.flags:
+            events.append(
+                {
+                    "comment_id": comment_id,
+                    "at": now,
+                    "kind": "flagged",
+                    "actor": SYSTEM_ACTOR,
+                    "reason": "; ".join(item.flags),
+                }
+            )
+        connection.execute(insert(comment_events), events)
+        return Comment(id=comment_id, **values)
+
+    def _update(self, connection: Connection, old: Comment, item: Collected, now: datetime) -> int:
+        """An edit: keep the previous text in the history; a new reason to hold it flags it."""
+        reply = item.reply
+        if reply.text == old.text and reply.edited_at == old.edited_at:
+            return 0
+        values: dict[str, object] = {
+            "text": reply.text,
+            "edited_at": reply.edited_at or now,
+            "hashtags": f" {' '.join(reply.hashtags)} " if reply.hashtags else "",
+        }
+        events = [
+            {
+                "comment_id": old.id,
+                "at": now,
+                "kind": "edited",
+                "actor": old.author_handle or old.author_id,
+                "previous_text": old.text,
+            }
+        ]
+        if item.flags and old.state == CommentState.PENDING:
+            values |= {
+                "state": CommentState.FLAGGED.value,
+                "reason": "; ".join(item.flags),
+                "decided_by": SYSTEM_ACTOR,
+                "decided_at": now,
+            }
+            events.append(
+                {
+                    "comment_id": old.id,
+                    "at": now,
+                    "kind": "flagged",
+                    "actor": SYSTEM_ACTOR,
+                    "reason": "; ".join(item.flags),
+                }
+            )
+        connection.execute(update(comments).where(comments.c.id == old.id).values(values))
+        connection.execute(insert(comment_events), events)
+        return 1
+
+    def _upsert_link(self, connection: Connection, link: ForwardLink) -> None:
+        network = Network.TELEGRAM.value
+        known = connection.execute(
+            select(remote_links.c.original).where(
+                remote_links.c.network == network, remote_links.c.remote_id == link.remote_id
+            )
+        ).scalar()
+        if known is None:
+            connection.execute(
+                insert(remote_links).values(network=network, remote_id=link.remote_id, original=link.original)
+            )
+
+    def _set_position(self, connection: Connection, name: str, position: str, now: datetime) -> None:
+        changed = connection.execute(
+            update(collector_positions)
+            .where(collector_positions.c.name == name)
+            .values(position=position, updated_at=now)
+        ).rowcount
+        if not changed:
+            connection.execute(
+                insert(collector_positions).values(name=name, position=position, updated_at=now)
+            )
+
+    # -- what a reply answers --------------------------------------------------------
+
+    def answered(self, network: Network, remote_ids: Iterable[str]) -> dict[str, str]:
+        """For each remote id among ``remote_ids`` that stands for a publication — a message
+        Relais published, its Telegram discussion copy, or a reply already collected under
+        one — the key of that publication."""
+        wanted = {r for r in remote_ids if r}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            originals = dict(
+                connection.execute(
+                    select(remote_links.c.remote_id, remote_links.c.original).where(
+                        remote_links.c.network == network.value, remote_links.c.remote_id.in_(wanted)
+                    )
+                ).all()
+            )
+            lookup = wanted | set(originals.values())
+            published = dict(
+                connection.execute(
+                    select(publications.c.remote_id, publications.c.key).where(
+                        publications.c.network == network.value,
+                        publications.c.state == PublicationState.PUBLISHED.value,
+                        publications.c.remote_id.in_(lookup),
+                    )
+                ).all()
+            )
+            parents = dict(
+                connection.execute(
+                    select(comments.c.remote_id, comments.c.publication).where(
+                        comments.c.network == network.value,
+                        comments.c.remote_id.in_(wanted),
+                        comments.c.publication.is_not(None),
+                    )
+                ).all()
+            )
+        for remote_id in wanted:
+            key = (
+                published.get(remote_id)
+                or published.get(originals.get(remote_id, ""))
+                or parents.get(remote_id)
+            )
+            if key:
+                found[remote_id] = key
+        return found
+
+    def published_statuses(self, network: Network, since: datetime) -> list[str]:
+        """Remote ids of what Relais published on ``network`` since ``since``."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(publications.c.remote_id).where(
+                        publications.c.network == network.value,
+                        publications.c.state == PublicationState.PUBLISHED.value,
+                        publications.c.finished_at >= since,
+                        publications.c.remote_id.is_not(None),
+                    )
+                ).scalars()
+            )
+
+    def texts_by(self, network: Network, author_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The (author, text) pairs already stored for these authors, to spot repeats."""
+        authors = list(set(author_ids))
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as connection:
+            for chunk in range(0, len(authors), 500):
+                found.update(
+                    connection.execute(
+                        select(comments.c.author_id, comments.c.text).where(
+                            comments.c.network == network.value,
+                            comments.c.author_id.in_(authors[chunk : chunk + 500]),
+                        )
+                    ).all()
+                )
+        return found
+
+    def recent(self, network: Network, since: datetime, limit: int) -> list[str]:
+        """Remote ids of replies created since ``since`` (to look for edits and deletions)."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(comments.c.remote_id)
+                    .where(comments.c.network == network.value, comments.c.created_at >= since)
+                    .order_by(comments.c.created_at.desc())
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def mark_acknowledged(self, network: Network, remote_id: str, now: datetime) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(comments)
+                .where(comments.c.network == network.value, comments.c.remote_id == remote_id)
+                .values(acknowledged_at=now)
+            )
+
+    # -- moderators --------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        search: str | None = None,
+        campaign: str | None = None,
+        limit: int | None = 50,
+        newest_first: bool = True,
+    ) -> list[Comment]:
+        query = select(*_COLUMNS)
+        if states:
+            query = query.where(comments.c.state.in_(list(states)))
+        if campaign:
+            query = query.where(comments.c.campaign == campaign)
+        if search and search.strip():
+            query = query.where(self._matching(search))
+        order = comments.c.id.desc() if newest_first else comments.c.id.asc()
+        query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            return [Comment(*row) for row in connection.execute(query).all()]
+
+    def _matching(self, search: str) -> ColumnElement[bool]:
+        words = _WORD.findall(search)
+        if not words:
+            return comments.c.id.is_(None)
+        if self._postgres:
+            return text("comments.search @@ plainto_tsquery('simple', :search)").bindparams(
+                bindparam("search", " ".join(words))
+            )
+        # FTS5: every word, each as a quoted prefix-free term (no FTS syntax from the user)
+        fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        matches = select(_FTS.c.rowid).where(
+            text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
+        )
+        return comments.c.id.in_(matches)
+
+    def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(*_COLUMNS).where(comments.c.id == comment_id)).first()
+            if row is None:
+                return None
+            events = connection.execute(
+                select(
+                    comment_events.c.at,
+                    comment_events.c.kind,
+                    comment_events.c.actor,
+                    comment_events.c.reason,
+                    comment_events.c.previous_text,
+                )
+                .where(comment_events.c.comment_id == comment_id)
+                .order_by(comment_events.c.id)
+            ).all()
+        return Comment(*row), [Event(*e) for e in events]
+
+    def decide(
+        self, ids: Sequence[int], state: CommentState, *, actor: str, reason: str | None, now: datetime
+    ) -> list[int]:
+        """Record a moderator's decision on each comment; returns the ids that exist."""
+        with self.engine.begin() as connection:
+            found = list(
+                connection.execute(select(comments.c.id).where(comments.c.id.in_(list(ids)))).scalars()
+            )
+            if found:
+                connection.execute(
+                    update(comments)
+                    .where(comments.c.id.in_(found))
+                    .values(state=state.value, reason=reason, decided_by=actor, decided_at=now)
+                )
+                connection.execute(
+                    insert(comment_events),
+                    [
+                        {"comment_id": i, "at": now, "kind": state.value, "actor": actor, "reason": reason}
+                        for i in found
+                    ],
+                )
+        return found
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return dict(
+                connection.execute(select(comments.c.state, func.count()).group_by(comments.c.state)).all()
+            )
+
+
+class CollectorLock:
+    """One owner per collector across processes: a PostgreSQL advisory lock held for as
+    long as the process runs it (SQLite serves one process, which always owns it)."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self._connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name != "postgresql" or self._connection is not None:
+            return True
+        connection = self.engine.connect()
+        connection.detach()
+        key = zlib.crc32(b"relais-collector:" + self.name.encode())
+        if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            connection.commit()
+            self._connection = connection
+            return True
+        connection.close()
+        return False
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,249 @@
+"""The comment store and the collector's decisions, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.channels import Page
+from bot.clock import SimulatedClock
+from bot.domain import (
+    Campaign,
+    Channel,
+    CommentState,
+    ForwardLink,
+    Moderation,
+    Network,
+    Publication,
+    PublicationState,
+    Removal,
+    Reply,
+)
+from bot.services.collector import Collector
+from bot.services.moderation import auto_flags
+from bot.store.comments import Collected, CommentStore
+from bot.store.ledger import Ledger
+
+NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
+HOSTILE = "<script>alert('x')</script> '; DROP TABLE comments; -- \u202egnp.exe \u200b😀 #gautrinweb2"
+
+
+def reply(
+    remote_id: str,
+    text: str = "Bravo #gautrinweb2",
+    *,
+    network: Network = Network.MASTODON,
+    author: str = "1",
+    tags: tuple[str, ...] = ("gautrinweb2",),
+    in_reply_to: str | None = None,
+    **extra: object,
+) -> Reply:
+    return Reply(
+        network=network,
+        remote_id=remote_id,
+        text=text,
+        created_at=NOW - timedelta(minutes=5),
+        author_id=author,
+        author_handle=f"@user{author}@example.org",
+        author_name=f"User {author}",
+        url=f"https://example.org/@user{author}/{remote_id}",
+        hashtags=tags,
+        in_reply_to=in_reply_to,
+        **extra,
+    )  # type: ignore[arg-type]
+
+
+def campaign(**extra: object) -> Campaign:
+    values: dict[str, object] = dict(
+        slug="c",
+        source=Path("c.yaml"),
+        timezone=ZoneInfo("America/Montreal"),
+        language="fr",
+        hashtags=("gautrinweb2",),
+        channels={},
+        grace=timedelta(minutes=15),
+        acknowledge=False,
+        moderation=Moderation(banned_words=("casino",), hold_links=True),
+    )
+    values.update(extra)
+    return Campaign(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(engine: Engine) -> CommentStore:
+    return CommentStore(engine)
+
+
+def save(store: CommentStore, *items: Reply, position: str = "p", cursor: str = "1") -> None:
+    store.save_page(position, cursor, [Collected(i, "c", None) for i in items], now=NOW)
+
+
+def test_a_reply_is_stored_once_however_often_it_is_read(store: CommentStore) -> None:
+    save(store, reply("1"), reply("2"))
+    save(store, reply("1"), reply("2"), cursor="2")
+    assert [c.remote_id for c in store.list()] == ["2", "1"]
+    assert store.position("p") == "2"
+
+
+def test_the_position_moves_only_with_what_was_read(store: CommentStore) -> None:
+    save(store, reply("1"), cursor="10")
+    broken = reply("2", text=None)  # type: ignore[arg-type]  # the database refuses it
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error
+        save(store, broken, cursor="20")
+    assert store.position("p") == "10"
+    assert [c.remote_id for c in store.list()] == ["1"]
+
+
+def test_hostile_text_is_stored_exactly_as_written(store: CommentStore) -> None:
+    save(store, reply("1", HOSTILE))
+    [comment] = store.list()
+    assert comment.text == HOSTILE
+    assert store.list(search="DROP TABLE")[0].id == comment.id
+
+
+def test_an_edit_updates_the_text_and_keeps_the_previous_one(store: CommentStore) -> None:
+    save(store, reply("1", "Bravo #gautrinweb2"))
+    edited = reply("1", "Bravo, vraiment #gautrinweb2", edited_at=NOW)
+    store.save_page(None, None, [Collected(edited, "c", None)], now=NOW)
+    [comment] = store.list()
+    assert comment.text == "Bravo, vraiment #gautrinweb2"
+    _, events = store.get(comment.id)
+    assert [(e.kind, e.previous_text) for e in events] == [
+        ("collected", None),
+        ("edited", "Bravo #gautrinweb2"),
+    ]
+
+
+def test_a_deleted_reply_is_deleted_from_the_store(store: CommentStore) -> None:
+    save(store, reply("1"), reply("2"))
+    result = store.save_page(None, None, [], [Removal(Network.MASTODON, "1")], now=NOW)
+    assert result.removed == 1
+    assert [c.remote_id for c in store.list()] == ["2"]
+    assert store.list(search="Bravo") == store.list()
+
+
+def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
+    save(store, reply("1"))
+    [comment] = store.list()
+    assert store.decide(
+        [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier", now=NOW
+    ) == [comment.id]
+    store.decide(
+        [comment.id], CommentState.APPROVED, actor="bob", reason=None, now=NOW + timedelta(minutes=1)
+    )
+    found, events = store.get(comment.id)
+    assert (found.state, found.decided_by) == ("approved", "bob")
+    assert [(e.kind, e.actor, e.reason) for e in events] == [
+        ("collected", "relais", None),
+        ("flagged", "ana", "à vérifier"),
+        ("approved", "bob", None),
+    ]
+    assert store.list(states=["approved"])[0].id == comment.id
+    assert store.list(states=["pending"]) == []
+
+
+def test_search_finds_words_without_accents_or_syntax(store: CommentStore) -> None:
+    save(
+        store,
+        reply("1", "Le gouvernement ouvert, enfin !"),
+        reply("2", "Données ouvertes"),
+        reply("3", 'NEAR("a" OR *) -- quote"'),
+    )
+    assert [c.remote_id for c in store.list(search="gouvernement")] == ["1"]
+    assert [c.remote_id for c in store.list(search="ouvert")] == ["1"]
+    assert [c.remote_id for c in store.list(search='quote" OR *')] == ["3"]
+    assert store.list(search="   ") == store.list()
+
+
+def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: CommentStore) -> None:
+    ledger = Ledger(engine, "me")
+    tg = Channel("tg", Network.TELEGRAM, chat="@x")
+    pub = Publication(
+        campaign="c",
+        id="annonce",
+        channel=tg,
+        at=NOW,
+        timezone=ZoneInfo("UTC"),
+        text="x",
+        length=1,
+        limit=1,
+        language="fr",
+    )
+    ledger.sync([pub], NOW)
+    ledger.claim([pub.key], NOW)
+    ledger.finish(pub.key, PublicationState.PUBLISHED, NOW, remote_id="-100:5")
+    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5")], now=NOW)
+    assert store.answered(Network.TELEGRAM, ["-100:5", "-200:9", "-200:10"]) == {
+        "-100:5": "c/annonce/tg",
+        "-200:9": "c/annonce/tg",
+    }
+
+
+def test_auto_flags_say_why() -> None:
+    rules = Moderation(banned_words=("casino",), hold_links=True)
+    assert auto_flags(reply("1", "Le CASINÒ ouvre !"), rules, repeated=False) == (
+        "contains a banned word (casino)",
+    )
+    assert auto_flags(reply("1", "casinos"), rules, repeated=False) == ()
+    assert auto_flags(reply("1", "voir https://x.example/y"), rules, repeated=True) == (
+        "contains a link",
+        "the same text was already posted by this author",
+    )
+    assert (
+        auto_flags(reply("1", "voir https://x.example/y"), Moderation(hold_links=False), repeated=False) == ()
+    )
+
+
+async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: CommentStore) -> None:
+    clock = SimulatedClock(NOW)
+
+    async def run(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    collector = Collector(store, clock, run, lambda: [campaign()])
+    page = Page(
+        [
+            reply("1", "Bravo #GautrinWeb2", tags=("gautrinweb2",)),
+            reply("2", "Rien à voir #autre", tags=("autre",)),
+            reply("3", "Allez au casino #gautrinweb2"),
+            reply("4", "Allez au casino #gautrinweb2", author="9"),
+            reply("5", "Allez au casino #gautrinweb2", author="9"),
+            reply("6", HOSTILE, author="7", author_nobot=True),
+        ],
+        cursor="6",
+    )
+    result = await collector.save(Network.MASTODON, "mastodon:tag:gautrinweb2", page)
+    assert [c.reply.remote_id for c in result.new] == ["1", "3", "4", "5", "6"]
+    states = {c.remote_id: (c.state, c.reason) for c in store.list()}
+    assert states["1"] == ("pending", None)
+    assert states["3"] == ("flagged", "contains a banned word (casino)")
+    assert states["5"] == (
+        "flagged",
+        "contains a banned word (casino); the same text was already posted by this author",
+    )
+    assert states["6"][0] == "pending"
+    assert store.position("mastodon:tag:gautrinweb2") == "6"
+
+
+async def test_the_collector_acknowledges_once_and_never_a_nobot_author(store: CommentStore) -> None:
+    acknowledged: list[str] = []
+
+    class Source:
+        async def acknowledge(self, remote_id: str) -> None:
+            acknowledged.append(remote_id)
+
+    async def run(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign(acknowledge=True)])
+    page = Page([reply("1"), reply("2", author_nobot=True)], cursor="2")
+    await collector.save(Network.MASTODON, "p", page, Source())  # type: ignore[arg-type]
+    await collector.save(Network.MASTODON, "p", page, Source())  # type: ignore[arg-type]
+    assert acknowledged == ["1"]
+    assert [c.acknowledged_at is not None for c in store.list()] == [False, True]
+    assert replace(reply("1"), text="x").text == "x"
