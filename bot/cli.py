@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import __version__
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
-from bot.domain import Campaign, Publication, PublicationState
+from bot.domain import Campaign, CommentState, Publication, PublicationState
 from bot.settings import Settings
 from bot.store.db import StoreError
 
@@ -311,6 +312,13 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
     if not current:
         _fail(f"{store_db.safe_url(url)} holds no Relais store yet (`relais db upgrade` creates it)")
     rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
+    from bot.store.comments import CommentStore
+
+    store = CommentStore(engine)
+    positions = {
+        name: {"position": p, "updated": at.isoformat()} for name, (p, at) in store.positions().items()
+    }
+    replies = store.counts()
     engine.dispose()
     done = [r for r in rows if r.state != PublicationState.PENDING]
     pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
@@ -320,10 +328,19 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
             "counts": counts,
             "publications": [_status_row(r) for r in done],
             "next": [_status_row(r) for r in pending],
+            "collectors": positions,
+            "replies": replies,
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
     _status_tables(counts, done, pending)
+    if positions or replies:
+        click.echo()
+        click.echo(
+            "replies: " + (", ".join(f"{n} {state}" for state, n in sorted(replies.items())) or "none")
+        )
+        for name, where in sorted(positions.items()):
+            click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
 
 
 def _status_row(row: Any) -> dict[str, Any]:
@@ -374,3 +391,273 @@ def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) 
             )
         console.print()
         console.print(table)
+
+
+# -- the comment store -------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def terminal_safe(text: str) -> str:
+    """A reply as a terminal may show it: control characters, bidi overrides and invisible
+    characters written as escapes (``\\u202e``), so a reply can neither drive the terminal
+    nor disguise itself. Rich markup is never applied to it (see ``Text``)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _open_store(ctx: click.Context) -> Any:
+    from bot.store import db as store_db
+
+    url = _settings(ctx).database_url.get_secret_value()
+    if store_db.missing_file(url):
+        _fail(f"{store_db.safe_url(url)} does not exist: nothing was collected from this directory yet")
+    try:
+        engine = store_db.create(url)
+        current = store_db.is_current(engine)
+    except (StoreError, SQLAlchemyError) as error:
+        _fail(f"cannot read {store_db.safe_url(url)}: {error.__class__.__name__}")
+    if not current:
+        _fail(f"{store_db.safe_url(url)} is not at the current version: run `relais db upgrade`")
+    return engine
+
+
+def _state_choice() -> click.Choice:
+    return click.Choice([s.value for s in CommentState])
+
+
+@main.group()
+def comments() -> None:
+    """The replies collected from the networks, and their moderation."""
+
+
+@comments.command("list")
+@click.option("--status", "state", type=_state_choice(), help="Only replies in this state.")
+@click.option("--search", metavar="TEXT", help="Only replies containing these words.")
+@click.option("--campaign", metavar="SLUG", help="Only replies to this campaign.")
+@click.option("--limit", type=int, default=50, show_default=True, help="How many, newest first (0: all).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.pass_context
+def comments_list(
+    ctx: click.Context, state: str | None, search: str | None, campaign: str | None, limit: int, fmt: str
+) -> None:
+    """List collected replies, newest first.
+
+    \b
+    Example:
+      relais comments list --status pending
+      relais comments list --search "données ouvertes" --format json
+    """
+    from bot.store.comments import CommentStore
+
+    engine = _open_store(ctx)
+    found = CommentStore(engine).list(
+        states=[state] if state else None, search=search, campaign=campaign, limit=limit or None
+    )
+    engine.dispose()
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {"comments": [_comment_json(c) for c in found]},
+                ensure_ascii=False,
+                indent=2 if sys.stdout.isatty() else None,
+            )
+        )
+    elif fmt == "csv":
+        import csv
+
+        from bot.services.export import spreadsheet_safe
+
+        writer = csv.writer(sys.stdout)
+        header = ["id", "network", "time", "state", "author", "answers", "reason", "text"]
+        writer.writerow(header)
+        for c in found:
+            writer.writerow(
+                [
+                    spreadsheet_safe(v)
+                    for v in (
+                        c.id,
+                        c.network,
+                        c.created_at.isoformat(),
+                        c.state,
+                        c.author_handle or c.author_name,
+                        c.publication or "",
+                        c.reason or "",
+                        c.text,
+                    )
+                ]
+            )
+    else:
+        _comments_table(found)
+
+
+def _comment_json(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "network": c.network,
+        "remote_id": c.remote_id,
+        "url": c.url,
+        "campaign": c.campaign,
+        "answers": c.publication,
+        "author": {"handle": c.author_handle, "name": c.author_name, "nobot": c.author_nobot},
+        "text": c.text,
+        "language": c.language,
+        "hashtags": c.hashtags.split(),
+        "private": c.private,
+        "created": c.created_at.isoformat(),
+        "collected": c.collected_at.isoformat(),
+        "edited": c.edited_at.isoformat() if c.edited_at else None,
+        "state": c.state,
+        "reason": c.reason,
+        "decided_by": c.decided_by,
+        "decided": c.decided_at.isoformat() if c.decided_at else None,
+    }
+
+
+def _comments_table(found: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 200
+    if not found:
+        console.print("no reply")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("id", "time (UTC)", "network", "state", "author", "answers", "text"):
+        table.add_column(name, overflow="fold" if name == "text" else "ellipsis", no_wrap=name != "text")
+    for c in found:
+        text = terminal_safe(" ".join(c.text.split()))
+        reason = f"  [{terminal_safe(c.reason)}]" if c.reason and c.state == CommentState.FLAGGED else ""
+        table.add_row(
+            str(c.id),
+            c.created_at.strftime("%Y-%m-%d %H:%M"),
+            c.network,
+            c.state,
+            Text(terminal_safe(c.author_handle or c.author_name)),
+            (c.publication or "").split("/")[1] if c.publication else "",
+            Text(text[:300] + ("…" if len(text) > 300 else "") + reason),
+        )
+    console.print(table)
+
+
+@comments.command("show")
+@click.argument("comment_id", type=int)
+@click.pass_context
+def comments_show(ctx: click.Context, comment_id: int) -> None:
+    """One reply in full, with what it answers and the history of its decisions."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from bot.store.comments import CommentStore
+
+    engine = _open_store(ctx)
+    found = CommentStore(engine).get(comment_id)
+    engine.dispose()
+    if found is None:
+        _fail(f"no reply {comment_id}")
+    c, events = found
+    console = Console(highlight=False)
+    lines = [
+        ("reply", f"{c.id} on {c.network} ({c.remote_id})"),
+        ("author", f"{c.author_name} {c.author_handle}" + ("  (#nobot)" if c.author_nobot else "")),
+        ("posted", c.created_at.isoformat() + (f", edited {c.edited_at.isoformat()}" if c.edited_at else "")),
+        ("answers", c.publication or (f"{c.in_reply_to} (not a campaign post)" if c.in_reply_to else "—")),
+        ("campaign", c.campaign or "—"),
+        ("link", c.url or "—"),
+        ("state", c.state + (f" — {c.reason}" if c.reason else "")),
+    ]
+    for label, value in lines:
+        console.print(Text.assemble((f"{label:>9}: ", "bold"), terminal_safe(value)))
+    console.print()
+    console.print(Text(terminal_safe(c.text)))
+    console.print()
+    console.print(Text("history", style="bold"))
+    for e in events:
+        what = f"  {e.at:%Y-%m-%d %H:%M} {e.kind} by {e.actor}" + (f": {e.reason}" if e.reason else "")
+        console.print(Text(terminal_safe(what)))
+        if e.previous_text is not None:
+            console.print(
+                Text("      before: " + terminal_safe(" ".join(e.previous_text.split())), style="dim")
+            )
+
+
+def _decide(state: CommentState) -> Any:
+    @click.argument("ids", nargs=-1, type=int, required=True)
+    @click.option("--reason", metavar="TEXT", help="Why; kept in the reply's history.")
+    @click.option("--as", "actor", metavar="NAME", help="The moderator's name (default: your login name).")
+    @click.pass_context
+    def command(ctx: click.Context, ids: tuple[int, ...], reason: str | None, actor: str | None) -> None:
+        import getpass
+
+        from bot.clock import SystemClock
+        from bot.store.comments import CommentStore
+
+        engine = _open_store(ctx)
+        name = actor or getpass.getuser()
+        done = CommentStore(engine).decide(
+            list(ids), state, actor=name, reason=reason, now=SystemClock().now()
+        )
+        engine.dispose()
+        missing = sorted(set(ids) - set(done))
+        if done:
+            click.echo(f"{state.value}: {', '.join(map(str, sorted(done)))} (by {name})")
+        if missing:
+            _fail(f"no reply {', '.join(map(str, missing))}")
+
+    command.__doc__ = f"Mark replies {state.value}, with an optional reason; recorded with who and when."
+    return command
+
+
+for _state, _name in (
+    (CommentState.APPROVED, "approve"),
+    (CommentState.REJECTED, "reject"),
+    (CommentState.FLAGGED, "flag"),
+):
+    comments.command(_name)(_decide(_state))
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), required=True)
+@click.option(
+    "--status",
+    "state",
+    type=click.Choice([*(s.value for s in CommentState), "all"]),
+    help="Only replies in this state; default: all but rejected ('all' includes them).",
+)
+@click.option("--campaign", metavar="SLUG", help="Only replies to this campaign.")
+@click.option(
+    "--with-authors", is_flag=True, help="Name the authors (handle, name, link) instead of pseudonyms."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
+@click.pass_context
+def export(
+    ctx: click.Context, fmt: str, state: str | None, campaign: str | None, with_authors: bool, output: Path
+) -> None:
+    """Export the collected replies for the public archive, oldest first.
+
+    Authors are pseudonymised ("participant 1", …) unless --with-authors: nothing in the
+    file then leads back to them. Rejected replies are left out unless --status says so.
+
+    \b
+    Example:
+      relais export --format xlsx --status approved -o gouverner-ensemble.xlsx
+    """
+    from rich.progress import Progress
+
+    from bot.services.export import ExportOptions, states_for, write
+    from bot.store.comments import CommentStore
+
+    engine = _open_store(ctx)
+    store = CommentStore(engine)
+    selected = store.list(states=states_for(state), campaign=campaign, limit=None, newest_first=False)
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("exporting", total=len(selected))
+        count = write(
+            output, fmt, selected, ExportOptions(with_authors=with_authors), lambda: progress.advance(task)
+        )
+    engine.dispose()
+    click.echo(f"{count} replies written to {output}")

@@ -1,0 +1,165 @@
+"""Exporting the collected replies for the public archive (CSV, XLSX, JSON).
+
+Authors are pseudonymised unless asked otherwise: each author becomes "participant N"
+(numbered in order of first appearance in this file), and nothing that leads back to
+them is written — no handle, no name, no link to their profile or to their message.
+Rejected replies are left out unless asked for, and then their state says so.
+Cells that a spreadsheet would run as a formula are written as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.domain import CommentState
+from bot.store.comments import Comment
+
+FORMATS = ("csv", "xlsx", "json")
+# A cell starting with one of these is a formula to a spreadsheet program.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML (and so XLSX) cannot hold.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+PUBLIC_COLUMNS = [
+    "network",
+    "time",
+    "edited",
+    "language",
+    "text",
+    "hashtags",
+    "campaign",
+    "answers",
+    "state",
+    "decision",
+    "moderator",
+    "reason",
+    "author",
+]
+AUTHOR_COLUMNS = ["author_handle", "author_name", "url"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    with_authors: bool = False
+
+
+def states_for(status: str | None) -> list[str]:
+    """The states an export includes: everything but rejected unless asked for."""
+    if status in (None, ""):
+        return [s.value for s in CommentState if s is not CommentState.REJECTED]
+    if status == "all":
+        return [s.value for s in CommentState]
+    return [status]
+
+
+def rows(comments: Iterable[Comment], options: ExportOptions) -> Iterator[dict[str, Any]]:
+    pseudonyms: dict[tuple[str, str], str] = {}
+    for c in comments:
+        author = pseudonyms.setdefault((c.network, c.author_id), f"participant {len(pseudonyms) + 1}")
+        row = {
+            "network": c.network,
+            "time": c.created_at.isoformat(),
+            "edited": c.edited_at.isoformat() if c.edited_at else "",
+            "language": c.language or "",
+            "text": c.text,
+            "hashtags": " ".join(f"#{t}" for t in c.hashtags.split()),
+            "campaign": c.campaign or "",
+            "answers": c.publication.split("/")[1] if c.publication else "",
+            "state": c.state,
+            "decision": _decision(c),
+            "moderator": c.decided_by or "",
+            "reason": c.reason or "",
+            "author": c.author_handle if options.with_authors else author,
+        }
+        if options.with_authors:
+            row |= {"author_handle": c.author_handle, "author_name": c.author_name, "url": c.url or ""}
+        yield row
+
+
+def _decision(c: Comment) -> str:
+    if c.decided_at is None:
+        return ""
+    return f"{c.state} {c.decided_at.isoformat()}"
+
+
+def columns(options: ExportOptions) -> list[str]:
+    return PUBLIC_COLUMNS + (AUTHOR_COLUMNS if options.with_authors else [])
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A value a spreadsheet shows as written: never run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write(
+    path: Path,
+    fmt: str,
+    comments: Iterable[Comment],
+    options: ExportOptions,
+    progress: Callable[[], None] = lambda: None,
+) -> int:
+    """Write the export; returns how many replies it holds. ``progress`` is called per row."""
+    header = columns(options)
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in rows(comments, options):
+            count += 1
+            progress()
+            yield row
+
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as f:  # the BOM makes Excel read UTF-8
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            for row in counted():
+                writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
+    elif fmt == "json":
+        with path.open("w", encoding="utf-8") as f:
+            f.write('{"columns": ' + json.dumps(header) + ', "replies": [')
+            for i, row in enumerate(counted()):
+                f.write(("," if i else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            f.write("\n]}\n")
+    elif fmt == "xlsx":
+        _write_xlsx(path, header, counted())
+    else:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return count
+
+
+def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("replies")
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    titles = []
+    for name in header:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        titles.append(cell)
+    sheet.append(titles)
+    for row in data:
+        cells = []
+        for name in header:
+            value = row[name]
+            cell = WriteOnlyCell(
+                sheet, value=_ILLEGAL_XML.sub("\ufffd", value) if isinstance(value, str) else value
+            )
+            if isinstance(value, str):
+                cell.data_type = "s"  # text, even when it starts with "=": never a formula
+            cells.append(cell)
+        sheet.append(cells)
+    book.save(path)

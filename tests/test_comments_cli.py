@@ -1,0 +1,163 @@
+"""``relais comments`` and ``relais export`` as a moderator runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain import Network, Reply
+from bot.store import db
+from bot.store.comments import Collected, CommentStore
+
+NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
+HOSTILE = "[bold red]pirate[/] \x1b[2J <script>alert(1)</script> \u202eexe.gnp =1+1 #gautrinweb2"
+
+
+def relais(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_DATABASE_URL"] = f"sqlite:///{root / 'relais.db'}"
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    db.upgrade(engine)
+    store = CommentStore(engine)
+
+    def reply(remote_id: str, text: str, author: str) -> Collected:
+        return Collected(
+            Reply(
+                Network.MASTODON,
+                remote_id,
+                text,
+                NOW + timedelta(minutes=int(remote_id)),
+                author,
+                f"@{author}@example.org",
+                f"Nom {author}",
+                url=f"https://example.org/@{author}/1",
+                hashtags=("gautrinweb2",),
+            ),
+            "gouverner-ensemble",
+            "gouverner-ensemble/annonce/masto",
+        )
+
+    store.save_page(
+        "p",
+        "3",
+        [
+            reply("1", "Bravo pour le rapport #gautrinweb2", "alice"),
+            reply("2", HOSTILE, "mallory"),
+            reply("3", "Données ouvertes, enfin ! #gautrinweb2", "alice"),
+        ],
+        now=NOW,
+    )
+    engine.dispose()
+    return tmp_path
+
+
+def test_list_prints_hostile_text_escaped(root: Path) -> None:
+    result = relais(root, "comments", "list")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "\u202e" not in result.stdout
+    assert "\\u001b[2J" in result.stdout
+    assert "\\u202eexe.gnp" in result.stdout
+    assert "[bold red]pirate[/]" in result.stdout  # shown as written, not as markup
+    assert "<script>alert(1)</script>" in result.stdout
+
+
+def test_list_formats_and_filters(root: Path) -> None:
+    document = json.loads(relais(root, "comments", "list", "--format", "json").stdout)
+    assert [c["id"] for c in document["comments"]] == [3, 2, 1]
+    assert document["comments"][1]["text"] == HOSTILE
+    found = json.loads(relais(root, "comments", "list", "--search", "donnees", "--format", "json").stdout)
+    assert [c["id"] for c in found["comments"]] == [3]
+    rows = list(csv.reader(relais(root, "comments", "list", "--format", "csv").stdout.splitlines()))
+    assert rows[0] == ["id", "network", "time", "state", "author", "answers", "reason", "text"]
+    assert rows[2][7].startswith("[bold red]")
+
+
+def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
+    result = relais(root, "comments", "reject", "2", "--reason", "pourriel", "--as", "ana")
+    assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana)\n")
+    assert relais(root, "comments", "approve", "1", "3", "--as", "bob").stdout == "approved: 1, 3 (by bob)\n"
+    missing = relais(root, "comments", "flag", "99")
+    assert missing.returncode == 1
+    assert missing.stderr == "relais: no reply 99\n"
+    shown = relais(root, "comments", "show", "2").stdout
+    assert "state: rejected — pourriel" in shown
+    assert "rejected by ana: pourriel" in shown
+    assert (
+        json.loads(relais(root, "comments", "list", "--status", "approved", "--format", "json").stdout)[
+            "comments"
+        ][0]["decided_by"]
+        == "bob"
+    )
+
+
+def test_export_pseudonymises_and_leaves_out_rejected(root: Path) -> None:
+    relais(root, "comments", "reject", "1", "--as", "ana")
+    out = root / "archive.csv"
+    result = relais(root, "export", "--format", "csv", "-o", str(out))
+    assert (result.returncode, result.stdout) == (0, f"2 replies written to {out}\n")
+    content = out.read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(content.splitlines()))
+    assert [r["author"] for r in rows] == ["participant 1", "participant 2"]
+    assert "alice" not in content
+    assert "mallory" not in content
+    assert "example.org" not in content
+    assert rows[0]["answers"] == "annonce"
+    assert rows[0]["text"].startswith("'[bold red]") is False  # only formula starts are quoted
+    everything = json.loads(_export(root, "json", "--status", "all").read_text(encoding="utf-8"))
+    assert [r["state"] for r in everything["replies"]] == ["rejected", "pending", "pending"]
+
+
+def test_export_with_authors(root: Path) -> None:
+    data = json.loads(_export(root, "json", "--with-authors").read_text(encoding="utf-8"))
+    assert data["replies"][0]["author_handle"] == "@alice@example.org"
+    assert data["replies"][0]["url"] == "https://example.org/@alice/1"
+
+
+def test_xlsx_opens_and_formulas_stay_text(root: Path) -> None:
+    from openpyxl import load_workbook
+
+    path = _export(root, "xlsx", "--status", "all")
+    sheet = load_workbook(path).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0][:5] == ["network", "time", "edited", "language", "text"]
+    texts = [row[4] for row in values[1:]]
+    assert HOSTILE.replace("\x1b", "\ufffd") in texts
+    formula = _formula_row(root)
+    assert formula.data_type == "s"
+
+
+def _formula_row(root: Path):  # noqa: ANN202
+    from openpyxl import load_workbook
+
+    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    CommentStore(engine).save_page(
+        None,
+        None,
+        [Collected(Reply(Network.TELEGRAM, "-1:1", '=HYPERLINK("x")', NOW, "9", "", "Eve"), "c", None)],
+        now=NOW,
+    )
+    engine.dispose()
+    sheet = load_workbook(_export(root, "xlsx")).active
+    return next(row[4] for row in sheet.iter_rows() if row[4].value == '=HYPERLINK("x")')
+
+
+def _export(root: Path, fmt: str, *args: str) -> Path:
+    out = root / f"export.{fmt}"
+    result = relais(root, "export", "--format", fmt, *args, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
