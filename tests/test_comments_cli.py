@@ -141,7 +141,7 @@ def test_xlsx_opens_and_formulas_stay_text(root: Path) -> None:
     assert formula.data_type == "s"
 
 
-def _formula_row(root: Path):  # noqa: ANN202
+def _formula_row(root: Path):
     from openpyxl import load_workbook
 
     engine = db.create(f"sqlite:///{root / 'relais.db'}")
