@@ -146,8 +146,14 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
     paths = [p for p in (runner.schedules, runner.messages) if p.exists()]
     loaded = runner.fingerprint()
     watching = False
-    async for changes in awatch(*paths, stop_event=stop, debounce=RELOAD_DEBOUNCE_MS, recursive=True,
-                                rust_timeout=WATCH_TICK_MS, yield_on_timeout=True):
+    async for changes in awatch(
+        *paths,
+        stop_event=stop,
+        debounce=RELOAD_DEBOUNCE_MS,
+        recursive=True,
+        rust_timeout=WATCH_TICK_MS,
+        yield_on_timeout=True,
+    ):
         if not changes and watching:
             continue
         if not changes:  # the first tick: the watch is in place; catch what changed before it
