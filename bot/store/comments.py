@@ -128,13 +128,20 @@ class CommentStore:
             existing = self._existing(
                 connection, [(c.reply.network.value, c.reply.remote_id) for c in collected]
             )
+            new: dict[tuple[str, str], Collected] = {}
+            later: list[Collected] = []  # edits, and repeats of a reply already in this page
             for item in collected:
                 key = (item.reply.network.value, item.reply.remote_id)
-                if key in existing:
-                    result.edited += self._update(connection, existing[key], item, now)
+                if key in existing or key in new:
+                    later.append(item)
                 else:
-                    existing[key] = self._insert(connection, item, now)
-                    result.new.append(item)
+                    new[key] = item
+            existing.update(self._insert(connection, list(new.values()), now))
+            result.new.extend(new.values())
+            for item in later:
+                result.edited += self._update(
+                    connection, existing[(item.reply.network.value, item.reply.remote_id)], item, now
+                )
             for removal in removals:
                 result.removed += connection.execute(
                     delete(comments).where(
@@ -160,47 +167,43 @@ class CommentStore:
                 found.update({(row.network, row.remote_id): Comment(*row) for row in rows})
         return found
 
-    def _insert(self, connection: Connection, item: Collected, now: datetime) -> Comment:
-        reply = item.reply
-        state = CommentState.FLAGGED if item.flags else CommentState.PENDING
-        values = {
-            "network": reply.network.value,
-            "remote_id": reply.remote_id,
-            "campaign": item.campaign,
-            "publication": item.publication,
-            "in_reply_to": reply.in_reply_to,
-            "url": reply.url,
-            "author_id": reply.author_id,
-            "author_handle": reply.author_handle,
-            "author_name": reply.author_name,
-            "author_nobot": reply.author_nobot,
-            "text": reply.text,
-            "language": reply.language,
-            "hashtags": f" {' '.join(reply.hashtags)} " if reply.hashtags else "",
-            "private": reply.private,
-            "created_at": reply.created_at,
-            "collected_at": now,
-            "edited_at": reply.edited_at,
-            "state": state.value,
-            "reason": "; ".join(item.flags) or None,
-            "decided_by": SYSTEM_ACTOR if item.flags else None,
-            "decided_at": now if item.flags else None,
-            "acknowledged_at": None,
-        }
-        comment_id = connection.execute(insert(comments).values(values).returning(comments.c.id)).scalar_one()
-        events = [{"comment_id": comment_id, "at": now, "kind": "collected", "actor": SYSTEM_ACTOR}]
-        if item.flags:
+    def _insert(
+        self, connection: Connection, items: list[Collected], now: datetime
+    ) -> dict[tuple[str, str], Comment]:
+        """Insert new replies in one batch, with their "collected" (and "flagged") events."""
+        if not items:
+            return {}
+        rows = [_values(item, now) for item in items]
+        ids = (
+            connection.execute(insert(comments).returning(comments.c.id, sort_by_parameter_order=True), rows)
+            .scalars()
+            .all()
+        )
+        events = []
+        for comment_id, item in zip(ids, items, strict=True):
             events.append(
                 {
                     "comment_id": comment_id,
                     "at": now,
-                    "kind": "flagged",
+                    "kind": "collected",
                     "actor": SYSTEM_ACTOR,
-                    "reason": "; ".join(item.flags),
+                    "reason": None,
                 }
             )
+            if item.flags:
+                events.append(
+                    {
+                        "comment_id": comment_id,
+                        "at": now,
+                        "kind": "flagged",
+                        "actor": SYSTEM_ACTOR,
+                        "reason": "; ".join(item.flags),
+                    }
+                )
         connection.execute(insert(comment_events), events)
-        return Comment(id=comment_id, **values)
+        return {
+            (row["network"], row["remote_id"]): Comment(id=i, **row) for i, row in zip(ids, rows, strict=True)
+        }
 
     def _update(self, connection: Connection, old: Comment, item: Collected, now: datetime) -> int:
         """An edit: keep the previous text in the history; a new reason to hold it flags it."""
@@ -447,6 +450,35 @@ class CommentStore:
             return dict(
                 connection.execute(select(comments.c.state, func.count()).group_by(comments.c.state)).all()
             )
+
+
+def _values(item: Collected, now: datetime) -> dict[str, object]:
+    reply = item.reply
+    flagged = bool(item.flags)
+    return {
+        "network": reply.network.value,
+        "remote_id": reply.remote_id,
+        "campaign": item.campaign,
+        "publication": item.publication,
+        "in_reply_to": reply.in_reply_to,
+        "url": reply.url,
+        "author_id": reply.author_id,
+        "author_handle": reply.author_handle,
+        "author_name": reply.author_name,
+        "author_nobot": reply.author_nobot,
+        "text": reply.text,
+        "language": reply.language,
+        "hashtags": f" {' '.join(reply.hashtags)} " if reply.hashtags else "",
+        "private": reply.private,
+        "created_at": reply.created_at,
+        "collected_at": now,
+        "edited_at": reply.edited_at,
+        "state": (CommentState.FLAGGED if flagged else CommentState.PENDING).value,
+        "reason": "; ".join(item.flags) or None,
+        "decided_by": SYSTEM_ACTOR if flagged else None,
+        "decided_at": now if flagged else None,
+        "acknowledged_at": None,
+    }
 
 
 class CollectorLock:
