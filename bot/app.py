@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bot.channels import ChannelError, PermanentError, Sender
 from bot.clock import Clock, SimulatedClock, SystemClock
@@ -64,6 +65,25 @@ def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, S
     return senders
 
 
+def build_sources(settings: Settings, networks: set[Network]) -> dict[Network, Any]:
+    """A reader of replies per network the campaigns use (credentials checked by
+    ``build_senders`` already)."""
+    sources: dict[Network, Any] = {}
+    if Network.TELEGRAM in networks and settings.telegram_token is not None:
+        from bot.adapters.telegram import TelegramReader
+
+        sources[Network.TELEGRAM] = TelegramReader(
+            settings.telegram_token.get_secret_value(), settings.telegram_api_url
+        )
+    if Network.MASTODON in networks and settings.mastodon_url and settings.mastodon_token is not None:
+        from bot.adapters.mastodon import MastodonReader
+
+        sources[Network.MASTODON] = MastodonReader(
+            settings.mastodon_url, settings.mastodon_token.get_secret_value()
+        )
+    return sources
+
+
 def console_senders(console: object) -> dict[Network, Sender]:
     from bot.adapters.console import ConsoleSender
 
@@ -91,20 +111,23 @@ async def serve(
     senders: Mapping[Network, Sender],
     *,
     database_url: str,
+    sources: Mapping[Network, Any] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
 ) -> None:
-    """``relais run``: publish on time until SIGTERM or SIGINT, reloading schedules/ on change."""
+    """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
+    reloading schedules/ on change."""
     from bot.logs import redact
 
     clock = clock or SystemClock()
-    for network, sender in senders.items():
+    sources = dict(sources or {})
+    for network, part in [*senders.items(), *sources.items()]:
         try:
-            await sender.start()
+            await part.start()
         except PermanentError as error:
             raise SetupError(str(error)) from None
-        except ChannelError as error:  # the network is down: keep going, sends will retry
-            log.error("%s is not reachable at start (%s); publications will be retried", network, error)
+        except ChannelError as error:  # the network is down: keep going, it will be retried
+            log.error("%s is not reachable at start (%s); it will be retried", network, error)
     with open_ledger(database_url) as ledger:
         alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
         publisher = Publisher(ledger, senders, clock, retry=retry, redact=redact)
@@ -128,15 +151,50 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
+        collectors = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
         log.info("stopping: letting the sends in flight finish")
         timers.shutdown()
         watcher.cancel()
+        for task in collectors:
+            task.cancel()
+        await asyncio.gather(*collectors, return_exceptions=True)
         await publisher.stop()
-        for sender in senders.values():
-            await sender.close()
+        for part in [*senders.values(), *sources.values()]:
+            await part.close()
     log.info("stopped")
+
+
+def _start_collectors(
+    settings: Settings,
+    ledger: Ledger,
+    publisher: Publisher,
+    runner: Runner,
+    sources: Mapping[Network, Any],
+    clock: Clock,
+    stop: asyncio.Event,
+) -> list[asyncio.Task]:
+    """One task per network that reads the replies to the campaigns."""
+    from bot.services.collector import Collector, CollectorTiming
+    from bot.store.comments import CollectorLock, CommentStore
+
+    store = CommentStore(ledger.engine)
+    collector = Collector(
+        store,
+        clock,
+        publisher.db,
+        lambda: list(runner.campaigns.values()),
+        CollectorTiming(poll=settings.poll_seconds),
+    )
+    tasks = []
+    if Network.MASTODON in sources:
+        lock = CollectorLock(ledger.engine, "mastodon")
+        tasks.append(asyncio.create_task(collector.run_mastodon(sources[Network.MASTODON], lock, stop)))
+    if Network.TELEGRAM in sources:
+        lock = CollectorLock(ledger.engine, "telegram")
+        tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
+    return tasks
 
 
 async def _watch(runner: Runner, stop: asyncio.Event) -> None:

@@ -214,11 +214,14 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             from rich.console import Console
 
             senders = app.console_senders(Console(highlight=False))
+            sources: dict = {}  # a rehearsal collects nothing
             url = "sqlite://"
         else:
-            senders = app.build_senders(settings, app.networks_used(campaigns))
+            networks = app.networks_used(campaigns)
+            senders = app.build_senders(settings, networks)
+            sources = app.build_sources(settings, networks)
             url = settings.database_url.get_secret_value()
-        asyncio.run(app.serve(settings, campaigns, senders, database_url=url))
+        asyncio.run(app.serve(settings, campaigns, senders, database_url=url, sources=sources))
     except (app.SetupError, StoreError) as error:
         _fail(str(error))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     mastodon_token: SecretStr | None = None
     alert_telegram_chat: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    poll_seconds: float = Field(default=30.0, gt=0)  # between two readings of Mastodon's replies
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and messages."""

@@ -1,9 +1,13 @@
-"""The Telegram channel: one bot, through python-telegram-bot, for every chat it posts to.
+"""The Telegram channel: one bot, through python-telegram-bot, for every chat it posts to,
+and the source of the replies followers post in its groups and private chats.
 
 The only module that imports ``telegram``. It translates, it does not decide: each failure
-becomes one of the errors of ``bot.channels`` and the publisher chooses what to do. Nothing
-is retried in here, except following a group that Telegram upgraded to a supergroup (the
-server refused the first send, so sending again cannot post twice).
+becomes one of the errors of ``bot.channels`` and the publisher (or the collector) chooses
+what to do. Nothing is retried in here, except following a group that Telegram upgraded to a
+supergroup (the server refused the first send, so sending again cannot post twice).
+
+``TelegramSender`` publishes and never reads updates; ``TelegramReader`` reads updates
+(getUpdates) and reacts to replies. Only one reader may poll a token at a time.
 
 The bot token never appears in an error message, a log line or a ``repr``: exceptions of
 the library (whose messages and causes can hold the request URL, ``.../bot<token>/...``) are
@@ -17,14 +21,14 @@ import html
 import logging
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from telegram import InputMediaPhoto, Message
-from telegram.constants import ParseMode
+from telegram import InputMediaPhoto, Message, MessageEntity, MessageOriginChannel, Update
+from telegram.constants import ChatType, ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -43,18 +47,28 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.channels import (
     ChannelError,
     OutcomeUnknown,
+    Page,
     PermanentError,
     RateLimited,
     Receipt,
     TemporaryError,
 )
 from bot.core.length import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, telegram_length
-from bot.domain import Media, Publication
+from bot.domain import ForwardLink, Media, Network, Publication, Removal, Reply
 
 log = logging.getLogger(__name__)
 
 TOKEN_REFUSED = "Telegram refused the bot token (RELAIS_TELEGRAM_TOKEN); check it with @BotFather"  # noqa: S105
+POLLING_CONFLICT = (
+    "another program is reading this bot's updates (getUpdates conflict); only one relais run may "
+    "collect Telegram replies per bot token"
+)
 MAX_ALBUM = 10  # photos in one sendMediaGroup
+# What the reader asks getUpdates for. Channel posts are asked for (and skipped) so that the
+# setting, which Telegram remembers for the token, is the same whatever asked last.
+ALLOWED_UPDATES = ("message", "edited_message", "channel_post", "edited_channel_post")
+UPDATES_PAGE = 100  # getUpdates' largest page
+ACKNOWLEDGE_REACTION = "👍"
 
 # Telegram's flood limits are about 30 messages a second overall and 20 a minute in one group
 # or channel, counted over sliding windows. AIORateLimiter is a leaky bucket (aiolimiter):
@@ -83,17 +97,28 @@ class _Request(HTTPXRequest):
         return status, payload
 
 
-class TelegramSender:
-    """Publishes to Telegram chats (``"@username"`` or a numeric id) with one bot token."""
+class _Bot(ExtBot[Any]):
+    """PTB's bot, plus getUpdates without parsing.
 
-    def __init__(
-        self,
-        token: str,
-        api_url: str = "https://api.telegram.org",
-        *,
-        timeout: float = 10.0,
-        rate_limit: bool = True,
-    ) -> None:
+    ``Bot.get_updates`` parses the whole batch at once: one update it cannot read makes it
+    fail (logging the whole batch, texts included, at CRITICAL) and blocks the queue. The
+    reader parses each update on its own instead."""
+
+    __slots__ = ()
+
+    async def get_raw_updates(
+        self, *, offset: int | None, timeout: int, limit: int, allowed_updates: list[str], read_timeout: float
+    ) -> list[Any]:
+        data = {"offset": offset, "timeout": timeout, "limit": limit, "allowed_updates": allowed_updates}
+        result = await self._post("getUpdates", data, read_timeout=read_timeout)
+        return result if isinstance(result, list) else []
+
+
+class _TelegramBot:
+    """One bot token: the PTB bot and its HTTP transport, and the translation of its errors.
+    Shared by the sender and the reader."""
+
+    def __init__(self, token: str, api_url: str, *, timeout: float, rate_limit: bool) -> None:
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
@@ -108,7 +133,7 @@ class TelegramSender:
         # that waits longer than ``pool_timeout`` for one was never sent (TemporaryError).
         self._requests = (
             _Request(connection_pool_size=16, **timeouts),
-            _Request(connection_pool_size=1, **timeouts),  # getUpdates: unused by the sender
+            _Request(connection_pool_size=1, **timeouts),  # getUpdates: the reader's only
         )
         limiter = (
             AIORateLimiter(
@@ -121,7 +146,7 @@ class TelegramSender:
             if rate_limit
             else None
         )
-        self._bot: ExtBot[Any] = ExtBot(
+        self._bot = _Bot(
             token,
             base_url=f"{self._api_url}/bot",
             base_file_url=f"{self._api_url}/file/bot",
@@ -129,28 +154,88 @@ class TelegramSender:
             get_updates_request=self._requests[1],
             rate_limiter=limiter,
         )
-        self._migrated: dict[Chat, int] = {}  # chat as configured -> supergroup id
 
     def __repr__(self) -> str:
-        return f"<TelegramSender {self._api_url}>"
+        return f"<{type(self).__name__} {self._api_url}>"
 
     async def start(self) -> None:
         """Check the token with getMe."""
-        _last_status.set(None)
-        try:
-            await self._bot.initialize()
-        except TelegramError as exc:
-            error = self._translate(exc)
-        else:
-            return
-        if isinstance(error, OutcomeUnknown):  # getMe can be repeated safely
-            error = TemporaryError(str(error))
-        raise error
+        await self._repeatable(self._bot.initialize)
 
     async def close(self) -> None:
         await self._bot.shutdown()
         for request in self._requests:  # also when start() failed or was never called
             await request.shutdown()
+
+    # -- errors ------------------------------------------------------------------------------
+    async def _repeatable(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A call that can be made again without harm (no message is sent by it)."""
+        _last_status.set(None)
+        try:
+            return await call()
+        except TelegramError as exc:
+            error = self._translate_repeatable(exc)
+        raise error  # outside the except clause: no library exception chained
+
+    def _translate_repeatable(self, exc: TelegramError) -> ChannelError:
+        """As ``_translate``, for a call that sends nothing: an answer that did not come, or
+        came garbled, is only a temporary failure."""
+        error = self._translate(exc)
+        if isinstance(error, OutcomeUnknown):
+            return TemporaryError(
+                f"no usable answer from Telegram ({self._scrub(exc.message)}); asking again is safe"
+            )
+        return error
+
+    def _translate(self, exc: TelegramError) -> ChannelError:
+        """The error of ``bot.channels`` that says what ``exc`` means for a send."""
+        said = self._scrub(exc.message)
+        if isinstance(exc, RetryAfter):
+            seconds = _retry_seconds(exc)
+            return RateLimited(f"Telegram flood control: retry in {seconds:g} s", seconds)
+        if isinstance(exc, InvalidToken):
+            return PermanentError(TOKEN_REFUSED)
+        if isinstance(exc, BadRequest | Forbidden | Conflict | ChatMigrated):
+            return PermanentError(f"Telegram refused: {said}")
+        if isinstance(exc, TimedOut):
+            if isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+                return TemporaryError(f"could not reach Telegram in time, nothing was sent: {said}")
+            return OutcomeUnknown(
+                f"no answer from Telegram within {self._timeout:g} s; the message may have been "
+                "published: check the chat before sending it again"
+            )
+        if isinstance(exc, NetworkError):
+            cause = exc.__cause__
+            if isinstance(cause, httpx.ConnectError):
+                return TemporaryError(f"cannot connect to Telegram, nothing was sent: {said}")
+            if cause is not None and not isinstance(cause, TelegramError):  # lost after sending
+                return OutcomeUnknown(
+                    f"the connection to Telegram was lost ({said}); the message may have been "
+                    "published: check the chat before sending it again"
+                )
+            return _status_error(_last_status.get(), said)
+        # An answer PTB could not read (e.g. a 200 that is not JSON): it may have been sent.
+        return OutcomeUnknown(
+            f"unexpected answer from Telegram ({said}); the message may have been published"
+        )
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "[redacted]") if self._token else text
+
+
+class TelegramSender(_TelegramBot):
+    """Publishes to Telegram chats (``"@username"`` or a numeric id) with one bot token."""
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = "https://api.telegram.org",
+        *,
+        timeout: float = 10.0,
+        rate_limit: bool = True,
+    ) -> None:
+        super().__init__(token, api_url, timeout=timeout, rate_limit=rate_limit)
+        self._migrated: dict[Chat, int] = {}  # chat as configured -> supergroup id
 
     async def publish(self, publication: Publication) -> Receipt:
         """Send the publication as one message, a photo, an album, or (for a text over 4096
@@ -266,41 +351,181 @@ class TelegramSender:
         url = f"https://t.me/{username}/{message.message_id}" if username else None
         return Receipt(remote_id=f"{message.chat.id}:{message.message_id}", url=url)
 
-    # -- errors ------------------------------------------------------------------------------
-    def _translate(self, exc: TelegramError) -> ChannelError:
-        """The error of ``bot.channels`` that says what ``exc`` means for a send."""
-        said = self._scrub(exc.message)
-        if isinstance(exc, RetryAfter):
-            seconds = _retry_seconds(exc)
-            return RateLimited(f"Telegram flood control: retry in {seconds:g} s", seconds)
-        if isinstance(exc, InvalidToken):
-            return PermanentError(TOKEN_REFUSED)
-        if isinstance(exc, BadRequest | Forbidden | Conflict | ChatMigrated):
-            return PermanentError(f"Telegram refused: {said}")
-        if isinstance(exc, TimedOut):
-            if isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
-                return TemporaryError(f"could not reach Telegram in time, nothing was sent: {said}")
-            return OutcomeUnknown(
-                f"no answer from Telegram within {self._timeout:g} s; the message may have been "
-                "published: check the chat before sending it again"
+
+class TelegramReader(_TelegramBot):
+    """Reads the messages people post where the bot is (groups, channels' discussion groups,
+    private chats), for the collector: the ``TelegramSource`` of ``bot.channels``.
+
+    It polls with getUpdates; only one program may do that per bot token (``TelegramSender``
+    never does). It does not filter: which replies belong to a campaign (its hashtags, the
+    posts they answer) is the collector's business."""
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = "https://api.telegram.org",
+        *,
+        timeout: float = 10.0,
+        rate_limit: bool = True,
+    ) -> None:
+        super().__init__(token, api_url, timeout=timeout, rate_limit=rate_limit)
+        self.bot_id: int | None = None  # known after start()
+        self.bot_username: str | None = None
+
+    async def start(self) -> None:
+        """Check the token with getMe, and learn who the bot is (its own messages are skipped)."""
+        await super().start()
+        me = self._bot.bot
+        self.bot_id, self.bot_username = me.id, me.username
+
+    async def updates(self, offset: str | None, timeout: float) -> Page:
+        """The updates after ``offset`` (which confirms every update before it), waiting up to
+        ``timeout`` seconds for one; the cursor is the offset that confirms this page."""
+        if self.bot_id is None:
+            await self.start()
+        wait = max(int(timeout), 0)
+        try:
+            first = int(offset) if offset else None
+        except ValueError:
+            raise PermanentError(f"not a Telegram update offset: {offset!r}") from None
+        raw = await self._repeatable(
+            lambda: self._bot.get_raw_updates(
+                offset=first,
+                timeout=wait,
+                limit=UPDATES_PAGE,
+                allowed_updates=list(ALLOWED_UPDATES),
+                read_timeout=self._timeout + wait,  # the server holds the answer up to ``wait``
             )
-        if isinstance(exc, NetworkError):
-            cause = exc.__cause__
-            if isinstance(cause, httpx.ConnectError):
-                return TemporaryError(f"cannot connect to Telegram, nothing was sent: {said}")
-            if cause is not None and not isinstance(cause, TelegramError):  # lost after sending
-                return OutcomeUnknown(
-                    f"the connection to Telegram was lost ({said}); the message may have been "
-                    "published: check the chat before sending it again"
+        )
+        items: list[Reply | Removal | ForwardLink] = []
+        last: int | None = None
+        for data in raw:
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            if isinstance(update_id, int) and not isinstance(update_id, bool):
+                last = update_id if last is None else max(last, update_id)
+            try:
+                item = self._item(Update.de_json(data, self._bot))
+            except Exception as exc:  # one unreadable update must not block the others
+                log.warning(
+                    "skipped Telegram update %s: it could not be read (%s)", update_id, type(exc).__name__
                 )
-            return _status_error(_last_status.get(), said)
-        # An answer PTB could not read (e.g. a 200 that is not JSON): it may have been sent.
-        return OutcomeUnknown(
-            f"unexpected answer from Telegram ({said}); the message may have been published"
+                continue
+            if item is not None:
+                items.append(item)
+        cursor = str(last + 1) if last is not None else offset
+        return Page(items=items, cursor=cursor, more=len(raw) >= UPDATES_PAGE)
+
+    async def acknowledge(self, remote_id: str) -> None:
+        """React to a message (``"<chat id>:<message id>"``) with a 👍."""
+        chat, _, message = remote_id.rpartition(":")
+        try:
+            chat_id, message_id = int(chat), int(message)
+        except ValueError:
+            raise PermanentError(f"not a Telegram message id: {remote_id!r}") from None
+        await self._repeatable(
+            lambda: self._bot.set_message_reaction(chat_id, message_id, reaction=ACKNOWLEDGE_REACTION)
         )
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
+    def _translate_repeatable(self, exc: TelegramError) -> ChannelError:
+        if isinstance(exc, Conflict):
+            said = self._scrub(exc.message)
+            if "webhook" in said.lower():
+                return PermanentError(
+                    f"a webhook is set for this bot, so its updates cannot be read by polling; remove it "
+                    f"(deleteWebhook) to collect Telegram replies (Telegram said: {said})"
+                )
+            return PermanentError(f"{POLLING_CONFLICT} (Telegram said: {said})")
+        return super()._translate_repeatable(exc)
+
+    # -- reading messages --------------------------------------------------------------------
+    def _item(self, update: Update | None) -> Reply | ForwardLink | None:
+        """What an update means for the collector; None for what it does not collect."""
+        if update is None:
+            raise _Unreadable("no update")
+        edited = update.edited_message is not None
+        message = update.edited_message or update.message
+        if message is None:  # channel_post, edited_channel_post: our posts, or the admins'
+            return None
+        chat = message.chat
+        if chat is None:
+            raise _Unreadable("no chat")
+        where = f"{chat.id}:{message.message_id}"
+        if message.is_automatic_forward:
+            return ForwardLink(remote_id=where, original=_forwarded_from(message))
+        user, speaker = message.from_user, message.sender_chat
+        if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
+            return None
+        text = message.text or message.caption
+        if not text:  # stickers, photos without a caption, members joining...
+            return None
+        if message.date is None or (edited and message.edit_date is None):
+            raise _Unreadable("no date")
+        entities = message.entities if message.text else message.caption_entities
+        if speaker is not None:  # a channel, or an anonymous admin speaking as the group
+            author = (str(speaker.id), _handle(speaker.username), speaker.effective_name or "", None)
+        elif user is not None:
+            author = (str(user.id), _handle(user.username), user.full_name, user.language_code)
+        else:
+            raise _Unreadable("no author")
+        author_id, handle, name, language = author
+        private = chat.type == ChatType.PRIVATE
+        public = chat.username is not None and not private  # t.me links a user's chat to nothing
+        replied = message.reply_to_message
+        return Reply(
+            network=Network.TELEGRAM,
+            remote_id=where,
+            text=text,
+            created_at=message.date.astimezone(UTC),
+            author_id=author_id,
+            author_handle=handle,
+            author_name=name,
+            url=f"https://t.me/{chat.username}/{message.message_id}" if public else None,
+            language=language,
+            hashtags=hashtags(text, entities),
+            in_reply_to=f"{chat.id}:{replied.message_id}" if replied is not None else None,
+            edited_at=message.edit_date.astimezone(UTC) if edited and message.edit_date else None,
+            private=private,
+        )
+
+
+class _Unreadable(ValueError):
+    """An update that lacks what the reader needs."""
+
+
+def _forwarded_from(message: Message) -> str:
+    """``"<channel id>:<message id>"`` of the channel post an automatic forward copies."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginChannel):
+        return f"{origin.chat.id}:{origin.message_id}"
+    legacy_chat = message.api_kwargs.get("forward_from_chat")  # before Bot API 7.0
+    legacy_id = message.api_kwargs.get("forward_from_message_id")
+    if (
+        isinstance(legacy_chat, dict)
+        and isinstance(legacy_chat.get("id"), int)
+        and isinstance(legacy_id, int)
+    ):
+        return f"{legacy_chat['id']}:{legacy_id}"
+    raise _Unreadable("an automatic forward without its channel post")
+
+
+def _handle(username: str | None) -> str:
+    return f"@{username}" if username else ""
+
+
+def hashtags(text: str, entities: Sequence[MessageEntity]) -> tuple[str, ...]:
+    """The hashtags of a text, lowercase, without "#" (nor the "@chat" of a "#tag@chat"), in
+    order and once each. Entity offsets count UTF-16 code units, as Telegram does."""
+    encoded = text.encode("utf-16-le")
+    found: dict[str, None] = {}
+    for entity in entities:
+        if entity.type != MessageEntity.HASHTAG:
+            continue
+        start = entity.offset * 2
+        tag = encoded[start : start + entity.length * 2].decode("utf-16-le", errors="ignore")
+        name = tag.lstrip("#").partition("@")[0].lower()
+        if name:
+            found[name] = None
+    return tuple(found)
 
 
 def _status_error(status: int | None, said: str) -> ChannelError:

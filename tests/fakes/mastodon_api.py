@@ -331,6 +331,19 @@ class FakeMastodon:
             self._changed()
             return copy.deepcopy(status)
 
+    def update_account(self, account: str, **changes: Any) -> JSON:
+        """Change an account's profile (``note``, ``fields``, ``display_name``…), in the
+        statuses and notifications already served too, as the server would."""
+        with self._cond:
+            profile = self._account(account)
+            profile.update(copy.deepcopy(changes))
+            holders = [*self._all.values(), *self._notifications]
+            for holder in holders:
+                if holder.get("account", {}).get("id") == profile["id"]:
+                    holder["account"].update(copy.deepcopy(changes))
+            self._changed()
+            return copy.deepcopy(profile)
+
     def add_notification(self, type_: str, account: str | None = None,
                          status: JSON | str | None = None) -> JSON:
         """Add a notification of any type for the bot account."""

@@ -455,6 +455,18 @@ class FakeTelegram:
                       "text": text}
             return self._emit("message", group, fields, entities, push)
 
+    def group_photo(self, chat: ChatRef, from_user: JSON, caption: str, *,
+                    reply_to: int | JSON | None = None,
+                    caption_entities: list[JSON] | None = None, push: bool = True) -> JSON:
+        """A ``message`` update with a photo and its caption from a user in a group."""
+        with self._cond:
+            group = self._find_chat(chat)
+            found = auto_entities(caption) if caption_entities is None else caption_entities
+            fields = {"from": from_user, "reply_to_message": self._reply_target(group, reply_to),
+                      "photo": self._new_photo(0), "caption": caption, "caption_entities": found}
+            update = {"message": self._new_message(group, fields)}
+        return self.push_update(update) if push else update
+
     def private_message(self, from_user: JSON, text: str, *, entities: list[JSON] | None = None,
                         push: bool = True) -> JSON:
         """A ``message`` update in the private chat of ``from_user`` with the bot."""
@@ -520,6 +532,15 @@ class FakeTelegram:
         message |= {k: v for k, v in fields.items() if v not in (None, [], "")}
         self._messages[(chat["id"], message_id)] = message
         return message
+
+    def _new_photo(self, size: int) -> list[JSON]:
+        """The PhotoSize list of a new photo of ``size`` bytes (0: a typical size)."""
+        number, size = len(self._photos) + 1, size or 50_000
+        sizes = [{"file_id": f"AgACAgQAAx-fake-{number}-{w}", "width": w,
+                  "file_unique_id": f"AQAD-fake-{number}-{w}", "height": w * 2 // 3,
+                  "file_size": max(1, size * w // 1280)} for w in (90, 320, 800, 1280)]
+        self._photos |= {s["file_id"]: sizes for s in sizes}
+        return sizes
 
     def _reply_target(self, chat: JSON, ref: int | JSON | None) -> JSON | None:
         if ref is None:
@@ -674,11 +695,7 @@ class FakeTelegram:
         if len(caption) > MAX_CAPTION:
             raise ApiError(400, "Bad Request: message caption is too long")
         if upload is not None or file_id not in self._photos:  # new photo: make its sizes
-            number, size = len(self._photos) + 1, len(upload or b"") or 50_000
-            sizes = [{"file_id": f"AgACAgQAAx-fake-{number}-{w}", "width": w,
-                      "file_unique_id": f"AQAD-fake-{number}-{w}", "height": w * 2 // 3,
-                      "file_size": max(1, size * w // 1280)} for w in (90, 320, 800, 1280)]
-            self._photos |= {s["file_id"]: sizes for s in sizes}
+            sizes = self._new_photo(len(upload or b""))
         else:
             sizes = self._photos[file_id]
         fields = {"photo": sizes, "caption": caption, "caption_entities": entities}

@@ -1,0 +1,137 @@
+"""Collecting replies end to end: ``relais run`` reads the loopback Mastodon and Telegram
+servers, and ``relais comments list`` shows each reply once, tied to the post it answers."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import CHAT_ID, MASTODON_TOKEN, Deployment
+
+GROUP_ID = -1009876543210
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    with FakeTelegram() as telegram, FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        deployment = Deployment(tmp_path, telegram, mastodon, f"sqlite:///{tmp_path / 'relais.db'}")
+        telegram.add_chat(GROUP_ID, "supergroup", title="Discussion", linked_chat_id=CHAT_ID)
+        deployment.extra_env["RELAIS_POLL_SECONDS"] = "0.2"
+        yield deployment
+
+
+def comments(deployment: Deployment) -> list[dict]:
+    result = deployment.relais("comments", "list", "--limit", "0", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["comments"]
+
+
+def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
+    """The bot asked for the statuses after ``newest``: everything up to it is stored."""
+    return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
+               for r in mastodon.requests)
+
+
+def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
+    return any(r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
+               for r in telegram.requests)
+
+
+def test_replies_from_both_networks_are_collected_once_and_tied_to_their_post(deployment: Deployment) -> None:
+    telegram, mastodon = deployment.telegram, deployment.mastodon
+    deployment.campaign([("annonce", datetime.now(UTC) - timedelta(seconds=1))])
+    bot = deployment.start()
+    telegram.wait_for(lambda tg: len(tg.sent) == 1, timeout=20)
+    assert mastodon.wait_for(lambda: len(mastodon.statuses) == 1, timeout=20)
+    ours = mastodon.statuses[0]["id"]
+    # Mastodon: a hashtag reply, a reply under our post without the hashtag, a direct mention, noise.
+    tagged = mastodon.add_remote_status("alice@example.org", "<p>Bravo <a>#GautrinWeb2</a> !</p>")
+    mastodon.add_remote_status("bob@example.org", "<p>Et la suite ?</p>", in_reply_to_id=ours)
+    mention = mastodon.add_remote_status("carol@example.org", "<p>@relais une question #gautrinweb2</p>",
+                                         visibility="direct", mentions=["relais"])
+    mastodon.add_mention_notification(mention)
+    mastodon.add_remote_status("dave@example.org", "<p>Rien à voir #autre</p>")
+    # Telegram: the channel post's copy in the discussion group, a comment on it, a hashtag
+    # message in the group, and a private message.
+    [sent] = telegram.sent
+    forward = telegram.automatic_forward(sent.message)["message"]
+    user = telegram.user(501, "Élise", username="elise_qc")
+    telegram.group_message(GROUP_ID, user, "Merci pour l’annonce", reply_to=forward["message_id"])
+    telegram.group_message(GROUP_ID, telegram.user(502, "Omar"), "😀🇨🇦 Bravo #gautrinweb2")
+    last = telegram.private_message(telegram.user(503, "Léa"), "Une question #gautrinweb2")
+    telegram.wait_for(lambda tg: offset_reached(tg, last["update_id"] + 1), timeout=20)
+    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, tagged["id"]), timeout=20)
+    assert mastodon.wait_for(lambda: any(r.path == f"/api/v1/statuses/{ours}/context" for r in mastodon.requests),
+                             timeout=20)
+    assert bot.stop() == 0, bot.log
+    found = comments(deployment)
+    by_text = {c["text"]: c for c in found}
+    assert Counter(c["text"] for c in found) == Counter({
+        "Bravo #GautrinWeb2 !": 1, "Et la suite ?": 1, "@relais une question #gautrinweb2": 1,
+        "Merci pour l’annonce": 1, "😀🇨🇦 Bravo #gautrinweb2": 1, "Une question #gautrinweb2": 1,
+    })
+    assert by_text["Et la suite ?"]["answers"] == "c/annonce/masto"
+    assert by_text["Merci pour l’annonce"]["answers"] == "c/annonce/tg"
+    assert by_text["😀🇨🇦 Bravo #gautrinweb2"]["hashtags"] == ["gautrinweb2"]
+    assert by_text["@relais une question #gautrinweb2"]["private"] is True
+    assert by_text["Merci pour l’annonce"]["author"]["handle"] == "@elise_qc"
+    # a second run starts where the first stopped, and reads nothing twice
+    polls, reads = len(telegram.requests), len(mastodon.requests)
+    bot = deployment.start()
+    telegram.wait_for(lambda tg: any(r.method.lower() == "getupdates" and r.params.get("offset") == str(
+        last["update_id"] + 1) for r in tg.requests[polls:]), timeout=20)
+    assert mastodon.wait_for(lambda: len(mastodon.requests) > reads + 3, timeout=20)
+    assert bot.stop() == 0
+    assert len(comments(deployment)) == 6
+
+
+def test_edits_and_deletions_reach_the_store(deployment: Deployment) -> None:
+    mastodon = deployment.mastodon
+    deployment.campaign([("annonce", datetime.now(UTC) + timedelta(days=1))])
+    kept = mastodon.add_remote_status("alice@example.org", "<p>Premier jet #gautrinweb2</p>")
+    gone = mastodon.add_remote_status("bob@example.org", "<p>Oups #gautrinweb2</p>")
+    bot = deployment.start()
+    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, gone["id"]), timeout=20)
+    assert bot.stop() == 0
+    assert len(comments(deployment)) == 2
+    mastodon.edit_status(kept["id"], "<p>Version corrigée #gautrinweb2</p>")
+    mastodon.delete_status(gone["id"])
+    bot = deployment.start()  # its first round looks again at recent replies
+    assert mastodon.wait_for(lambda: any(r.path == f"/api/v1/statuses/{gone['id']}" for r in mastodon.requests),
+                             timeout=20)
+    bot.wait_for_line("1 edited, 1 deleted")
+    assert bot.stop() == 0
+    [comment] = comments(deployment)
+    assert comment["text"] == "Version corrigée #gautrinweb2"
+    shown = deployment.relais("comments", "show", str(comment["id"])).stdout
+    assert "before: Premier jet #gautrinweb2" in shown
+
+
+def test_sigkill_while_pages_are_stored_loses_and_doubles_nothing(deployment: Deployment) -> None:
+    mastodon = deployment.mastodon
+    deployment.campaign([("annonce", datetime.now(UTC) + timedelta(days=1))])
+    statuses = [mastodon.add_remote_status(f"user{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>")
+                for i in range(300)]
+    rng = random.Random()
+    for _ in range(6):
+        bot = deployment.start()
+        before = len(mastodon.requests)
+        mastodon.wait_for(lambda before=before: len(mastodon.requests) >= before + rng.randint(2, 6),
+                          timeout=rng.uniform(1, 4))
+        bot.stop(signal.SIGKILL)
+    bot = deployment.start()
+    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, statuses[-1]["id"]), timeout=60)
+    assert bot.stop() == 0
+    found = comments(deployment)
+    assert len(found) == 300
+    assert sorted(c["text"] for c in found) == sorted(f"Avis {i} #gautrinweb2" for i in range(300))
