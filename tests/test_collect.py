@@ -7,7 +7,7 @@ import json
 import random
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -42,6 +42,16 @@ def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
                for r in mastodon.requests)
 
 
+def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:
+    """Whether requests matching each of ``steps`` came one after the other (others between)."""
+    position = 0
+    for step in steps:
+        position = next((i + 1 for i in range(position, len(requests)) if step(requests[i])), -1)
+        if position < 0:
+            return False
+    return True
+
+
 def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
     return any(r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
                for r in telegram.requests)
@@ -55,7 +65,7 @@ def test_replies_from_both_networks_are_collected_once_and_tied_to_their_post(de
     assert mastodon.wait_for(lambda: len(mastodon.statuses) == 1, timeout=20)
     ours = mastodon.statuses[0]["id"]
     # Mastodon: a hashtag reply, a reply under our post without the hashtag, a direct mention, noise.
-    tagged = mastodon.add_remote_status("alice@example.org", "<p>Bravo <a>#GautrinWeb2</a> !</p>")
+    mastodon.add_remote_status("alice@example.org", "<p>Bravo <a>#GautrinWeb2</a> !</p>")
     mastodon.add_remote_status("bob@example.org", "<p>Et la suite ?</p>", in_reply_to_id=ours)
     mention = mastodon.add_remote_status("carol@example.org", "<p>@relais une question #gautrinweb2</p>",
                                          visibility="direct", mentions=["relais"])
@@ -69,10 +79,19 @@ def test_replies_from_both_networks_are_collected_once_and_tied_to_their_post(de
     telegram.group_message(GROUP_ID, user, "Merci pour l’annonce", reply_to=forward["message_id"])
     telegram.group_message(GROUP_ID, telegram.user(502, "Omar"), "😀🇨🇦 Bravo #gautrinweb2")
     last = telegram.private_message(telegram.user(503, "Léa"), "Une question #gautrinweb2")
+    mark = len(mastodon.requests)
     telegram.wait_for(lambda tg: offset_reached(tg, last["update_id"] + 1), timeout=20)
-    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, tagged["id"]), timeout=20)
-    assert mastodon.wait_for(lambda: any(r.path == f"/api/v1/statuses/{ours}/context" for r in mastodon.requests),
-                             timeout=20)
+    # The collector reads in rounds (hashtags, mentions, then the replies under our posts),
+    # one request after the other, storing each page before the next request: a round that
+    # began after the statuses were added, followed by the next round's first request,
+    # means everything is stored.
+    assert mastodon.wait_for(lambda: in_order(
+        mastodon.requests[mark:],
+        lambda r: r.path.startswith("/api/v1/timelines/tag/"),
+        lambda r: r.path == "/api/v1/notifications",
+        lambda r: r.path == f"/api/v1/statuses/{ours}/context",
+        lambda r: r.path.startswith("/api/v1/timelines/tag/"),
+    ), timeout=30)
     assert bot.stop() == 0, bot.log
     found = comments(deployment)
     by_text = {c["text"]: c for c in found}
