@@ -102,3 +102,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     yield from postgres_database()
+
+
+@pytest.fixture(autouse=True)
+def _no_bot_left_running() -> Iterator[None]:
+    """A test that started ``relais run`` and failed does not leave the process behind."""
+    yield
+    from tests.harness import kill_leftovers
+
+    kill_leftovers()

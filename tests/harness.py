@@ -27,6 +27,17 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
 
 
+RUNNING: list[Bot] = []  # every bot started, so that a failing test leaves none behind
+
+
+def kill_leftovers() -> None:
+    while RUNNING:
+        bot = RUNNING.pop()
+        if bot.process.poll() is None:
+            bot.process.kill()
+            bot.process.wait(10)
+
+
 @dataclass
 class Bot:
     """One ``relais run`` process; its stderr is read line by line as it comes."""
@@ -36,6 +47,7 @@ class Bot:
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
+        RUNNING.append(self)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:

@@ -147,3 +147,24 @@ def test_rows_of_a_live_process_are_left_alone_on_postgresql(engine: Engine) -> 
     finally:
         alive.close()
     assert [r.state for r in Ledger(engine, "third").recover(NOW)] == ["unknown"]
+
+
+def test_processes_starting_together_migrate_one_after_the_other(database_url: str) -> None:
+    engines = [db.create(database_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def migrate(engine: Engine) -> None:
+        try:
+            db.upgrade(engine)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=migrate, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(db.is_current(e) for e in engines)
+    for e in engines:
+        e.dispose()

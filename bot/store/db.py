@@ -9,12 +9,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATION_LOCK = 0x72656C616973  # "relais": the advisory lock taken while migrating
 
 
 class StoreError(Exception):
@@ -76,6 +77,11 @@ def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start)."""
     config = _alembic_config()
     with engine.begin() as connection:
+        # Processes starting together on one database migrate one after the other.
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        else:  # SQLite: take the write lock now (the driver would not, before DDL)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,610 @@
+"""How late `relais run` publishes, how fast it fans out to many chats, and its memory.
+
+Runs the real `relais run` as a subprocess, as tests/harness.py does: a temporary working
+directory with schedules/ and messages/, an SQLite store, and RELAIS_TELEGRAM_API_URL /
+RELAIS_MASTODON_URL pointing at the loopback fakes of tests/fakes (``FakeTelegram``,
+``FakeMastodon``) on 127.0.0.1, with their real limits on (Telegram: 30 messages in any
+1 s and 20 in any 60 s per group or channel, answered with 429; Mastodon: 300 requests in
+300 s). Each part starts its own fakes and its own bot, and stops the bot with SIGTERM
+(killed if it does not stop). Campaign files are written before the bot starts, with due
+times ``--lead`` seconds ahead; a part is refused (an error, not a figure) if the bot was
+not running and watching at least 1 s before the first publication was due. The bot runs
+as deployed, so its reply collectors run too (Telegram long polling, Mastodon polling every
+RELAIS_POLL_SECONDS), and every WARNING or ERROR it logs is counted (target: none).
+
+(a) Lateness. 100 posts x 2 channels = 200 publications due within one minute: post i is
+    due at T + i * 0.6 s, to its own Telegram channel (100 channels ``chat: -100...``, each a
+    chat of the fake) and to Mastodon. One message per chat per minute is what a campaign
+    can really send: Telegram refuses more than 20 a minute in one chat, and our sender's
+    AIORateLimiter paces each chat at 14 a minute (burst 4), so putting the 100 Telegram
+    publications in one chat (with the fake's limits off) would measure our own pacing
+    (about 7 minutes for 100), not lateness. Lateness = time the accepted request reached
+    the fake (``SentMessage.wall_time`` and ``RecordedRequest.time``, both ``time.time()``
+    taken as the handler starts, before the body is read) minus the publication's
+    scheduled instant (a UTC timestamp: the same clock, the same host). p50/p99 are
+    linearly interpolated between order statistics. Target: p99 < 100 ms.
+(b) Fan-out. One post to 300 Telegram channels (300 chats), all due at the same instant T:
+    time from T to the last sendMessage reaching the fake, against the ideal set by
+    Telegram's limit of 30 messages a second, paced evenly (no burst): the first message
+    at T, each next one 1/30 s later, the last at T + 299/30 s = 9.97 s. (The fake's sliding
+    window would accept bursts of 30 at each second boundary, the last at T + 9 s, but
+    bursting is what Telegram asks bots not to do.) Our sender paces at 28 a second steady
+    with a burst of 1 (``AsyncLimiter(1, 1/28)``: at most 29 in any second, hence the "29"
+    sometimes quoted), so its own floor is 299/28 = 10.68 s, already 1.07x the ideal. The
+    total is printed as first message + that floor + what is lost between messages beyond
+    1/28 s, to separate the pacing margin from the bot's overhead.
+    Targets: ratio <= 1.1x, and no 429 answer.
+(c) Memory. 5,000 posts x 2 channels (Telegram and Mastodon) = 10,000 pending publications,
+    days ahead, rendered from a template with vars, in 5 campaign files. VmRSS and VmHWM
+    (peak) of the bot process from /proc/PID/status, read once it logs "watching"; also
+    the same with an empty campaign, to give the cost per publication. Target: < 150 MB
+    (the peak, VmHWM, is held to it).
+
+The fakes run in threads of this process; while the bot publishes, this process only polls
+their records four times a second.
+
+    .venv/bin/python benchmarks/publish.py [--only a|b|c ...] [--lead SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.adapters.telegram import OVERALL_BURST, OVERALL_PER_SECOND  # the sender's pacing
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # tests/ is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from tests.fakes.mastodon_api import FakeMastodon  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.harness import MASTODON_TOKEN, Bot, Deployment, stamp  # noqa: E402
+
+LATENESS_POSTS = 100
+LATENESS_SPREAD_S = 60.0
+LATENESS_TARGET_P99_MS = 100.0
+FANOUT_CHATS = 300
+TELEGRAM_PER_SECOND = 30  # Telegram's overall limit (and the fake's)
+FANOUT_TARGET_RATIO = 1.1
+MEMORY_FILES = 5
+MEMORY_POSTS_PER_FILE = 1_000  # x 2 channels
+MEMORY_TARGET_MB = 150.0
+MIN_MARGIN_S = 1.0  # the bot must be watching at least this long before the first due time
+STOP_TIMEOUT_S = 30.0
+POLL_S = 0.25
+FIRST_CHAT_ID = -1001000000000
+STATUSES = "/api/v1/statuses"
+
+TEMPLATE = """**{{ titre }}**
+
+{{ resume }} Publié le {{ at|datetime }}.
+
+[Lire la suite]({{ lien }}) {{ hashtag }}
+"""
+
+
+class BenchmarkError(Exception):
+    """A run that produced no valid figure (the bot failed, stalled or started too late)."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    part: str
+    name: str
+    value: str
+    target: str = ""
+    ok: bool | None = None  # None: for information, no target
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.ok is None else ("ok" if self.ok else "MISSED")
+
+
+# -- small helpers -----------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolated linearly between order statistics."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def chat_id(index: int) -> int:
+    return FIRST_CHAT_ID - index
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a live process, in kB."""
+    found: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def revision() -> str:
+    """The commit of the working tree, and whether it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"{head}{' with uncommitted changes' if dirty else ''}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def wait_until(bot: Bot, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail if the bot exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if bot.process.poll() is not None:
+            raise BenchmarkError(
+                f"the bot exited ({bot.process.returncode}) while waiting for {what}:\n" + tail(bot)
+            )
+        if time.monotonic() >= deadline:
+            raise BenchmarkError(f"no {what} after {timeout:.0f} s:\n{tail(bot)}")
+        time.sleep(POLL_S)
+
+
+def tail(bot: Bot, lines: int = 15) -> str:
+    return "\n".join(bot.log.splitlines()[-lines:])
+
+
+def warning_figures(part: str, warnings: list[str], shown: int = 3) -> list[Figure]:
+    """How many WARNING and ERROR lines the bot logged (target 0), and the first few."""
+    count = Figure(part, "bot warnings and errors", str(len(warnings)), "0", not warnings)
+    return [count, *(Figure(part, "  log", line[:160]) for line in warnings[:shown])]
+
+
+def problems(bot: Bot) -> list[str]:
+    """The bot's WARNING and ERROR lines."""
+    return [line for line in bot.log.splitlines() if " WARNING " in line or " ERROR " in line]
+
+
+# -- campaign files ------------------------------------------------------------------------------
+def header(name: str, channels: dict[str, str]) -> list[str]:
+    lines = [
+        f"campaign: {name}",
+        "timezone: America/Montreal",
+        "language: fr-CA",
+        "hashtags: [gautrinweb2]",
+        "grace: 15m",
+        "channels:",
+    ]
+    lines += [f"  {channel}: {spec}" for channel, spec in channels.items()]
+    return [*lines, "posts:"]
+
+
+def telegram_channels(count: int) -> dict[str, str]:
+    return {f"tg-{i:03d}": f"{{network: telegram, chat: {chat_id(i)}}}" for i in range(count)}
+
+
+def write(deployment: Deployment, name: str, lines: list[str]) -> None:
+    path = deployment.root / "schedules" / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def add_chats(telegram: FakeTelegram, count: int) -> None:
+    for i in range(count):
+        telegram.add_chat(chat_id(i), "channel", title=f"Canal {i}")
+
+
+# -- running the bot ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def deployment() -> Iterator[Deployment]:
+    """A working directory, a store and fresh fakes with their real limits."""
+    with (
+        tempfile.TemporaryDirectory(prefix="relais-bench-") as tmp,
+        FakeTelegram() as telegram,
+        FakeMastodon(token=MASTODON_TOKEN) as mastodon,
+    ):
+        root = Path(tmp)
+        yield Deployment(root, telegram, mastodon, f"sqlite:///{root / 'relais.db'}")
+
+
+@contextlib.contextmanager
+def running(deployment: Deployment) -> Iterator[Bot]:
+    """``relais run``, stopped with SIGTERM on the way out (killed if it does not stop)."""
+    bot = deployment.start()
+    try:
+        yield bot
+    finally:
+        stop(bot)
+
+
+def stop(bot: Bot) -> None:
+    process = bot.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def wait_watching(bot: Bot, timeout: float) -> float:
+    """Wait for the "watching" log line; returns the wall time it was seen."""
+    try:
+        bot.wait_for_line("watching", timeout=timeout)
+    except AssertionError:
+        raise BenchmarkError(f"the bot was not watching after {timeout:.0f} s:\n{tail(bot)}") from None
+    return time.time()
+
+
+def check_margin(part: str, watching: float, first_due: float, lead: float) -> Figure:
+    margin = first_due - watching
+    if margin < MIN_MARGIN_S:
+        raise BenchmarkError(
+            f"({part}) the bot was watching only {margin:.2f} s before the first due time: "
+            f"raise --lead (now {lead:g} s)"
+        )
+    return Figure(part, "watching before the first due time", f"{margin:.1f} s")
+
+
+# -- (a) lateness --------------------------------------------------------------------------------
+def telegram_arrivals(telegram: FakeTelegram) -> dict[str, float]:
+    """Wall time each accepted message reached the fake, by the post id it carries."""
+    return {m.text.split()[1]: m.wall_time for m in telegram.sent if m.text and m.text.startswith("post ")}
+
+
+def mastodon_arrivals(mastodon: FakeMastodon) -> dict[str, float]:
+    """Wall time each accepted POST /api/v1/statuses reached the fake, by post id."""
+    found: dict[str, float] = {}
+    for request in mastodon.requests:
+        text = str(request.params.get("status", ""))
+        accepted = (request.method, request.path.rstrip("/"), request.status) == ("POST", STATUSES, 200)
+        if accepted and text.startswith("post "):
+            found.setdefault(text.split()[1], request.time)
+    return found
+
+
+def run_lateness(lead: float, posts: int, spread: float) -> list[Figure]:
+    with deployment() as dep:
+        add_chats(dep.telegram, posts)
+        channels = telegram_channels(posts) | {"masto": "{network: mastodon, visibility: unlisted}"}
+        first = datetime.now(UTC) + timedelta(seconds=lead)
+        due = {f"p{i:03d}": first + timedelta(seconds=spread * i / posts) for i in range(posts)}
+        lines = header("bench-lateness", channels)
+        text = "post {} {{{{ hashtag }}}}"
+        lines += [
+            f'  - {{id: {pid}, at: "{stamp(at)}", text: "{text.format(pid)}", to: [tg-{i:03d}, masto]}}'
+            for i, (pid, at) in enumerate(due.items())
+        ]
+        write(dep, "bench-lateness", lines)
+        with running(dep) as bot:
+            margin = check_margin("a", wait_watching(bot, lead), first.timestamp(), lead)
+            cpu = cpu_seconds(bot.process.pid)
+            wait_until(
+                bot,
+                lambda: len(dep.telegram.sent) >= posts and len(mastodon_arrivals(dep.mastodon)) >= posts,
+                lead + spread + 60,
+                f"{2 * posts} publications",
+            )
+            cpu = cpu_seconds(bot.process.pid) - cpu
+            rss = memory_kb(bot.process.pid)
+        warnings = problems(bot)
+        late = {
+            network: {pid: (at - due[pid].timestamp()) * 1000 for pid, at in arrivals.items()}
+            for network, arrivals in (
+                ("telegram", telegram_arrivals(dep.telegram)),
+                ("mastodon", mastodon_arrivals(dep.mastodon)),
+            )
+        }
+        too_many = dep.telegram.too_many_requests + sum(r.status == 429 for r in dep.mastodon.requests)
+    return lateness_figures(late, spread, too_many, warnings, margin, rss, cpu)
+
+
+def lateness_figures(
+    late: dict[str, dict[str, float]],
+    spread: float,
+    too_many: int,
+    warnings: list[str],
+    margin: Figure,
+    rss: dict[str, int],
+    cpu: float,
+) -> list[Figure]:
+    every = [value for by_post in late.values() for value in by_post.values()]
+    p99 = percentile(every, 99)
+    figures = [
+        margin,
+        Figure("a", "publications", f"{len(every)} due within {spread:g} s"),
+        Figure("a", "lateness p50", f"{percentile(every, 50):.1f} ms"),
+        Figure(
+            "a",
+            "lateness p99",
+            f"{p99:.1f} ms",
+            f"< {LATENESS_TARGET_P99_MS:g} ms",
+            p99 < LATENESS_TARGET_P99_MS,
+        ),
+        Figure("a", "lateness max", f"{max(every):.1f} ms"),
+        Figure("a", "lateness min", f"{min(every):.1f} ms"),
+    ]
+    for network, by_post in late.items():
+        values = list(by_post.values())
+        figures.append(
+            Figure(
+                "a",
+                f"  {network} p50 / p99 / max",
+                f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} / {max(values):.1f} ms",
+            )
+        )
+    worst = sorted(((v, n, p) for n, by_post in late.items() for p, v in by_post.items()), reverse=True)[:3]
+    figures += [
+        Figure("a", "429 answers", str(too_many), "0", too_many == 0),
+        *warning_figures("a", warnings),
+        Figure("a", "worst", ", ".join(f"{p}/{n} {v:.0f} ms" for v, n, p in worst)),
+        Figure("a", "bot CPU time while publishing", f"{cpu:.2f} s"),
+        Figure("a", "bot RSS after the minute", f"{rss.get('VmRSS', 0) / 1024:.0f} MB"),
+    ]
+    return figures
+
+
+# -- (b) fan-out ---------------------------------------------------------------------------------
+def run_fanout(lead: float, chats: int) -> list[Figure]:
+    with deployment() as dep:
+        add_chats(dep.telegram, chats)
+        at = datetime.now(UTC) + timedelta(seconds=lead)
+        lines = header("bench-fanout", telegram_channels(chats))
+        lines.append(f'  - {{id: fanout, at: "{stamp(at)}", text: "post fanout {{{{ hashtag }}}}"}}')
+        write(dep, "bench-fanout", lines)
+        ideal = (chats - 1) / TELEGRAM_PER_SECOND
+        with running(dep) as bot:
+            margin = check_margin("b", wait_watching(bot, lead), at.timestamp(), lead)
+            cpu = cpu_seconds(bot.process.pid)
+            wait_until(
+                bot,
+                lambda: len(dep.telegram.sent) >= chats,
+                lead + 3 * ideal + 60,
+                f"{chats} Telegram messages",
+            )
+            cpu = cpu_seconds(bot.process.pid) - cpu
+        warnings = problems(bot)
+        arrivals = sorted(m.wall_time - at.timestamp() for m in dep.telegram.sent)
+        attempts = sum(r.method == "sendMessage" for r in dep.telegram.requests)
+        too_many = dep.telegram.too_many_requests
+    figures = fanout_figures(arrivals, chats, ideal, attempts, too_many, warnings, margin)
+    return [*figures, Figure("b", "bot CPU time while publishing", f"{cpu:.2f} s")]
+
+
+def fanout_figures(
+    arrivals: list[float],
+    chats: int,
+    ideal: float,
+    attempts: int,
+    too_many: int,
+    warnings: list[str],
+    margin: Figure,
+) -> list[Figure]:
+    """``arrivals``: seconds after T at which each message reached the fake, in order."""
+    first, total = arrivals[0], arrivals[-1]
+    floor = max(chats - OVERALL_BURST, 0) / OVERALL_PER_SECOND  # the leaky bucket's own pace
+    beyond = (total - first) - floor
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    ratio = total / ideal
+    return [
+        margin,
+        Figure("b", "messages", f"{len(arrivals)} to {chats} chats, {attempts} sendMessage requests"),
+        Figure("b", "last message after T", f"{total:.2f} s"),
+        Figure(
+            "b",
+            f"ideal at {TELEGRAM_PER_SECOND}/s, no burst",
+            f"{ideal:.2f} s  ({chats - 1}/{TELEGRAM_PER_SECOND})",
+        ),
+        Figure(
+            "b",
+            "ratio to the ideal",
+            f"{ratio:.3f}x",
+            f"<= {FANOUT_TARGET_RATIO}x",
+            ratio <= FANOUT_TARGET_RATIO,
+        ),
+        Figure("b", "  = first message after T", f"{first * 1000:.0f} ms"),
+        Figure(
+            "b",
+            f"  + sender's floor ({OVERALL_PER_SECOND}/s, burst {OVERALL_BURST})",
+            f"{floor:.2f} s  ({floor / ideal:.3f}x the ideal)",
+        ),
+        Figure(
+            "b",
+            "  + lost between messages",
+            f"{beyond * 1000:.0f} ms  ({beyond * 1000 / max(len(gaps), 1):.2f} ms a message)",
+        ),
+        Figure(
+            "b",
+            "gap between messages",
+            f"median {statistics.median(gaps):.2f} ms, mean {statistics.fmean(gaps):.2f} ms, "
+            f"max {max(gaps):.1f} ms (1/{OVERALL_PER_SECOND} s = {1000 / OVERALL_PER_SECOND:.2f} ms)",
+        ),
+        Figure("b", "429 answers", str(too_many), "0", too_many == 0),
+        *warning_figures("b", warnings),
+    ]
+
+
+# -- (c) memory ----------------------------------------------------------------------------------
+def write_pending(dep: Deployment, files: int, posts_per_file: int) -> int:
+    """Campaign files with ``files * posts_per_file`` posts to two channels, days ahead
+    (with no post: one campaign file with those channels); returns the publications."""
+    (dep.root / "messages" / "annonce.fr.md").write_text(TEMPLATE, encoding="utf-8")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    channels = {
+        "annonces-telegram": '{network: telegram, chat: "@GautrinWeb2"}',
+        "mastodon": "{network: mastodon, visibility: public}",
+    }
+    if not posts_per_file:
+        write(dep, "vide", [*header("vide", channels)[:-1], "posts: []"])
+        return 0
+    for f in range(files):
+        lines = header(f"campagne-{f}", channels)
+        for i in range(posts_per_file):
+            at = start + timedelta(minutes=10 * (i * files + f))
+            lines += [
+                f"  - id: annonce-{i}",
+                f'    at: "{stamp(at)}"',
+                "    message: annonce",
+                "    vars:",
+                f'      titre: "Annonce numéro {i} de la campagne {f}"',
+                f'      resume: "Le rapport « Gouverner ensemble » présente {i % 40} recommandations '
+                'sur la transparence, la participation et la collaboration."',
+                f'      lien: "https://example.org/campagne-{f}/annonce-{i}"',
+            ]
+        write(dep, f"campagne-{f}", lines)
+    return files * posts_per_file * len(channels)
+
+
+def measure_memory(files: int, posts_per_file: int, timeout: float) -> tuple[int, float, dict[str, int]]:
+    """(publications, seconds from start to "watching", memory) of one bot."""
+    with deployment() as dep:
+        count = write_pending(dep, files, posts_per_file)
+        began = time.time()
+        with running(dep) as bot:
+            startup = wait_watching(bot, timeout) - began
+            memory = memory_kb(bot.process.pid)
+            if count:
+                line = next((x for x in bot.log.splitlines() if "publications scheduled" in x), "")
+                if f"{count} publications scheduled" not in line:
+                    raise BenchmarkError(f"expected {count} publications scheduled, the bot said: {line}")
+    return count, startup, memory
+
+
+def run_memory(pending: int, timeout: float) -> list[Figure]:
+    per_file = pending // (2 * MEMORY_FILES)
+    _, empty_startup, empty = measure_memory(MEMORY_FILES, 0, timeout)
+    count, startup, full = measure_memory(MEMORY_FILES, per_file, timeout)
+    rss, peak = full["VmRSS"] / 1024, full["VmHWM"] / 1024
+    per_publication = (full["VmRSS"] - empty["VmRSS"]) * 1024 / count
+    return [
+        Figure("c", "pending publications", f"{count} in {MEMORY_FILES} files"),
+        Figure("c", "start to watching", f"{startup:.1f} s (empty campaign {empty_startup:.1f} s)"),
+        Figure(
+            "c", "VmRSS when watching", f"{rss:.1f} MB", f"< {MEMORY_TARGET_MB:g} MB", rss < MEMORY_TARGET_MB
+        ),
+        Figure(
+            "c",
+            "VmHWM (peak) when watching",
+            f"{peak:.1f} MB",
+            f"< {MEMORY_TARGET_MB:g} MB",
+            peak < MEMORY_TARGET_MB,
+        ),
+        Figure(
+            "c",
+            "empty campaign VmRSS / VmHWM",
+            f"{empty['VmRSS'] / 1024:.1f} / {empty['VmHWM'] / 1024:.1f} MB",
+        ),
+        Figure("c", "per pending publication (VmRSS)", f"{per_publication / 1024:.1f} kB"),
+    ]
+
+
+# -- output --------------------------------------------------------------------------------------
+def show(title: str, figures: list[Figure]) -> None:
+    print(title)
+    for f in figures:
+        target = f"  (target {f.target}: {f.verdict})" if f.target else ""
+        print(f"  {f.name:<36} {f.value}{target}")
+    print(flush=True)
+
+
+def summary(figures: list[Figure]) -> None:
+    rows = [("part", "figure", "value", "target", "result")]
+    rows += [(f.part, f.name.strip(), f.value, f.target, f.verdict) for f in figures if f.ok is not None]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print("Summary")
+    for n, row in enumerate(rows):
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  " + "  ".join("-" * width for width in widths))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["a", "b", "c"],
+        help="run only this part (repeatable); default: a, b and c",
+    )
+    parser.add_argument(
+        "--lead",
+        type=float,
+        default=15.0,
+        help="seconds from writing the campaign and starting the bot to the first due time",
+    )
+    parser.add_argument(
+        "--posts", type=int, default=LATENESS_POSTS, help="(a) posts, each to Telegram and Mastodon"
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=LATENESS_SPREAD_S,
+        help="(a) seconds over which the posts are due (0: all at once)",
+    )
+    parser.add_argument("--chats", type=int, default=FANOUT_CHATS, help="(b) Telegram chats of the post")
+    parser.add_argument(
+        "--pending",
+        type=int,
+        default=2 * MEMORY_FILES * MEMORY_POSTS_PER_FILE,
+        help="(c) pending publications",
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the bot is stopped too
+    parts = list(dict.fromkeys(args.only or ["a", "b", "c"]))
+    runs: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
+        "a": ("(a) lateness", lambda: run_lateness(args.lead, args.posts, args.spread)),
+        "b": ("(b) fan-out", lambda: run_fanout(args.lead, args.chats)),
+        "c": ("(c) memory", lambda: run_memory(args.pending, max(60.0, args.lead * 4))),
+    }
+    every: list[Figure] = []
+    failed = False
+    began = time.monotonic()
+    print(f"relais run at {revision()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n", flush=True)
+    for part in parts:
+        title, run = runs[part]
+        try:
+            figures = run()
+        except BenchmarkError as error:
+            print(f"{title}: no figures: {error}\n", flush=True)
+            every.append(Figure(part, title, "error", "a run", False))
+            failed = True
+            continue
+        show(title, figures)
+        every += figures
+    summary(every)
+    print(f"\n{len(parts)} part(s) in {time.monotonic() - began:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
