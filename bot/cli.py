@@ -108,12 +108,37 @@ def plan(ctx: click.Context, fmt: str, paths: tuple[Path, ...]) -> None:
     publications = sorted(
         (p for c in campaigns for p in c.publications), key=lambda p: (p.at, p.campaign, p.id, p.channel.name)
     )
-    states = {p.key: PublicationState.PENDING for p in publications}
+    states = _recorded_states(_settings(ctx), [p.key for p in publications])
     if fmt == "json":
         document = {"publications": [_plan_row(p, states[p.key]) for p in publications]}
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
     _plan_table(publications, states)
+
+
+def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, PublicationState]:
+    """What the store says of each publication: pending when it says nothing (or when
+    there is no store yet: ``plan`` never creates one)."""
+    from bot.store import db as store_db
+    from bot.store.ledger import Ledger
+
+    states = dict.fromkeys(keys, PublicationState.PENDING)
+    url = settings.database_url.get_secret_value()
+    if store_db.missing_file(url):
+        return states
+    try:
+        engine = store_db.create(url)
+        if store_db.is_current(engine):
+            states.update(
+                {k: PublicationState(r.state) for k, r in Ledger(engine, "plan").rows(keys).items()}
+            )
+        engine.dispose()
+    except (StoreError, SQLAlchemyError) as error:
+        click.echo(
+            f"relais: states unknown, cannot read {store_db.safe_url(url)}: {error.__class__.__name__}",
+            err=True,
+        )
+    return states
 
 
 def _plan_row(publication: Publication, state: PublicationState) -> dict[str, Any]:
@@ -301,22 +326,11 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
       relais status
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
-    from bot.store import db as store_db
+    from bot.store.comments import CommentStore
     from bot.store.ledger import Ledger
 
-    url = _settings(ctx).database_url.get_secret_value()
-    if store_db.missing_file(url):
-        _fail(f"{store_db.safe_url(url)} does not exist: nothing was published from this directory yet")
-    try:
-        engine = store_db.create(url)
-        current = store_db.is_current(engine)
-    except (StoreError, SQLAlchemyError) as error:
-        _fail(f"cannot read {store_db.safe_url(url)}: {error.__class__.__name__}")
-    if not current:
-        _fail(f"{store_db.safe_url(url)} holds no Relais store yet (`relais db upgrade` creates it)")
+    engine = _open_store(ctx)
     rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
-    from bot.store.comments import CommentStore
-
     store = CommentStore(engine)
     positions = {
         name: {"position": p, "updated": at.isoformat()} for name, (p, at) in store.positions().items()
@@ -413,14 +427,14 @@ def _open_store(ctx: click.Context) -> Any:
 
     url = _settings(ctx).database_url.get_secret_value()
     if store_db.missing_file(url):
-        _fail(f"{store_db.safe_url(url)} does not exist: nothing was collected from this directory yet")
+        _fail(f"{store_db.safe_url(url)} does not exist: Relais has not run with this store yet")
     try:
         engine = store_db.create(url)
         current = store_db.is_current(engine)
     except (StoreError, SQLAlchemyError) as error:
         _fail(f"cannot read {store_db.safe_url(url)}: {error.__class__.__name__}")
     if not current:
-        _fail(f"{store_db.safe_url(url)} is not at the current version: run `relais db upgrade`")
+        _fail(f"{store_db.safe_url(url)} is not a current Relais store: run `relais db upgrade`")
     return engine
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import postgres_database
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import MASTODON_TOKEN, Deployment, posted_ids, sent_ids
@@ -30,21 +29,13 @@ def networks() -> Iterator[tuple[FakeTelegram, FakeMastodon]]:
         yield telegram, mastodon
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'relais.db'}"
-    else:
-        yield from postgres_database()
-
-
 def test_sigkill_at_random_points_never_doubles_or_loses_a_publication(
-    tmp_path: Path, networks: tuple[FakeTelegram, FakeMastodon], store_url: str
+    tmp_path: Path, networks: tuple[FakeTelegram, FakeMastodon], database_url: str
 ) -> None:
     telegram, mastodon = networks
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    deployment = Deployment(tmp_path, telegram, mastodon, store_url)
+    deployment = Deployment(tmp_path, telegram, mastodon, database_url)
     start = datetime.now(UTC)
     ids = [f"p{i}" for i in range(POSTS)]
     deployment.campaign([(pub_id, start + timedelta(seconds=0.4 * i)) for i, pub_id in enumerate(ids)])

@@ -3,6 +3,7 @@ servers, on SQLite (and PostgreSQL where several processes share the store)."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,8 @@ def test_publishes_on_time_once_to_both_networks(deployment: Deployment) -> None
     late_telegram = message.wall_time - due.timestamp()
     assert 0 <= late_telegram < 1.0, f"sent {late_telegram:.3f} s after its time"
     assert deployment.states() == {"annonce/tg": "published", "annonce/masto": "published"}
+    plan = json.loads(deployment.relais("plan", "--format", "json").stdout)["publications"]
+    assert {(p["channel"], p["state"]) for p in plan} == {("tg", "published"), ("masto", "published")}
     assert DEFAULT_TOKEN not in bot.log
     assert MASTODON_TOKEN not in bot.log
 
