@@ -16,14 +16,13 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, CommentState, Publication, PublicationState
 from bot.settings import Settings
-from bot.store.db import StoreError
+from bot.store import missing_file
 
 EXIT_INVALID = 2
 
@@ -124,7 +123,7 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
 
     states = dict.fromkeys(keys, PublicationState.PENDING)
     url = settings.database_url.get_secret_value()
-    if store_db.missing_file(url):
+    if missing_file(url):
         return states
     try:
         engine = store_db.create(url)
@@ -133,11 +132,8 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
                 {k: PublicationState(r.state) for k, r in Ledger(engine, "plan").rows(keys).items()}
             )
         engine.dispose()
-    except (StoreError, SQLAlchemyError) as error:
-        click.echo(
-            f"relais: states unknown, cannot read {store_db.safe_url(url)}: {error.__class__.__name__}",
-            err=True,
-        )
+    except store_db.StoreError as error:
+        click.echo(f"relais: states unknown: {error}", err=True)
     return states
 
 
@@ -228,6 +224,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     settings = _settings(ctx)
     from bot import app
     from bot.logs import configure_logging
+    from bot.store import db as store_db
 
     configure_logging(settings.secrets(), settings.log_level)
     campaigns = _load(settings, [])
@@ -247,7 +244,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             sources = app.build_sources(settings, networks)
             url = settings.database_url.get_secret_value()
         asyncio.run(app.serve(settings, campaigns, senders, database_url=url, sources=sources))
-    except (app.SetupError, StoreError) as error:
+    except (app.SetupError, store_db.StoreError) as error:
         _fail(str(error))
 
 
@@ -306,8 +303,8 @@ def db_upgrade(ctx: click.Context) -> None:
         engine = store_db.create(url)
         store_db.upgrade(engine)
         engine.dispose()
-    except (StoreError, SQLAlchemyError) as error:
-        _fail(f"cannot migrate {store_db.safe_url(url)}: {error.__class__.__name__}")
+    except store_db.StoreError as error:
+        _fail(str(error))
     click.echo(f"{store_db.safe_url(url)}: up to date")
 
 
@@ -426,13 +423,13 @@ def _open_store(ctx: click.Context) -> Any:
     from bot.store import db as store_db
 
     url = _settings(ctx).database_url.get_secret_value()
-    if store_db.missing_file(url):
+    if missing_file(url):
         _fail(f"{store_db.safe_url(url)} does not exist: Relais has not run with this store yet")
     try:
         engine = store_db.create(url)
         current = store_db.is_current(engine)
-    except (StoreError, SQLAlchemyError) as error:
-        _fail(f"cannot read {store_db.safe_url(url)}: {error.__class__.__name__}")
+    except store_db.StoreError as error:
+        _fail(str(error))
     if not current:
         _fail(f"{store_db.safe_url(url)} is not a current Relais store: run `relais db upgrade`")
     return engine

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK = 0x72656C616973  # "relais": the advisory lock taken while migrating
@@ -44,20 +44,6 @@ def create(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def missing_file(url: str) -> bool:
-    """Whether ``url`` names an SQLite file that does not exist (reading it would create it)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return False
-    database = parsed.database or ""
-    return (
-        parsed.get_backend_name() == "sqlite"
-        and database not in ("", ":memory:")
-        and not Path(database).exists()
-    )
-
-
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -68,6 +54,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "bot.store:migrations")
     return config
@@ -75,8 +63,10 @@ def _alembic_config() -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start)."""
+    from alembic import command
+
     config = _alembic_config()
-    with engine.begin() as connection:
+    with _explained(engine), engine.begin() as connection:
         # Processes starting together on one database migrate one after the other.
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
@@ -87,9 +77,25 @@ def upgrade(engine: Engine) -> None:
 
 
 def is_current(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    with engine.connect() as connection:
+    with _explained(engine), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
+
+
+@contextmanager
+def _explained(engine: Engine) -> Iterator[None]:
+    """Database errors as a ``StoreError`` that names the store without its password."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        url = engine.url
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if url.password:
+            reason = reason.replace(str(url.password), "***")
+        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}") from None
 
 
 def safe_url(url: str) -> str:
