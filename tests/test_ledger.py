@@ -47,6 +47,35 @@ def test_sync_adds_rows_once_and_moves_pending_ones(engine: Engine) -> None:
     assert len(ledger.rows()) == 2
 
 
+def test_a_row_is_not_claimed_before_its_time(engine: Engine) -> None:
+    """A process whose files are older than the store's (the post was moved later by another
+    process) must not send it at its old time."""
+    ledger = Ledger(engine, "me")
+    ledger.sync([pub("a", at=NOW + timedelta(hours=4))], NOW)
+    assert ledger.claim(["c/a/masto"], NOW) == []
+    assert ledger.claim(["c/a/masto"], NOW + timedelta(hours=4)) == ["c/a/masto"]
+
+
+def test_two_processes_adding_the_same_rows_at_once_both_succeed(engine: Engine) -> None:
+    first, second = Ledger(engine, "first"), Ledger(engine, "second")
+    pubs = [pub(f"p{i}") for i in range(50)]
+    errors: list[BaseException] = []
+
+    def sync(ledger: Ledger) -> None:
+        try:
+            ledger.sync(pubs, NOW)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sync, args=(ledger,)) for ledger in (first, second, first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(first.rows()) == 50
+
+
 def test_a_row_is_claimed_by_one_owner_only(engine: Engine) -> None:
     first, second = Ledger(engine, "first"), Ledger(engine, "second")
     first.sync([pub("a"), pub("b")], NOW)
@@ -91,7 +120,7 @@ def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
 
 def test_recover_after_a_crash(engine: Engine) -> None:
     dead = Ledger(engine, "dead")
-    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old")], NOW)
+    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old", at=NOW - timedelta(hours=2))], NOW)
     dead.claim(["c/t/tg", "c/m/masto"], NOW)
     dead.claim(["c/old/masto"], NOW - timedelta(hours=2))
     survivor = Ledger(engine, "survivor")

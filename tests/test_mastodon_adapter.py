@@ -120,9 +120,13 @@ async def test_unreachable_server_at_start_is_temporary() -> None:
     assert TOKEN not in "".join(traceback.format_exception(caught.value))
 
 
-async def test_publish_before_start_is_a_programming_error(md: FakeMastodon) -> None:
-    with pytest.raises(RuntimeError, match="start"):
-        await MastodonSender(md.url, TOKEN).publish(publication())
+async def test_a_sender_that_could_not_start_starts_when_it_first_publishes(md: FakeMastodon) -> None:
+    md.fail(path="/api/v2/instance", status=503)
+    sender = MastodonSender(md.url, TOKEN)
+    with pytest.raises(TemporaryError):
+        await sender.start()  # the instance is down when the bot starts
+    receipt = await sender.publish(publication())  # later, it is back: no restart needed
+    assert [s["id"] for s in md.statuses] == [receipt.remote_id]
 
 
 # ---- publishing ----------------------------------------------------------------------

@@ -69,9 +69,14 @@ async def test_reader_implements_the_protocol(reader: MastodonReader) -> None:
     assert TOKEN not in repr(reader)
 
 
-async def test_reading_before_start_is_a_programming_error(md: FakeMastodon) -> None:
-    with pytest.raises(RuntimeError, match="start"):
-        await MastodonReader(md.url, TOKEN).hashtag_page(TAG, None)
+async def test_a_reader_that_could_not_start_starts_when_it_first_reads(md: FakeMastodon) -> None:
+    md.add_remote_status("alice@example.org", f"<p>Salut #{TAG}</p>")
+    md.fail(path="/api/v1/accounts/verify_credentials", status=503)
+    reader = MastodonReader(md.url, TOKEN)
+    with pytest.raises(TemporaryError):
+        await reader.start()
+    page = await reader.hashtag_page(TAG, None)
+    assert [r.text for r in page.items] == [f"Salut #{TAG}"]
 
 
 async def test_bad_token_at_start_is_permanent(md: FakeMastodon) -> None:

@@ -287,3 +287,11 @@ def test_lateness_rules() -> None:
         == "its livestream had ended"
     )
     assert alert_text  # imported for the alert test above
+
+
+async def test_a_channel_whose_network_has_no_account_fails_with_a_reason(world) -> None:
+    ledger, clock = world
+    rows = await play(ledger, clock, {Network.TELEGRAM: ScriptedSender()}, pub("a", START + timedelta(minutes=1)))
+    assert rows == {
+        "c/a/masto": ("failed", 0, "this relais run has no mastodon account: restart it with its settings")
+    }

@@ -180,8 +180,8 @@ class MastodonSender(_MastodonClient):
         self._started = True
 
     async def publish(self, publication: Publication) -> Receipt:
-        if not self._started:
-            raise RuntimeError("MastodonSender.start() must succeed before publish()")
+        if not self._started:  # the instance was unreachable at start: ask again (a TemporaryError)
+            await self.start()
         length = mastodon_length(publication.text, publication.warning or "", self._url_length)
         if length > self._max_characters:
             raise PermanentError(
@@ -284,7 +284,7 @@ class MastodonReader(_MastodonClient):
         self._bot_id = str(bot_id)
 
     async def hashtag_page(self, tag: str, after: str | None, limit: int = PAGE_LIMIT) -> Page:
-        self._check_started()
+        await self._ensure_started()
         wanted = _tag_key(tag)
         if not wanted:
             raise ValueError(f"not a hashtag: {tag!r}")
@@ -303,7 +303,7 @@ class MastodonReader(_MastodonClient):
         return await self._call(fetch)
 
     async def mentions_page(self, after: str | None, limit: int = PAGE_LIMIT) -> Page:
-        self._check_started()
+        await self._ensure_started()
         min_id, limit = _min_id(after), _page_limit(limit)
 
         def read(notification: object) -> _Read:
@@ -329,7 +329,7 @@ class MastodonReader(_MastodonClient):
 
     async def replies_to(self, status_id: str) -> list[Reply]:
         """The replies under one of our statuses, oldest first; none when it is gone."""
-        self._check_started()
+        await self._ensure_started()
         checked = _checked_id(status_id)
 
         def read(status: object) -> _Read:
@@ -371,9 +371,10 @@ class MastodonReader(_MastodonClient):
     async def acknowledge(self, remote_id: str) -> None:
         await self._call(self._api.status_favourite, _checked_id(remote_id))
 
-    def _check_started(self) -> None:
+    async def _ensure_started(self) -> None:
+        """Start now if the instance was unreachable when the bot started."""
         if self._bot_id is None:
-            raise RuntimeError("MastodonReader.start() must succeed before reading")
+            await self.start()
 
     def _is_ours(self, reply: Reply) -> bool:
         return reply.author_id == self._bot_id or reply.author_handle[1:].lower() in self._ours

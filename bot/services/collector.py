@@ -150,6 +150,9 @@ class Collector:
             except ChannelError as error:
                 backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
                 log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
+            except Exception:  # the store, or a bug: never let the collector die silently
+                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
+                log.exception("mastodon collector: unexpected error; next round in %.0f s", backoff)
             await _pause(stop, max(backoff, self.timing.poll))
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
@@ -209,6 +212,10 @@ class Collector:
             except ChannelError as error:
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
                 log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
+                await _pause(stop, backoff)
+            except Exception:  # the store, or a bug: never let the collector die silently
+                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
+                log.exception("telegram collector: unexpected error; trying again in %.0f s", backoff)
                 await _pause(stop, backoff)
 
 

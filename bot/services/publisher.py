@@ -26,6 +26,7 @@ from bot.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CLAIM_RETRY_SECONDS = 5.0
 Redact = Callable[[str], str]
 
 
@@ -109,7 +110,15 @@ class Publisher:
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "publishing stopped on an unexpected error (the store?); a restart recovers it",
+                exc_info=task.exception(),
+            )
 
     async def _claim_due(self) -> None:
         await asyncio.sleep(0)  # let the other timers of this instant add their keys
@@ -117,7 +126,18 @@ class Publisher:
         known = [k for k in keys if k in self.publications]
         if not known:
             return
-        claimed = set(await self.db(self.ledger.claim, known, self.clock.now()))
+        try:
+            claimed = set(await self.db(self.ledger.claim, known, self.clock.now()))
+        except Exception:  # the store is unreachable: try these again shortly, in order
+            log.exception(
+                "could not claim %d due publication(s); trying again in %.0f s",
+                len(known),
+                CLAIM_RETRY_SECONDS,
+            )
+            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=CLAIM_RETRY_SECONDS))
+            for key in known:
+                await self.fire(key)
+            return
         for key in known:  # in the order they came due
             if key in claimed:
                 self._spawn(self._send(self.publications[key]))
@@ -142,7 +162,14 @@ class Publisher:
             log.warning("%s: missed: %s", key, reason)
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
             return
-        sender = self.senders[publication.channel.network]
+        sender = self.senders.get(publication.channel.network)
+        if sender is None:
+            reason = (
+                f"this relais run has no {publication.channel.network} account: restart it with its settings"
+            )
+            log.error("%s: failed: %s", key, reason)
+            await self._finish(key, PublicationState.FAILED, error=reason)
+            return
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TemporaryError),

@@ -13,8 +13,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain import Network, Publication, PublicationState
 from bot.store.schema import publications as table
@@ -104,8 +106,10 @@ class Ledger:
                 for key, p in wanted.items()
                 if key not in existing
             ]
-            for chunk in _chunks(new):
-                connection.execute(insert(table), chunk)
+            for chunk in _chunks(new):  # another process may add the same rows at the same time
+                connection.execute(
+                    _insert_new(connection).on_conflict_do_nothing(index_elements=["key"]), chunk
+                )
             for key, row in existing.items():
                 if row.state == PENDING and row.due_at != wanted[key].at:
                     connection.execute(
@@ -139,9 +143,11 @@ class Ledger:
         taken: list[str] = []
         with self.engine.begin() as connection:
             for chunk in _chunks(list(keys)):
+                # due_at: a process whose campaign files are older than the store's
+                # (another process moved the post later) must not send it early.
                 candidates = (
                     select(table.c.id)
-                    .where(table.c.key.in_(chunk), table.c.state == PENDING)
+                    .where(table.c.key.in_(chunk), table.c.state == PENDING, table.c.due_at <= now)
                     .with_for_update(skip_locked=True)
                 )
                 ids = list(connection.execute(candidates).scalars())
@@ -291,6 +297,13 @@ class Ledger:
                 )
             ).scalars()
             return sorted(self._rows(connection, list(keys)).values(), key=lambda r: (r.due_at, r.key))
+
+
+def _insert_new(connection: Connection) -> Any:
+    """An INSERT that can skip rows whose key exists (both dialects say ON CONFLICT)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _lock_id(owner: str) -> int:
