@@ -64,7 +64,7 @@ def test_two_processes_adding_the_same_rows_at_once_both_succeed(engine: Engine)
     def sync(ledger: Ledger) -> None:
         try:
             ledger.sync(pubs, NOW)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=sync, args=(ledger,)) for ledger in (first, second, first, second)]
