@@ -247,3 +247,38 @@ async def test_the_collector_acknowledges_once_and_never_a_nobot_author(store: C
     assert acknowledged == ["1"]
     assert [c.acknowledged_at is not None for c in store.list()] == [False, True]
     assert replace(reply("1"), text="x").text == "x"
+
+
+def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentStore) -> None:
+    save(store, reply("1", "Bravo #gautrinweb2"))
+    [comment] = store.list()
+    store.decide([comment.id], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    spam = reply("1", "Achetez sur spam.example.com #gautrinweb2", edited_at=NOW)
+    store.save_page(None, None, [Collected(spam, "c", None)], now=NOW)
+    [comment] = store.list()
+    assert (comment.state, comment.reason) == ("flagged", "edited after it was approved")
+
+
+async def test_an_edit_that_drops_the_hashtag_still_updates_the_stored_reply(store: CommentStore) -> None:
+    async def run(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign()])
+    await collector.save(
+        Network.TELEGRAM,
+        "t",
+        Page([reply("-1:5", "Mon numéro : 555-0199 #gautrinweb2", network=Network.TELEGRAM)], "1"),
+    )
+    edited = reply("-1:5", "(retiré)", network=Network.TELEGRAM, tags=(), edited_at=NOW)
+    unrelated = reply("-1:6", "autre chose", network=Network.TELEGRAM, tags=(), edited_at=NOW)
+    result = await collector.save(Network.TELEGRAM, "t", Page([edited, unrelated], "2"))
+    assert (len(result.new), result.edited) == (0, 1)
+    assert [c.text for c in store.list()] == ["(retiré)"]
+
+
+def test_long_hostile_fields_are_stored_on_every_database(store: CommentStore) -> None:
+    tags = tuple(f"t{i}" for i in range(1500))
+    save(store, replace(reply("1", " ".join(f"#{t}" for t in tags), tags=tags), author_name="N" * 5000))
+    [comment] = store.list()
+    assert len(comment.hashtags.split()) == 1500
+    assert len(comment.author_name) == 5000

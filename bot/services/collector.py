@@ -83,6 +83,8 @@ class Collector:
             if campaign is None:
                 campaign = next((by_tag[t] for t in reply.hashtags if t in by_tag), None)
             if campaign is None:
+                if reply.edited_at is not None:  # its author may have edited the hashtag out
+                    kept.append(Collected(reply, None, None, update_only=True))
                 continue  # neither a campaign hashtag nor an answer to a campaign post
             repeated = (reply.author_id, reply.text) in seen_texts and reply.edited_at is None
             seen_texts.add((reply.author_id, reply.text))

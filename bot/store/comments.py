@@ -43,6 +43,7 @@ class Collected:
     campaign: str | None
     publication: str | None  # the key of the publication it answers
     flags: tuple[str, ...] = ()  # why it is held for review, if it is
+    update_only: bool = False  # an edit that no longer qualifies: update a stored reply, add nothing
 
 
 @dataclass
@@ -134,7 +135,7 @@ class CommentStore:
                 key = (item.reply.network.value, item.reply.remote_id)
                 if key in existing or key in new:
                     later.append(item)
-                else:
+                elif not item.update_only:
                     new[key] = item
             existing.update(self._insert(connection, list(new.values()), now))
             result.new.extend(new.values())
@@ -224,7 +225,19 @@ class CommentStore:
                 "previous_text": old.text,
             }
         ]
-        if item.flags and old.state == CommentState.PENDING:
+        if old.state in (CommentState.APPROVED, CommentState.REJECTED):
+            # a decision was about the old text: the new one needs a look
+            reason = f"edited after it was {old.state}"
+            values |= {
+                "state": CommentState.FLAGGED.value,
+                "reason": "; ".join((reason, *item.flags)),
+                "decided_by": SYSTEM_ACTOR,
+                "decided_at": now,
+            }
+            events.append(
+                {"comment_id": old.id, "at": now, "kind": "flagged", "actor": SYSTEM_ACTOR, "reason": reason}
+            )
+        elif item.flags and old.state == CommentState.PENDING:
             values |= {
                 "state": CommentState.FLAGGED.value,
                 "reason": "; ".join(item.flags),
@@ -241,7 +254,10 @@ class CommentStore:
                 }
             )
         connection.execute(update(comments).where(comments.c.id == old.id).values(values))
-        connection.execute(insert(comment_events), events)
+        # executemany needs the same keys in every row
+        connection.execute(
+            insert(comment_events), [{"reason": None, "previous_text": None} | e for e in events]
+        )
         return 1
 
     def _upsert_link(self, connection: Connection, link: ForwardLink) -> None:

@@ -86,14 +86,14 @@ comments = Table(
     Column("campaign", String(64)),
     Column("publication", String(400)),  # the key of the publication it answers
     Column("in_reply_to", String(200)),
-    Column("url", String(1000)),
+    Column("url", Text),
     Column("author_id", String(200), nullable=False),
-    Column("author_handle", String(400), nullable=False),
-    Column("author_name", String(400), nullable=False),
+    Column("author_handle", Text, nullable=False),
+    Column("author_name", Text, nullable=False),
     Column("author_nobot", Boolean, nullable=False),
     Column("text", Text, nullable=False),
-    Column("language", String(35)),
-    Column("hashtags", String(2000), nullable=False),  # " tag1 tag2 ", lowercase
+    Column("language", Text),
+    Column("hashtags", Text, nullable=False),  # " tag1 tag2 ", lowercase
     Column("private", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("collected_at", UTCDateTime, nullable=False),
