@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import BASE, Project
@@ -425,3 +426,36 @@ def test_telegram_chat_must_be_a_username_or_an_id(project: Project) -> None:
 
 def test_paths_in_messages_are_relative_to_the_working_directory(project: Project) -> None:
     assert Path.cwd() == project.root
+
+
+def test_yaml_aliases_are_refused_so_a_file_cannot_explode(project: Project) -> None:
+    project.campaign(BASE + "posts: &a [*a]\n")
+    assert project.problems() == [
+        "schedules/c.yaml:8:8: YAML aliases (*name) are not supported in campaign files; write the value",
+        "schedules/c.yaml:8:8: input should be a valid dictionary or instance of PostSpec, got None",
+    ]
+    laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    project.campaign(BASE + "l0: &l0 [ha]\n" + laughs)
+    problems = project.problems()  # returns at once: nothing is expanded
+    assert "schedules/c.yaml:8:5: YAML aliases (*name) are not supported in campaign files; write the value" in problems
+
+
+def test_a_template_that_fails_while_rendering_is_a_problem_not_a_traceback(project: Project) -> None:
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, text: '{{ 1 // 0 }}'}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:42: inline text: ZeroDivisionError: integer division or modulo by zero",
+    ]
+
+
+def test_a_directory_named_like_a_template_is_not_one(project: Project) -> None:
+    (project.root / "messages" / "dossier.md").mkdir()
+    project.campaign(with_posts("  - {id: un, at: 2012-05-02 09:00, message: dossier}\n"))
+    assert project.problems() == [
+        "schedules/c.yaml:9:45: no template 'dossier' (looked for messages/dossier.fr-CA.md, "
+        "messages/dossier.fr.md, messages/dossier.md)",
+    ]
+
+
+def test_a_grace_of_zero_is_kept(project: Project) -> None:
+    project.campaign(BASE + "grace: 0m\n")
+    assert project.load().campaigns[0].grace == timedelta(0)

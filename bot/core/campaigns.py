@@ -270,7 +270,7 @@ class _FileLoader:
             language=language,
             hashtags=tuple(str(tag).lstrip("#") for tag in usable("hashtags", list) or ()),
             channels=channels,  # type: ignore[arg-type]  # None: invalid, reported
-            grace=grace or timedelta(minutes=15),
+            grace=grace if grace is not None else timedelta(minutes=15),
             acknowledge=usable("acknowledge", bool) or False,
             moderation=Moderation(tuple(moderation.banned_words), moderation.hold_links)
             if moderation
@@ -512,8 +512,8 @@ class _FileLoader:
         except jinja2.UndefinedError as exc:
             self.error(where, f"{template.name}: {exc.message}; define it under vars:")
             return None
-        except (jinja2.TemplateError, TypeError, ValueError) as exc:
-            self.error(where, f"{template.name}: {exc}")
+        except Exception as exc:  # a template is code: any error it raises is the template's problem
+            self.error(where, f"{template.name}: {exc.__class__.__name__}: {exc}")
             return None
         if not source.strip():
             self.error(where, f"{template.name} renders to an empty message")

@@ -49,7 +49,9 @@ class MessageTemplates:
             cache_size=-1,
         )
         self._env.filters.update(date=_date, time=_time, datetime=_datetime, duration=_duration)
-        self._files = {p.name for p in directory.glob(f"*{SUFFIX}")} if directory.is_dir() else set()
+        self._files = (
+            {p.name for p in directory.glob(f"*{SUFFIX}") if p.is_file()} if directory.is_dir() else set()
+        )
         self._compiled: dict[str, Template | TemplateProblem] = {}
 
     def candidates(self, name: str, language: str) -> list[str]:
@@ -106,7 +108,10 @@ class MessageTemplates:
     def _compile_file(self, filename: str) -> Template:
         shown = self.shown(filename)
         path = self.directory / filename
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TemplateProblem(Problem(shown, 0, 0, f"cannot read the template: {exc.strerror}")) from None
         if len(raw) > MAX_TEMPLATE_BYTES:
             raise TemplateProblem(
                 Problem(

@@ -99,15 +99,23 @@ def parse(text: str) -> Located:
         raise YamlSyntaxError(Position(1, 1), f"YAML error: {exc}") from None
     located = Located(data=None, root=root)
     if root is not None:
-        located.data = _build(root, located.problems)
+        located.data = _build(root, located.problems, set())
     return located
 
 
-def _build(node: Node, problems: list[tuple[Position, str]]) -> Any:
+def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int]) -> Any:
     if isinstance(node, ScalarNode):
         return _scalar(node, problems)
+    # An alias (*name) brings back a node already built: refused, since it can make a
+    # small file expand without end ("billion laughs") or refer to itself.
+    if id(node) in seen:
+        problems.append(
+            (_pos(node), "YAML aliases (*name) are not supported in campaign files; write the value")
+        )
+        return None
+    seen.add(id(node))
     if isinstance(node, SequenceNode):
-        return [_build(item, problems) for item in node.value]
+        return [_build(item, problems, seen) for item in node.value]
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -118,7 +126,7 @@ def _build(node: Node, problems: list[tuple[Position, str]]) -> Any:
             if key in result:
                 problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            result[key] = _build(value_node, problems)
+            result[key] = _build(value_node, problems, seen)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
