@@ -151,7 +151,7 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
-        collectors = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
+        collectors, locks = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
         log.info("stopping: letting the sends in flight finish")
@@ -160,6 +160,8 @@ async def serve(
         for task in collectors:
             task.cancel()
         await asyncio.gather(*collectors, return_exceptions=True)
+        for lock in locks:
+            lock.release()
         await publisher.stop()
         for part in [*senders.values(), *sources.values()]:
             await part.close()
@@ -174,7 +176,7 @@ def _start_collectors(
     sources: Mapping[Network, Any],
     clock: Clock,
     stop: asyncio.Event,
-) -> list[asyncio.Task]:
+) -> tuple[list[asyncio.Task], list[Any]]:
     """One task per network that reads the replies to the campaigns."""
     from bot.services.collector import Collector, CollectorTiming
     from bot.store.comments import CollectorLock, CommentStore
@@ -187,14 +189,14 @@ def _start_collectors(
         lambda: list(runner.campaigns.values()),
         CollectorTiming(poll=settings.poll_seconds),
     )
-    tasks = []
+    tasks, locks = [], []
     if Network.MASTODON in sources:
-        lock = CollectorLock(ledger.engine, "mastodon")
+        locks.append(lock := CollectorLock(ledger.engine, "mastodon"))
         tasks.append(asyncio.create_task(collector.run_mastodon(sources[Network.MASTODON], lock, stop)))
     if Network.TELEGRAM in sources:
-        lock = CollectorLock(ledger.engine, "telegram")
+        locks.append(lock := CollectorLock(ledger.engine, "telegram"))
         tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
-    return tasks
+    return tasks, locks
 
 
 async def _watch(runner: Runner, stop: asyncio.Event) -> None:

@@ -28,19 +28,40 @@ EXIT_INVALID = 2
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(dict).setdefault("settings", Settings())
+    state = ctx.ensure_object(dict)
+    if "settings" not in state:
+        from pydantic import ValidationError
+
+        try:
+            state["settings"] = Settings()
+        except ValidationError as error:
+            for problem in error.errors(include_url=False):
+                name = "RELAIS_" + "_".join(str(part) for part in problem["loc"]).upper()
+                click.echo(f"relais: {name}: {problem['msg']}", err=True)
+            sys.exit(EXIT_INVALID)
+    return state["settings"]
 
 
-def _load(settings: Settings, paths: Sequence[Path]) -> list[Campaign]:
-    """Load the campaigns or exit 2 after printing every problem on stderr."""
+def _load(settings: Settings, paths: Sequence[Path], *, keep_going: bool = False) -> list[Campaign]:
+    """Load the campaigns, or exit 2 after printing every problem on stderr.
+
+    With ``keep_going`` (``relais run``), the files that validate run and the others are
+    reported; it still exits 2 when no campaign at all validates."""
     result: LoadResult = load_campaigns(list(paths) or [settings.schedules_dir], settings.messages_dir)
-    if not result.ok:
-        for problem in result.problems:
-            click.echo(str(problem), err=True)
-        count = len(result.problems)
-        click.echo(f"{count} problem{'s' if count > 1 else ''}; nothing was changed.", err=True)
-        sys.exit(EXIT_INVALID)
-    return result.campaigns
+    if result.ok:
+        return result.campaigns
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    count = len(result.problems)
+    if keep_going and result.campaigns:
+        click.echo(
+            f"{count} problem{'s' * (count > 1)}: the campaigns above are not run until fixed; "
+            f"{len(result.campaigns)} campaign(s) run.",
+            err=True,
+        )
+        return result.campaigns
+    click.echo(f"{count} problem{'s' * (count > 1)}; nothing was changed.", err=True)
+    sys.exit(EXIT_INVALID)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -227,7 +248,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot.store import db as store_db
 
     configure_logging(settings.secrets(), settings.log_level)
-    campaigns = _load(settings, [])
+    campaigns = _load(settings, [], keep_going=start is None)
     if start is not None:
         _rehearse(settings, campaigns, start, speed)
         return
@@ -376,6 +397,7 @@ def _status_row(row: Any) -> dict[str, Any]:
 def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -400,8 +422,8 @@ def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) 
                 r.campaign,
                 r.publication,
                 r.channel,
-                f"[{style}]{r.state}[/]" if style else r.state,
-                result or "" if last else "",
+                Text(r.state, style),
+                Text(result or "") if last else "",  # a server's words: never markup
             )
         console.print()
         console.print(table)
@@ -640,25 +662,31 @@ for _state, _name in (
     "--status",
     "state",
     type=click.Choice([*(s.value for s in CommentState), "all"]),
-    help="Only replies in this state; default: all but rejected ('all' includes them).",
+    help="Only replies in this state; default: approved ('all': every state, rejected ones included).",
 )
 @click.option("--campaign", metavar="SLUG", help="Only replies to this campaign.")
-@click.option(
-    "--with-authors", is_flag=True, help="Name the authors (handle, name, link) instead of pseudonyms."
-)
+@click.option("--with-authors", is_flag=True, help="Name the authors (handle, name, link), not pseudonyms.")
+@click.option("--with-private", is_flag=True, help="Include private messages (left out by default).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 @click.pass_context
 def export(
-    ctx: click.Context, fmt: str, state: str | None, campaign: str | None, with_authors: bool, output: Path
+    ctx: click.Context,
+    fmt: str,
+    state: str | None,
+    campaign: str | None,
+    with_authors: bool,
+    with_private: bool,
+    output: Path,
 ) -> None:
     """Export the collected replies for the public archive, oldest first.
 
-    Authors are pseudonymised ("participant 1", …) unless --with-authors: nothing in the
-    file then leads back to them. Rejected replies are left out unless --status says so.
+    Approved replies only, unless --status says otherwise. Authors are pseudonymised
+    ("participant 1", …) unless --with-authors: nothing in the file then leads back to
+    them. Private messages are left out unless --with-private.
 
     \b
     Example:
-      relais export --format xlsx --status approved -o gouverner-ensemble.xlsx
+      relais export --format xlsx -o gouverner-ensemble.xlsx
     """
     from rich.progress import Progress
 
@@ -671,7 +699,11 @@ def export(
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("exporting", total=len(selected))
         count = write(
-            output, fmt, selected, ExportOptions(with_authors=with_authors), lambda: progress.advance(task)
+            output,
+            fmt,
+            selected,
+            ExportOptions(with_authors=with_authors, with_private=with_private),
+            lambda: progress.advance(task),
         )
     engine.dispose()
     click.echo(f"{count} replies written to {output}")

@@ -18,11 +18,3 @@ class Problem:
         if self.line:
             return f"{self.file}:{self.line}:{self.column or 1}: {self.message}"
         return f"{self.file}: {self.message}"
-
-
-class InvalidCampaigns(Exception):
-    """Raised when campaign files do not validate; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))

@@ -154,3 +154,14 @@ def test_validate_accepts_paths(tmp_path: Path) -> None:
 def test_help_and_version() -> None:
     assert "rehearse" in relais("run", "--help").stdout
     assert relais("--version").stdout.startswith("relais, version ")
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env |= {"RELAIS_LOG_LEVEL": "loud", "RELAIS_POLL_SECONDS": "-1"}
+    result = subprocess.run([*RELAIS, "validate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "relais: RELAIS_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+        "relais: RELAIS_POLL_SECONDS: Input should be greater than 0",
+    ]

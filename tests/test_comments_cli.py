@@ -105,8 +105,9 @@ def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
     )
 
 
-def test_export_pseudonymises_and_leaves_out_rejected(root: Path) -> None:
+def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
     relais(root, "comments", "reject", "1", "--as", "ana")
+    relais(root, "comments", "approve", "2", "3", "--as", "ana")
     out = root / "archive.csv"
     result = relais(root, "export", "--format", "csv", "-o", str(out))
     assert (result.returncode, result.stdout) == (0, f"2 replies written to {out}\n")
@@ -119,11 +120,29 @@ def test_export_pseudonymises_and_leaves_out_rejected(root: Path) -> None:
     assert rows[0]["answers"] == "annonce"
     assert rows[0]["text"].startswith("'[bold red]") is False  # only formula starts are quoted
     everything = json.loads(_export(root, "json", "--status", "all").read_text(encoding="utf-8"))
-    assert [r["state"] for r in everything["replies"]] == ["rejected", "pending", "pending"]
+    assert [r["state"] for r in everything["replies"]] == ["rejected", "approved", "approved"]
+
+
+def test_private_messages_are_exported_only_when_asked(root: Path) -> None:
+    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    private = Reply(Network.TELEGRAM, "42:1", "En privé #gautrinweb2", NOW, "42", "", "Léa", private=True)
+    CommentStore(engine).save_page(None, None, [Collected(private, "c", None)], now=NOW)
+    engine.dispose()
+    texts = [
+        r["text"] for r in json.loads(_export(root, "json", "--status", "all").read_text("utf-8"))["replies"]
+    ]
+    assert "En privé #gautrinweb2" not in texts
+    texts = [
+        r["text"]
+        for r in json.loads(_export(root, "json", "--status", "all", "--with-private").read_text("utf-8"))[
+            "replies"
+        ]
+    ]
+    assert "En privé #gautrinweb2" in texts
 
 
 def test_export_with_authors(root: Path) -> None:
-    data = json.loads(_export(root, "json", "--with-authors").read_text(encoding="utf-8"))
+    data = json.loads(_export(root, "json", "--status", "all", "--with-authors").read_text(encoding="utf-8"))
     assert data["replies"][0]["author_handle"] == "@alice@example.org"
     assert data["replies"][0]["url"] == "https://example.org/@alice/1"
 
@@ -152,7 +171,7 @@ def _formula_row(root: Path):
         now=NOW,
     )
     engine.dispose()
-    sheet = load_workbook(_export(root, "xlsx")).active
+    sheet = load_workbook(_export(root, "xlsx", "--status", "all")).active
     return next(row[4] for row in sheet.iter_rows() if row[4].value == '=HYPERLINK("x")')
 
 

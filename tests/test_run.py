@@ -153,3 +153,13 @@ def test_alerts_go_to_the_alert_chat_once(deployment: Deployment) -> None:
     bot.wait_for_line("running;")
     assert bot.stop() == 0
     assert len([m for m in deployment.telegram.sent if m.chat_id == -100999]) == 2
+
+
+def test_an_invalid_file_at_start_does_not_stop_the_other_campaigns(deployment: Deployment) -> None:
+    deployment.campaign([("bon", now() - timedelta(seconds=1))], to="masto")
+    (deployment.root / "schedules" / "casse.yaml").write_text("campaign: [\n", encoding="utf-8")
+    bot = deployment.start()
+    assert deployment.mastodon.wait_for(lambda: len(deployment.mastodon.statuses) == 1, timeout=20)
+    assert bot.stop() == 0
+    assert "schedules/casse.yaml:2:1: YAML syntax error" in bot.log
+    assert "the campaigns above are not run until fixed; 1 campaign(s) run." in bot.log

@@ -25,6 +25,10 @@ class ConsoleSender:
     async def close(self) -> None:
         return None
 
+    async def send_alert(self, chat: str | int, text: str) -> Receipt:
+        self.console.print(Text(f"alert to {chat}: {text}", "red"))
+        return Receipt(remote_id=f"console-{next(self._ids)}")
+
     async def publish(self, publication: Publication) -> Receipt:
         local = publication.local_at
         header = Text.assemble(

@@ -3,7 +3,8 @@
 Authors are pseudonymised unless asked otherwise: each author becomes "participant N"
 (numbered in order of first appearance in this file), and nothing that leads back to
 them is written — no handle, no name, no link to their profile or to their message.
-Rejected replies are left out unless asked for, and then their state says so.
+Only approved replies by default; rejected ones only when asked for, and then their state
+says so. Private messages (direct messages, non-public statuses) only when asked for.
 Cells that a spreadsheet would run as a formula are written as text.
 """
 
@@ -47,12 +48,14 @@ AUTHOR_COLUMNS = ["author_handle", "author_name", "url"]
 @dataclass(frozen=True)
 class ExportOptions:
     with_authors: bool = False
+    with_private: bool = False  # direct messages and non-public statuses
 
 
 def states_for(status: str | None) -> list[str]:
-    """The states an export includes: everything but rejected unless asked for."""
+    """The states an export includes: the approved replies unless asked otherwise ("all"
+    includes the rejected ones, labelled by their state)."""
     if status in (None, ""):
-        return [s.value for s in CommentState if s is not CommentState.REJECTED]
+        return [CommentState.APPROVED.value]
     if status == "all":
         return [s.value for s in CommentState]
     return [status]
@@ -61,6 +64,8 @@ def states_for(status: str | None) -> list[str]:
 def rows(comments: Iterable[Comment], options: ExportOptions) -> Iterator[dict[str, Any]]:
     pseudonyms: dict[tuple[str, str], str] = {}
     for c in comments:
+        if c.private and not options.with_private:
+            continue
         author = pseudonyms.setdefault((c.network, c.author_id), f"participant {len(pseudonyms) + 1}")
         row = {
             "network": c.network,

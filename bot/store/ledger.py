@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain import Network, Publication, PublicationState
@@ -285,18 +285,6 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
             return dict(connection.execute(select(table.c.state, func.count()).group_by(table.c.state)).all())
-
-    def problems(self) -> list[Row]:
-        with self.engine.connect() as connection:
-            keys = connection.execute(
-                select(table.c.key).where(
-                    or_(
-                        table.c.state.in_(ALERTED_STATES),
-                        and_(table.c.state == PENDING, table.c.last_error.is_not(None)),
-                    )
-                )
-            ).scalars()
-            return sorted(self._rows(connection, list(keys)).values(), key=lambda r: (r.due_at, r.key))
 
 
 def _insert_new(connection: Connection) -> Any:
