@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     bindparam,
@@ -175,11 +174,12 @@ class CommentStore:
         if not items:
             return {}
         rows = [_values(item, now) for item in items]
-        ids = (
-            connection.execute(insert(comments).returning(comments.c.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
-        )
+        # One batch; the ids come back in no promised order, so they are matched by key.
+        returned = connection.execute(
+            insert(comments).returning(comments.c.id, comments.c.network, comments.c.remote_id), rows
+        ).all()
+        by_key = {(network, remote_id): comment_id for comment_id, network, remote_id in returned}
+        ids = [by_key[(row["network"], row["remote_id"])] for row in rows]
         events = []
         for comment_id, item in zip(ids, items, strict=True):
             events.append(
@@ -392,33 +392,34 @@ class CommentStore:
         newest_first: bool = True,
     ) -> list[Comment]:
         query = select(*_COLUMNS)
+        order = comments.c.id
+        if search and search.strip():
+            words = _WORD.findall(search)
+            if not words:
+                return []
+            if self._postgres:
+                query = query.where(
+                    text("comments.search @@ plainto_tsquery('simple', :search)").bindparams(
+                        bindparam("search", " ".join(words))
+                    )
+                )
+            else:
+                # FTS5 first, in its own rowid order, so that LIMIT stops it early however
+                # common the words; each word quoted, so no FTS syntax comes from the user.
+                fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+                query = query.select_from(_FTS.join(comments, comments.c.id == _FTS.c.rowid)).where(
+                    text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
+                )
+                order = _FTS.c.rowid
         if states:
             query = query.where(comments.c.state.in_(list(states)))
         if campaign:
             query = query.where(comments.c.campaign == campaign)
-        if search and search.strip():
-            query = query.where(self._matching(search))
-        order = comments.c.id.desc() if newest_first else comments.c.id.asc()
-        query = query.order_by(order)
+        query = query.order_by(order.desc() if newest_first else order.asc())
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as connection:
             return [Comment(*row) for row in connection.execute(query).all()]
-
-    def _matching(self, search: str) -> ColumnElement[bool]:
-        words = _WORD.findall(search)
-        if not words:
-            return comments.c.id.is_(None)
-        if self._postgres:
-            return text("comments.search @@ plainto_tsquery('simple', :search)").bindparams(
-                bindparam("search", " ".join(words))
-            )
-        # FTS5: every word, each as a quoted prefix-free term (no FTS syntax from the user)
-        fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-        matches = select(_FTS.c.rowid).where(
-            text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
-        )
-        return comments.c.id.in_(matches)
 
     def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
         with self.engine.connect() as connection:
