@@ -291,7 +291,46 @@ def test_lateness_rules() -> None:
 
 async def test_a_channel_whose_network_has_no_account_fails_with_a_reason(world) -> None:
     ledger, clock = world
-    rows = await play(ledger, clock, {Network.TELEGRAM: ScriptedSender()}, pub("a", START + timedelta(minutes=1)))
+    rows = await play(
+        ledger, clock, {Network.TELEGRAM: ScriptedSender()}, pub("a", START + timedelta(minutes=1))
+    )
     assert rows == {
         "c/a/masto": ("failed", 0, "this relais run has no mastodon account: restart it with its settings")
     }
+
+
+async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(engine: Engine) -> None:
+    ledger = Ledger(engine, "me")
+    clock = SimulatedClock(START, speed=1.0)  # real seconds: the wait is really long
+    attempted = asyncio.Event()
+
+    class Limited(ScriptedSender):
+        async def publish(self, publication: Publication) -> Receipt:
+            attempted.set()
+            return await super().publish(publication)
+
+    sender = Limited([RateLimited("429", retry_after=600)])
+    publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(pub("a", START))])
+    await timers.run()
+    await asyncio.wait_for(attempted.wait(), timeout=5)
+    await asyncio.wait_for(publisher.stop(), timeout=5)  # does not sit out the 600 s
+    row = ledger.rows()["c/a/masto"]
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert len(sender.sent) == 1
+
+
+async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_missed(engine: Engine) -> None:
+    ledger = Ledger(engine, "dead")
+    late = pub("a", START - timedelta(minutes=20))
+    ledger.sync([late], START - timedelta(minutes=20))
+    ledger.claim([late.key], START - timedelta(minutes=20))
+    ledger.attempt(late.key, START - timedelta(minutes=20))
+    survivor = Ledger(engine, "me")
+    assert [r.state for r in survivor.recover(START - timedelta(minutes=19))] == [
+        "pending"
+    ]  # Mastodon: retry
+    rows = await play(survivor, SimulatedClock(START), {Network.MASTODON: ScriptedSender()}, late)
+    assert rows["c/a/masto"][0] == "unknown"
+    assert rows["c/a/masto"][2].endswith("an earlier attempt may have published it")

@@ -88,6 +88,7 @@ class Publisher:
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._stop_event = asyncio.Event()
 
     async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call off the event loop, one at a time (SQLite has one writer)."""
@@ -150,6 +151,7 @@ class Publisher:
     async def stop(self) -> None:
         """Take no new publication; let the ones in flight finish."""
         self._stopping = True
+        self._stop_event.set()
         await self.drain()
         self._db.shutdown(wait=True)
 
@@ -180,6 +182,8 @@ class Publisher:
                 reraise=True,
             ):
                 with attempt:
+                    if self._stopping:  # woken from a retry wait by a stop: do not start another
+                        raise TemporaryError("not sent: the bot was stopping")
                     await self.db(self.ledger.attempt, key, self.clock.now())
                     receipt = await sender.publish(publication)
         except PermanentError as error:
@@ -191,6 +195,10 @@ class Publisher:
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
+            if self._stopping:  # nothing reached the network: the next start sends it
+                log.warning("%s: not sent before stopping (%s); left pending", key, self.redact(str(error)))
+                await self.db(self.ledger.release, key, self.clock.now(), self.redact(str(error)))
+                return
             log.error("%s: failed after retries: %s", key, self.redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
         except Exception as error:  # a bug: never risk sending it twice
@@ -224,7 +232,12 @@ class Publisher:
             await self.on_outcome()
 
     async def _sleep(self, seconds: float) -> None:
-        await self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds))
+        """Wait before a retry, on the clock; a stop cuts the wait short."""
+        waiting = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds)))
+        stopping = asyncio.ensure_future(self._stop_event.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        stopping.cancel()
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -95,8 +95,8 @@ class Runner:
             if reason is None:
                 self.timers.set(key, now, publisher.fire)
                 report.overdue_sent += 1
-            elif await publisher.db(publisher.ledger.miss, key, now, f"missed: {reason}"):
-                log.warning("%s: missed: %s", key, reason)
+            elif state := await publisher.db(publisher.ledger.miss, key, now, f"missed: {reason}"):
+                log.warning("%s: %s: %s", key, state, reason)
                 report.missed.append(key)
         if report.missed and self.on_change is not None:
             await self.on_change()

@@ -206,15 +206,36 @@ class Ledger:
             )
             return result.rowcount == 1
 
-    def miss(self, key: str, now: datetime, reason: str) -> bool:
-        """Mark a pending publication missed (it came due too long ago)."""
+    def miss(self, key: str, now: datetime, reason: str) -> str | None:
+        """Close a pending publication that came due too long ago: ``missed``, or ``unknown``
+        when an earlier process had already tried to send it (a Mastodon post recovered
+        after a crash may be online). Returns the state given, or None if not pending."""
         with self.engine.begin() as connection:
+            row = connection.execute(
+                select(table.c.attempts).where(table.c.key == key, table.c.state == PENDING)
+            ).first()
+            if row is None:
+                return None
+            state, reason = (
+                (PublicationState.UNKNOWN.value, f"{reason}; an earlier attempt may have published it")
+                if row.attempts
+                else (PublicationState.MISSED.value, reason)
+            )
             result = connection.execute(
                 update(table)
                 .where(table.c.key == key, table.c.state == PENDING)
-                .values(
-                    state=PublicationState.MISSED.value, last_error=reason, finished_at=now, updated_at=now
-                )
+                .values(state=state, last_error=reason, finished_at=now, updated_at=now)
+            )
+            return state if result.rowcount == 1 else None
+
+    def release(self, key: str, now: datetime, error: str) -> bool:
+        """Give back a row this process claimed but did not send (nothing reached the
+        network): the next start sends it, if it is still within its grace period."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(table)
+                .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
+                .values(state=PENDING, owner=None, last_error=error, updated_at=now)
             )
             return result.rowcount == 1
 
