@@ -128,7 +128,8 @@ def test_edits_and_deletions_reach_the_store(deployment: Deployment) -> None:
     bot = deployment.start()  # its first round looks again at recent replies
     assert mastodon.wait_for(lambda: any(r.path == f"/api/v1/statuses/{gone['id']}" for r in mastodon.requests),
                              timeout=20)
-    bot.wait_for_line("1 edited, 1 deleted")
+    bot.wait_for_line("1 edited")
+    bot.wait_for_line("1 deleted")
     assert bot.stop() == 0
     [comment] = comments(deployment)
     assert comment["text"] == "Version corrigée #gautrinweb2"
@@ -154,3 +155,41 @@ def test_sigkill_while_pages_are_stored_loses_and_doubles_nothing(deployment: De
     found = comments(deployment)
     assert len(found) == 300
     assert sorted(c["text"] for c in found) == sorted(f"Avis {i} #gautrinweb2" for i in range(300))
+
+
+async def test_a_reply_that_arrives_late_by_federation_is_still_collected(tmp_path: Path) -> None:
+    """Mastodon gives a remote status an id made from when it was written: one that reaches
+    the server late sorts before statuses already read forward."""
+    import time
+    from zoneinfo import ZoneInfo
+
+    from bot.adapters.mastodon import MastodonReader
+    from bot.clock import SystemClock
+    from bot.domain import Campaign, Moderation
+    from bot.services.collector import Collector
+    from bot.store import db
+    from bot.store.comments import CollectorLock, CommentStore
+
+    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    db.upgrade(engine)
+    store = CommentStore(engine)
+    campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
+                        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
+                        moderation=Moderation())
+
+    async def run(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
+        await reader.start()
+        collector = Collector(store, SystemClock(), run, lambda: [campaign])
+        assert CollectorLock(engine, "mastodon").acquire()
+        mastodon.add_remote_status("alice@example.org", "<p>Tout de suite #gautrinweb2</p>")
+        await collector.mastodon_round(reader, 1)
+        mastodon.add_remote_status("bob@remote.example", "<p>En retard #gautrinweb2</p>",
+                                   written_at=time.time() - 120)
+        await collector.mastodon_round(reader, 2)
+        await reader.close()
+    assert sorted(c.text for c in store.list()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
+    engine.dispose()

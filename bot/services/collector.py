@@ -33,6 +33,7 @@ class CollectorTiming:
     recheck_limit: int = 200
     context_age: timedelta = timedelta(days=30)
     long_poll: float = 25.0  # Telegram getUpdates timeout
+    federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
 
@@ -162,7 +163,10 @@ class Collector:
         the edits and deletions of recent replies every so many rounds."""
         for tag in sorted(self._by_tag()):
             await self._drain(
-                f"mastodon:tag:{tag}", lambda after, tag=tag: source.hashtag_page(tag, after), source
+                f"mastodon:tag:{tag}",
+                lambda after, tag=tag: source.hashtag_page(tag, after),
+                source,
+                rewind=self.timing.federation_delay,
             )
         await self._drain("mastodon:mentions", source.mentions_page, source)
         if round_number % self.timing.context_every == 0:
@@ -183,15 +187,41 @@ class Collector:
             await self.save(Network.MASTODON, None, Page(list(edited), None))
 
     async def _drain(
-        self, position: str, fetch: Callable[[str | None], Awaitable[Page]], source: MastodonSource
+        self,
+        position: str,
+        fetch: Callable[[str | None], Awaitable[Page]],
+        source: MastodonSource,
+        rewind: timedelta | None = None,
     ) -> None:
+        """Read forward from the stored position, storing each page with its cursor.
+
+        With ``rewind``, first read again the statuses of that long before the position: a
+        status from another instance gets an id made from the time it was written, so one
+        that arrives late sorts before statuses already read (the store keeps each once)."""
         after = await self.db(self.store.position, position)
+        if rewind and after:
+            await self._catch_up(fetch, source, after, rewind)
         for _ in range(self.timing.pages_per_round):
             page = await fetch(after)
             await self.save(Network.MASTODON, position, page, source)
             after = page.cursor or after
             if not page.more:
                 return
+
+    async def _catch_up(
+        self,
+        fetch: Callable[[str | None], Awaitable[Page]],
+        source: MastodonSource,
+        stored: str,
+        rewind: timedelta,
+    ) -> None:
+        after = _rewound(stored, rewind)
+        for _ in range(self.timing.pages_per_round):
+            page = await fetch(after)
+            await self.save(Network.MASTODON, None, Page(page.items, None), source)  # the position stays
+            if not page.more or page.cursor is None or int(page.cursor) >= int(stored):
+                return
+            after = page.cursor
 
     # -- Telegram --------------------------------------------------------------------------
 
@@ -219,6 +249,14 @@ class Collector:
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
                 log.exception("telegram collector: unexpected error; trying again in %.0f s", backoff)
                 await _pause(stop, backoff)
+
+
+def _rewound(cursor: str | None, delta: timedelta) -> str | None:
+    """A Mastodon status id ``delta`` earlier (ids are milliseconds << 16)."""
+    if cursor is None or not cursor.isdigit() or int(cursor) >> 16 < 10**12:
+        return cursor  # not a time-based id
+    milliseconds = (int(cursor) >> 16) - int(delta.total_seconds() * 1000)
+    return str(max(milliseconds, 0) << 16)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

@@ -296,8 +296,12 @@ class FakeMastodon:
                           content_html: str = "<p>Hello</p>", tags: list[str] | None = None,
                           in_reply_to_id: str | None = None, visibility: str = "public",
                           language: str | None = "fr", *, mentions: list[str] | None = None,
-                          spoiler_text: str = "") -> JSON:
-        """Add a status from another account (tags default to the #hashtags in the HTML)."""
+                          spoiler_text: str = "", written_at: float | None = None) -> JSON:
+        """Add a status from another account (tags default to the #hashtags in the HTML).
+
+        ``written_at`` (a past unix time): the status arrives late by federation, and, as
+        Mastodon does for a remote status, its id is made from that time, so it sorts
+        before statuses that reached the server earlier."""
         with self._cond:
             author = self._account(account)
             names = tags if tags is not None else self._tags_in(content_html)
@@ -305,7 +309,7 @@ class FakeMastodon:
                 author, content_html, visibility=visibility, language=language,
                 spoiler_text=spoiler_text, in_reply_to_id=in_reply_to_id,
                 mentions=[self._mention(self._account(a)) for a in mentions or []],
-                tags=[self._tag(n) for n in names])
+                tags=[self._tag(n) for n in names], written_at=written_at)
             self._changed()
             return copy.deepcopy(status)
 
@@ -571,8 +575,8 @@ class FakeMastodon:
                     language: str | None = None, spoiler_text: str = "",
                     sensitive: bool = False, media: list[JSON] | None = None,
                     mentions: list[JSON] | None = None, tags: list[JSON] | None = None,
-                    in_reply_to_id: str | None = None) -> JSON:
-        sid = self._next_id()
+                    in_reply_to_id: str | None = None, written_at: float | None = None) -> JSON:
+        sid = self._next_id() if written_at is None else str((int(written_at * 1000) << 16) + len(self._all))
         parent = self._all.get(str(in_reply_to_id)) if in_reply_to_id else None
         if parent:
             parent["replies_count"] += 1
@@ -580,7 +584,8 @@ class FakeMastodon:
         account["last_status_at"] = _iso()[:10]
         status = {
             "id": sid, "uri": f"{account['uri']}/statuses/{sid}", "url": f"{account['url']}/{sid}",
-            "created_at": _iso(), "edited_at": None, "account": copy.deepcopy(account),
+            "created_at": _iso(written_at), "edited_at": None,
+            "account": copy.deepcopy(account),
             "content": content, "visibility": visibility,
             "sensitive": sensitive or bool(spoiler_text),
             "spoiler_text": spoiler_text, "media_attachments": media or [],
