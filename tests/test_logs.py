@@ -10,7 +10,7 @@ import pytest
 
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging, redact
 
-TOKEN = "5550001234:AAH-relais-test-token-0123456789abcdef"  # a real token's shape
+TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # a real token's shape
 SECRET = "mastodon-access-token-42"
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
 
@@ -54,7 +54,7 @@ def test_secrets_are_redacted_url_encoded_too() -> None:
 
 def test_telegram_token_shapes_are_redacted_without_being_configured() -> None:
     assert redact(f"token {TOKEN} refused") == "token [redacted] refused"
-    assert redact("5550001234%3AAAH-relais-test-token-0123456789abcdef") == "[redacted]"
+    assert redact("1234567%3ATEST-relais-fake-token-0123456789abcdef") == "[redacted]"
     assert redact(f"bot{TOKEN}") == "bot[redacted]"
 
 

@@ -24,7 +24,7 @@ from bot.domain import Channel, Media, Network, Publication
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
 
-TOKEN = "5550001234:AAH-relais-test-token-0123456789abcdef"  # the shape of a real token
+TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token
 CHANNEL = -1001234567890  # @GautrinWeb2
 GROUP = -1009876543210  # a supergroup without a username
 MONTREAL = ZoneInfo("America/Montreal")
@@ -370,7 +370,7 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
 
 
 async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) -> None:
-    wrong = "5550001234:AAH-this-is-not-the-right-token-0123456"
+    wrong = "1234567:TEST-this-is-not-the-right-token-0123456"
     telegram = TelegramSender(wrong, tg.url)
     try:
         with pytest.raises(PermanentError) as caught:
@@ -384,7 +384,7 @@ async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) ->
         assert str(error) == TOKEN_REFUSED
         shown = "".join(traceback.format_exception(error)) + repr(error)
         assert wrong not in shown
-        assert "AAH-this" not in shown
+        assert "TEST-this" not in shown
         assert error.__cause__ is None
         assert error.__context__ is None
     assert wrong not in repr(telegram)

@@ -18,7 +18,7 @@ from bot.channels import OutcomeUnknown, Page, PermanentError, RateLimited, Temp
 from bot.domain import ForwardLink, Network, Reply
 from tests.fakes.telegram_api import JSON, FakeTelegram
 
-TOKEN = "5550001234:AAH-relais-test-token-0123456789abcdef"  # the shape of a real token
+TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token
 CHANNEL = -1001234567890  # @GautrinWeb2
 GROUP = -1009876543210  # its discussion group, @GautrinDiscussion
 ANA = FakeTelegram.user(501, "Ana", username="ana_qc", last_name="Tremblay", language_code="fr")
@@ -498,7 +498,7 @@ async def test_a_webhook_conflict_says_so(reader: TelegramReader, tg: FakeTelegr
 
 
 async def test_a_refused_token_is_permanent(tg: FakeTelegram) -> None:
-    wrong = TelegramReader("5550001234:AAH-this-is-not-the-right-token-0123456", tg.url)
+    wrong = TelegramReader("1234567:TEST-this-is-not-the-right-token-0123456", tg.url)
     try:
         with pytest.raises(PermanentError, match="RELAIS_TELEGRAM_TOKEN"):
             await wrong.start()
