@@ -139,13 +139,13 @@ def plan(ctx: click.Context, fmt: str, paths: tuple[Path, ...]) -> None:
 def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, PublicationState]:
     """What the store says of each publication: pending when it says nothing (or when
     there is no store yet: ``plan`` never creates one)."""
-    from bot.store import db as store_db
-    from bot.store.ledger import Ledger
-
     states = dict.fromkeys(keys, PublicationState.PENDING)
     url = settings.database_url.get_secret_value()
     if missing_file(url):
         return states
+    from bot.store import db as store_db
+    from bot.store.ledger import Ledger
+
     try:
         engine = store_db.create(url)
         if store_db.is_current(engine):
