@@ -22,7 +22,7 @@ from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
 from bot.store import db
-from bot.store.ledger import Ledger
+from bot.store.ledger import Ledger, StoreInUse
 
 log = logging.getLogger("bot")
 RELOAD_DEBOUNCE_MS = 300
@@ -95,13 +95,15 @@ def console_senders(console: object) -> dict[Network, Sender]:
 def open_ledger(url: str) -> Iterator[Ledger]:
     """The ledger of the store at ``url``, migrated to the current schema."""
     engine = db.create(url)
+    ledger = Ledger(engine, owner=uuid.uuid4().hex)
     try:
+        ledger.register()  # before migrating: a second process on SQLite stops here
         db.upgrade(engine)
-        ledger = Ledger(engine, owner=uuid.uuid4().hex)
-        ledger.register()
         yield ledger
-        ledger.close()
+    except StoreInUse as error:
+        raise SetupError(str(error)) from None
     finally:
+        ledger.close()
         engine.dispose()
 
 

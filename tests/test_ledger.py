@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine, inspect
 
 from bot.domain import Channel, Network, Publication, PublicationState
@@ -197,3 +198,19 @@ def test_processes_starting_together_migrate_one_after_the_other(database_url: s
     assert all(db.is_current(e) for e in engines)
     for e in engines:
         e.dispose()
+
+
+def test_an_sqlite_store_serves_one_process(tmp_path) -> None:
+    from bot.store.ledger import StoreInUse
+
+    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    first, second = Ledger(engine, "first"), Ledger(engine, "second")
+    first.register()
+    try:
+        with pytest.raises(StoreInUse, match="an SQLite store serves one process"):
+            second.register()
+    finally:
+        first.close()
+    second.register()  # free again once the first one stopped
+    second.close()
+    engine.dispose()

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +32,10 @@ ALERTED_STATES = (
 # less than this long ago is safely retried with the same key.
 MASTODON_IDEMPOTENCY_WINDOW = timedelta(minutes=50)
 _CHUNK = 500
+
+
+class StoreInUse(Exception):
+    """Another process already runs on this SQLite store."""
 
 
 @dataclass(frozen=True)
@@ -56,22 +60,42 @@ class Ledger:
         self.owner = owner
         self._postgres = engine.dialect.name == "postgresql"
         self._liveness: Connection | None = None
+        self._lock_file: TextIO | None = None
 
     # -- this process --------------------------------------------------------------
 
     def register(self) -> None:
         """Announce this process: on PostgreSQL it holds an advisory lock named after its
-        owner id for as long as it lives, which is how others tell it is still alive."""
+        owner id for as long as it lives, which is how others tell it is still alive. An
+        SQLite store serves one process: a lock file next to it keeps a second one out.
+        Raises ``StoreInUse``."""
         if self._postgres and self._liveness is None:
             self._liveness = self.engine.connect()
             self._liveness.detach()  # closing it must end the session, not pool it with its lock
             self._liveness.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_id(self.owner)})
             self._liveness.commit()
+        database = self.engine.url.database
+        if not self._postgres and database not in (None, "", ":memory:") and self._lock_file is None:
+            import fcntl  # POSIX; the bot runs on Linux
+
+            handle = open(f"{database}.lock", "a")  # noqa: SIM115 - held open for the process's life
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise StoreInUse(
+                    f"another relais run uses {database}; an SQLite store serves one process "
+                    "(use PostgreSQL to run several)"
+                ) from None
+            self._lock_file = handle
 
     def close(self) -> None:
         if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def _alive(self, connection: Connection, owner: str | None) -> bool:
         if owner is None or owner == self.owner:
