@@ -193,3 +193,40 @@ async def test_a_reply_that_arrives_late_by_federation_is_still_collected(tmp_pa
         await reader.close()
     assert sorted(c.text for c in store.list()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
     engine.dispose()
+
+
+async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_store(tmp_path: Path) -> None:
+    import time
+    from zoneinfo import ZoneInfo
+
+    from bot.adapters.mastodon import MastodonReader
+    from bot.clock import SystemClock
+    from bot.domain import Campaign, Moderation
+    from bot.services.collector import Collector
+    from bot.store import db
+    from bot.store.comments import CommentStore
+
+    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    db.upgrade(engine)
+    store = CommentStore(engine)
+    campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
+                        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
+                        moderation=Moderation())
+
+    async def run(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
+        await reader.start()
+        collector = Collector(store, SystemClock(), run, lambda: [campaign])
+        old = mastodon.add_remote_status("bob@remote.example", "<p>Il y a un mois #gautrinweb2</p>",
+                                         written_at=time.time() - 30 * 86400)
+        mastodon.add_remote_status("alice@example.org", "<p>Récent #gautrinweb2</p>")
+        await collector.mastodon_round(reader, 1)
+        assert len(store.list()) == 2
+        mastodon.delete_status(old["id"])
+        await collector.recheck(reader)
+        await reader.close()
+    assert [c.text for c in store.list()] == ["Récent #gautrinweb2"]
+    engine.dispose()

@@ -282,3 +282,12 @@ def test_long_hostile_fields_are_stored_on_every_database(store: CommentStore) -
     [comment] = store.list()
     assert len(comment.hashtags.split()) == 1500
     assert len(comment.author_name) == 5000
+
+
+def test_rechecks_take_the_replies_seen_longest_ago_first(store: CommentStore) -> None:
+    save(store, reply("1"), reply("2"), reply("3"))
+    assert store.to_recheck(Network.MASTODON, 2) == ["3", "2"]  # never checked: newest first
+    store.mark_checked(Network.MASTODON, ["3", "2"], NOW)
+    assert store.to_recheck(Network.MASTODON, 2) == ["1", "3"]
+    store.mark_checked(Network.MASTODON, ["1"], NOW + timedelta(minutes=1))
+    assert store.to_recheck(Network.MASTODON, 3) == ["3", "2", "1"]

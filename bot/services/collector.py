@@ -29,8 +29,7 @@ class CollectorTiming:
     poll: float = 30.0  # seconds between two rounds of Mastodon reading
     context_every: int = 10  # rounds between two readings of the replies under our posts
     recheck_every: int = 20  # rounds between two checks of recent replies for edits and deletions
-    recheck_age: timedelta = timedelta(days=3)
-    recheck_limit: int = 200
+    recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
     long_poll: float = 25.0  # Telegram getUpdates timeout
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
@@ -178,13 +177,14 @@ class Collector:
             await self.recheck(source)
 
     async def recheck(self, source: MastodonSource) -> None:
-        since = self.clock.now() - self.timing.recheck_age
-        items: list[Reply | Removal] = []
-        for remote_id in await self.db(self.store.recent, Network.MASTODON, since, self.timing.recheck_limit):
-            items.append(await source.lookup(remote_id))
-        edited = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
-        if edited:
-            await self.save(Network.MASTODON, None, Page(list(edited), None))
+        """Look again at the replies seen longest ago: an edit updates one, a deletion
+        deletes it (in turn, every stored reply is looked at again, however old)."""
+        remote_ids = await self.db(self.store.to_recheck, Network.MASTODON, self.timing.recheck_limit)
+        items = [await source.lookup(remote_id) for remote_id in remote_ids]
+        changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
+        if changed:
+            await self.save(Network.MASTODON, None, Page(list(changed), None))
+        await self.db(self.store.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
 
     async def _drain(
         self,

@@ -77,6 +77,7 @@ class Comment:
     decided_by: str | None
     decided_at: datetime | None
     acknowledged_at: datetime | None
+    checked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -360,16 +361,25 @@ class CommentStore:
                 )
         return found
 
-    def recent(self, network: Network, since: datetime, limit: int) -> list[str]:
-        """Remote ids of replies created since ``since`` (to look for edits and deletions)."""
+    def to_recheck(self, network: Network, limit: int) -> list[str]:
+        """The replies looked at longest ago (never, first): each recheck takes the next
+        ones, so that in time every stored reply is seen again, however old."""
         with self.engine.connect() as connection:
             return list(
                 connection.execute(
                     select(comments.c.remote_id)
-                    .where(comments.c.network == network.value, comments.c.created_at >= since)
-                    .order_by(comments.c.created_at.desc())
+                    .where(comments.c.network == network.value)
+                    .order_by(comments.c.checked_at.is_not(None), comments.c.checked_at, comments.c.id.desc())
                     .limit(limit)
                 ).scalars()
+            )
+
+    def mark_checked(self, network: Network, remote_ids: Sequence[str], now: datetime) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(comments)
+                .where(comments.c.network == network.value, comments.c.remote_id.in_(list(remote_ids)))
+                .values(checked_at=now)
             )
 
     def mark_acknowledged(self, network: Network, remote_id: str, now: datetime) -> None:
@@ -495,6 +505,7 @@ def _values(item: Collected, now: datetime) -> dict[str, object]:
         "decided_by": SYSTEM_ACTOR if flagged else None,
         "decided_at": now if flagged else None,
         "acknowledged_at": None,
+        "checked_at": None,
     }
 
 

@@ -103,9 +103,11 @@ comments = Table(
     Column("decided_by", String(200)),
     Column("decided_at", UTCDateTime),
     Column("acknowledged_at", UTCDateTime),
+    Column("checked_at", UTCDateTime),  # last looked at again for edits and deletions
     UniqueConstraint("network", "remote_id"),
     Index(None, "state", "created_at"),
     Index(None, "network", "author_id"),
+    Index(None, "network", "checked_at"),
 )
 
 comment_events = Table(

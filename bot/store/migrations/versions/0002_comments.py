@@ -44,11 +44,13 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(200)),
         sa.Column("decided_at", TZ),
         sa.Column("acknowledged_at", TZ),
+        sa.Column("checked_at", TZ),
         sa.PrimaryKeyConstraint("id", name="pk_comments"),
         sa.UniqueConstraint("network", "remote_id", name="uq_comments_network_remote_id"),
     )
     op.create_index("ix_comments_state_created_at", "comments", ["state", "created_at"])
     op.create_index("ix_comments_network_author_id", "comments", ["network", "author_id"])
+    op.create_index("ix_comments_network_checked_at", "comments", ["network", "checked_at"])
     op.create_table(
         "comment_events",
         sa.Column("id", sa.Integer, primary_key=True),
