@@ -82,6 +82,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import (  # noqa: E402
+    BenchmarkError,
+    Figure,
+    cpu_seconds,
+    percentile,
+    revision,
+    show,
+    summary,
+)
 from bot.adapters import mastodon as mastodon_adapter  # noqa: E402
 from bot.adapters.mastodon import MastodonReader  # noqa: E402
 from bot.channels import Page  # noqa: E402
@@ -113,7 +122,7 @@ DECODE_SAMPLE = 4
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(days=1)
 
-COLUMNS = (
+COLUMNS = (  # what a new comment is written with (checked_at starts empty)
     "network",
     "remote_id",
     "campaign",
@@ -146,42 +155,10 @@ BARE_TABLE = """CREATE TABLE comments (
     language VARCHAR(35), hashtags VARCHAR(2000) NOT NULL, private BOOLEAN NOT NULL,
     created_at DATETIME NOT NULL, collected_at DATETIME NOT NULL, edited_at DATETIME,
     state VARCHAR(16) NOT NULL, reason TEXT, decided_by VARCHAR(200), decided_at DATETIME,
-    acknowledged_at DATETIME)"""
-
-
-class BenchmarkError(Exception):
-    """A run that produced no valid figure."""
-
-
-@dataclass(frozen=True)
-class Figure:
-    part: str
-    name: str
-    value: str
-    target: str = ""
-    ok: bool | None = None  # None: for information, no target
-
-    @property
-    def verdict(self) -> str:
-        return "" if self.ok is None else ("ok" if self.ok else "MISSED")
+    acknowledged_at DATETIME, checked_at DATETIME)"""
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolated linearly between order statistics."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
 def stamp(moment: datetime) -> str:
     """A datetime as the store keeps it on SQLite (UTC, naive, microseconds)."""
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
@@ -882,7 +859,7 @@ def suggested_timings(
 ) -> tuple[dict[str, list[float]], list[list[int]], str]:
     """The same searches through the FTS-ordered join: the same columns, typed as the store
     reads them, made into the same ``Comment`` objects. Also its SQL, for its plan."""
-    columns = ("id", *COLUMNS)
+    columns = tuple(Comment.__dataclass_fields__)  # what the store reads
     statement = text(SUGGESTED.format(columns=", ".join(f"comments.{c}" for c in columns))).columns(
         *(comments_table.c[c] for c in columns)
     )
@@ -922,38 +899,6 @@ def run_command(tmp: str, url: str, query: Query | None) -> float:
 
 
 # -- output --------------------------------------------------------------------------------------
-def revision() -> str:
-    """The commit of the working tree, and whether it has uncommitted changes."""
-    try:
-        git = partial(subprocess.run, cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
-        head = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = git(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown revision"
-    return f"{head}{' with uncommitted changes' if dirty else ''}"
-
-
-def show(title: str, figures: list[Figure], seconds: float) -> None:
-    print(f"{title}  ({seconds:.0f} s)")
-    for f in figures:
-        target = f"  (target {f.target}: {f.verdict})" if f.target else ""
-        print(f"  {f.name:<46} {f.value}{target}".rstrip())
-    print(flush=True)
-
-
-def summary(figures: list[Figure]) -> None:
-    rows = [("part", "figure", "value", "target", "result")]
-    rows += [
-        (f.part, f.name.strip(), f.value.strip(), f.target, f.verdict) for f in figures if f.ok is not None
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print("Summary")
-    for n, row_ in enumerate(rows):
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row_, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * width for width in widths))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -1003,7 +948,7 @@ def main() -> int:
             every.append(Figure(part, title, "error", "a run", False))
             failed = True
             continue
-        show(title, figures, time.monotonic() - started)
+        show(f"{title}  ({time.monotonic() - started:.0f} s)", figures, width=46)
         every += figures
     summary(every)
     print(f"\n{len(parts)} part(s) in {time.monotonic() - began:.0f} s")

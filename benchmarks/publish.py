@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import os
 import signal
 import statistics
 import subprocess
@@ -59,7 +58,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,6 +67,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import (  # noqa: E402
+    BenchmarkError,
+    Figure,
+    cpu_seconds,
+    percentile,
+    revision,
+    show,
+    summary,
+)
 from tests.fakes.mastodon_api import FakeMastodon  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.harness import MASTODON_TOKEN, Bot, Deployment, stamp  # noqa: E402
@@ -96,33 +103,7 @@ TEMPLATE = """**{{ titre }}**
 """
 
 
-class BenchmarkError(Exception):
-    """A run that produced no valid figure (the bot failed, stalled or started too late)."""
-
-
-@dataclass(frozen=True)
-class Figure:
-    part: str
-    name: str
-    value: str
-    target: str = ""
-    ok: bool | None = None  # None: for information, no target
-
-    @property
-    def verdict(self) -> str:
-        return "" if self.ok is None else ("ok" if self.ok else "MISSED")
-
-
 # -- small helpers -----------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolated linearly between order statistics."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def chat_id(index: int) -> int:
     return FIRST_CHAT_ID - index
 
@@ -135,36 +116,6 @@ def memory_kb(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
-
-
-def revision() -> str:
-    """The commit of the working tree, and whether it has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown revision"
-    return f"{head}{' with uncommitted changes' if dirty else ''}"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def wait_until(bot: Bot, condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -529,25 +480,6 @@ def run_memory(pending: int, timeout: float) -> list[Figure]:
 
 
 # -- output --------------------------------------------------------------------------------------
-def show(title: str, figures: list[Figure]) -> None:
-    print(title)
-    for f in figures:
-        target = f"  (target {f.target}: {f.verdict})" if f.target else ""
-        print(f"  {f.name:<36} {f.value}{target}")
-    print(flush=True)
-
-
-def summary(figures: list[Figure]) -> None:
-    rows = [("part", "figure", "value", "target", "result")]
-    rows += [(f.part, f.name.strip(), f.value, f.target, f.verdict) for f in figures if f.ok is not None]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print("Summary")
-    for n, row in enumerate(rows):
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * width for width in widths))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
