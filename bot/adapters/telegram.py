@@ -118,7 +118,17 @@ class _TelegramBot:
     """One bot token: the PTB bot and its HTTP transport, and the translation of its errors.
     Shared by the sender and the reader."""
 
-    def __init__(self, token: str, api_url: str, *, timeout: float, rate_limit: bool) -> None:
+    def __init__(
+        self,
+        token: str,
+        api_url: str = "https://api.telegram.org",
+        *,
+        timeout: float = 10.0,
+        rate_limit: bool = True,
+    ) -> None:
+        self.bot_id: int | None = None  # known after start()
+        self.bot_username: str | None = None
+        self._migrated: dict[Chat, int] = {}  # chat as configured -> supergroup id (sender)
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
@@ -159,8 +169,10 @@ class _TelegramBot:
         return f"<{type(self).__name__} {self._api_url}>"
 
     async def start(self) -> None:
-        """Check the token with getMe."""
+        """Check the token with getMe, and learn who the bot is."""
         await self._repeatable(self._bot.initialize)
+        me = self._bot.bot
+        self.bot_id, self.bot_username = me.id, me.username
 
     async def close(self) -> None:
         await self._bot.shutdown()
@@ -225,17 +237,6 @@ class _TelegramBot:
 
 class TelegramSender(_TelegramBot):
     """Publishes to Telegram chats (``"@username"`` or a numeric id) with one bot token."""
-
-    def __init__(
-        self,
-        token: str,
-        api_url: str = "https://api.telegram.org",
-        *,
-        timeout: float = 10.0,
-        rate_limit: bool = True,
-    ) -> None:
-        super().__init__(token, api_url, timeout=timeout, rate_limit=rate_limit)
-        self._migrated: dict[Chat, int] = {}  # chat as configured -> supergroup id
 
     async def publish(self, publication: Publication) -> Receipt:
         """Send the publication as one message, a photo, an album, or (for a text over 4096
@@ -358,25 +359,7 @@ class TelegramReader(_TelegramBot):
 
     It polls with getUpdates; only one program may do that per bot token (``TelegramSender``
     never does). It does not filter: which replies belong to a campaign (its hashtags, the
-    posts they answer) is the collector's business."""
-
-    def __init__(
-        self,
-        token: str,
-        api_url: str = "https://api.telegram.org",
-        *,
-        timeout: float = 10.0,
-        rate_limit: bool = True,
-    ) -> None:
-        super().__init__(token, api_url, timeout=timeout, rate_limit=rate_limit)
-        self.bot_id: int | None = None  # known after start()
-        self.bot_username: str | None = None
-
-    async def start(self) -> None:
-        """Check the token with getMe, and learn who the bot is (its own messages are skipped)."""
-        await super().start()
-        me = self._bot.bot
-        self.bot_id, self.bot_username = me.id, me.username
+    posts they answer) is the collector's business; its own messages are skipped."""
 
     async def updates(self, offset: str | None, timeout: float) -> Page:
         """The updates after ``offset`` (which confirms every update before it), waiting up to
