@@ -6,14 +6,23 @@ from __future__ import annotations
 import json
 import random
 import signal
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.adapters.mastodon import MastodonReader
+from bot.clock import SystemClock
+from bot.domain import Campaign, Moderation
+from bot.services.collector import Collector
+from bot.store import db
+from bot.store.comments import CollectorLock, CommentStore
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import CHAT_ID, MASTODON_TOKEN, Deployment
@@ -157,76 +166,54 @@ def test_sigkill_while_pages_are_stored_loses_and_doubles_nothing(deployment: De
     assert sorted(c["text"] for c in found) == sorted(f"Avis {i} #gautrinweb2" for i in range(300))
 
 
-async def test_a_reply_that_arrives_late_by_federation_is_still_collected(tmp_path: Path) -> None:
+@dataclass
+class Reading:
+    """The Mastodon collector in this process, reading the fake server into a real store."""
+
+    mastodon: FakeMastodon
+    reader: MastodonReader
+    collector: Collector
+    store: CommentStore
+
+
+@pytest.fixture
+async def reading(tmp_path: Path) -> AsyncIterator[Reading]:
+    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    db.upgrade(engine)
+    store = CommentStore(engine)
+    assert CollectorLock(engine, "mastodon").acquire()  # SQLite: the one process always owns it
+    campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
+                        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
+                        moderation=Moderation())
+
+    async def run(function, *args, **kwargs):  # the store's calls, in the loop's thread
+        return function(*args, **kwargs)
+
+    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
+        await reader.start()
+        yield Reading(mastodon, reader, Collector(store, SystemClock(), run, lambda: [campaign]), store)
+        await reader.close()
+    engine.dispose()
+
+
+async def test_a_reply_that_arrives_late_by_federation_is_still_collected(reading: Reading) -> None:
     """Mastodon gives a remote status an id made from when it was written: one that reaches
     the server late sorts before statuses already read forward."""
-    import time
-    from zoneinfo import ZoneInfo
-
-    from bot.adapters.mastodon import MastodonReader
-    from bot.clock import SystemClock
-    from bot.domain import Campaign, Moderation
-    from bot.services.collector import Collector
-    from bot.store import db
-    from bot.store.comments import CollectorLock, CommentStore
-
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
-    store = CommentStore(engine)
-    campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
-                        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
-                        moderation=Moderation())
-
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
-        reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
-        await reader.start()
-        collector = Collector(store, SystemClock(), run, lambda: [campaign])
-        assert CollectorLock(engine, "mastodon").acquire()
-        mastodon.add_remote_status("alice@example.org", "<p>Tout de suite #gautrinweb2</p>")
-        await collector.mastodon_round(reader, 1)
-        mastodon.add_remote_status("bob@remote.example", "<p>En retard #gautrinweb2</p>",
-                                   written_at=time.time() - 120)
-        await collector.mastodon_round(reader, 2)
-        await reader.close()
-    assert sorted(c.text for c in store.list()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
-    engine.dispose()
+    reading.mastodon.add_remote_status("alice@example.org", "<p>Tout de suite #gautrinweb2</p>")
+    await reading.collector.mastodon_round(reading.reader, 1)
+    reading.mastodon.add_remote_status("bob@remote.example", "<p>En retard #gautrinweb2</p>",
+                                       written_at=time.time() - 120)
+    await reading.collector.mastodon_round(reading.reader, 2)
+    assert sorted(c.text for c in reading.store.list()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
 
 
-async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_store(tmp_path: Path) -> None:
-    import time
-    from zoneinfo import ZoneInfo
-
-    from bot.adapters.mastodon import MastodonReader
-    from bot.clock import SystemClock
-    from bot.domain import Campaign, Moderation
-    from bot.services.collector import Collector
-    from bot.store import db
-    from bot.store.comments import CommentStore
-
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
-    store = CommentStore(engine)
-    campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
-                        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
-                        moderation=Moderation())
-
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
-        reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
-        await reader.start()
-        collector = Collector(store, SystemClock(), run, lambda: [campaign])
-        old = mastodon.add_remote_status("bob@remote.example", "<p>Il y a un mois #gautrinweb2</p>",
-                                         written_at=time.time() - 30 * 86400)
-        mastodon.add_remote_status("alice@example.org", "<p>Récent #gautrinweb2</p>")
-        await collector.mastodon_round(reader, 1)
-        assert len(store.list()) == 2
-        mastodon.delete_status(old["id"])
-        await collector.recheck(reader)
-        await reader.close()
-    assert [c.text for c in store.list()] == ["Récent #gautrinweb2"]
-    engine.dispose()
+async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_store(reading: Reading) -> None:
+    old = reading.mastodon.add_remote_status("bob@remote.example", "<p>Il y a un mois #gautrinweb2</p>",
+                                             written_at=time.time() - 30 * 86400)
+    reading.mastodon.add_remote_status("alice@example.org", "<p>Récent #gautrinweb2</p>")
+    await reading.collector.mastodon_round(reading.reader, 1)
+    assert len(reading.store.list()) == 2
+    reading.mastodon.delete_status(old["id"])
+    await reading.collector.recheck(reading.reader)
+    assert [c.text for c in reading.store.list()] == ["Récent #gautrinweb2"]
