@@ -72,6 +72,10 @@ def test_replies_from_both_networks_are_collected_once_and_tied_to_their_post(de
     bot = deployment.start()
     telegram.wait_for(lambda tg: len(tg.sent) == 1, timeout=20)
     assert mastodon.wait_for(lambda: len(mastodon.statuses) == 1, timeout=20)
+    # Comments come after the post is recorded: one tied to a post that is still being
+    # recorded (the server's answer not yet stored) is not recognised as a campaign's.
+    bot.wait_for_line("c/annonce/tg: published")
+    bot.wait_for_line("c/annonce/masto: published")
     ours = mastodon.statuses[0]["id"]
     # Mastodon: a hashtag reply, a reply under our post without the hashtag, a direct mention, noise.
     mastodon.add_remote_status("alice@example.org", "<p>Bravo <a>#GautrinWeb2</a> !</p>")
