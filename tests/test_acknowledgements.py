@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from bot.adapters.mastodon import MastodonReader
 from bot.adapters.telegram import TelegramReader
-from bot.clock import SimulatedClock
+from bot.clock import SimulatedClock, SystemClock
 from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
@@ -388,6 +388,29 @@ async def test_a_claim_whose_worker_died_is_taken_back_and_sent_once(desk: Desk)
     assert desk.entries()[reply].state == "sent"
 
 
+async def test_at_start_a_previous_run_s_claim_on_sqlite_is_due_at_once(desk: Desk) -> None:
+    """SQLite serves one process: a claim by another owner was a crashed run's. On
+    PostgreSQL its owner may be alive and at work: the claim lapses in its time."""
+    reply = desk.post()
+    await desk.collect()
+    desk.approve(reply)
+    assert AcknowledgementQueue(desk.store.engine, "crashed").claim(desk.network, NOW, LEASE, {"c"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(desk.worker("restarted").run(stop))
+    try:
+        await asyncio.to_thread(desk.fake.wait_for, lambda *_: len(desk.requests()) == 1, 10)
+    finally:
+        stop.set()
+        await task
+    [entry] = desk.queue.entries()
+    assert entry.state == "sent"
+    if desk.store.engine.dialect.name == "sqlite":
+        assert entry.sent_at == NOW
+    else:
+        assert entry.sent_at is not None
+        assert entry.sent_at >= NOW + LEASE
+
+
 async def test_twenty_approved_replies_all_get_theirs_after_the_worker_is_killed(desk: Desk) -> None:
     replies = [desk.post(f"Avis {i} #gautrinweb2", author=i) for i in range(20)]
     await desk.collect()
@@ -450,6 +473,23 @@ async def test_the_worker_waits_as_long_as_the_network_asks(desk: Desk) -> None:
     assert len(desk.requests()) == 4  # the refused one, then each once
     assert all(t >= asked for t in sent_after(desk))
     assert [e.attempts for e in desk.queue.entries()] == [1, 1, 1]  # a rate limit is no failure
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # retry_after's type
+@pytest.mark.parametrize("desk", [Network.TELEGRAM], indirect=True, ids=str)
+async def test_a_stop_cuts_a_long_wait_short(desk: Desk) -> None:
+    reply = desk.post()
+    await desk.collect()
+    desk.approve(reply)
+    desk.fake.retry_after(3600, method="setMessageReaction")  # wait an hour, says Telegram
+    queue = AcknowledgementQueue(desk.store.engine, "real-time")
+    worker = Acknowledger(Network.TELEGRAM, desk.reader, queue, SystemClock(), run, lambda: desk.campaigns)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.to_thread(desk.fake.wait_for, lambda *_: len(desk.requests()) == 1, 10)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)  # not an hour
+    assert desk.queue.counts()["queued"] == 1  # still owed, for the next run
 
 
 async def test_an_acknowledgement_the_network_keeps_refusing_is_given_up_with_why(desk: Desk) -> None:
