@@ -201,7 +201,7 @@ class AcknowledgementQueue:
     def counts(self) -> dict[str, int]:
         """How many rows are in each state (every state, zeros included)."""
         with self.engine.connect() as connection:
-            found = dict(
+            found: dict[str, int] = dict(
                 connection.execute(select(table.c.state, func.count()).group_by(table.c.state)).all()
             )
         return {state: found.get(state, 0) for state in STATES}
