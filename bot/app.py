@@ -154,6 +154,7 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
         collectors, locks = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
+        collectors += _start_acknowledgers(ledger, publisher, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
         log.info("stopping: letting the sends in flight finish")
@@ -199,6 +200,30 @@ def _start_collectors(
         locks.append(lock := CollectorLock(ledger.engine, "telegram"))
         tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
     return tasks, locks
+
+
+def _start_acknowledgers(
+    ledger: Ledger,
+    publisher: Publisher,
+    runner: Runner,
+    sources: Mapping[Network, Any],
+    clock: Clock,
+    stop: asyncio.Event,
+) -> list[asyncio.Task]:
+    """One task per network that sends the favourites and 👍 owed to approved replies, at
+    its own pace, beside the collectors (never in their way)."""
+    from bot.services.acknowledgements import Acknowledger
+    from bot.store.acknowledgements import AcknowledgementQueue
+
+    queue = AcknowledgementQueue(ledger.engine, ledger.owner)
+    return [
+        asyncio.create_task(
+            Acknowledger(
+                network, source, queue, clock, publisher.db, lambda: list(runner.campaigns.values())
+            ).run(stop)
+        )
+        for network, source in sources.items()
+    ]
 
 
 async def _watch(runner: Runner, stop: asyncio.Event) -> None:

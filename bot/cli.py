@@ -336,14 +336,16 @@ def db_upgrade(ctx: click.Context) -> None:
 )
 @click.pass_context
 def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
-    """What was published, what failed, what is in doubt or was missed (with why), and what
-    is next. Reads the store only: it never changes it.
+    """What was published, what failed, what is in doubt or was missed (with why), what
+    is next, where the collectors are, and the acknowledgements queued, sent and failed.
+    Reads the store only: it never changes it.
 
     \b
     Example:
       relais status
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
+    from bot.store.acknowledgements import AcknowledgementQueue
     from bot.store.comments import CommentStore
     from bot.store.ledger import Ledger
 
@@ -354,6 +356,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         name: {"position": p, "updated": at.isoformat()} for name, (p, at) in store.positions().items()
     }
     replies = store.counts()
+    acknowledgements = AcknowledgementQueue(engine, "status").counts()
     engine.dispose()
     done = [r for r in rows if r.state != PublicationState.PENDING]
     pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
@@ -365,6 +368,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
             "next": [_status_row(r) for r in pending],
             "collectors": positions,
             "replies": replies,
+            "acknowledgements": acknowledgements,
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
@@ -376,6 +380,8 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         )
         for name, where in sorted(positions.items()):
             click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
+    if any(acknowledgements.values()):
+        click.echo("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
 
 
 def _status_row(row: Any) -> dict[str, Any]:

@@ -230,25 +230,6 @@ async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: Comment
     assert store.position("mastodon:tag:gautrinweb2") == "6"
 
 
-async def test_the_collector_acknowledges_once_and_never_a_nobot_author(store: CommentStore) -> None:
-    acknowledged: list[str] = []
-
-    class Source:
-        async def acknowledge(self, remote_id: str) -> None:
-            acknowledged.append(remote_id)
-
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign(acknowledge=True)])
-    page = Page([reply("1"), reply("2", author_nobot=True)], cursor="2")
-    await collector.save(Network.MASTODON, "p", page, Source())  # type: ignore[arg-type]
-    await collector.save(Network.MASTODON, "p", page, Source())  # type: ignore[arg-type]
-    assert acknowledged == ["1"]
-    assert [c.acknowledged_at is not None for c in store.list()] == [False, True]
-    assert replace(reply("1"), text="x").text == "x"
-
-
 def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentStore) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
     [comment] = store.list()

@@ -271,6 +271,8 @@ def test_status_context_and_test_side_edits(md: FakeMastodon, api: Mastodon) -> 
     assert edited.edited_at is not None
     assert [t.name for t in edited.tags] == ["relais"]
     assert api.status_favourite(second["id"]).favourites_count == 1
+    assert api.status_favourite(second["id"]).favourites_count == 1  # favouriting twice is harmless
+    assert md.favourite_requests == [second["id"], second["id"]]
     md.delete_status(nested["id"])
     with pytest.raises(MastodonNotFoundError):
         api.status(nested["id"])

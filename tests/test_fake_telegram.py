@@ -264,6 +264,24 @@ async def test_set_message_reaction(bot: Bot, tg: FakeTelegram) -> None:
     assert tg.reactions[(GROUP, message["message_id"])] == [{"type": "emoji", "emoji": "👍"}]
 
 
+@no_retry_after_warning
+async def test_reactions_are_counted_and_flood_limited_per_chat(bot: Bot, tg: FakeTelegram) -> None:
+    tg.reaction_limits(per_chat_per_minute=2)
+    first, second, third = (tg.group_message(GROUP, tg.user(7, "Léa"), f"#relais {i}")["message"]
+                            for i in range(3))
+    await bot.set_message_reaction(GROUP, first["message_id"], "👍")
+    await bot.set_message_reaction(GROUP, second["message_id"], "👍")
+    with pytest.raises(RetryAfter) as caught:
+        await bot.set_message_reaction(GROUP, third["message_id"], "👍")
+    assert 1 <= retry_seconds(caught.value) <= 60
+    assert (third["chat"]["id"], third["message_id"]) not in tg.reactions
+    # sending messages to the chat has its own window
+    await bot.send_message(GROUP, "toujours permis")
+    assert [int(m) for _, m in tg.reaction_requests] == [
+        first["message_id"], second["message_id"], third["message_id"]]
+    assert tg.too_many_requests == 1
+
+
 async def test_built_updates_parse_with_ptb(bot: Bot, tg: FakeTelegram) -> None:
     user = tg.user(501, "Ana", username="ana_b")
     post = tg.channel_post(CHANNEL, "Campagne 👋 #relais")["channel_post"]

@@ -1,7 +1,8 @@
 """Collecting replies: read each network forward from the stored position, keep what
 belongs to a campaign (it carries one of its hashtags, or answers one of its posts),
 hold what the campaign's rules say needs a look, store it with the new position in one
-transaction, then acknowledge it if the campaign asks to.
+transaction. Acknowledging replies is not its business: it waits for a moderator's
+approval, and goes through its own queue (``bot.services.acknowledgements``).
 """
 
 from __future__ import annotations
@@ -114,23 +115,7 @@ class Collector:
                 result.edited,
                 result.removed,
             )
-        if source is not None:
-            await self._acknowledge(network, result.new, source)
         return result
-
-    async def _acknowledge(
-        self, network: Network, new: Sequence[Collected], source: MastodonSource | TelegramSource
-    ) -> None:
-        wanted = {c.slug for c in self.campaigns() if c.acknowledge}
-        for item in new:
-            if item.campaign not in wanted or item.reply.author_nobot:
-                continue  # #nobot: collected, never interacted with
-            try:
-                await source.acknowledge(item.reply.remote_id)
-            except ChannelError as error:
-                log.warning("%s: could not acknowledge %s: %s", network, item.reply.remote_id, error)
-                continue
-            await self.db(self.store.mark_acknowledged, network, item.reply.remote_id, self.clock.now())
 
     # -- Mastodon --------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply
+from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.schema import collector_positions, comment_events, comments, publications, remote_links
 
 SYSTEM_ACTOR = "relais"
@@ -452,7 +453,8 @@ class CommentStore:
     def decide(
         self, ids: Sequence[int], state: CommentState, *, actor: str, reason: str | None, now: datetime
     ) -> list[int]:
-        """Record a moderator's decision on each comment; returns the ids that exist."""
+        """Record a moderator's decision on each comment; returns the ids that exist. An
+        approval queues the reply's acknowledgement in the same transaction."""
         with self.engine.begin() as connection:
             found = list(
                 connection.execute(select(comments.c.id).where(comments.c.id.in_(list(ids)))).scalars()
@@ -470,6 +472,8 @@ class CommentStore:
                         for i in found
                     ],
                 )
+                if state == CommentState.APPROVED:  # owed a favourite or a 👍, with this decision
+                    enqueue_acknowledgements(connection, found, now)
         return found
 
     def counts(self) -> dict[str, int]:

@@ -139,3 +139,22 @@ remote_links = Table(
     Column("remote_id", String(200), primary_key=True),
     Column("original", String(200), nullable=False),
 )
+
+acknowledgements = Table(
+    "acknowledgements",
+    metadata,
+    # A favourite or a 👍 owed to an approved reply (see bot/store/acknowledgements.py).
+    Column("id", Integer, primary_key=True),
+    # one per reply, ever; gone with the reply
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("network", String(16), nullable=False),
+    Column("remote_id", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # queued, sent, failed, skipped
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("next_at", UTCDateTime, nullable=False),  # due, or, once claimed, when the claim lapses
+    Column("owner", String(64)),  # the process that claimed it last
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),  # why it failed or was skipped
+    Column("sent_at", UTCDateTime),
+    Index(None, "network", "state", "next_at"),
+)

@@ -40,6 +40,7 @@ _URL_RE = re.compile(r"(?<![\w/])https?://[^\s<>\"']+", re.I)
 _URL_PREFIX_RE = re.compile(r"^https?://(www\.)?", re.I)
 _BREAK_RE = re.compile(r"<(?:br|/?p)\b[^>]*>", re.I)
 _TAG_RE = re.compile(r"<[^>]+>")
+_FAVOURITE_RE = re.compile(r"/api/v1/statuses/[^/]+/favourite/?")
 _MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
                "image/heif", "image/avif", "video/mp4", "video/webm", "video/quicktime",
                "audio/mpeg", "audio/ogg", "audio/wav", "audio/flac", "audio/mp4"]
@@ -255,6 +256,14 @@ class FakeMastodon:
         """Every request received, in order."""
         with self._cond:
             return list(self._requests)
+
+    @property
+    def favourite_requests(self) -> list[str]:
+        """The status id of every POST /api/v1/statuses/:id/favourite received, in order,
+        whatever the answer (a 429 included)."""
+        with self._cond:
+            return [r.path.split("/")[4] for r in self._requests
+                    if r.method == "POST" and _FAVOURITE_RE.fullmatch(r.path)]
 
     @property
     def media(self) -> list[JSON]:

@@ -266,6 +266,10 @@ class FakeTelegram:
         self._per_chat_minute = 20 if rate_limited else None
         self._window: deque[float] = deque()
         self._chat_windows: dict[int, deque[float]] = {}
+        # Telegram documents no figure for reactions; the fake assumes their own window per
+        # chat, like messages' (and the overall one is shared with messages).
+        self._reactions_per_chat_minute = 20 if rate_limited else None
+        self._reaction_windows: dict[int, deque[float]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -352,6 +356,11 @@ class FakeTelegram:
         with self._cond:
             self._per_second, self._per_chat_minute = per_second, per_chat_per_minute
 
+    def reaction_limits(self, per_chat_per_minute: int | None = 20) -> None:
+        """Set how many setMessageReaction calls a chat takes in any 60 s (None: no limit)."""
+        with self._cond:
+            self._reactions_per_chat_minute = per_chat_per_minute
+
     def fail(self, method: str | None = None, *, status: int = 500, times: int = 1,
              description: str | None = None) -> None:
         """Answer the next ``times`` calls (of ``method``, or any) with an HTTP error."""
@@ -403,6 +412,14 @@ class FakeTelegram:
         """Updates queued and not yet confirmed by an offset."""
         with self._cond:
             return list(self._updates)
+
+    @property
+    def reaction_requests(self) -> list[tuple[int | str, int | str]]:
+        """(chat_id, message_id) of every setMessageReaction call received, in order,
+        whatever the answer (a 429 included)."""
+        with self._cond:
+            return [(r.params.get("chat_id"), r.params.get("message_id"))
+                    for r in self._requests if r.method == "setMessageReaction"]
 
     @property
     def reactions(self) -> dict[tuple[int, int], list[JSON]]:
@@ -560,11 +577,15 @@ class FakeTelegram:
                 return fault
         return None
 
-    def _check_flood(self, chat: JSON) -> None:
-        """Sliding windows: all messages over 1 s, and per group or channel over 60 s."""
+    def _check_flood(self, chat: JSON, *, reaction: bool = False) -> None:
+        """Sliding windows: all calls over 1 s, and per group or channel over 60 s (messages
+        and reactions each in their own window)."""
         now, waits = time.monotonic(), []
         windows = [(self._window, self._per_second, 1.0)]
-        if chat["type"] != "private":
+        if reaction:
+            windows.append((self._reaction_windows.setdefault(chat["id"], deque()),
+                            self._reactions_per_chat_minute, 60.0))
+        elif chat["type"] != "private":
             windows.append((self._chat_windows.setdefault(chat["id"], deque()),
                             self._per_chat_minute, 60.0))
         for window, limit, span in windows:
@@ -712,6 +733,7 @@ class FakeTelegram:
     def _api_setMessageReaction(self, p: _Params) -> bool:
         chat = self._find_chat(p.raw.get("chat_id"))
         reaction = list(p.decoded("reaction") or [])
+        self._check_flood(chat, reaction=True)
         self._reactions[(chat["id"], p.integer("message_id") or 0)] = reaction
         return True
 

@@ -1,0 +1,172 @@
+"""Acknowledging approved replies: a favourite on Mastodon, a 👍 on Telegram.
+
+An approval queues the acknowledgement in the store (``bot.store.acknowledgements``),
+whatever face the moderator used. One worker per network, a task of its own beside the
+collectors, sends what is due at its own pace and records each outcome: the collectors
+never wait for it, however long the queue. The store looks again when a row's turn
+comes: a reply rejected, edited back into review or deleted since its approval, a
+#nobot author, or a campaign whose file no longer says ``acknowledge: true`` gets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
+from bot.clock import Clock
+from bot.domain import Campaign, Network
+from bot.store.acknowledgements import LEASE, Acknowledgement, AcknowledgementQueue
+
+log = logging.getLogger(__name__)
+Run = Callable[..., Awaitable[Any]]
+LONGEST_BACKOFF = 300.0  # seconds, when the store itself fails
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast one network's acknowledgements go out: ``burst`` back to back after a
+    quiet while, then one every ``every`` seconds (a token bucket on the bot's clock)."""
+
+    burst: int
+    every: float
+    idle: float = 2.0  # seconds between two looks at an empty queue
+    lease: timedelta = LEASE
+    attempts: int = 8  # temporary failures before giving up on one
+    first_retry: float = 30.0  # seconds before trying one again, doubling
+    longest_retry: float = 3600.0
+
+
+# Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
+# publishing: favourites take at most 10 + 60 of them. Telegram documents no figure for
+# reactions: at most 5 + 20 a minute here (the reader's limiter also paces each chat).
+PACES = {
+    Network.MASTODON: Pace(burst=10, every=5.0),
+    Network.TELEGRAM: Pace(burst=5, every=3.0),
+}
+
+
+class Acknowledger:
+    """Sends one network's queued acknowledgements through its reader."""
+
+    def __init__(
+        self,
+        network: Network,
+        source: MastodonSource | TelegramSource,
+        queue: AcknowledgementQueue,
+        clock: Clock,
+        db: Run,
+        campaigns: Callable[[], Sequence[Campaign]],
+        pace: Pace | None = None,
+    ) -> None:
+        self.network = network
+        self.source = source
+        self.queue = queue
+        self.clock = clock
+        self.db = db
+        self.campaigns = campaigns
+        self.pace = pace or PACES[network]
+        self._tokens = float(self.pace.burst)
+        self._counted_at: datetime | None = None
+        self._paused_until: datetime | None = None  # the network asked us to wait
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: send what is due, at this network's pace."""
+        backoff = 0.0
+        recovered = False
+        while not stop.is_set():
+            try:
+                if not recovered:
+                    if taken := await self.db(self.queue.recover, self.clock.now()):
+                        log.info(
+                            "%s: %d acknowledgement(s) left by a stopped run are due again",
+                            self.network,
+                            taken,
+                        )
+                    recovered = True
+                when = await self.step()
+                backoff = 0.0
+            except Exception:  # the store, or a bug: never let the worker die silently
+                backoff = min(max(2 * backoff, 1.0), LONGEST_BACKOFF)
+                log.exception(
+                    "%s acknowledgements: unexpected error; trying again in %.0f s", self.network, backoff
+                )
+                when = self.clock.now() + timedelta(seconds=backoff)
+            await _sleep_until(self.clock, when, stop)
+
+    async def step(self) -> datetime:
+        """Send at most one due acknowledgement; return when to call again."""
+        now = self.clock.now()
+        if self._paused_until is not None and now < self._paused_until:
+            return self._paused_until
+        ready = self._ready_at(now)
+        if ready > now:
+            return ready
+        acknowledging = {c.slug for c in self.campaigns() if c.acknowledge}
+        ack = await self.db(self.queue.claim, self.network, now, self.pace.lease, acknowledging)
+        if ack is None:
+            return now + timedelta(seconds=self.pace.idle)
+        self._tokens -= 1
+        await self._send(ack)
+        now = self.clock.now()
+        return max(now, self._paused_until) if self._paused_until else now
+
+    def _ready_at(self, now: datetime) -> datetime:
+        """When the bucket holds a token again (refilling it up to ``now``)."""
+        if self._counted_at is not None:
+            elapsed = max((now - self._counted_at).total_seconds(), 0.0)
+            self._tokens = min(float(self.pace.burst), self._tokens + elapsed / self.pace.every)
+        self._counted_at = now
+        missing = 1.0 - self._tokens
+        if missing <= 1e-9:
+            return now
+        return now + timedelta(seconds=missing * self.pace.every)
+
+    async def _send(self, ack: Acknowledgement) -> None:
+        try:
+            await self.source.acknowledge(ack.remote_id)
+        except RateLimited as error:
+            until = self.clock.now() + timedelta(seconds=error.retry_after)
+            self._paused_until = until
+            log.warning(
+                "%s: acknowledgements paused %.0f s, as the network asks", self.network, error.retry_after
+            )
+            await self.db(self.queue.retry, ack, until, str(error), counted=False)
+        except PermanentError as error:
+            log.warning("%s: reply %d cannot be acknowledged: %s", self.network, ack.comment_id, error)
+            await self.db(self.queue.fail, ack, str(error))
+        except ChannelError as error:  # temporary, or in doubt: acknowledging again is harmless
+            tries = ack.attempts + 1
+            if tries >= self.pace.attempts:
+                log.warning("%s: gave up acknowledging reply %d: %s", self.network, ack.comment_id, error)
+                await self.db(self.queue.fail, ack, f"gave up after {tries} attempts: {error}")
+                return
+            delay = min(self.pace.first_retry * 2 ** (tries - 1), self.pace.longest_retry)
+            log.info(
+                "%s: acknowledging reply %d failed (%s); trying again in %.0f s",
+                self.network,
+                ack.comment_id,
+                error,
+                delay,
+            )
+            await self.db(self.queue.retry, ack, self.clock.now() + timedelta(seconds=delay), str(error))
+        else:
+            await self.db(self.queue.sent, ack, self.clock.now())
+            log.info("%s: acknowledged reply %d", self.network, ack.comment_id)
+
+
+async def _sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
+    """Wait on the bot's clock until ``when``, or less if the bot is stopping."""
+    if stop.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep_until(when))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
