@@ -7,6 +7,7 @@ the publisher (retry, wait, give up, never repeat, miss) can be checked exactly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,10 @@ from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
-from bot.store.ledger import Ledger
+from bot.adapters.mastodon import MastodonSender
+from bot.store.ledger import Ledger, Row
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.harness import MASTODON_TOKEN
 
 START = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("America/Montreal")
@@ -94,10 +98,11 @@ async def play(
     senders: dict,
     *publications: Publication,
     retry: RetryPolicy = FAST,
+    grace: timedelta = timedelta(minutes=15),
 ) -> dict[str, tuple[str, int, str | None]]:
     publisher = Publisher(ledger, senders, clock, retry=retry)
     timers = SimulatedTimers(clock)
-    await Runner(publisher, timers, HERE, HERE).apply([campaign(*publications)])
+    await Runner(publisher, timers, HERE, HERE).apply([dataclasses.replace(campaign(*publications), grace=grace)])
     await timers.run(after_each=publisher.drain)
     await publisher.stop()
     return {k: (r.state, r.attempts, r.last_error) for k, r in ledger.rows().items()}
@@ -334,3 +339,66 @@ async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_misse
     rows = await play(survivor, SimulatedClock(START), {Network.MASTODON: ScriptedSender()}, late)
     assert rows["c/a/masto"][0] == "unknown"
     assert rows["c/a/masto"][2].endswith("an earlier attempt may have published it")
+
+
+# -- a Mastodon post in doubt, over HTTP: retried only while the server remembers its key ----
+
+
+def long_grace(*publications: Publication) -> Campaign:
+    return dataclasses.replace(campaign(*publications), grace=timedelta(hours=2))
+
+
+async def _timed_out_then_stopped(ledger: Ledger, fake: FakeMastodon, late: Publication) -> None:
+    """The first attempt reaches the server, whose answer comes after the client gave up;
+    the bot is stopped while it waits to try again: the row is given back to ``pending``."""
+    sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=0.5)
+    await sender.start()
+    fake.delay(seconds=3, path="/api/v1/statuses")
+    clock = SimulatedClock(START, speed=1.0)  # the retry wait is real: the stop cuts it short
+    publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([long_grace(late)])
+    await timers.run()
+    await asyncio.wait_for(_until(lambda: ledger.rows()[late.key].last_error is not None), timeout=10)
+    await asyncio.wait_for(publisher.stop(), timeout=10)
+    await sender.close()
+    assert ledger.rows()[late.key].state == "pending"
+    assert len(fake.statuses) == 1  # the first attempt did publish it
+
+
+async def _restart(ledger: Ledger, fake: FakeMastodon, late: Publication, at: datetime) -> Row:
+    sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=5)
+    await sender.start()
+    try:
+        await play(ledger, SimulatedClock(at), {Network.MASTODON: sender}, late, grace=timedelta(hours=2))
+    finally:
+        await sender.close()
+    return ledger.rows()[late.key]
+
+
+async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_forgotten(world) -> None:
+    ledger, _ = world
+    late = pub("a", START)
+    with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        await _timed_out_then_stopped(ledger, fake, late)
+        fake.forget_idempotency_keys()  # what the server does after about an hour
+        posts_before = len([r for r in fake.requests if r.path == "/api/v1/statuses"])
+        row = await _restart(ledger, fake, late, START + timedelta(minutes=55))  # within grace
+        assert row.state == "unknown", row
+        assert "idempotency" in (row.last_error or ""), row.last_error
+        assert len(fake.statuses) == 1
+        assert len([r for r in fake.requests if r.path == "/api/v1/statuses"]) == posts_before
+
+
+async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_inside_the_window(
+    world,
+) -> None:
+    ledger, _ = world
+    late = pub("a", START)
+    with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        await _timed_out_then_stopped(ledger, fake, late)
+        row = await _restart(ledger, fake, late, START + timedelta(minutes=10))
+        assert row.state == "published", row
+        assert len(fake.statuses) == 1
+        [first, again] = [r for r in fake.requests if r.path == "/api/v1/statuses"]
+        assert first.idempotency_key == again.idempotency_key
