@@ -109,10 +109,11 @@ def test_sigterm_during_a_burst_stops_at_once_leaving_the_rest_pending(
     ids = burst(deployment)
     bot = deployment.start()
     telegram.wait_for(lambda tg: len(tg.sent) >= 4, timeout=30)
+    queued = BURST - len(telegram.sent)
     began = time.monotonic()
     code = bot.stop(signal.SIGTERM, timeout=150)
     elapsed = time.monotonic() - began
-    print(f"\nSIGTERM with {BURST - len(telegram.sent)} posts queued: stopped in {elapsed:.2f} s")
+    print(f"\nSIGTERM with {queued} posts queued: stopped in {elapsed:.2f} s")
     assert code == 0, bot.log
     assert elapsed < 15, f"took {elapsed:.1f} s to stop"
     sent = Counter(sent_ids(telegram))

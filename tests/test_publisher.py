@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.adapters.mastodon import MastodonSender
+from bot.channels import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication
 from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
-from bot.adapters.mastodon import MastodonSender
 from bot.store.ledger import Ledger, Row
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
@@ -38,7 +38,8 @@ FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
 
 @dataclass
 class ScriptedSender:
-    """Plays ``script`` (exceptions or None for success), then succeeds."""
+    """Plays ``script`` (exceptions or None for success), then succeeds. Each call puts a
+    request on the wire (``on_wire``) before its outcome."""
 
     script: list[Exception | None] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
@@ -47,7 +48,8 @@ class ScriptedSender:
 
     async def close(self) -> None: ...
 
-    async def publish(self, publication: Publication) -> Receipt:
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        await on_wire()
         self.sent.append(publication.key)
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:
@@ -229,10 +231,11 @@ async def test_a_failing_channel_does_not_delay_another(world) -> None:
     ledger, clock = world
     stuck = asyncio.Event()
 
-    class Hanging(ScriptedSender):
-        async def publish(self, publication: Publication) -> Receipt:
+    class Hanging(ScriptedSender):  # on the wire, its answer slow to come
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+            await on_wire()
             await stuck.wait()
-            return await super().publish(publication)
+            return await super().publish(publication, on_wire=on_wire)
 
     fast = ScriptedSender()
     publisher = Publisher(ledger, {Network.MASTODON: Hanging(), Network.TELEGRAM: fast}, clock, retry=FAST)
@@ -310,9 +313,9 @@ async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(engine:
     attempted = asyncio.Event()
 
     class Limited(ScriptedSender):
-        async def publish(self, publication: Publication) -> Receipt:
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
             attempted.set()
-            return await super().publish(publication)
+            return await super().publish(publication, on_wire=on_wire)
 
     sender = Limited([RateLimited("429", retry_after=600)])
     publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=FAST)
@@ -331,7 +334,7 @@ async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_misse
     late = pub("a", START - timedelta(minutes=20))
     ledger.sync([late], START - timedelta(minutes=20))
     ledger.claim([late.key], START - timedelta(minutes=20))
-    ledger.attempt(late.key, START - timedelta(minutes=20))
+    ledger.wire(late.key, START - timedelta(minutes=20))
     survivor = Ledger(engine, "me")
     assert [r.state for r in survivor.recover(START - timedelta(minutes=19))] == [
         "pending"
