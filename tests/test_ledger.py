@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from bot.domain import Channel, Network, Publication, PublicationState
 from bot.store import db
@@ -288,3 +288,27 @@ def test_an_sqlite_store_serves_one_process(tmp_path) -> None:
     second.register()  # free again once the first one stopped
     second.close()
     engine.dispose()
+
+
+def test_a_process_whose_liveness_session_ended_takes_its_lock_again(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: one process, no liveness lock
+    me = Ledger(engine, "me")
+    me.register()
+    try:
+        assert me.heartbeat()
+        with engine.connect() as connection:  # the server ends the session, as an outage does
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        assert me.heartbeat() is False  # it was lost, and is held again
+        assert me.heartbeat() is True
+        me.sync([pub("t", TELEGRAM)], NOW)
+        me.claim(["c/t/tg"], NOW)
+        assert Ledger(engine, "other").recover(NOW) == []  # seen alive again
+    finally:
+        me.close()

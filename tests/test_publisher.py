@@ -405,3 +405,45 @@ async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_insi
         assert len(fake.statuses) == 1
         [first, again] = [r for r in fake.requests if r.path == "/api/v1/statuses"]
         assert first.idempotency_key == again.idempotency_key
+
+
+# -- a stop gives back what is not on the wire; a sweep takes over what no one sends ----------
+
+
+async def test_a_stop_gives_back_at_once_a_send_still_waiting_for_a_rate_limit(world) -> None:
+    ledger, clock = world
+    waiting = asyncio.Event()
+
+    class Paced(ScriptedSender):  # waits for its turn (a flood limiter) before the wire
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+            waiting.set()
+            await asyncio.Event().wait()  # its turn never comes before the stop
+            return await super().publish(publication, on_wire=on_wire)
+
+    publisher = Publisher(ledger, {Network.TELEGRAM: Paced()}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(pub("a", START, TELEGRAM))])
+    await timers.run()
+    await asyncio.wait_for(waiting.wait(), timeout=5)
+    await asyncio.wait_for(publisher.stop(), timeout=5)
+    row = ledger.rows()["c/a/tg"]
+    assert (row.state, row.attempts, row.on_wire) == ("pending", 0, False)
+    # and a crash at that point would not have put it in doubt either
+    assert not row.in_doubt
+
+
+async def test_a_sweep_sends_a_row_claimed_by_this_process_that_no_task_sends(world) -> None:
+    """A claim whose answer a store outage lost: the row is this process's, no task sends it."""
+    ledger, clock = world
+    sender = ScriptedSender()
+    publisher = Publisher(ledger, {Network.TELEGRAM: sender}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    late = pub("a", START, TELEGRAM)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(late)])
+    timers.cancel(late.key)
+    ledger.claim([late.key], START)  # committed, but the process never heard back
+    assert [r.state for r in await publisher.sweep()] == ["pending"]
+    await publisher.drain()
+    await publisher.stop()
+    assert ledger.rows()[late.key].state == "published"
+    assert sender.sent == [late.key]

@@ -111,6 +111,7 @@ class Ledger:
         self.owner = owner
         self._postgres = engine.dialect.name == "postgresql"
         self._liveness: Connection | None = None
+        self._registered = False  # register() was called: the liveness lock must be held
         self._lock_file: TextIO | None = None
 
     # -- this process --------------------------------------------------------------
@@ -121,10 +122,8 @@ class Ledger:
         SQLite store serves one process: a lock file next to it keeps a second one out.
         Raises ``StoreInUse``."""
         if self._postgres and self._liveness is None:
-            self._liveness = self.engine.connect()
-            self._liveness.detach()  # closing it must end the session, not pool it with its lock
-            self._liveness.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_id(self.owner)})
-            self._liveness.commit()
+            self._registered = True
+            self._hold_liveness(wait=True)
         database = self.engine.url.database
         if not self._postgres and database not in (None, "", ":memory:") and self._lock_file is None:
             import fcntl  # POSIX; the bot runs on Linux
@@ -140,32 +139,54 @@ class Ledger:
                 ) from None
             self._lock_file = handle
 
+    def _hold_liveness(self, *, wait: bool) -> bool:
+        """Open the session that holds this process's advisory lock; False if the lock is
+        still held by an older session of this process (not yet ended by the server)."""
+        connection = self.engine.connect()
+        connection.detach()  # closing it must end the session, not pool it with its lock
+        try:
+            function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+            got = connection.execute(text(f"SELECT {function}(:k)"), {"k": _lock_id(self.owner)}).scalar()
+            connection.commit()
+        except Exception:
+            connection.close()
+            raise
+        if wait or got:
+            self._liveness = connection
+            return True
+        connection.close()
+        return False
+
+    def heartbeat(self) -> bool:
+        """Check that this process still holds its advisory lock (PostgreSQL). A store
+        outage ends the session that held it, and others would then take this process for
+        dead: take it again. Returns False when it had been lost. Raises while the store
+        is unreachable."""
+        if not self._postgres or not self._registered:
+            return True
+        if self._liveness is not None:
+            try:
+                self._liveness.execute(text("SELECT 1"))
+                self._liveness.commit()
+                return True
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._liveness.invalidate()
+                    self._liveness.close()
+                self._liveness = None
+        # Never wait here: the server may not have ended the old session yet, and while it
+        # holds the lock others see this process alive anyway.
+        self._hold_liveness(wait=False)
+        return False
+
     def close(self) -> None:
+        self._registered = False
         if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-    def heartbeat(self) -> bool:
-        """Check that this process still holds its advisory lock (PostgreSQL); a store
-        outage ends the session that held it, and others would then take this process for
-        dead. Takes it again if so, and says so by returning False. Raises if the store is
-        still unreachable."""
-        if not self._postgres or self._liveness is None:
-            return True
-        try:
-            self._liveness.execute(text("SELECT 1"))
-            self._liveness.commit()
-            return True
-        except Exception:
-            with contextlib.suppress(Exception):
-                self._liveness.invalidate()
-                self._liveness.close()
-            self._liveness = None
-        self.register()
-        return False
 
     def _alive(self, connection: Connection, owner: str | None) -> bool:
         if owner is None or owner == self.owner:
