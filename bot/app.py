@@ -153,13 +153,16 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
+        sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes
         collectors, locks = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
         collectors += _start_acknowledgers(ledger, publisher, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
-        log.info("stopping: letting the sends in flight finish")
+        log.info("stopping: the requests on the wire finish, the sends waiting are left pending")
         timers.shutdown()
         watcher.cancel()
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
         for task in collectors:
             task.cancel()
         await asyncio.gather(*collectors, return_exceptions=True)

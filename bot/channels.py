@@ -4,6 +4,7 @@ these; the publisher decides what to do (retry, wait, give up, never repeat)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,9 @@ class OutcomeUnknown(ChannelError):
     was sent): sending it again could publish it twice."""
 
 
+OnWire = Callable[[], Awaitable[None]]
+
+
 class Sender(Protocol):
     """One network account (a Telegram bot, a Mastodon account), for every channel on it."""
 
@@ -51,8 +55,14 @@ class Sender(Protocol):
         """Check the credentials and read what the network's limits are."""
         ...
 
-    async def publish(self, publication: Publication) -> Receipt:
-        """Send one publication to its channel, once: no retry in here."""
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        """Send one publication to its channel, once: no retry in here.
+
+        ``on_wire`` is awaited right before each request that may publish it is written,
+        after any wait for the network's rate limits (uploads that publish nothing need
+        not call it). Until then the publication is not in doubt, and cancelling
+        ``publish`` sends nothing. If ``on_wire`` raises, that request is not written and
+        the exception comes out of ``publish`` as it is."""
         ...
 
     async def close(self) -> None: ...

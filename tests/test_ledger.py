@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from bot.domain import Channel, Network, Publication, PublicationState
 from bot.store import db
-from bot.store.ledger import Ledger
+from bot.store.ledger import Ledger, Wire
 
 NOW = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
 TELEGRAM = Channel("tg", Network.TELEGRAM, chat="@GautrinWeb2")
@@ -110,7 +110,7 @@ def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
     ledger.sync([pub("a")], NOW)
     ledger.claim(["c/a/masto"], NOW)
     assert not other.finish("c/a/masto", PublicationState.PUBLISHED, NOW, remote_id="1")
-    ledger.attempt("c/a/masto", NOW)
+    assert ledger.wire("c/a/masto", NOW) == Wire.OK
     assert ledger.finish(
         "c/a/masto", PublicationState.PUBLISHED, NOW, remote_id="42", remote_url="https://m/42"
     )
@@ -121,9 +121,14 @@ def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
 
 def test_recover_after_a_crash(engine: Engine) -> None:
     dead = Ledger(engine, "dead")
-    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old", at=NOW - timedelta(hours=2))], NOW)
-    dead.claim(["c/t/tg", "c/m/masto"], NOW)
-    dead.claim(["c/old/masto"], NOW - timedelta(hours=2))
+    old = NOW - timedelta(hours=2)
+    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old", at=old), pub("t-waiting", TELEGRAM),
+               pub("m-waiting"), pub("old-waiting", at=old)], NOW)
+    dead.claim(["c/t/tg", "c/m/masto", "c/t-waiting/tg", "c/m-waiting/masto"], NOW)
+    dead.claim(["c/old/masto", "c/old-waiting/masto"], old)
+    assert dead.wire("c/t/tg", NOW) == Wire.OK
+    assert dead.wire("c/m/masto", NOW) == Wire.OK
+    assert dead.wire("c/old/masto", old) == Wire.OK
     survivor = Ledger(engine, "survivor")
     survivor.register()
     try:
@@ -131,8 +136,76 @@ def test_recover_after_a_crash(engine: Engine) -> None:
     finally:
         survivor.close()
     # Telegram cannot deduplicate: in doubt, never again. Mastodon retries with the same key,
-    # unless the server may have forgotten it.
-    assert changed == {"c/t/tg": "unknown", "c/m/masto": "pending", "c/old/masto": "unknown"}
+    # unless the server may have forgotten it. What never went on the wire is sent again.
+    assert changed == {
+        "c/t/tg": "unknown",
+        "c/m/masto": "pending",
+        "c/old/masto": "unknown",
+        "c/t-waiting/tg": "pending",
+        "c/m-waiting/masto": "pending",
+        "c/old-waiting/masto": "pending",
+    }
+
+
+def test_a_telegram_attempt_that_failed_before_publishing_is_not_in_doubt(engine: Engine) -> None:
+    dead = Ledger(engine, "dead")
+    dead.sync([pub("t", TELEGRAM)], NOW)
+    dead.claim(["c/t/tg"], NOW)
+    assert dead.wire("c/t/tg", NOW) == Wire.OK
+    dead.note_error("c/t/tg", "Telegram answered Internal Server Error (500); nothing was published")
+    # the process dies while it waits to try again
+    assert [(r.state, r.attempts) for r in Ledger(engine, "me").recover(NOW)] == [("pending", 1)]
+
+
+def test_own_rows_that_no_task_sends_are_recovered(engine: Engine) -> None:
+    me = Ledger(engine, "me")
+    me.sync([pub("sending"), pub("lost", TELEGRAM), pub("lost-on-wire", TELEGRAM)], NOW)
+    me.claim(["c/sending/masto", "c/lost/tg", "c/lost-on-wire/tg"], NOW)
+    assert me.wire("c/lost-on-wire/tg", NOW) == Wire.OK
+    changed = {r.key: r.state for r in me.recover(NOW, busy={"c/sending/masto"})}
+    assert changed == {"c/lost/tg": "pending", "c/lost-on-wire/tg": "unknown"}
+    assert me.rows()["c/sending/masto"].state == "sending"
+
+
+def test_a_mastodon_post_is_retried_only_while_its_key_is_remembered(engine: Engine) -> None:
+    me = Ledger(engine, "me")
+    me.sync([pub("a"), pub("b"), pub("t", TELEGRAM)], NOW)
+    me.claim(["c/a/masto", "c/b/masto", "c/t/tg"], NOW)
+    for key in ("c/a/masto", "c/b/masto", "c/t/tg"):
+        assert me.wire(key, NOW) == Wire.OK
+        me.note_error(key, "no answer")
+        me.release(key, NOW, "not sent: the bot was stopping")
+    later = NOW + timedelta(minutes=49)
+    assert me.claim(["c/a/masto"], later) == ["c/a/masto"]
+    assert me.wire("c/a/masto", later) == Wire.OK  # the key is still remembered
+    too_late = NOW + timedelta(minutes=51)
+    assert me.claim(["c/b/masto", "c/t/tg"], too_late) == ["c/t/tg"]  # Telegram: nothing was sent
+    assert me.wire("c/a/masto", too_late) == Wire.EXPIRED  # a retry within the same send
+    rows = me.rows()
+    assert (rows["c/a/masto"].state, rows["c/b/masto"].state) == ("unknown", "unknown")
+    assert "idempotency key" in (rows["c/b/masto"].last_error or "")
+    assert rows["c/a/masto"].first_wire_at == NOW  # the window starts at the first request
+
+
+def test_a_row_taken_over_is_not_sent_by_its_former_owner(engine: Engine) -> None:
+    first, second = Ledger(engine, "first"), Ledger(engine, "second")
+    first.sync([pub("t", TELEGRAM)], NOW)
+    first.claim(["c/t/tg"], NOW)
+    assert [r.state for r in second.recover(NOW)] == ["pending"]  # "first" seems dead
+    assert first.wire("c/t/tg", NOW) == Wire.LOST
+    assert second.claim(["c/t/tg"], NOW) == ["c/t/tg"]
+    assert second.wire("c/t/tg", NOW) == Wire.OK
+
+
+def test_a_published_outcome_settles_a_row_marked_unknown_by_a_takeover(engine: Engine) -> None:
+    first, second = Ledger(engine, "first"), Ledger(engine, "second")
+    first.sync([pub("t", TELEGRAM)], NOW)
+    first.claim(["c/t/tg"], NOW)
+    first.wire("c/t/tg", NOW)
+    assert [r.state for r in second.recover(NOW)] == ["unknown"]  # cut off from the store
+    assert first.finish("c/t/tg", PublicationState.PUBLISHED, NOW, remote_id="-100:7")
+    row = first.rows()["c/t/tg"]
+    assert (row.state, row.remote_id, row.on_wire) == ("published", "-100:7", False)
 
 
 def test_miss_only_touches_pending_rows(engine: Engine) -> None:
@@ -171,6 +244,7 @@ def test_rows_of_a_live_process_are_left_alone_on_postgresql(engine: Engine) -> 
     try:
         alive.sync([pub("t", TELEGRAM)], NOW)
         alive.claim(["c/t/tg"], NOW)
+        alive.wire("c/t/tg", NOW)
         other = Ledger(engine, "other")
         assert other.recover(NOW) == []
         assert other.rows()["c/t/tg"].state == "sending"
@@ -214,3 +288,27 @@ def test_an_sqlite_store_serves_one_process(tmp_path) -> None:
     second.register()  # free again once the first one stopped
     second.close()
     engine.dispose()
+
+
+def test_a_process_whose_liveness_session_ended_takes_its_lock_again(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: one process, no liveness lock
+    me = Ledger(engine, "me")
+    me.register()
+    try:
+        assert me.heartbeat()
+        with engine.connect() as connection:  # the server ends the session, as an outage does
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        assert me.heartbeat() is False  # it was lost, and is held again
+        assert me.heartbeat() is True
+        me.sync([pub("t", TELEGRAM)], NOW)
+        me.claim(["c/t/tg"], NOW)
+        assert Ledger(engine, "other").recover(NOW) == []  # seen alive again
+    finally:
+        me.close()

@@ -19,6 +19,11 @@ from bot.core.length import mastodon_length
 from bot.domain import Channel, Media, Network, Publication
 from tests.fakes.mastodon_api import FakeMastodon
 
+
+async def no_wait() -> None:
+    """The publisher's ``on_wire``: these tests have no ledger to record the attempt in."""
+
+
 TOKEN = "s3cret-mastodon-token-for-tests"
 STATUSES = "/api/v1/statuses"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -125,7 +130,7 @@ async def test_a_sender_that_could_not_start_starts_when_it_first_publishes(md: 
     sender = MastodonSender(md.url, TOKEN)
     with pytest.raises(TemporaryError):
         await sender.start()  # the instance is down when the bot starts
-    receipt = await sender.publish(publication())  # later, it is back: no restart needed
+    receipt = await sender.publish(publication(), on_wire=no_wait)  # later, it is back: no restart needed
     assert [s["id"] for s in md.statuses] == [receipt.remote_id]
 
 
@@ -133,7 +138,7 @@ async def test_a_sender_that_could_not_start_starts_when_it_first_publishes(md: 
 
 
 async def test_post_and_receipt(md: FakeMastodon, sender: MastodonSender) -> None:
-    receipt = await sender.publish(publication("Bonjour #Relais", warning="Annonce"))
+    receipt = await sender.publish(publication("Bonjour #Relais", warning="Annonce"), on_wire=no_wait)
     [status] = md.statuses
     assert receipt.remote_id == status["id"]
     assert receipt.url == status["url"] == f"{md.url}/@relais/{status['id']}"
@@ -144,18 +149,17 @@ async def test_post_and_receipt(md: FakeMastodon, sender: MastodonSender) -> Non
 
 
 async def test_no_warning_sends_no_spoiler_text(md: FakeMastodon, sender: MastodonSender) -> None:
-    await sender.publish(publication())
+    await sender.publish(publication(), on_wire=no_wait)
     assert md.statuses[0]["spoiler_text"] == ""
     assert md.statuses[0]["sensitive"] is False
 
 
 async def test_idempotency_key_is_stable_per_publication(md: FakeMastodon, sender: MastodonSender) -> None:
-    first = await sender.publish(publication())
-    again = await sender.publish(publication())
-    other_id = await sender.publish(publication(id="rappel"))
+    first = await sender.publish(publication(), on_wire=no_wait)
+    again = await sender.publish(publication(), on_wire=no_wait)
+    other_id = await sender.publish(publication(id="rappel"), on_wire=no_wait)
     other_channel = await sender.publish(
-        publication(channel=Channel("autre", Network.MASTODON, visibility="unlisted"))
-    )
+        publication(channel=Channel("autre", Network.MASTODON, visibility="unlisted")), on_wire=no_wait)
     keys = [r.idempotency_key for r in status_posts(md)]
     assert keys[0] == keys[1]
     assert keys[0] is not None
@@ -168,10 +172,10 @@ async def test_idempotency_key_is_stable_per_publication(md: FakeMastodon, sende
 
 async def test_idempotency_key_survives_a_new_sender(md: FakeMastodon, sender: MastodonSender) -> None:
     """As after a crash and a restart: a new process sends the same key."""
-    first = await sender.publish(publication())
+    first = await sender.publish(publication(), on_wire=no_wait)
     restarted = MastodonSender(md.url, TOKEN)
     await restarted.start()
-    again = await restarted.publish(publication())
+    again = await restarted.publish(publication(), on_wire=no_wait)
     assert again.remote_id == first.remote_id
     assert len(md.statuses) == 1
     await restarted.close()
@@ -184,7 +188,7 @@ async def test_media_uploaded_with_alt_text_and_attached(
     poster.write_bytes(PNG)
     photo.write_bytes(PNG + b"2")
     media = (Media(poster, "Affiche de la campagne"), Media(photo, "Photo de l'équipe"))
-    await sender.publish(publication("Avec images", media=media))
+    await sender.publish(publication("Avec images", media=media), on_wire=no_wait)
     uploaded = md.media
     assert [m["description"] for m in uploaded] == ["Affiche de la campagne", "Photo de l'équipe"]
     assert md.media_file(uploaded[0]["id"]) == PNG
@@ -205,7 +209,7 @@ async def test_media_still_processing_is_waited_for(
 
     helper = threading.Thread(target=finish_when_uploaded)
     helper.start()
-    await sender.publish(publication("Avec image", media=(Media(poster, "Affiche"),)))
+    await sender.publish(publication("Avec image", media=(Media(poster, "Affiche"),)), on_wire=no_wait)
     await asyncio.to_thread(helper.join)
     [status] = md.statuses
     assert status["media_attachments"][0]["url"] is not None
@@ -215,7 +219,7 @@ async def test_missing_media_file_is_permanent(
     md: FakeMastodon, sender: MastodonSender, tmp_path: Path
 ) -> None:
     with pytest.raises(PermanentError, match=r"nope\.png"):
-        await sender.publish(publication(media=(Media(tmp_path / "nope.png", "Rien"),)))
+        await sender.publish(publication(media=(Media(tmp_path / "nope.png", "Rien"),)), on_wire=no_wait)
     assert md.statuses == []
 
 
@@ -227,7 +231,7 @@ async def test_the_instance_limit_is_checked_before_posting(md: FakeMastodon) ->
     sender = MastodonSender(md.url, TOKEN)
     await sender.start()
     with pytest.raises(PermanentError, match="allows 100 characters and the post has 150"):
-        await sender.publish(publication("x" * 150))
+        await sender.publish(publication("x" * 150), on_wire=no_wait)
     assert status_posts(md) == []
 
 
@@ -236,7 +240,7 @@ async def test_content_warning_counts_toward_the_limit(md: FakeMastodon) -> None
     sender = MastodonSender(md.url, TOKEN)
     await sender.start()
     with pytest.raises(PermanentError, match="the post has 101"):
-        await sender.publish(publication("x" * 90, warning="y" * 11))
+        await sender.publish(publication("x" * 90, warning="y" * 11), on_wire=no_wait)
     assert status_posts(md) == []
 
 
@@ -245,7 +249,7 @@ async def test_links_count_as_url_length(md: FakeMastodon, sender: MastodonSende
     assert len(url) == 100
     text = "x" * 379 + " " + url  # 480 characters, 403 as Mastodon counts them
     assert len(text) == 480
-    await sender.publish(publication(text))
+    await sender.publish(publication(text), on_wire=no_wait)
     assert len(md.statuses) == 1
 
 
@@ -255,7 +259,7 @@ async def test_links_count_as_url_length(md: FakeMastodon, sender: MastodonSende
 async def test_rate_limited_with_the_server_reset(md: FakeMastodon, sender: MastodonSender) -> None:
     md.rate_limited(reset_in=30.0, path=STATUSES)
     with pytest.raises(RateLimited) as caught:
-        await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
     assert 25.0 <= caught.value.retry_after <= 32.0
     assert isinstance(caught.value, TemporaryError)
     assert md.statuses == []
@@ -267,7 +271,7 @@ async def test_rate_limit_retry_after_is_bounded(
 ) -> None:
     md.rate_limited(reset_in=reset_in, path=STATUSES)
     with pytest.raises(RateLimited) as caught:
-        await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
     assert low <= caught.value.retry_after <= high
 
 
@@ -275,7 +279,7 @@ async def test_rate_limit_retry_after_is_bounded(
 async def test_server_errors_are_temporary(md: FakeMastodon, sender: MastodonSender, status: int) -> None:
     md.fail(path=STATUSES, status=status)
     with pytest.raises(TemporaryError) as caught:
-        await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
     assert not isinstance(caught.value, RateLimited)
     assert str(status) in str(caught.value)
 
@@ -285,7 +289,7 @@ async def test_validation_error_is_permanent_with_the_server_message(
 ) -> None:
     md.max_characters = 100  # lowered after start: only the server knows
     with pytest.raises(PermanentError) as caught:
-        await sender.publish(publication("x" * 150))
+        await sender.publish(publication("x" * 150), on_wire=no_wait)
     assert "422" in str(caught.value)
     assert "Validation failed: Text character limit of 100 exceeded" in str(caught.value)
 
@@ -293,14 +297,14 @@ async def test_validation_error_is_permanent_with_the_server_message(
 async def test_invalid_visibility_is_permanent(md: FakeMastodon, sender: MastodonSender) -> None:
     channel = Channel("mastodon", Network.MASTODON, visibility="everyone")
     with pytest.raises(PermanentError, match="Invalid visibility value"):
-        await sender.publish(publication(channel=channel))
+        await sender.publish(publication(channel=channel), on_wire=no_wait)
     assert status_posts(md) == []
 
 
 async def test_revoked_token_while_publishing_is_permanent(md: FakeMastodon, sender: MastodonSender) -> None:
     md.fail(path=STATUSES, status=401, body='{"error": "The access token was revoked"}')
     with pytest.raises(PermanentError, match=r"RELAIS_MASTODON_TOKEN.*The access token was revoked"):
-        await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
 
 
 async def test_timeout_then_retry_returns_the_same_status(md: FakeMastodon) -> None:
@@ -308,9 +312,9 @@ async def test_timeout_then_retry_returns_the_same_status(md: FakeMastodon) -> N
     await sender.start()
     md.delay(5.0, path=STATUSES)
     with pytest.raises(TemporaryError, match="Timeout"):
-        await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
     assert len(md.statuses) == 1  # it was created: the answer was late
-    receipt = await sender.publish(publication())
+    receipt = await sender.publish(publication(), on_wire=no_wait)
     assert receipt.remote_id == md.statuses[0]["id"]
     assert len(md.statuses) == 1
     await sender.close()
@@ -321,8 +325,8 @@ async def test_connection_dropped_then_retry_gives_one_status(
 ) -> None:
     md.drop_after_receive(path=STATUSES)
     with pytest.raises(TemporaryError):
-        await sender.publish(publication())
-    receipt = await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
+    receipt = await sender.publish(publication(), on_wire=no_wait)
     [status] = md.statuses
     assert receipt.remote_id == status["id"]
 
@@ -331,8 +335,8 @@ async def test_connection_dropped_then_retry_gives_one_status(
 async def test_malformed_answer_is_temporary(md: FakeMastodon, sender: MastodonSender, body: str) -> None:
     md.malformed(path=STATUSES, body=body)
     with pytest.raises(TemporaryError):
-        await sender.publish(publication())
-    receipt = await sender.publish(publication())
+        await sender.publish(publication(), on_wire=no_wait)
+    receipt = await sender.publish(publication(), on_wire=no_wait)
     [status] = md.statuses
     assert receipt.remote_id == status["id"]
 
@@ -342,7 +346,7 @@ async def test_closed_port_is_temporary(md: FakeMastodon) -> None:
     await gone.start()
     md.stop()
     with pytest.raises(TemporaryError, match="no answer from Mastodon"):
-        await gone.publish(publication())
+        await gone.publish(publication(), on_wire=no_wait)
 
 
 async def test_the_event_loop_stays_responsive_during_a_slow_call(
@@ -350,7 +354,7 @@ async def test_the_event_loop_stays_responsive_during_a_slow_call(
 ) -> None:
     md.delay(1.5, path=STATUSES)
     order: list[str] = []
-    publishing = asyncio.create_task(sender.publish(publication()))
+    publishing = asyncio.create_task(sender.publish(publication(), on_wire=no_wait))
     publishing.add_done_callback(lambda _: order.append("published"))
     # The loop has to run to see this thread finish; a blocked loop would only see it
     # after the slow publish returned.
@@ -363,3 +367,34 @@ async def test_the_event_loop_stays_responsive_during_a_slow_call(
     receipt = await publishing
     assert order == ["other task", "published"]
     assert receipt.remote_id == md.statuses[0]["id"]
+
+
+# -- on the wire: right before the status is posted -------------------------------------------
+
+
+async def test_on_wire_is_awaited_after_the_uploads_right_before_the_status(
+    md: FakeMastodon, sender: MastodonSender, tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int]] = []  # (media uploaded, status requests) when on_wire was awaited
+
+    async def on_wire() -> None:
+        seen.append((len(md.media), len([r for r in md.requests if r.path == STATUSES])))
+
+    poster = tmp_path / "affiche.png"
+    poster.write_bytes(PNG)
+    await sender.publish(publication("Avec image", media=(Media(poster, "Affiche"),)), on_wire=on_wire)
+    assert seen == [(1, 0)]
+    assert len(md.statuses) == 1
+
+
+async def test_when_on_wire_refuses_no_status_is_posted(md: FakeMastodon, sender: MastodonSender) -> None:
+    class StoreDown(Exception):
+        pass
+
+    async def refuse() -> None:
+        raise StoreDown("the attempt could not be recorded")
+
+    with pytest.raises(StoreDown):
+        await sender.publish(publication(), on_wire=refuse)
+    assert [r for r in md.requests if r.path == STATUSES] == []
+    assert md.statuses == []

@@ -3,6 +3,7 @@ Mastodon.py, nothing of ours mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -164,7 +165,7 @@ async def test_the_bot_own_statuses_are_never_collected(md: FakeMastodon, reader
         limit=500,
         language="fr",
     )
-    ours = (await sender.publish(publication)).remote_id
+    ours = (await sender.publish(publication, on_wire=lambda: asyncio.sleep(0))).remote_id
     await sender.close()
     page = await reader.hashtag_page(TAG, None)
     assert ids(page.items) == [reply]
@@ -529,7 +530,7 @@ async def test_what_we_publish_reads_back_as_we_wrote_it(md: FakeMastodon, reade
         limit=500,
         language="fr",
     )
-    receipt = await sender.publish(publication)
+    receipt = await sender.publish(publication, on_wire=lambda: asyncio.sleep(0))
     await sender.close()
     looked_up = await reader.lookup(receipt.remote_id)
     assert isinstance(looked_up, Reply)

@@ -7,6 +7,7 @@ the publisher (retry, wait, give up, never repeat, miss) can be checked exactly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,14 +16,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.adapters.mastodon import MastodonSender
+from bot.channels import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication
 from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
-from bot.store.ledger import Ledger
+from bot.store.ledger import Ledger, Row
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.harness import MASTODON_TOKEN
 
 START = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("America/Montreal")
@@ -34,7 +38,8 @@ FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
 
 @dataclass
 class ScriptedSender:
-    """Plays ``script`` (exceptions or None for success), then succeeds."""
+    """Plays ``script`` (exceptions or None for success), then succeeds. Each call puts a
+    request on the wire (``on_wire``) before its outcome."""
 
     script: list[Exception | None] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
@@ -43,7 +48,8 @@ class ScriptedSender:
 
     async def close(self) -> None: ...
 
-    async def publish(self, publication: Publication) -> Receipt:
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        await on_wire()
         self.sent.append(publication.key)
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:
@@ -94,10 +100,11 @@ async def play(
     senders: dict,
     *publications: Publication,
     retry: RetryPolicy = FAST,
+    grace: timedelta = timedelta(minutes=15),
 ) -> dict[str, tuple[str, int, str | None]]:
     publisher = Publisher(ledger, senders, clock, retry=retry)
     timers = SimulatedTimers(clock)
-    await Runner(publisher, timers, HERE, HERE).apply([campaign(*publications)])
+    await Runner(publisher, timers, HERE, HERE).apply([dataclasses.replace(campaign(*publications), grace=grace)])
     await timers.run(after_each=publisher.drain)
     await publisher.stop()
     return {k: (r.state, r.attempts, r.last_error) for k, r in ledger.rows().items()}
@@ -224,10 +231,11 @@ async def test_a_failing_channel_does_not_delay_another(world) -> None:
     ledger, clock = world
     stuck = asyncio.Event()
 
-    class Hanging(ScriptedSender):
-        async def publish(self, publication: Publication) -> Receipt:
+    class Hanging(ScriptedSender):  # on the wire, its answer slow to come
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+            await on_wire()
             await stuck.wait()
-            return await super().publish(publication)
+            return await super().publish(publication, on_wire=on_wire)
 
     fast = ScriptedSender()
     publisher = Publisher(ledger, {Network.MASTODON: Hanging(), Network.TELEGRAM: fast}, clock, retry=FAST)
@@ -305,9 +313,9 @@ async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(engine:
     attempted = asyncio.Event()
 
     class Limited(ScriptedSender):
-        async def publish(self, publication: Publication) -> Receipt:
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
             attempted.set()
-            return await super().publish(publication)
+            return await super().publish(publication, on_wire=on_wire)
 
     sender = Limited([RateLimited("429", retry_after=600)])
     publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=FAST)
@@ -326,7 +334,7 @@ async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_misse
     late = pub("a", START - timedelta(minutes=20))
     ledger.sync([late], START - timedelta(minutes=20))
     ledger.claim([late.key], START - timedelta(minutes=20))
-    ledger.attempt(late.key, START - timedelta(minutes=20))
+    ledger.wire(late.key, START - timedelta(minutes=20))
     survivor = Ledger(engine, "me")
     assert [r.state for r in survivor.recover(START - timedelta(minutes=19))] == [
         "pending"
@@ -334,3 +342,108 @@ async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_misse
     rows = await play(survivor, SimulatedClock(START), {Network.MASTODON: ScriptedSender()}, late)
     assert rows["c/a/masto"][0] == "unknown"
     assert rows["c/a/masto"][2].endswith("an earlier attempt may have published it")
+
+
+# -- a Mastodon post in doubt, over HTTP: retried only while the server remembers its key ----
+
+
+def long_grace(*publications: Publication) -> Campaign:
+    return dataclasses.replace(campaign(*publications), grace=timedelta(hours=2))
+
+
+async def _timed_out_then_stopped(ledger: Ledger, fake: FakeMastodon, late: Publication) -> None:
+    """The first attempt reaches the server, whose answer comes after the client gave up;
+    the bot is stopped while it waits to try again: the row is given back to ``pending``."""
+    sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=0.5)
+    await sender.start()
+    fake.delay(seconds=3, path="/api/v1/statuses")
+    clock = SimulatedClock(START, speed=1.0)  # the retry wait is real: the stop cuts it short
+    publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([long_grace(late)])
+    await timers.run()
+    await asyncio.wait_for(_until(lambda: ledger.rows()[late.key].last_error is not None), timeout=10)
+    await asyncio.wait_for(publisher.stop(), timeout=10)
+    await sender.close()
+    assert ledger.rows()[late.key].state == "pending"
+    assert len(fake.statuses) == 1  # the first attempt did publish it
+
+
+async def _restart(ledger: Ledger, fake: FakeMastodon, late: Publication, at: datetime) -> Row:
+    sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=5)
+    await sender.start()
+    try:
+        await play(ledger, SimulatedClock(at), {Network.MASTODON: sender}, late, grace=timedelta(hours=2))
+    finally:
+        await sender.close()
+    return ledger.rows()[late.key]
+
+
+async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_forgotten(world) -> None:
+    ledger, _ = world
+    late = pub("a", START)
+    with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        await _timed_out_then_stopped(ledger, fake, late)
+        fake.forget_idempotency_keys()  # what the server does after about an hour
+        posts_before = len([r for r in fake.requests if r.path == "/api/v1/statuses"])
+        row = await _restart(ledger, fake, late, START + timedelta(minutes=55))  # within grace
+        assert row.state == "unknown", row
+        assert "idempotency" in (row.last_error or ""), row.last_error
+        assert len(fake.statuses) == 1
+        assert len([r for r in fake.requests if r.path == "/api/v1/statuses"]) == posts_before
+
+
+async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_inside_the_window(
+    world,
+) -> None:
+    ledger, _ = world
+    late = pub("a", START)
+    with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        await _timed_out_then_stopped(ledger, fake, late)
+        row = await _restart(ledger, fake, late, START + timedelta(minutes=10))
+        assert row.state == "published", row
+        assert len(fake.statuses) == 1
+        [first, again] = [r for r in fake.requests if r.path == "/api/v1/statuses"]
+        assert first.idempotency_key == again.idempotency_key
+
+
+# -- a stop gives back what is not on the wire; a sweep takes over what no one sends ----------
+
+
+async def test_a_stop_gives_back_at_once_a_send_still_waiting_for_a_rate_limit(world) -> None:
+    ledger, clock = world
+    waiting = asyncio.Event()
+
+    class Paced(ScriptedSender):  # waits for its turn (a flood limiter) before the wire
+        async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+            waiting.set()
+            await asyncio.Event().wait()  # its turn never comes before the stop
+            return await super().publish(publication, on_wire=on_wire)
+
+    publisher = Publisher(ledger, {Network.TELEGRAM: Paced()}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(pub("a", START, TELEGRAM))])
+    await timers.run()
+    await asyncio.wait_for(waiting.wait(), timeout=5)
+    await asyncio.wait_for(publisher.stop(), timeout=5)
+    row = ledger.rows()["c/a/tg"]
+    assert (row.state, row.attempts, row.on_wire) == ("pending", 0, False)
+    # and a crash at that point would not have put it in doubt either
+    assert not row.in_doubt
+
+
+async def test_a_sweep_sends_a_row_claimed_by_this_process_that_no_task_sends(world) -> None:
+    """A claim whose answer a store outage lost: the row is this process's, no task sends it."""
+    ledger, clock = world
+    sender = ScriptedSender()
+    publisher = Publisher(ledger, {Network.TELEGRAM: sender}, clock, retry=FAST)
+    timers = SimulatedTimers(clock)
+    late = pub("a", START, TELEGRAM)
+    await Runner(publisher, timers, HERE, HERE).apply([campaign(late)])
+    timers.cancel(late.key)
+    ledger.claim([late.key], START)  # committed, but the process never heard back
+    assert [r.state for r in await publisher.sweep()] == ["pending"]
+    await publisher.drain()
+    await publisher.stop()
+    assert ledger.rows()[late.key].state == "published"
+    assert sender.sent == [late.key]

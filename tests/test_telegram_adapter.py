@@ -24,6 +24,11 @@ from bot.domain import Channel, Media, Network, Publication
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
 
+
+async def no_wait() -> None:
+    """The publisher's ``on_wire``: these tests have no ledger to record the attempt in."""
+
+
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token
 CHANNEL = -1001234567890  # @GautrinWeb2
 GROUP = -1009876543210  # a supergroup without a username
@@ -134,7 +139,7 @@ def closed_port_url() -> str:
 async def test_text_is_sent_as_html_and_the_receipt_names_the_message(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
-    receipt = await sender.publish(publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"))
+    receipt = await sender.publish(publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"), on_wire=no_wait)
 
     (sent,) = tg.sent
     assert (sent.method, sent.chat_id, sent.parse_mode) == ("sendMessage", CHANNEL, "HTML")
@@ -145,7 +150,7 @@ async def test_text_is_sent_as_html_and_the_receipt_names_the_message(
 async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSender, tg: FakeTelegram) -> None:
     rendered = render("**Bravo** à tous : [le site](https://example.org/campagne?a=1&b=2) #gautrinweb2")
 
-    await sender.publish(publication(rendered.html))
+    await sender.publish(publication(rendered.html), on_wire=no_wait)
 
     (sent,) = tg.sent
     assert sent.text == rendered.telegram_text == "Bravo à tous : le site #gautrinweb2"
@@ -161,7 +166,7 @@ async def test_a_long_text_is_split_between_paragraphs(sender: TelegramSender, t
     text = "\n\n".join(paragraphs)
     assert visible_length(text) > 4096
 
-    receipt = await sender.publish(publication(text))
+    receipt = await sender.publish(publication(text), on_wire=no_wait)
 
     first, second = tg.sent
     assert first.text is not None
@@ -179,7 +184,7 @@ async def test_a_paragraph_over_the_limit_is_refused_before_sending(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
     with pytest.raises(PermanentError, match="4097 characters"):
-        await sender.publish(publication("court\n\n" + "x" * 4097))
+        await sender.publish(publication("court\n\n" + "x" * 4097), on_wire=no_wait)
     assert tg.sent == []
 
 
@@ -188,7 +193,7 @@ async def test_one_photo_carries_the_text_as_caption(
 ) -> None:
     media = png(tmp_path / "affiche.png")
 
-    receipt = await sender.publish(publication("<b>Ce soir</b> à 19 h", media=(media,)))
+    receipt = await sender.publish(publication("<b>Ce soir</b> à 19 h", media=(media,)), on_wire=no_wait)
 
     (sent,) = tg.sent
     assert sent.method == "sendPhoto"
@@ -203,7 +208,7 @@ async def test_two_photos_go_as_an_album_with_the_caption_on_the_first(
 ) -> None:
     media = (png(tmp_path / "un.png"), png(tmp_path / "deux.png"))
 
-    receipt = await sender.publish(publication("Deux <i>affiches</i>", media=media))
+    receipt = await sender.publish(publication("Deux <i>affiches</i>", media=media), on_wire=no_wait)
 
     first, second = tg.sent
     assert [r.method for r in tg.requests] == ["getMe", "sendMediaGroup"]
@@ -218,13 +223,13 @@ async def test_a_missing_photo_is_a_permanent_error(
     sender: TelegramSender, tg: FakeTelegram, tmp_path: Path
 ) -> None:
     with pytest.raises(PermanentError, match="cannot read"):
-        await sender.publish(publication("x", media=(Media(tmp_path / "absent.png", "?"),)))
+        await sender.publish(publication("x", media=(Media(tmp_path / "absent.png", "?"),)), on_wire=no_wait)
     assert tg.sent == []
 
 
 async def test_a_numeric_chat_id(sender: TelegramSender, tg: FakeTelegram) -> None:
-    channel = await sender.publish(publication("canal", chat=CHANNEL))
-    group = await sender.publish(publication("groupe", chat=str(GROUP)))
+    channel = await sender.publish(publication("canal", chat=CHANNEL), on_wire=no_wait)
+    group = await sender.publish(publication("groupe", chat=str(GROUP)), on_wire=no_wait)
 
     assert [s.chat_id for s in tg.sent] == [CHANNEL, GROUP]
     assert channel.url == "https://t.me/GautrinWeb2/1"  # the chat's username, from the answer
@@ -248,8 +253,8 @@ async def test_a_migrated_group_is_followed_and_remembered(
     tg.migrate_chat(-4001, -1004001)
 
     with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
-        first = await sender.publish(publication("un", chat=-4001))
-        second = await sender.publish(publication("deux", chat=-4001))
+        first = await sender.publish(publication("un", chat=-4001), on_wire=no_wait)
+        second = await sender.publish(publication("deux", chat=-4001), on_wire=no_wait)
 
     assert [(s.chat_id, s.text) for s in tg.sent] == [(-1004001, "un"), (-1004001, "deux")]
     assert (first.remote_id, second.remote_id) == ("-1004001:1", "-1004001:2")
@@ -270,7 +275,7 @@ async def test_flood_control_is_rate_limited_with_the_delay(sender: TelegramSend
     tg.retry_after(7, method="sendMessage")
 
     with pytest.raises(RateLimited) as caught:
-        await sender.publish(publication("vite"))
+        await sender.publish(publication("vite"), on_wire=no_wait)
 
     assert caught.value.retry_after == 7.0
     assert tg.sent == []
@@ -280,7 +285,7 @@ async def test_a_server_error_is_temporary(sender: TelegramSender, tg: FakeTeleg
     tg.fail("sendMessage", status=500)
 
     with pytest.raises(TemporaryError) as caught:
-        await sender.publish(publication("x"))
+        await sender.publish(publication("x"), on_wire=no_wait)
 
     assert type(caught.value) is TemporaryError
     assert "Internal Server Error" in str(caught.value)
@@ -291,19 +296,19 @@ async def test_a_bad_gateway_may_have_been_published(sender: TelegramSender, tg:
     tg.fail("sendMessage", status=502)  # Telegram's front end: the bot API may have acted
 
     with pytest.raises(OutcomeUnknown, match="Bad Gateway"):
-        await sender.publish(publication("x"))
+        await sender.publish(publication("x"), on_wire=no_wait)
 
 
 async def test_other_client_errors_are_permanent(sender: TelegramSender, tg: FakeTelegram) -> None:
     tg.fail("sendMessage", status=413)
 
     with pytest.raises(PermanentError, match="Request Entity Too Large"):
-        await sender.publish(publication("x"))
+        await sender.publish(publication("x"), on_wire=no_wait)
 
 
 async def test_an_unknown_chat_is_refused_with_telegrams_description(sender: TelegramSender) -> None:
     with pytest.raises(PermanentError) as caught:
-        await sender.publish(publication("x", chat="@personne"))
+        await sender.publish(publication("x", chat="@personne"), on_wire=no_wait)
 
     assert str(caught.value) == "Telegram refused: Chat not found"  # PTB rewords "Bad Request: chat…"
 
@@ -312,7 +317,7 @@ async def test_forbidden_is_permanent(sender: TelegramSender, tg: FakeTelegram) 
     tg.fail("sendMessage", status=403, description="Forbidden: bot is not a member of the channel chat")
 
     with pytest.raises(PermanentError, match="bot is not a member of the channel chat"):
-        await sender.publish(publication("x"))
+        await sender.publish(publication("x"), on_wire=no_wait)
 
 
 async def test_no_answer_in_time_is_an_unknown_outcome(tg: FakeTelegram) -> None:
@@ -321,7 +326,7 @@ async def test_no_answer_in_time_is_an_unknown_outcome(tg: FakeTelegram) -> None
     tg.delay(5, method="sendMessage")
     try:
         with pytest.raises(OutcomeUnknown, match="may have been published"):
-            await telegram.publish(publication("peut-être"))
+            await telegram.publish(publication("peut-être"), on_wire=no_wait)
     finally:
         await telegram.close()
 
@@ -334,10 +339,10 @@ async def test_a_connection_lost_after_sending_is_an_unknown_outcome(
     tg.drop_after_receive(method="sendMessage")
 
     with pytest.raises(OutcomeUnknown, match="connection to Telegram was lost"):
-        await sender.publish(publication("perdu"))
+        await sender.publish(publication("perdu"), on_wire=no_wait)
 
     assert [s.text for s in tg.sent] == ["perdu"]
-    await sender.publish(publication("ensuite"))  # the sender still works
+    await sender.publish(publication("ensuite"), on_wire=no_wait)  # the sender still works
     assert len(tg.sent) == 2
 
 
@@ -348,12 +353,12 @@ async def test_a_failure_after_the_first_part_is_an_unknown_outcome(
     text = "a" * 3000 + "\n\n" + "b" * 3000
     tg.fail("sendMessage", status=500)
     with pytest.raises(TemporaryError):  # the first part failed: nothing was published
-        await sender.publish(publication(text))
+        await sender.publish(publication(text), on_wire=no_wait)
     assert tg.sent == []
 
     tg.rate_limits(per_second=None, per_chat_per_minute=1)  # the second part gets a 429
     with pytest.raises(OutcomeUnknown, match=r"published part 1 of 2 \(message 1\) but part 2 failed"):
-        await sender.publish(publication(text))
+        await sender.publish(publication(text), on_wire=no_wait)
     assert [s.text for s in tg.sent] == ["a" * 3000]
 
 
@@ -364,7 +369,7 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
             await telegram.start()
         assert type(caught.value) is TemporaryError
         with pytest.raises(TemporaryError, match="nothing was sent"):
-            await telegram.publish(publication("x"))
+            await telegram.publish(publication("x"), on_wire=no_wait)
     finally:
         await telegram.close()
 
@@ -376,7 +381,7 @@ async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) ->
         with pytest.raises(PermanentError) as caught:
             await telegram.start()
         with pytest.raises(PermanentError) as on_publish:
-            await telegram.publish(publication("x"))
+            await telegram.publish(publication("x"), on_wire=no_wait)
     finally:
         await telegram.close()
 
@@ -408,7 +413,7 @@ async def test_45_chats_are_paced_under_the_flood_limits(tg: FakeTelegram) -> No
     started = time.monotonic()
     try:
         receipts = await asyncio.gather(
-            *(telegram.publish(publication(f"n°{n}", chat)) for n, chat in enumerate(ids))
+            *(telegram.publish(publication(f"n°{n}", chat), on_wire=no_wait) for n, chat in enumerate(ids))
         )
     finally:
         await telegram.close()
@@ -431,7 +436,7 @@ async def test_without_the_limiter_the_fake_does_answer_429(tg: FakeTelegram) ->
     await telegram.start()
     try:
         results = await asyncio.gather(
-            *(telegram.publish(publication("x", chat)) for chat in ids), return_exceptions=True
+            *(telegram.publish(publication("x", chat), on_wire=no_wait) for chat in ids), return_exceptions=True
         )
     finally:
         await telegram.close()
@@ -456,12 +461,12 @@ async def test_the_token_is_in_no_log_record(
     telegram = TelegramSender(TOKEN, tg.url)
     await telegram.start()
     try:
-        await telegram.publish(publication("bonjour"))
+        await telegram.publish(publication("bonjour"), on_wire=no_wait)
         tg.drop_after_receive(method="sendMessage")
         with pytest.raises(OutcomeUnknown):
-            await telegram.publish(publication("perdu"))
+            await telegram.publish(publication("perdu"), on_wire=no_wait)
         with pytest.raises(PermanentError):
-            await telegram.publish(publication("x", chat="@personne"))
+            await telegram.publish(publication("x", chat="@personne"), on_wire=no_wait)
     finally:
         await telegram.close()
     wrong = TelegramSender(TOKEN[:-1] + "X", tg.url)  # PTB puts this one in its InvalidToken
@@ -477,3 +482,75 @@ async def test_the_token_is_in_no_log_record(
         assert TOKEN[:-1] not in repr(vars(record))
     assert TOKEN not in caplog.text
     assert TOKEN.split(":")[1][:20] not in caplog.text
+
+
+# -- on the wire: only once the flood limiter lets a request through --------------------------
+
+
+async def test_on_wire_comes_after_the_flood_limiter_and_a_waiting_send_can_be_cancelled(
+    tg: FakeTelegram,
+) -> None:
+    """A burst to one channel: 4 at once, then one every few seconds. The fifth send waits in
+    the limiter with nothing on the wire: cancelling it sends nothing and records nothing."""
+    telegram = TelegramSender(TOKEN, tg.url)
+    await telegram.start()
+    wired: list[tuple[str, int]] = []  # (text, messages the server had when on_wire was awaited)
+
+    def hook(text: str):
+        async def on_wire() -> None:
+            wired.append((text, len(tg.sent)))
+
+        return on_wire
+
+    try:
+        sends = [
+            asyncio.ensure_future(telegram.publish(publication(f"n°{n}"), on_wire=hook(f"n°{n}")))
+            for n in range(5)
+        ]
+        done: set[asyncio.Future[Receipt]] = set()
+        while len(done) < 4:
+            finished, _ = await asyncio.wait(set(sends) - done, return_when=asyncio.FIRST_COMPLETED)
+            done |= finished
+        waiting = set(sends) - done
+        assert len(waiting) == 1  # the fifth waits some 4 s for the limiter
+        assert len(tg.sent) == 4
+        assert sorted(text for text, _ in wired) == sorted(m.text for m in tg.sent)
+        assert all(before < 4 for _, before in wired)  # each was awaited before its request
+        [late] = waiting
+        late.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        assert len(tg.sent) == 4
+        assert len(wired) == 4
+    finally:
+        await telegram.close()
+
+
+async def test_when_on_wire_refuses_nothing_is_sent_and_its_error_comes_out(
+    tg: FakeTelegram, sender: TelegramSender
+) -> None:
+    class StoreDown(Exception):
+        pass
+
+    async def refuse() -> None:
+        raise StoreDown("the attempt could not be recorded")
+
+    with pytest.raises(StoreDown):
+        await sender.publish(publication("jamais"), on_wire=refuse)
+    assert tg.sent == []
+    assert [r.method for r in tg.requests if r.method == "sendMessage"] == []
+    await sender.publish(publication("ensuite"), on_wire=no_wait)  # the sender still works
+    assert [m.text for m in tg.sent] == ["ensuite"]
+
+
+async def test_on_wire_is_awaited_once_per_request_of_a_long_text(
+    tg: FakeTelegram, sender: TelegramSender
+) -> None:
+    calls: list[int] = []
+
+    async def on_wire() -> None:
+        calls.append(len(tg.sent))
+
+    text = "\n\n".join(["a" * 3000, "b" * 3000])
+    await sender.publish(publication(text), on_wire=on_wire)
+    assert calls == [0, 1]

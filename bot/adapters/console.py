@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
-from bot.channels import Receipt
+from bot.channels import OnWire, Receipt
 from bot.domain import Network, Publication
 
 
@@ -29,7 +29,8 @@ class ConsoleSender:
         self.console.print(Text(f"alert to {chat}: {text}", "red"))
         return Receipt(remote_id=f"console-{next(self._ids)}")
 
-    async def publish(self, publication: Publication) -> Receipt:
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        await on_wire()
         local = publication.local_at
         header = Text.assemble(
             (local.strftime("%Y-%m-%d %H:%M %Z"), "bold"),

@@ -40,7 +40,7 @@ from mastodon import (
     MastodonVersionError,
 )
 
-from bot.channels import ChannelError, Page, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.channels import ChannelError, OnWire, Page, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.core.length import MASTODON_DEFAULT_LIMIT, MASTODON_URL_LENGTH, mastodon_length
 from bot.domain import Media, Network, Publication, Removal, Reply
 
@@ -179,7 +179,9 @@ class MastodonSender(_MastodonClient):
         await self._call(self._api.retrieve_mastodon_version, fail_hard=True)
         self._started = True
 
-    async def publish(self, publication: Publication) -> Receipt:
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        """Upload the media, then post the status; ``on_wire`` is awaited right before the
+        status is posted (an upload publishes nothing)."""
         if not self._started:  # the instance was unreachable at start: ask again (a TemporaryError)
             await self.start()
         length = mastodon_length(publication.text, publication.warning or "", self._url_length)
@@ -189,6 +191,7 @@ class MastodonSender(_MastodonClient):
                 f"and the post has {length} (links count {self._url_length}, the content warning counts too)"
             )
         media_ids = [await self._upload(media) for media in publication.media]
+        await on_wire()
         status = await self._call(
             self._api.status_post,
             publication.text,

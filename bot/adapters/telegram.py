@@ -9,6 +9,11 @@ supergroup (the server refused the first send, so sending again cannot post twic
 ``TelegramSender`` publishes and never reads updates; ``TelegramReader`` reads updates
 (getUpdates) and reacts to replies. Only one reader may poll a token at a time.
 
+Sends are paced by PTB's ``AIORateLimiter``, which makes a call wait (minutes, for a burst to
+one channel) before its request is written. The publisher's ``on_wire`` callback is awaited
+by the transport itself (``_Request.do_request``), after that wait and right before the
+request is written; cancelling a send that still waits sends nothing.
+
 The bot token never appears in an error message, a log line or a ``repr``: exceptions of
 the library (whose messages and causes can hold the request URL, ``.../bot<token>/...``) are
 never chained to the errors raised here.
@@ -46,6 +51,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels import (
     ChannelError,
+    OnWire,
     OutcomeUnknown,
     Page,
     PermanentError,
@@ -86,12 +92,30 @@ Chat = int | str
 # 500 and a 413 (its message is Telegram's description, with the code only when there is
 # none), and a 502/504 from Telegram's gateway does not say whether the bot API acted.
 _last_status: ContextVar[int | None] = ContextVar("relais_telegram_status", default=None)
+# What to await right before a request of the publication sent in this task is written.
+_on_wire: ContextVar[OnWire | None] = ContextVar("relais_telegram_on_wire", default=None)
+
+
+class _Refused(TelegramError):
+    """``on_wire`` raised: the request was not written. A TelegramError, so that PTB passes
+    it on as it is (it wraps any other exception of the transport in a NetworkError)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("not sent: on_wire refused it")
+        self.error = error
 
 
 class _Request(HTTPXRequest):
-    """PTB's httpx transport, remembering the HTTP status of each answer."""
+    """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
+    publisher's ``on_wire`` once the rate limiter has let the request through."""
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        hook = _on_wire.get()
+        if hook is not None:
+            try:
+                await hook()
+            except Exception as error:
+                raise _Refused(error) from None
         status, payload = await super().do_request(*args, **kwargs)
         _last_status.set(status)
         return status, payload
@@ -238,9 +262,17 @@ class _TelegramBot:
 class TelegramSender(_TelegramBot):
     """Publishes to Telegram chats (``"@username"`` or a numeric id) with one bot token."""
 
-    async def publish(self, publication: Publication) -> Receipt:
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
         """Send the publication as one message, a photo, an album, or (for a text over 4096
-        characters) several messages; the receipt names the first one."""
+        characters) several messages; the receipt names the first one. ``on_wire`` is
+        awaited before each request is written, once the rate limiter let it through."""
+        token = _on_wire.set(on_wire)
+        try:
+            return await self._publish(publication)
+        finally:
+            _on_wire.reset(token)
+
+    async def _publish(self, publication: Publication) -> Receipt:
         channel = publication.channel
         if channel.chat is None:
             raise PermanentError(f"channel {channel.name!r} has no Telegram chat")
@@ -322,11 +354,13 @@ class TelegramSender(_TelegramBot):
         for attempt in (1, 2):
             _last_status.set(None)
             new_id: int | None = None
+            error: Exception | None = None
             try:
                 return await send(target)
+            except _Refused as exc:
+                error = exc.error  # on_wire refused: nothing was written; its error as it is
             except ChatMigrated as exc:
                 new_id = exc.new_chat_id
-                error: ChannelError | None = None
                 if attempt == 2:
                     error = PermanentError(f"Telegram chat {target} moved again, to {new_id}")
             except TelegramError as exc:

@@ -4,11 +4,30 @@ The publisher never sends a row it has not claimed, claims before calling the ne
 and never repeats a send whose outcome is unknown. Retries (network errors, 5xx, rate
 limits) happen here, with tenacity, within the publication's deadline: its grace period,
 or the start of its livestream for a reminder.
+
+When is a send in doubt? Only once a request may have reached the network. A sender waits
+for its network's rate limits (Telegram's flood limiter: minutes, for a burst to one
+channel) before it writes anything, so the publisher hands it an ``on_wire`` callback, which
+the sender awaits right before each request that may publish is written, after that wait.
+The callback records the attempt in the ledger (``Ledger.wire``) and only then lets the
+request go; it is also where a Mastodon post whose idempotency key the server may have
+forgotten is stopped, whatever path led to sending it. Pacing stays in the adapters, which
+know their networks' limits; the publisher only learns when the wait is over.
+
+So a claimed row whose sender is still waiting is not in doubt: after a crash it goes back
+to ``pending`` (``Ledger.recover``), and a stop cancels that wait and gives the row back at
+once (``release``), while a request already on the wire gets its timeout, no more.
+
+The store may be unreachable for a while (an outage, a failover): an outcome that could not
+be written is kept by its task, which writes it when the store answers again; and
+``watch`` sweeps, every few seconds, the rows no task is sending any more (a dead process's,
+or this one's), so that none stays ``sending`` unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,15 +38,40 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Sender, TemporaryError
+from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.clock import Clock
 from bot.domain import Network, Publication, PublicationState
-from bot.store.ledger import Ledger
+from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CLAIM_RETRY_SECONDS = 5.0
+SWEEP_SECONDS = 5.0  # how often rows no one sends any more are looked for
+STORE_RETRY_SECONDS = (0.5, 1.0, 2.0)  # waits between writes of an outcome while the store is away
+STOP_RECORD_SECONDS = 5.0  # how long a stop keeps trying to write outcomes to an unreachable store
 Redact = Callable[[str], str]
+
+
+class _NotOurs(Exception):
+    """The row is no longer this process's to send (another one took it over)."""
+
+
+class _KeyForgotten(Exception):
+    """A Mastodon post tried too long ago to be retried; the ledger made it ``unknown``."""
+
+
+class _StoreDown(TemporaryError):
+    """The attempt could not be recorded, so its request was not written."""
+
+
+class _Send:
+    """One publication being sent: whether a request of the current attempt may be on
+    the wire (a stop then lets the attempt finish instead of cancelling it)."""
+
+    __slots__ = ("on_wire",)
+
+    def __init__(self) -> None:
+        self.on_wire = False
 
 
 @dataclass(frozen=True)
@@ -87,8 +131,11 @@ class Publisher:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relais-db")
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()  # keys being claimed or sent by this process's tasks
         self._stopping = False
         self._stop_event = asyncio.Event()
+        self._give_up_at: datetime | None = None  # stopping: when to stop retrying the store
+        self._store_away = False
 
     async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call off the event loop, one at a time (SQLite has one writer)."""
@@ -124,24 +171,74 @@ class Publisher:
     async def _claim_due(self) -> None:
         await asyncio.sleep(0)  # let the other timers of this instant add their keys
         keys, self._due = self._due, []
-        known = [k for k in keys if k in self.publications]
+        known = list(dict.fromkeys(k for k in keys if k in self.publications and k not in self._busy))
         if not known:
             return
+        self._busy.update(known)  # before the claim: a sweep queued after it must not take them
         try:
             claimed = set(await self.db(self.ledger.claim, known, self.clock.now()))
         except Exception:  # the store is unreachable: try these again shortly, in order
+            self._busy.difference_update(known)
             log.exception(
                 "could not claim %d due publication(s); trying again in %.0f s",
                 len(known),
                 CLAIM_RETRY_SECONDS,
             )
-            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=CLAIM_RETRY_SECONDS))
+            await self._sleep(CLAIM_RETRY_SECONDS)
             for key in known:
                 await self.fire(key)
             return
+        self._busy.difference_update(set(known) - claimed)
         for key in known:  # in the order they came due
             if key in claimed:
                 self._spawn(self._send(self.publications[key]))
+        if len(claimed) < len(known) and self.on_outcome is not None:
+            await self.on_outcome()  # some may have been closed as unknown (a forgotten key)
+
+    # -- rows no one is sending any more -----------------------------------------------
+
+    async def sweep(self) -> list[Row]:
+        """Take over the ``sending`` rows no task sends any more, a dead process's or this
+        one's (``Ledger.recover``); send again those given back to ``pending``. Also makes
+        sure this process is still seen alive. Returns the rows changed."""
+        busy = frozenset(self._busy)  # read now: the store calls run in order, after the claims
+
+        def run() -> list[Row]:
+            if not self.ledger.heartbeat():
+                log.warning("the store connection that shows this process alive was lost; taken again")
+            return self.ledger.recover(self.clock.now(), busy)
+
+        rows = await self.db(run)
+        for row in rows:
+            log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
+        for row in rows:
+            if row.state == PublicationState.PENDING:
+                await self.fire(row.key)
+        if any(row.state != PublicationState.PENDING for row in rows) and self.on_outcome is not None:
+            await self.on_outcome()
+        return rows
+
+    async def watch(self, every: float = SWEEP_SECONDS) -> None:
+        """``sweep`` every ``every`` seconds on the clock, until the publisher stops."""
+        while not self._stopping:
+            await self._sleep(every)
+            if self._stopping:
+                return
+            try:
+                await self.sweep()
+            except Exception as error:
+                if not self._store_away:
+                    log.warning(
+                        "cannot look for abandoned sends: the store is unreachable (%s); trying again "
+                        "every %.0f s",
+                        type(error).__name__,
+                        every,
+                    )
+                self._store_away = True
+            else:
+                if self._store_away:
+                    log.info("the store answers again")
+                self._store_away = False
 
     async def drain(self) -> None:
         """Wait until every send in flight has finished (and its outcome is recorded)."""
@@ -149,8 +246,10 @@ class Publisher:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
     async def stop(self) -> None:
-        """Take no new publication; let the ones in flight finish."""
+        """Take no new publication; give back at once the ones whose request is not on the
+        wire (waiting for a rate limit or a retry), let the requests on the wire finish."""
         self._stopping = True
+        self._give_up_at = self.clock.now() + timedelta(seconds=STOP_RECORD_SECONDS)
         self._stop_event.set()
         await self.drain()
         self._db.shutdown(wait=True)
@@ -158,6 +257,12 @@ class Publisher:
     # -- one send ----------------------------------------------------------------------
 
     async def _send(self, publication: Publication) -> None:
+        try:
+            await self._send_claimed(publication)
+        finally:
+            self._busy.discard(publication.key)
+
+    async def _send_claimed(self, publication: Publication) -> None:
         key = publication.key
         reason = lateness(publication, self.clock.now(), self.grace(publication))
         if reason is not None:
@@ -172,6 +277,7 @@ class Publisher:
             log.error("%s: failed: %s", key, reason)
             await self._finish(key, PublicationState.FAILED, error=reason)
             return
+        send = _Send()
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TemporaryError),
@@ -184,8 +290,13 @@ class Publisher:
                 with attempt:
                     if self._stopping:  # woken from a retry wait by a stop: do not start another
                         raise TemporaryError("not sent: the bot was stopping")
-                    await self.db(self.ledger.attempt, key, self.clock.now())
-                    receipt = await sender.publish(publication)
+                    receipt = await self._attempt(sender, publication, send)
+        except _NotOurs:
+            log.warning("%s: taken over by another process: not sent by this one", key)
+        except _KeyForgotten:
+            log.error("%s: unknown whether it was published, not sent again: %s", key, KEY_FORGOTTEN)
+            if self.on_outcome is not None:
+                await self.on_outcome()
         except PermanentError as error:
             log.error("%s: failed: %s", key, self.redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=str(error))
@@ -195,9 +306,10 @@ class Publisher:
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
-            if self._stopping:  # nothing reached the network: the next start sends it
+            if self._stopping:  # nothing of it is on the wire: it goes out at the next start
                 log.warning("%s: not sent before stopping (%s); left pending", key, self.redact(str(error)))
-                await self.db(self.ledger.release, key, self.clock.now(), self.redact(str(error)))
+                await self._record(key, "its release", self.ledger.release, key, self.clock.now(),
+                                   self.redact(str(error)))
                 return
             log.error("%s: failed after retries: %s", key, self.redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
@@ -210,6 +322,43 @@ class Publisher:
                 key, PublicationState.PUBLISHED, remote_id=receipt.remote_id, remote_url=receipt.url
             )
 
+    async def _attempt(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:
+        """One call of the sender. A stop while it has nothing on the wire (it waits for a
+        rate limit, or uploads) cancels it: nothing was sent."""
+        send.on_wire = False
+        call = asyncio.ensure_future(
+            sender.publish(publication, on_wire=partial(self._on_wire, publication.key, send))
+        )
+        stopping = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({call, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not call.done() and not send.on_wire:  # read with nothing in between: no race
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            if call.cancelled():
+                raise TemporaryError("not sent: the bot was stopping")
+        return await call  # on the wire: it gets its timeout
+
+    async def _on_wire(self, key: str, send: _Send) -> None:
+        """The sender is about to write a request that may publish: record the attempt
+        first. Raising here keeps the request from being written."""
+        if send.on_wire:  # a second request of the same attempt (a long text's next part)
+            return
+        send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
+        try:
+            found = await self.db(self.ledger.wire, key, self.clock.now())
+        except Exception as error:
+            send.on_wire = False
+            raise _StoreDown(
+                f"not sent: the store could not record the attempt ({type(error).__name__})"
+            ) from None
+        if found is not Wire.OK:
+            send.on_wire = False
+            raise _KeyForgotten() if found is Wire.EXPIRED else _NotOurs()
+
     async def _finish(
         self,
         key: str,
@@ -219,7 +368,9 @@ class Publisher:
         remote_id: str | None = None,
         remote_url: str | None = None,
     ) -> None:
-        await self.db(
+        recorded = await self._record(
+            key,
+            f"its outcome ({state.value}{', ' + remote_id if remote_id else ''})",
             self.ledger.finish,
             key,
             state,
@@ -228,8 +379,44 @@ class Publisher:
             remote_url=remote_url,
             error=self.redact(error) if error else None,
         )
-        if state is not PublicationState.PUBLISHED and self.on_outcome is not None:
-            await self.on_outcome()
+        if recorded is not None and state is not PublicationState.PUBLISHED and self.on_outcome is not None:
+            with contextlib.suppress(Exception):  # an alert must not lose the outcome's log line
+                await self.on_outcome()
+
+    async def _record(
+        self, key: str, what: str, function: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T | None:
+        """A store write that must not be lost: while the store is unreachable, keep it and
+        try again (until ``STOP_RECORD_SECONDS`` after a stop). None if it was given up."""
+        waits = iter(STORE_RETRY_SECONDS)
+        warned = False
+        while True:
+            try:
+                result = await self.db(function, *args, **kwargs)
+            except Exception as error:
+                if self._give_up_at is not None and self.clock.now() >= self._give_up_at:
+                    log.error(
+                        "%s: stopped before the store came back; %s was not recorded (%s): the next "
+                        "start treats the send as interrupted",
+                        key,
+                        what,
+                        type(error).__name__,
+                    )
+                    return None
+                if not warned:
+                    log.warning(
+                        "%s: the store is unreachable (%s); %s is kept until it answers",
+                        key,
+                        type(error).__name__,
+                        what,
+                    )
+                    warned = True
+                seconds = next(waits, STORE_RETRY_SECONDS[-1])
+                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds))
+                continue
+            if warned:
+                log.info("%s: %s recorded now that the store answers", key, what)
+            return result
 
     async def _sleep(self, seconds: float) -> None:
         """Wait before a retry, on the clock; a stop cuts the wait short."""
@@ -262,4 +449,4 @@ class Publisher:
             message,
             state.upcoming_sleep,
         )
-        await self.db(self.ledger.note_error, key, message)
+        await self._record(key, "the error", self.ledger.note_error, key, message)

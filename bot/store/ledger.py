@@ -1,18 +1,41 @@
 """The publication ledger: what was published, where, and what is in doubt.
 
-One row per (campaign, publication id, channel). A row moves from ``pending`` to
-``sending`` when a process claims it (committed *before* the network is called), then to
-``published``, ``failed`` or ``unknown``; ``missed`` when it came due too long ago.
+One row per (campaign, publication id, channel). Its states::
+
+    pending --claim--> sending --finish--> published | failed | unknown | missed
+       ^                  |
+       +-- release -------+   (stopping: nothing of this send is on the wire)
+       +-- recover -------+   (its process died, or its task is gone: nothing was sent, or a
+                               Mastodon retry is safe under the same idempotency key)
+    pending --miss--> missed | unknown      (came due too long ago)
+
+A row is claimed (``sending``, committed) *before* anything is sent. ``wire`` is recorded
+right before a request that may publish is written, after any wait for the network's rate
+limits: it sets ``on_wire`` (this send's outcome is not known yet; a TemporaryError clears
+it, see ``note_error``), ``first_wire_at`` (once, ever) and counts the attempt. Whether a
+publication is in doubt follows from them alone:
+
+- Telegram cannot deduplicate: a row is in doubt while ``on_wire``. A ``sending`` row left
+  by a dead process becomes ``unknown`` if on the wire, else ``pending`` (sent again).
+- Mastodon retries carry one idempotency key, which the server remembers about an hour:
+  a row that was ever on the wire may be sent again only within
+  ``MASTODON_IDEMPOTENCY_WINDOW`` of ``first_wire_at``; past it, it is ``unknown``, whether
+  it is ``sending`` or ``pending`` (``claim``, ``wire``, ``miss`` and ``recover`` all check).
+
 Claims use ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional
 ``UPDATE … WHERE state = 'pending'`` everywhere, so two processes never both send a row.
+Each process holds an advisory lock named after its owner id while it lives (PostgreSQL),
+which is how ``recover`` tells a dead owner's rows from a live one's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
@@ -23,6 +46,8 @@ from bot.store.schema import publications as table
 
 PENDING = PublicationState.PENDING.value
 SENDING = PublicationState.SENDING.value
+UNKNOWN = PublicationState.UNKNOWN.value
+MASTODON = Network.MASTODON.value
 ALERTED_STATES = (
     PublicationState.FAILED.value,
     PublicationState.UNKNOWN.value,
@@ -32,10 +57,29 @@ ALERTED_STATES = (
 # less than this long ago is safely retried with the same key.
 MASTODON_IDEMPOTENCY_WINDOW = timedelta(minutes=50)
 _CHUNK = 500
+EARLIER_ATTEMPT = "an earlier attempt may have published it"
+KEY_FORGOTTEN = (
+    f"an earlier attempt may have published it, over {MASTODON_IDEMPOTENCY_WINDOW.seconds // 60} min "
+    "ago: Mastodon may have forgotten its idempotency key since, so sending it again could publish "
+    "it twice"
+)
+
+
+DIED_ON_THE_WIRE = (
+    "the bot stopped while sending it; the network cannot tell whether it arrived, so it is not sent again"
+)
 
 
 class StoreInUse(Exception):
     """Another process already runs on this SQLite store."""
+
+
+class Wire(StrEnum):
+    """What ``Ledger.wire`` found."""
+
+    OK = "ok"  # recorded: the request may go
+    LOST = "lost"  # the row is no longer this process's to send (taken over, settled)
+    EXPIRED = "expired"  # Mastodon: its key is forgotten; the row is now unknown
 
 
 @dataclass(frozen=True)
@@ -52,6 +96,13 @@ class Row:
     remote_url: str | None
     last_error: str | None
     finished_at: datetime | None
+    on_wire: bool = False
+    first_wire_at: datetime | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether an earlier request may have published it."""
+        return in_doubt(self.network, self.on_wire, self.first_wire_at)
 
 
 class Ledger:
@@ -60,6 +111,7 @@ class Ledger:
         self.owner = owner
         self._postgres = engine.dialect.name == "postgresql"
         self._liveness: Connection | None = None
+        self._registered = False  # register() was called: the liveness lock must be held
         self._lock_file: TextIO | None = None
 
     # -- this process --------------------------------------------------------------
@@ -70,10 +122,8 @@ class Ledger:
         SQLite store serves one process: a lock file next to it keeps a second one out.
         Raises ``StoreInUse``."""
         if self._postgres and self._liveness is None:
-            self._liveness = self.engine.connect()
-            self._liveness.detach()  # closing it must end the session, not pool it with its lock
-            self._liveness.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_id(self.owner)})
-            self._liveness.commit()
+            self._registered = True
+            self._hold_liveness(wait=True)
         database = self.engine.url.database
         if not self._postgres and database not in (None, "", ":memory:") and self._lock_file is None:
             import fcntl  # POSIX; the bot runs on Linux
@@ -89,7 +139,48 @@ class Ledger:
                 ) from None
             self._lock_file = handle
 
+    def _hold_liveness(self, *, wait: bool) -> bool:
+        """Open the session that holds this process's advisory lock; False if the lock is
+        still held by an older session of this process (not yet ended by the server)."""
+        connection = self.engine.connect()
+        connection.detach()  # closing it must end the session, not pool it with its lock
+        try:
+            function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+            got = connection.execute(text(f"SELECT {function}(:k)"), {"k": _lock_id(self.owner)}).scalar()
+            connection.commit()
+        except Exception:
+            connection.close()
+            raise
+        if wait or got:
+            self._liveness = connection
+            return True
+        connection.close()
+        return False
+
+    def heartbeat(self) -> bool:
+        """Check that this process still holds its advisory lock (PostgreSQL). A store
+        outage ends the session that held it, and others would then take this process for
+        dead: take it again. Returns False when it had been lost. Raises while the store
+        is unreachable."""
+        if not self._postgres or not self._registered:
+            return True
+        if self._liveness is not None:
+            try:
+                self._liveness.execute(text("SELECT 1"))
+                self._liveness.commit()
+                return True
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._liveness.invalidate()
+                    self._liveness.close()
+                self._liveness = None
+        # Never wait here: the server may not have ended the old session yet, and while it
+        # holds the lock others see this process alive anyway.
+        self._hold_liveness(wait=False)
+        return False
+
     def close(self) -> None:
+        self._registered = False
         if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
@@ -99,7 +190,7 @@ class Ledger:
 
     def _alive(self, connection: Connection, owner: str | None) -> bool:
         if owner is None or owner == self.owner:
-            return owner == self.owner
+            return owner == self.owner  # this process's rows are judged by what its tasks hold
         if not self._postgres:
             return False  # SQLite serves one process: any other owner is a previous run
         got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_id(owner)}).scalar()
@@ -163,18 +254,27 @@ class Ledger:
 
     def claim(self, keys: Sequence[str], now: datetime) -> list[str]:
         """Take the pending rows among ``keys`` for this process; return the keys taken.
-        Rows another process is claiming at the same moment are skipped, not waited for."""
+        Rows another process is claiming at the same moment are skipped, not waited for.
+        A Mastodon row whose idempotency key the server may have forgotten is not taken:
+        it becomes ``unknown``."""
         taken: list[str] = []
         with self.engine.begin() as connection:
             for chunk in _chunks(list(keys)):
                 # due_at: a process whose campaign files are older than the store's
                 # (another process moved the post later) must not send it early.
-                candidates = (
-                    select(table.c.id)
+                candidates = connection.execute(
+                    select(table.c.id, table.c.network, table.c.first_wire_at)
                     .where(table.c.key.in_(chunk), table.c.state == PENDING, table.c.due_at <= now)
                     .with_for_update(skip_locked=True)
-                )
-                ids = list(connection.execute(candidates).scalars())
+                ).all()
+                expired = [c.id for c in candidates if _key_forgotten(c.network, c.first_wire_at, now)]
+                if expired:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.id.in_(expired), table.c.state == PENDING)
+                        .values(state=UNKNOWN, last_error=KEY_FORGOTTEN, finished_at=now, updated_at=now)
+                    )
+                ids = [c.id for c in candidates if c.id not in expired]
                 if not ids:
                     continue
                 result = connection.execute(
@@ -186,22 +286,47 @@ class Ledger:
                 taken.extend(result.scalars())
         return taken
 
-    def attempt(self, key: str, now: datetime) -> None:
-        """Count one more attempt of a row this process is sending."""
+    def wire(self, key: str, now: datetime) -> Wire:
+        """Record that a request of a row this process is sending is about to be written
+        (after any rate-limit wait): from now on it may be published. ``Wire.OK``: send it;
+        otherwise do not (``EXPIRED`` has made the row ``unknown``)."""
         with self.engine.begin() as connection:
+            row = connection.execute(
+                select(table.c.network, table.c.first_wire_at)
+                .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return Wire.LOST
+            mine = (table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
+            if _key_forgotten(row.network, row.first_wire_at, now):
+                connection.execute(
+                    update(table)
+                    .where(*mine)
+                    .values(state=UNKNOWN, last_error=KEY_FORGOTTEN, finished_at=now, updated_at=now)
+                )
+                return Wire.EXPIRED
             connection.execute(
                 update(table)
-                .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
-                .values(attempts=table.c.attempts + 1, updated_at=now)
+                .where(*mine)
+                .values(
+                    on_wire=True,
+                    first_wire_at=func.coalesce(table.c.first_wire_at, now),
+                    attempts=table.c.attempts + 1,
+                    updated_at=now,
+                )
             )
+            return Wire.OK
 
     def note_error(self, key: str, error: str) -> None:
-        """Why the last attempt of a row this process is sending failed."""
+        """Why the last attempt of a row this process is sending failed with a temporary
+        error: nothing was published, or a Mastodon retry with the same key is safe. Either
+        way this attempt is no longer in doubt."""
         with self.engine.begin() as connection:
             connection.execute(
                 update(table)
                 .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
-                .values(last_error=error)
+                .values(last_error=error, on_wire=False)
             )
 
     def finish(
@@ -214,13 +339,29 @@ class Ledger:
         remote_url: str | None = None,
         error: str | None = None,
     ) -> bool:
-        """Record the outcome of a send this process claimed."""
+        """Record the outcome of a send this process claimed. ``missed`` becomes ``unknown``
+        when an earlier request may have published it. ``published`` also settles a row that
+        another process marked ``unknown`` while this one was cut off from the store."""
         with self.engine.begin() as connection:
-            result = connection.execute(
+            mine = [table.c.key == key, table.c.owner == self.owner]
+            if state is PublicationState.PUBLISHED:
+                mine.append(table.c.state.in_([SENDING, UNKNOWN]))
+            else:
+                mine.append(table.c.state == SENDING)
+            current = connection.execute(
+                select(table.c.network, table.c.on_wire, table.c.first_wire_at).where(*mine).with_for_update()
+            ).first()
+            if current is None:
+                return False
+            value = state.value
+            if state is PublicationState.MISSED and in_doubt(*current):
+                value, error = UNKNOWN, f"{error or 'missed'}; {EARLIER_ATTEMPT}"
+            connection.execute(
                 update(table)
-                .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
+                .where(*mine)
                 .values(
-                    state=state.value,
+                    state=value,
+                    on_wire=False,
                     remote_id=remote_id,
                     remote_url=remote_url,
                     last_error=error,
@@ -228,21 +369,23 @@ class Ledger:
                     updated_at=now,
                 )
             )
-            return result.rowcount == 1
+            return True
 
     def miss(self, key: str, now: datetime, reason: str) -> str | None:
         """Close a pending publication that came due too long ago: ``missed``, or ``unknown``
-        when an earlier process had already tried to send it (a Mastodon post recovered
-        after a crash may be online). Returns the state given, or None if not pending."""
+        when an earlier request may have published it (a Mastodon post given back after a
+        timeout). Returns the state given, or None if not pending."""
         with self.engine.begin() as connection:
             row = connection.execute(
-                select(table.c.attempts).where(table.c.key == key, table.c.state == PENDING)
+                select(table.c.network, table.c.on_wire, table.c.first_wire_at).where(
+                    table.c.key == key, table.c.state == PENDING
+                )
             ).first()
             if row is None:
                 return None
             state, reason = (
-                (PublicationState.UNKNOWN.value, f"{reason}; an earlier attempt may have published it")
-                if row.attempts
+                (UNKNOWN, f"{reason}; {EARLIER_ATTEMPT}")
+                if in_doubt(*row)
                 else (PublicationState.MISSED.value, reason)
             )
             result = connection.execute(
@@ -253,55 +396,54 @@ class Ledger:
             return state if result.rowcount == 1 else None
 
     def release(self, key: str, now: datetime, error: str) -> bool:
-        """Give back a row this process claimed but did not send (nothing reached the
-        network): the next start sends it, if it is still within its grace period."""
+        """Give back a row this process claimed but whose send is not on the wire (stopping):
+        it is sent again, by this process or the next, if still within its grace period."""
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(table)
                 .where(table.c.key == key, table.c.owner == self.owner, table.c.state == SENDING)
-                .values(state=PENDING, owner=None, last_error=error, updated_at=now)
+                .values(state=PENDING, owner=None, on_wire=False, last_error=error, updated_at=now)
             )
             return result.rowcount == 1
 
-    def recover(self, now: datetime) -> list[Row]:
-        """Deal with rows left ``sending`` by processes that died in the middle of a send.
+    def recover(self, now: datetime, busy: Iterable[str] = ()) -> list[Row]:
+        """Deal with ``sending`` rows that no one is sending any more: those of processes
+        that died, and this process's own rows outside ``busy`` (the keys its tasks hold),
+        e.g. claimed in a transaction whose answer a store outage lost.
 
-        Telegram has no idempotency: such a message may have arrived, so it becomes
-        ``unknown`` and is never sent again. A Mastodon post goes back to ``pending`` (the
-        retry carries the same idempotency key) unless the server may have forgotten the key.
+        Nothing on the wire: back to ``pending``. On the wire: Telegram has no idempotency,
+        such a message may have arrived, so it becomes ``unknown`` and is never sent again;
+        a Mastodon post goes back to ``pending`` (the retry carries the same idempotency
+        key) unless the server may have forgotten the key. Returns the rows changed.
         """
+        held = set(busy)
         with self.engine.begin() as connection:
             stuck = connection.execute(
-                select(table.c.key, table.c.owner, table.c.network, table.c.claimed_at)
+                select(
+                    table.c.key, table.c.owner, table.c.network, table.c.on_wire, table.c.first_wire_at
+                )
                 .where(table.c.state == SENDING)
                 .with_for_update(skip_locked=True)
             ).all()
             owners = {owner: self._alive(connection, owner) for owner in {s.owner for s in stuck}}
-            for key, owner, network, claimed_at in stuck:
-                if owners[owner]:
+            changed: list[str] = []
+            for key, owner, network, on_wire, first_wire_at in stuck:
+                if (owner == self.owner and key in held) or (owner != self.owner and owners[owner]):
                     continue
-                retry = (
-                    network == Network.MASTODON.value
-                    and claimed_at is not None
-                    and now - claimed_at < MASTODON_IDEMPOTENCY_WINDOW
-                )
-                values = (
-                    {"state": PENDING, "owner": None}
-                    if retry
-                    else {
-                        "state": PublicationState.UNKNOWN.value,
-                        "finished_at": now,
-                        "last_error": "the bot stopped while sending it; the network cannot tell whether "
-                        "it arrived, so it is not sent again",
-                    }
-                )
+                values: dict[str, Any] = {"state": UNKNOWN, "finished_at": now}
+                if _key_forgotten(network, first_wire_at, now):
+                    values["last_error"] = KEY_FORGOTTEN
+                elif in_doubt(network, on_wire, first_wire_at) and network != MASTODON:
+                    values["last_error"] = DIED_ON_THE_WIRE
+                else:
+                    values = {"state": PENDING, "owner": None, "on_wire": False}
                 connection.execute(
                     update(table)
                     .where(table.c.key == key, table.c.state == SENDING)
                     .values(updated_at=now, **values)
                 )
-            changed_keys = [s.key for s in stuck if not owners[s.owner]]
-            return list(self._rows(connection, changed_keys).values())
+                changed.append(key)
+            return list(self._rows(connection, changed).values())
 
     # -- alerts and status ----------------------------------------------------------
 
@@ -330,6 +472,21 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
             return dict(connection.execute(select(table.c.state, func.count()).group_by(table.c.state)).all())
+
+
+def in_doubt(network: str, on_wire: bool, first_wire_at: datetime | None) -> bool:
+    """Whether an earlier request of a publication may have published it: one whose outcome
+    was never known, or, on Mastodon (whose timeouts are retried), any that went out."""
+    return bool(on_wire) or (network == MASTODON and first_wire_at is not None)
+
+
+def _key_forgotten(network: str, first_wire_at: datetime | None, now: datetime) -> bool:
+    """A Mastodon post went out so long ago that the server may have forgotten its key."""
+    return (
+        network == MASTODON
+        and first_wire_at is not None
+        and now - first_wire_at >= MASTODON_IDEMPOTENCY_WINDOW
+    )
 
 
 def _insert_new(connection: Connection) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -69,6 +70,9 @@ publications = Table(
     Column("last_error", Text),
     Column("owner", String(64)),  # the process that claimed it (state "sending")
     Column("claimed_at", UTCDateTime),
+    # A request of the current send may have reached the network, its outcome not yet known.
+    Column("on_wire", Boolean, nullable=False, default=False, server_default=false()),
+    Column("first_wire_at", UTCDateTime),  # when the first request went on the wire
     Column("finished_at", UTCDateTime),
     Column("alerted_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),

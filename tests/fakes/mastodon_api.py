@@ -385,6 +385,12 @@ class FakeMastodon:
                 media["url"] = media["preview_url"].replace("/small/", "/original/")
             self._changed()
 
+    def forget_idempotency_keys(self) -> None:
+        """Forget every Idempotency-Key seen so far, as a server does after about an hour:
+        a post sent again with one of them is created anew."""
+        with self._cond:
+            self._idempotency.clear()
+
     def reset_rate_limit(self) -> None:
         """Start a fresh rate-limit window with the full budget."""
         with self._cond:
