@@ -4,8 +4,8 @@ Replies approved before this revision are not queued: the collector of that time
 already acknowledged them as it collected them (``comments.acknowledged_at``).
 
 Revision ID: 0005
-Revises: 0002
-Create Date: 2026-12-10
+Revises: 0003
+Create Date: 2026-12-01
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
