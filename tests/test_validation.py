@@ -228,7 +228,8 @@ livestreams:
     )
     assert project.problems() == [
         "schedules/c.yaml:12:11: the livestream must end after it starts",
-        "schedules/c.yaml:18:18: 'une heure' is not a duration; write it like 15m, 1h, 1h30m or 1d",
+        "schedules/c.yaml:18:18: 'une heure' is not a reminder; write how long before the start, "
+        "like 1d, 1h or 10m, or start for the moment it begins",
         "schedules/c.yaml:18:29: reminder '1h' is listed twice",
     ]
 
@@ -459,3 +460,61 @@ def test_a_directory_named_like_a_template_is_not_one(project: Project) -> None:
 def test_a_grace_of_zero_is_kept(project: Project) -> None:
     project.campaign(BASE + "grace: 0m\n")
     assert project.load().campaigns[0].grace == timedelta(0)
+
+
+def test_huge_durations_and_extreme_dates_are_problems_not_tracebacks(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+grace: 99999999999d
+posts:
+  - {id: fin-des-temps, at: 9999-12-31 23:30, text: a}
+livestreams:
+  - id: lointain
+    title: Lointain
+    starts: 0001-01-01 10:00+00:00
+    ends: 0001-01-01 11:00+00:00
+    remind: [1d]
+    text: b
+  - id: rappels
+    title: Rappels
+    starts: 2012-05-02 13:30
+    ends: 2012-05-02 14:30
+    remind: [99999999999d, start]
+    text: c
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:8:8: '99999999999d' is longer than 365 days, the longest duration Relais "
+        "takes; write at most 365d",
+        "schedules/c.yaml:10:29: '9999-12-31 23:30': the year 9999 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:14:13: '0001-01-01 10:00+00:00': the year 1 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:15:11: '0001-01-01 11:00+00:00': the year 1 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:22:14: '99999999999d' is longer than 365 days, the longest duration Relais "
+        "takes; write at most 365d",
+    ]
+
+
+def test_the_last_and_first_years_still_work_with_reminders(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+grace: 365d
+livestreams:
+  - {id: premier, title: t, starts: 1970-01-01 00:30+00:00, ends: 1970-01-01 01:00+00:00, text: a,
+     remind: [365d, start]}
+  - {id: dernier, title: t, starts: 2999-12-31 23:30, ends: 2999-12-31 23:45, text: a,
+     remind: [365d, start]}
+"""
+    )
+    result = project.load()
+    assert result.problems == []
+    assert [(p.id, p.at.isoformat()) for p in result.campaigns[0].publications if p.channel.name == "masto"] == [
+        ("premier@365d", "1969-01-01T00:30:00+00:00"),
+        ("premier@start", "1970-01-01T00:30:00+00:00"),
+        ("dernier@365d", "2999-01-01T04:30:00+00:00"),
+        ("dernier@start", "3000-01-01T04:30:00+00:00"),
+    ]

@@ -30,7 +30,7 @@ from bot.core.schema import (
     TelegramChannelSpec,
 )
 from bot.core.templates import MessageTemplates, TemplateProblem, byte_position
-from bot.core.times import TimeError, parse_duration, parse_time
+from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
 from bot.problems import Problem
@@ -38,7 +38,6 @@ from bot.problems import Problem
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 MAX_CAMPAIGN_BYTES = 4 * 1024 * 1024
 MAX_MEDIA = 4
-START = "start"
 # Names a template sees besides the publication's own ``vars``.
 POST_VARS = frozenset({"campaign", "language", "hashtag", "hashtags", "at"})
 LIVESTREAM_VARS = POST_VARS | {
@@ -362,10 +361,11 @@ class _FileLoader:
         targets = self._targets(campaign, stream.to, path)
         offsets: dict[str, timedelta] = {}
         for i, reminder in enumerate(stream.remind):
-            if reminder == START:
-                offset: timedelta | None = timedelta(0)
-            else:
-                offset = self._duration(reminder, (*path, "remind", i))
+            try:
+                offset: timedelta | None = parse_reminder(reminder)
+            except TimeError as exc:
+                self.error((*path, "remind", i), str(exc))
+                offset = None
             if offset is not None and reminder in offsets:
                 self.error((*path, "remind", i), f"reminder '{reminder}' is listed twice")
             elif offset is not None:
