@@ -139,7 +139,7 @@ def test_invalid_campaign_exits_2_with_every_problem_and_no_traceback(tmp_path: 
             "schedules/a.yaml:2:1: YAML syntax error: while parsing a flow node, did not find expected node content",
             "schedules/b.yaml:2:11: unknown time zone 'Nowhere/Town'; use an IANA name like America/Montreal",
             "schedules/b.yaml:3:11: 'channels' needs at least 1 entry",
-            "3 problems; nothing was changed.",
+            "3 problems found.",
         ]
 
 

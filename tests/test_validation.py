@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from bot.core.campaigns import load_campaigns
 from tests.conftest import BASE, Project
 
 ANNONCE = "**{{ titre }}** {{ hashtag }}\n"
@@ -518,3 +520,47 @@ livestreams:
         ("dernier@365d", "2999-01-01T04:30:00+00:00"),
         ("dernier@start", "3000-01-01T04:30:00+00:00"),
     ]
+
+
+def test_a_time_already_past_is_a_warning_when_now_is_given(project: Project) -> None:
+    project.campaign(
+        with_posts("""\
+  - {id: passe, at: 2027-01-15 09:00, text: a}
+  - {id: dans-la-grace, at: 2027-01-15 09:50, text: b}
+  - {id: futur, at: 2027-01-15 10:30, text: c}
+livestreams:
+  - id: fini
+    title: Fini
+    starts: 2027-01-14 13:30
+    ends: 2027-01-14 14:30
+    text: d
+  - id: en-cours
+    title: En cours
+    starts: 2027-01-15 09:50
+    ends: 2027-01-15 11:00
+    remind: [1d, 1h, start]
+    text: e
+""")
+    )
+    now = datetime(2027, 1, 15, 10, 0, tzinfo=ZoneInfo("America/Montreal"))
+    result = load_campaigns([Path("schedules")], Path("messages"), now=now)
+    assert [str(p) for p in result.problems] == [
+        "schedules/c.yaml:9:21: warning: 'passe' is due 2027-01-15 09:00, which is already past: "
+        "relais run would mark it missed instead of publishing it; move it to a later time, or remove it",
+        "schedules/c.yaml:15:13: warning: 'fini' starts 2027-01-14 13:30, which is already past: "
+        "relais run would mark its reminders missed instead of publishing them; move it to a later "
+        "time, or remove it",
+        "schedules/c.yaml:22:14: warning: the 1d reminder of 'en-cours' is due 2027-01-14 09:50, which "
+        "is already past: relais run would mark it missed instead of publishing it; remove 1d from "
+        "remind:, or move the livestream",
+        "schedules/c.yaml:22:18: warning: the 1h reminder of 'en-cours' is due 2027-01-15 08:50, which "
+        "is already past: relais run would mark it missed instead of publishing it; remove 1h from "
+        "remind:, or move the livestream",
+    ]
+    assert result.ok
+    assert len(result.campaigns[0].publications) == 2 * (3 + 4 + 3)
+    # Without a clock (relais run, which marks them missed itself), no warning.
+    assert project.problems() == []
+    # Once the store has settled a publication, its warning goes.
+    result.forget_settled({"essai/passe/masto", "essai/passe/tg", "essai/fini@1d/tg"})
+    assert [p.line for p in result.problems] == [15, 22, 22]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -33,7 +33,7 @@ from bot.core.templates import MessageTemplates, TemplateProblem, byte_position
 from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
-from bot.problems import Problem
+from bot.problems import Problem, Severity
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 MAX_CAMPAIGN_BYTES = 4 * 1024 * 1024
@@ -58,11 +58,29 @@ _NUMERIC = re.compile(r"^-?\d+$")
 @dataclass
 class LoadResult:
     campaigns: list[Campaign] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors and warnings
+    # The warnings that a publication's time is past, with the keys of its publications.
+    overdue: dict[Problem, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """No errors: warnings do not stop a campaign from running."""
+        return not self.errors
+
+    def forget_settled(self, settled: Collection[str]) -> None:
+        """Drop the past-time warnings whose publications the store has settled already
+        (published, failed, missed…): only a pending one would still be marked missed."""
+        gone = {warning for warning, keys in self.overdue.items() if set(keys) <= set(settled)}
+        self.problems = [p for p in self.problems if p not in gone]
+        self.overdue = {w: keys for w, keys in self.overdue.items() if w not in gone}
 
 
 def display_path(path: Path) -> str:
@@ -92,8 +110,12 @@ def campaign_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
-    """Load every campaign named by ``paths`` and check it against ``messages_dir``."""
+def load_campaigns(paths: Sequence[Path], messages_dir: Path, *, now: datetime | None = None) -> LoadResult:
+    """Load every campaign named by ``paths`` and check it against ``messages_dir``.
+
+    With ``now``, a publication whose time is already past (``relais run`` would mark it
+    missed) is a warning.
+    """
     files, problems = campaign_files(paths)
     result = LoadResult(problems=problems)
     templates = MessageTemplates(messages_dir, display_path(messages_dir))
@@ -102,9 +124,10 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
     result.problems.extend(templates.check_all())
     seen: dict[str, str] = {}
     for path in files:
-        loader = _FileLoader(path, templates)
+        loader = _FileLoader(path, templates, now)
         campaign = loader.load()
         result.problems.extend(loader.problems)
+        result.overdue.update(loader.overdue)
         if campaign is None:
             continue
         if campaign.slug in seen:
@@ -119,9 +142,9 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
             )
             continue
         seen[campaign.slug] = loader.shown
-        if not loader.problems:
+        if not any(p.is_error for p in loader.problems):
             result.campaigns.append(campaign)
-    result.problems.sort()
+    result.problems = sorted(set(result.problems))  # once, even if found for each reminder
     return result
 
 
@@ -133,20 +156,29 @@ def _zone_names() -> frozenset[str]:
 class _FileLoader:
     """Reads one campaign file, collecting its problems."""
 
-    def __init__(self, path: Path, templates: MessageTemplates) -> None:
+    def __init__(self, path: Path, templates: MessageTemplates, now: datetime | None = None) -> None:
         self.path = path
         self.shown = display_path(path)
         self.templates = templates
+        self.now = now
         self.problems: list[Problem] = []
+        self.overdue: dict[Problem, tuple[str, ...]] = {}
         self.located: Located | None = None
 
     # -- reporting -----------------------------------------------------------------
 
-    def error(self, path: Path_, message: str, *, key: bool = False) -> None:
+    def error(
+        self, path: Path_, message: str, *, key: bool = False, severity: Severity = Severity.ERROR
+    ) -> Problem:
         where = self.located.position(path, key=key) if self.located else None
-        self.problems.append(
-            Problem(self.shown, where.line if where else 0, where.column if where else 0, message)
+        problem = Problem(
+            self.shown, where.line if where else 0, where.column if where else 0, message, severity
         )
+        self.problems.append(problem)
+        return problem
+
+    def warn(self, path: Path_, message: str, *, key: bool = False) -> Problem:
+        return self.error(path, message, key=key, severity=Severity.WARNING)
 
     def _validate(self, model: type[BaseModel], data: Any, prefix: Path_) -> Any:
         try:
@@ -349,7 +381,15 @@ class _FileLoader:
         if at is None:
             return []
         context = {"at": at.astimezone(campaign.timezone)}
-        return self._publications(campaign, post, path, post.id, at, targets, context, None)
+        publications = self._publications(campaign, post, path, post.id, at, targets, context, None)
+        if self._missed(campaign, publications):
+            self._warn_past(
+                (*path, "at"),
+                f"'{post.id}' is due {_local(at, campaign)}, which is already past: relais run would "
+                "mark it missed instead of publishing it; move it to a later time, or remove it",
+                publications,
+            )
+        return publications
 
     def _livestream(self, campaign: Campaign, stream: LivestreamSpec, path: Path_) -> list[Publication]:
         times = []
@@ -386,6 +426,7 @@ class _FileLoader:
             "duration": ends - starts,
         }
         publications = []
+        missed: dict[str, list[Publication]] = {}
         for reminder, offset in offsets.items():
             at = starts - offset
             language = stream.language or campaign.language
@@ -397,12 +438,45 @@ class _FileLoader:
                 "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
             }
             not_after = ends if reminder == START else starts
-            publications.extend(
-                self._publications(
-                    campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
-                )
+            made = self._publications(
+                campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
+            )
+            publications.extend(made)
+            if self._missed(campaign, made):
+                missed[reminder] = made
+        if missed and len(missed) == len(offsets):
+            self._warn_past(
+                (*path, "starts"),
+                f"'{stream.id}' starts {_local(starts, campaign)}, which is already past: relais run "
+                "would mark its reminders missed instead of publishing them; move it to a later "
+                "time, or remove it",
+                publications,
+            )
+            return publications
+        for reminder, made in missed.items():
+            where = (*path, "remind", stream.remind.index(reminder))
+            self._warn_past(
+                where if "remind" in stream.model_fields_set else (*path, "starts"),
+                f"the {reminder} reminder of '{stream.id}' is due {_local(made[0].at, campaign)}, which "
+                "is already past: relais run would mark it missed instead of publishing it; remove "
+                f"{reminder} from remind:, or move the livestream",
+                made,
             )
         return publications
+
+    def _missed(self, campaign: Campaign, publications: list[Publication]) -> bool:
+        """Whether ``relais run`` would mark these publications missed if it started now
+        (the rule of ``bot.services.publisher.lateness``)."""
+        if self.now is None or not publications:
+            return False
+        first = publications[0]  # all share their time: they differ by channel only
+        if first.not_after is not None and self.now > first.not_after:
+            return True
+        return self.now - first.at >= campaign.grace
+
+    def _warn_past(self, path: Path_, message: str, publications: list[Publication]) -> None:
+        warning = self.warn(path, message)
+        self.overdue[warning] = tuple(p.key for p in publications)
 
     def _publications(
         self,
@@ -532,6 +606,10 @@ class _FileLoader:
                 return None
             media.append(Media(file, item.alt))
         return tuple(media)
+
+
+def _local(moment: datetime, campaign: Campaign) -> str:
+    return f"{moment.astimezone(campaign.timezone):%Y-%m-%d %H:%M}"
 
 
 def _list(value: Any) -> list[Any]:
