@@ -134,5 +134,8 @@ def test_run_prints_warnings_and_runs(root: Path) -> None:
     )
     result = relais(root, "run", "--dry-run", "--from", "2998-12-31")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[0].startswith("schedules/c.yaml:2:11: warning: 'EST' is UTC-05:00")
+    assert (
+        "schedules/c.yaml:2:11: warning: 'EST' is UTC-05:00 all year, with no daylight saving time; "
+        "write the time zone of the place, e.g. timezone: America/Toronto"
+    ) in result.stderr.splitlines()
     assert "2 publications rehearsed." in result.stdout

@@ -564,3 +564,48 @@ livestreams:
     # Once the store has settled a publication, its warning goes.
     result.forget_settled({"essai/passe/masto", "essai/passe/tg", "essai/fini@1d/tg"})
     assert [p.line for p in result.problems] == [15, 22, 22]
+
+
+def test_fixed_offset_and_old_time_zone_names_are_warnings_naming_the_zone_to_use(project: Project) -> None:
+    for name, message in [
+        (
+            "EST",
+            "'EST' is UTC-05:00 all year, with no daylight saving time; write the time zone of the "
+            "place, e.g. timezone: America/Toronto",
+        ),
+        (
+            "Etc/GMT+5",
+            "'Etc/GMT+5' is UTC-05:00 all year, with no daylight saving time; write the time zone of "
+            "the place, e.g. timezone: America/Toronto",
+        ),
+        (
+            "EST5EDT",
+            "'EST5EDT' is an old name kept for compatibility; write the time zone of the place, "
+            "e.g. timezone: America/Toronto",
+        ),
+        (
+            "US/Eastern",
+            "'US/Eastern' is an old name for America/New_York, kept for compatibility; write "
+            "timezone: America/New_York",
+        ),
+        (
+            "GMT",
+            "'GMT' is UTC all year, with no daylight saving time; write timezone: UTC if that is "
+            "what you mean, or the time zone of the place, e.g. timezone: Europe/London",
+        ),
+    ]:
+        project.campaign(BASE.replace("America/Montreal", name))
+        result = project.load()
+        assert [str(p) for p in result.problems] == [f"schedules/c.yaml:2:11: warning: {message}"]
+        assert result.campaigns[0].timezone.key == name  # a warning: the campaign still runs
+    for good in ("America/Montreal", "America/Toronto", "UTC", "Etc/UTC", "Asia/Calcutta"):
+        project.campaign(BASE.replace("America/Montreal", good))
+        assert project.problems() == []
+
+
+def test_a_zone_that_is_no_place_is_an_error(project: Project) -> None:
+    project.campaign(BASE.replace("America/Montreal", "localtime"))
+    assert project.problems() == [
+        "schedules/c.yaml:2:11: 'localtime' is not the time zone of a place (it depends on the "
+        "computer); write an IANA name like America/Montreal",
+    ]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import jinja2
 from pydantic import BaseModel, RootModel, ValidationError
 
-from bot.core import i18n, length, markdown
+from bot.core import i18n, length, markdown, zones
 from bot.core.schema import (
     CampaignSpec,
     ChannelSpec,
@@ -309,13 +309,26 @@ class _FileLoader:
         )
 
     def _zone(self, name: str) -> ZoneInfo | None:
+        if name in zones.NOT_PLACES:
+            self.error(
+                ("timezone",),
+                f"'{name}' is not the time zone of a place (it depends on the computer); "
+                "write an IANA name like America/Montreal",
+            )
+            return None
+        zone = None
         if name in _zone_names():
-            return ZoneInfo(name)
-        try:
-            if "/" in name or name == "UTC":
-                return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
+            zone = ZoneInfo(name)
+        else:
+            try:
+                if "/" in name or name == "UTC":
+                    zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        if zone is not None:
+            if advice := zones.advice(name):
+                self.warn(("timezone",), advice)
+            return zone
         close = difflib.get_close_matches(name, _zone_names(), n=1)
         hint = f"did you mean {close[0]}?" if close else "use an IANA name like America/Montreal"
         self.error(("timezone",), f"unknown time zone '{name}'; {hint}")
