@@ -609,3 +609,26 @@ def test_a_zone_that_is_no_place_is_an_error(project: Project) -> None:
         "schedules/c.yaml:2:11: 'localtime' is not the time zone of a place (it depends on the "
         "computer); write an IANA name like America/Montreal",
     ]
+
+
+def test_an_unknown_language_is_caught_where_it_is_written(project: Project) -> None:
+    project.campaign(
+        BASE.replace("language: fr-CA", "language: francais")
+        + """\
+posts:
+  - {id: un, at: 2012-05-02 09:00, text: sans date}
+  - {id: deux, at: 2012-05-02 09:00, text: sans date, language: fr_CA}
+  - {id: trois, at: 2012-05-02 09:00, text: sans date, language: xx}
+  - {id: quatre, at: 2012-05-02 09:00, text: sans date, language: EN}
+livestreams:
+  - {id: direct, title: t, starts: 2012-05-02 13:30, ends: 2012-05-02 14:30, text: a, language: en-ZZ}
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:3:11: unknown language 'francais'; write a language code like fr, fr-CA or en "
+        "(French is fr)",
+        "schedules/c.yaml:10:65: unknown language 'fr_CA'; write fr-CA",
+        "schedules/c.yaml:11:66: unknown language 'xx'; write a language code like fr, fr-CA or en",
+        "schedules/c.yaml:12:67: unknown language 'EN'; write en",
+        "schedules/c.yaml:14:97: unknown language 'en-ZZ'; write a language code like fr, fr-CA or en",
+    ]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import jinja2
 from pydantic import BaseModel, RootModel, ValidationError
 
-from bot.core import i18n, length, markdown, zones
+from bot.core import i18n, languages, length, markdown, zones
 from bot.core.schema import (
     CampaignSpec,
     ChannelSpec,
@@ -280,10 +280,8 @@ class _FileLoader:
 
         zone = self._zone(spec.timezone) if usable("timezone", str) else None
         language = usable("language", str) or "en"
-        try:
-            i18n.locale_for(language)
-        except i18n.UnknownLanguage as exc:
-            self.error(("language",), str(exc))
+        if wrong := languages.problem(language):
+            self.error(("language",), wrong)
             language = "en"
         grace = self._duration(spec.grace, ("grace",)) if usable("grace", str) else None
         raw_channels = data.get("channels")
@@ -503,6 +501,9 @@ class _FileLoader:
         not_after: datetime | None,
     ) -> list[Publication]:
         language = spec.language or campaign.language
+        if spec.language is not None and (wrong := languages.problem(spec.language)):
+            self.error((*path, "language"), wrong)
+            return []
         media = self._media(spec, path)
         reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
         clash = sorted(reserved & spec.vars.keys())
