@@ -52,6 +52,13 @@ LIVESTREAM_VARS = POST_VARS | {
     "relative",
     "live",
 }
+# What ``{{ hashtag }}`` is when the campaign has none: undefined, like any name not set,
+# with a message that says how to define it (``vars:`` may not set it).
+_NO_HASHTAG = jinja2.StrictUndefined(
+    name="hashtag",
+    hint="'hashtag' is undefined: the campaign has no hashtags; add one at the top of the file, "
+    "e.g. hashtags: [gautrinweb2]",
+)
 _TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 _NUMERIC = re.compile(r"^-?\d+$")
 
@@ -186,9 +193,28 @@ class _FileLoader:
             return model.model_validate(data)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                path, on_key, message = explain(error, data, model)
-                self.error((*prefix, *path), message, key=on_key)
+                comment = self._comment((*prefix, *error["loc"])) if error.get("input") is None else None
+                path, on_key, message = explain(
+                    error, data, model, prefix=prefix, comment=comment[1] if comment else None
+                )
+                where = self.located.position(path, key=on_key) if self.located else None
+                if comment:
+                    self.problems.append(Problem(self.shown, *comment[0], message))
+                elif not (where and self.located and where in {p for p, _ in self.located.problems}):
+                    self.error(path, message, key=on_key)  # (else the YAML's own problem says it)
             return None
+
+    def _comment(self, path: Path_) -> tuple[tuple[int, int], str] | None:
+        """A YAML comment where the missing value at ``path`` was expected, and where it is:
+        ``hashtags: #tag`` gives no value at all, as # starts a comment."""
+        if self.located is None:
+            return None
+        where = self.located.position(path)
+        line = self.located.line(where.line)
+        column = len(line) - len(rest := line[where.column - 1 :].lstrip())
+        if not rest.startswith("#"):
+            return None
+        return (where.line, column + 1), rest.rstrip()
 
     # -- loading -------------------------------------------------------------------
 
@@ -346,14 +372,10 @@ class _FileLoader:
             return None
         spec = root.root
         if isinstance(spec, TelegramChannelSpec):
-            chat = spec.chat
-            if isinstance(chat, str) and _NUMERIC.match(chat):
-                chat = int(chat)
-            if isinstance(chat, str) and not _TELEGRAM_USERNAME.match(chat):
-                self.error(
-                    ("channels", name, "chat"), f"chat {chat!r} is neither an @username nor a numeric chat id"
-                )
+            if wrong := _chat_problem(spec.chat):
+                self.error(("channels", name, "chat"), wrong)
                 return None
+            chat = int(spec.chat) if isinstance(spec.chat, str) and _NUMERIC.match(spec.chat) else spec.chat
             return Channel(name, Network.TELEGRAM, chat=chat)
         return Channel(name, Network.MASTODON, visibility=spec.visibility, max_characters=spec.max_characters)
 
@@ -593,7 +615,7 @@ class _FileLoader:
             "campaign": campaign.slug,
             "language": language,
             "hashtags": [f"#{tag}" for tag in campaign.hashtags],
-            "hashtag": f"#{campaign.hashtags[0]}" if campaign.hashtags else "",
+            "hashtag": f"#{campaign.hashtags[0]}" if campaign.hashtags else _NO_HASHTAG,
             **variables,
         }
         try:
@@ -621,6 +643,28 @@ class _FileLoader:
                 return None
             media.append(Media(file, item.alt))
         return tuple(media)
+
+
+def _chat_problem(chat: Any) -> str | None:
+    """What is wrong with a Telegram ``chat:``, or None. Never coerced: ``true`` is not user 1."""
+    if isinstance(chat, bool) or not isinstance(chat, str | int):
+        shown = (
+            "a list"
+            if isinstance(chat, list)
+            else str(chat).lower()
+            if isinstance(chat, bool)
+            else repr(chat)
+        )
+        return (
+            "'chat' must be an @username in quotes, like \"@GautrinWeb2\", or a numeric chat id, "
+            f"like -1001234567890; not {shown}"
+        )
+    if isinstance(chat, str) and not (_NUMERIC.match(chat) or _TELEGRAM_USERNAME.match(chat)):
+        return (
+            f"chat {chat!r} is neither an @username nor a numeric chat id; write "
+            f'"@{chat.lstrip("@")}" for a public channel or group, or its numeric id, like -1001234567890'
+        )
+    return None
 
 
 def _local(moment: datetime, campaign: Campaign) -> str:

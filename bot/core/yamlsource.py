@@ -46,6 +46,12 @@ class Located:
     data: Any
     root: Node | None = None
     problems: list[tuple[Position, str]] = field(default_factory=list)
+    text: str = ""
+
+    def line(self, number: int) -> str:
+        """The text of line ``number`` (1-based), or "" past the end."""
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
 
     def position(self, path: Path_, *, key: bool = False) -> Position:
         """Where ``path`` is written (its key with ``key=True``), or its nearest ancestor.
@@ -97,7 +103,7 @@ def parse(text: str) -> Located:
         raise YamlSyntaxError(where, f"YAML syntax error: {message}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Position(1, 1), f"YAML error: {exc}") from None
-    located = Located(data=None, root=root)
+    located = Located(data=None, root=root, text=text)
     if root is not None:
         located.data = _build(root, located.problems, set())
     return located
