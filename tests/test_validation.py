@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from PIL import Image
+
 from bot.core.campaigns import load_campaigns
 from tests.conftest import BASE, Project
 
@@ -279,7 +281,7 @@ livestreams:
 
 
 def test_media_must_exist_and_carry_alt_text(project: Project) -> None:
-    (project.root / "schedules" / "couverture.jpg").write_bytes(b"\xff\xd8\xff")
+    Image.new("RGB", (40, 30)).save(project.root / "schedules" / "couverture.jpg")
     project.campaign(
         with_posts("""\
   - id: un
@@ -299,7 +301,8 @@ def test_media_must_exist_and_carry_alt_text(project: Project) -> None:
     assert project.problems() == [
         "schedules/c.yaml:12:13: missing key 'alt': the alt text describes the image for people who "
         "cannot see it; add it, e.g. alt: what the image shows",
-        "schedules/c.yaml:16:20: media file not found: schedules/absente.jpg",
+        "schedules/c.yaml:16:20: media file not found: schedules/absente.jpg (paths are relative to "
+        "the campaign file)",
     ]
 
 
@@ -325,7 +328,7 @@ def test_mastodon_limit_can_be_raised_by_the_campaign(project: Project) -> None:
 
 
 def test_caption_limit_for_telegram_photos(project: Project) -> None:
-    (project.root / "schedules" / "photo.png").write_bytes(b"\x89PNG")
+    Image.new("RGB", (40, 30)).save(project.root / "schedules" / "photo.png")
     project.campaign(
         with_posts(f"""\
   - id: photo

@@ -21,6 +21,7 @@ import jinja2
 from pydantic import BaseModel, ValidationError
 
 from bot.core import i18n, languages, length, markdown, zones
+from bot.core import media as images
 from bot.core.schema import (
     CampaignSpec,
     ChannelSpec,
@@ -527,7 +528,7 @@ class _FileLoader:
         if spec.language is not None and (wrong := languages.problem(spec.language)):
             self.error((*path, "language"), wrong)
             return []
-        media = self._media(spec, path)
+        media = self._media(spec, path, targets)
         reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
         clash = sorted(reserved & spec.vars.keys())
         if clash:
@@ -631,18 +632,70 @@ class _FileLoader:
             return None
         return markdown.render(source)
 
-    def _media(self, spec: PostSpec | LivestreamSpec, path: Path_) -> tuple[Media, ...] | None:
+    def _media(
+        self, spec: PostSpec | LivestreamSpec, path: Path_, targets: list[Channel]
+    ) -> tuple[Media, ...] | None:
         if len(spec.media) > MAX_MEDIA:
             self.error((*path, "media"), f"at most {MAX_MEDIA} media files per publication")
             return None
         media = []
         for i, item in enumerate(spec.media):
-            file = (self.path.parent / item.file).resolve()
-            if not file.is_file():
-                self.error((*path, "media", i, "file"), f"media file not found: {display_path(file)}")
-                return None
-            media.append(Media(file, item.alt))
-        return tuple(media)
+            where = (*path, "media", i, "file")
+            file = self._media_file(item.file, where)
+            if file is None:
+                continue
+            shown = display_path(file)
+            try:
+                info = images.inspect(file, shown)
+            except images.MediaProblem as exc:
+                self.error(where, str(exc))
+                continue
+            wrong = [
+                m
+                for network in sorted({t.network for t in targets})
+                for m in images.problems(info, network, shown)
+            ]
+            for message in wrong:
+                self.error(where, message)
+            if not wrong:
+                media.append(Media(file, item.alt))
+        return tuple(media) if len(media) == len(spec.media) else None
+
+    def _media_file(self, name: str, where: Path_) -> Path | None:
+        """The file a media entry names, if it is inside the campaign repository.
+
+        The campaign repository is the directory that holds the schedules directory (the
+        campaign file's directory): media may be anywhere in it (``schedules/media/``,
+        ``media/`` beside ``schedules/``), never outside it, neither by an absolute path,
+        nor by ``..``, nor through a symbolic link. A campaign file from anyone must not
+        be able to publish ``/etc/hostname``.
+        """
+        folder = self.path.parent.resolve()
+        repository = f"the campaign repository (the directory that holds {folder.name}/)"
+        if Path(name).is_absolute():
+            self.error(
+                where,
+                f"{name!r} is an absolute path; write the path from the campaign file's directory, "
+                "e.g. media/affiche.jpg, and keep the file in the campaign repository",
+            )
+            return None
+        if not Path(os.path.normpath(folder / name)).is_relative_to(folder.parent):
+            self.error(where, f"{name!r} leads outside {repository}; keep media files inside it")
+            return None
+        file = (folder / name).resolve()
+        if not file.is_relative_to(folder.parent):
+            self.error(
+                where,
+                f"{name!r} is a link to a file outside {repository}; copy the file into the "
+                "repository instead",
+            )
+            return None
+        if not file.is_file():
+            self.error(
+                where, f"media file not found: {display_path(file)} (paths are relative to the campaign file)"
+            )
+            return None
+        return file
 
 
 def _chat_problem(chat: Any) -> str | None:
