@@ -75,7 +75,7 @@ posts:
     assert project.problems() == [
         "schedules/c.yaml:1:1: missing key 'timezone'; add it, e.g. timezone: America/Montreal",
         "schedules/c.yaml:3:7: missing key 'chat'; add it, e.g. chat: \"@GautrinWeb2\"",
-        "schedules/c.yaml:4:18: unknown network 'fax'; use 'telegram', 'mastodon'",
+        "schedules/c.yaml:4:18: unknown network 'fax'; write network: telegram or network: mastodon",
         "schedules/c.yaml:5:14: 'acknowledge' must be true or false, not 'maybe'",
         "schedules/c.yaml:7:5: missing key 'id'; add it, e.g. id: rapport-en-ligne",
         "schedules/c.yaml:8:11: 'text' must be text, not a list; put it in quotes if it starts with [",

@@ -161,3 +161,22 @@ def test_no_channel_at_all(project: Project) -> None:
         "schedules/c.yaml:3:11: 'channels' needs at least one channel, e.g. "
         'channels: {tg: {network: telegram, chat: "@GautrinWeb2"}}',
     ]
+
+
+def test_channels_without_a_network(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+  sans: {chat: "@GautrinWeb2"}
+  vide: {network: , chat: "@GautrinWeb2"}
+  rien:
+  autre: {network: bluesky}
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:8:9: missing key 'network'; add network: telegram or network: mastodon",
+        "schedules/c.yaml:9:19: 'network' has no value; write network: telegram or network: mastodon",
+        "schedules/c.yaml:10:8: channel 'rien' has no value; write it like rien: "
+        '{network: telegram, chat: "@name"}',
+        "schedules/c.yaml:11:20: unknown network 'bluesky'; write network: telegram or network: mastodon",
+    ]

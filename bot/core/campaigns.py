@@ -30,7 +30,7 @@ from bot.core.schema import (
     PostSpec,
     TelegramChannelSpec,
 )
-from bot.core.schema_errors import explain
+from bot.core.schema_errors import explain, shown
 from bot.core.templates import MessageTemplates, TemplateProblem, byte_position
 from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, YamlSyntaxError, parse
@@ -400,7 +400,7 @@ class _FileLoader:
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
-                known = ", ".join(sorted(campaign.channels))
+                known = ", ".join(sorted(campaign.channels)) or "none is defined"
                 self.error((*path, "to", i), f"unknown channel '{name}' (channels: {known})")
             elif campaign.channels[name] is not None:  # an invalid channel is reported already
                 targets.append(campaign.channels[name])
@@ -700,17 +700,15 @@ class _FileLoader:
 
 def _chat_problem(chat: Any) -> str | None:
     """What is wrong with a Telegram ``chat:``, or None. Never coerced: ``true`` is not user 1."""
-    if isinstance(chat, bool) or not isinstance(chat, str | int):
-        shown = (
-            "a list"
-            if isinstance(chat, list)
-            else str(chat).lower()
-            if isinstance(chat, bool)
-            else repr(chat)
+    if chat is None:
+        return (
+            "'chat' has no value; write an @username in quotes, like \"@GautrinWeb2\", or a numeric "
+            "chat id, like -1001234567890"
         )
+    if isinstance(chat, bool) or not isinstance(chat, str | int):
         return (
             "'chat' must be an @username in quotes, like \"@GautrinWeb2\", or a numeric chat id, "
-            f"like -1001234567890; not {shown}"
+            f"like -1001234567890; not {shown(chat)}"
         )
     if isinstance(chat, str) and not (_NUMERIC.match(chat) or _TELEGRAM_USERNAME.match(chat)):
         return (

@@ -74,19 +74,37 @@ def explain(
         return path, True, f"unknown key '{name}'; {hint}"
     if kind == "missing":
         return path[:-1], False, _missing(str(path[-1]))
+    network = value.get("network") if isinstance(value, dict) else None
+    if kind == "union_tag_invalid" and network is None:
+        return (
+            (*path, "network"),
+            False,
+            "'network' has no value; write network: telegram or network: mastodon",
+        )
     if kind == "union_tag_invalid":
         return (
             (*path, "network"),
             False,
-            f"unknown network {error['ctx']['tag']!r}; use {error['ctx']['expected_tags']}",
+            f"unknown network {shown(network)}; write network: telegram or network: mastodon",
         )
     if kind == "union_tag_not_found":
-        return path, False, "missing key 'network' (telegram or mastodon)"
+        return path, False, "missing key 'network'; add network: telegram or network: mastodon"
     message = _message(kind, path, value, error.get("ctx") or {}, comment)
     if message is None:  # a case not foreseen: pydantic's words, which at least say what
         message = error["msg"][0].lower() + error["msg"][1:]
         message = f"{message}, got {value!r}" if not isinstance(value, dict | list) else message
     return path, False, message
+
+
+def shown(value: Any) -> str:
+    """A value as YAML writes it, for a message: ``true``, ``'x'``, ``a list``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "a map"
+    return repr(value)
 
 
 def _missing(name: str) -> str:
@@ -120,23 +138,25 @@ def _message(kind: str, path: Path_, value: Any, ctx: dict[str, Any], comment: s
             else f'{subject} must be text; write "{value}"'
         )
     if kind in ("bool_type", "bool_parsing"):
-        return f"{subject} must be true or false, not {value!r}"
+        return f"{subject} must be true or false, not {shown(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"{subject} must be a whole number, like 500, not {value!r}"
+        return f"{subject} must be a whole number, like 500, not {shown(value)}"
     if kind == "greater_than":
-        return f"{subject} must be more than {ctx['gt']}, not {value!r}"
+        return f"{subject} must be more than {ctx['gt']}, not {shown(value)}"
     if kind == "literal_error":
-        return f"{subject} must be {ctx['expected'].replace(chr(39), '')}, not {value!r}"
+        return f"{subject} must be {ctx['expected'].replace(chr(39), '')}, not {shown(value)}"
     if kind == "list_type":
         if key == "media":
             file = value if isinstance(value, str) else _EXAMPLE["file"]
             return f"'media' must be a list, like media: [{{file: {file}, alt: {_EXAMPLE['alt']}}}]"
-        if isinstance(value, str | int | float):
+        if key in ("posts", "livestreams"):
+            return f"'{key}' must be a list of {key}, each one starting with '- id:' on its own line"
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
             return f"{subject} must be a list; write {key}: [{value}]"
         return f"{subject} must be a list, like {key}: {_LISTS.get(key, '[a, b]')}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         if item is not None:
-            return f"this {item} must be a map of keys ({_KEYS.get(str(path[-2]), '…')}), not {value!r}"
+            return f"this {item} must be a map of keys ({_KEYS.get(str(path[-2]), '…')}), not {shown(value)}"
         if path[:1] == ("channels",) and len(path) == 2:
             return f"channel '{key}' must be a map, like {key}: {{network: telegram, chat: \"@name\"}}"
         return f"{subject} must be a map, like {_MAPS.get(key, key + ': {…}')}"
@@ -166,6 +186,8 @@ def _no_value(path: Path_, subject: str, key: str, item: str | None, comment: st
         return (
             "'hashtags' has no value; list them, e.g. hashtags: [gautrinweb2], or write hashtags: [] for none"
         )
+    if path[:1] == ("channels",) and len(path) == 2:
+        return f"channel '{key}' has no value; write it like {key}: {{network: telegram, chat: \"@name\"}}"
     if item is not None and str(path[-2]) in _KEYS:
         return f"this {item} is empty; write its keys ({_KEYS[str(path[-2])]}) or remove the '-'"
     if item is not None:
