@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot import __version__
+from bot.clock import SystemClock
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, CommentState, Publication, PublicationState
@@ -42,26 +43,50 @@ def _settings(ctx: click.Context) -> Settings:
     return state["settings"]
 
 
-def _load(settings: Settings, paths: Sequence[Path], *, keep_going: bool = False) -> list[Campaign]:
+def _load(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    keep_going: bool = False,
+    strict: bool | None = None,
+    now: datetime | None = None,
+) -> list[Campaign]:
     """Load the campaigns, or exit 2 after printing every problem on stderr.
 
-    With ``keep_going`` (``relais run``), the files that validate run and the others are
-    reported; it still exits 2 when no campaign at all validates."""
-    result: LoadResult = load_campaigns(list(paths) or [settings.schedules_dir], settings.messages_dir)
-    if result.ok:
-        return result.campaigns
+    Warnings are printed and do not stop anything, unless ``strict`` (``--strict``; None
+    for a command without it). With ``now``, a publication already past that the store
+    has not settled is a warning. With ``keep_going`` (``relais run``), the files that
+    validate run and the others are reported; it still exits 2 when no campaign at all
+    validates."""
+    result: LoadResult = load_campaigns(
+        list(paths) or [settings.schedules_dir], settings.messages_dir, now=now
+    )
+    if result.overdue:
+        keys = sorted({key for keys in result.overdue.values() for key in keys})
+        states = _recorded_states(settings, keys)
+        result.forget_settled({key for key, state in states.items() if state != PublicationState.PENDING})
     for problem in result.problems:
         click.echo(str(problem), err=True)
-    count = len(result.problems)
+    errors, warnings = len(result.errors), len(result.warnings)
+    if not errors and not (strict and warnings):
+        if warnings and strict is not None:
+            click.echo(f"{_count(warnings, 'warning')} (--strict makes warnings errors).", err=True)
+        return result.campaigns
     if keep_going and result.campaigns:
         click.echo(
-            f"{count} problem{'s' * (count > 1)}: the campaigns above are not run until fixed; "
+            f"{_count(errors, 'problem')}: the campaigns above are not run until fixed; "
             f"{len(result.campaigns)} campaign(s) run.",
             err=True,
         )
         return result.campaigns
-    click.echo(f"{count} problem{'s' * (count > 1)}; nothing was changed.", err=True)
+    found = [_count(errors, "problem")] if errors else []
+    found += [_count(warnings, "warning") + (" (fatal with --strict)" if strict else "")] if warnings else []
+    click.echo(f"{' and '.join(found)} found.", err=True)
     sys.exit(EXIT_INVALID)
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -81,21 +106,27 @@ def main() -> None:
     """
 
 
+_STRICT = click.option("--strict", is_flag=True, help="Treat warnings as problems: exit 2 if there are any.")
+
+
 @main.command()
+@_STRICT
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def validate(ctx: click.Context, strict: bool, paths: tuple[Path, ...]) -> None:
     """Check campaign files and their templates.
 
     Prints every problem of every file, one a line, as file:line:column: message, and
-    exits with status 2; prints a summary and exits 0 when all is well.
+    exits with status 2; prints a summary and exits 0 when all is well. Warnings (a time
+    already past, a time zone without daylight saving time) are printed as
+    file:line:column: warning: message and do not change the exit status, unless --strict.
 
     \b
     Example:
       relais validate
-      relais validate schedules/gouverner-ensemble.yaml
+      relais validate --strict schedules/gouverner-ensemble.yaml
     """
-    campaigns = _load(_settings(ctx), paths)
+    campaigns = _load(_settings(ctx), paths, strict=strict, now=SystemClock().now())
     for campaign in campaigns:
         count = len(campaign.publications)
         click.echo(
@@ -114,17 +145,20 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     show_default=True,
     help="Output format.",
 )
+@_STRICT
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def plan(ctx: click.Context, fmt: str, paths: tuple[Path, ...]) -> None:
+def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) -> None:
     """Show every publication: when, where, and the text as each network will get it.
+
+    Problems and warnings go to stderr, as with relais validate.
 
     \b
     Example:
       relais plan
       relais plan --format json | jq '.publications[] | select(.channel == "mastodon")'
     """
-    campaigns = _load(_settings(ctx), paths)
+    campaigns = _load(_settings(ctx), paths, strict=strict, now=SystemClock().now())
     publications = sorted(
         (p for c in campaigns for p in c.publications), key=lambda p: (p.at, p.campaign, p.id, p.channel.name)
     )

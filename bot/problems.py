@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """An error stops a file from being used; a warning is printed and the file is used
+    (``--strict`` makes warnings fatal)."""
+
+    ERROR = "error"
+    WARNING = "warning"
 
 
 @dataclass(frozen=True, order=True)
@@ -13,8 +22,14 @@ class Problem:
     line: int
     column: int
     message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
+        message = self.message if self.is_error else f"warning: {self.message}"
         if self.line:
-            return f"{self.file}:{self.line}:{self.column or 1}: {self.message}"
-        return f"{self.file}: {self.message}"
+            return f"{self.file}:{self.line}:{self.column or 1}: {message}"
+        return f"{self.file}: {message}"

@@ -136,10 +136,11 @@ def test_invalid_campaign_exits_2_with_every_problem_and_no_traceback(tmp_path: 
         assert result.returncode == 2
         assert result.stdout == ""
         assert result.stderr.splitlines() == [
-            "schedules/a.yaml:2:1: YAML syntax error: while parsing a flow node, did not find expected node content",
+            "schedules/a.yaml:1:11: this list is never closed: add ']' after its last item",
             "schedules/b.yaml:2:11: unknown time zone 'Nowhere/Town'; use an IANA name like America/Montreal",
-            "schedules/b.yaml:3:11: 'channels' needs at least 1 entry",
-            "3 problems; nothing was changed.",
+            "schedules/b.yaml:3:11: 'channels' needs at least one channel, e.g. channels: "
+            '{tg: {network: telegram, chat: "@GautrinWeb2"}}',
+            "3 problems found.",
         ]
 
 

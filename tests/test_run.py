@@ -161,5 +161,5 @@ def test_an_invalid_file_at_start_does_not_stop_the_other_campaigns(deployment: 
     bot = deployment.start()
     assert deployment.mastodon.wait_for(lambda: len(deployment.mastodon.statuses) == 1, timeout=20)
     assert bot.stop() == 0
-    assert "schedules/casse.yaml:2:1: YAML syntax error" in bot.log
+    assert "schedules/casse.yaml:1:11: this list is never closed: add ']' after its last item" in bot.log
     assert "the campaigns above are not run until fixed; 1 campaign(s) run." in bot.log

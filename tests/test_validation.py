@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from PIL import Image
+
+from bot.core.campaigns import load_campaigns
 from tests.conftest import BASE, Project
 
 ANNONCE = "**{{ titre }}** {{ hashtag }}\n"
@@ -69,12 +73,12 @@ posts:
     text: [not, text]
 """)
     assert project.problems() == [
-        "schedules/c.yaml:1:1: missing key 'timezone'",
-        "schedules/c.yaml:3:7: missing key 'chat'",
-        "schedules/c.yaml:4:18: unknown network 'fax'; use 'telegram', 'mastodon'",
-        "schedules/c.yaml:5:14: input should be a valid boolean, unable to interpret input, got 'maybe'",
-        "schedules/c.yaml:7:5: missing key 'id'",
-        "schedules/c.yaml:8:11: input should be a valid string",
+        "schedules/c.yaml:1:1: missing key 'timezone'; add it, e.g. timezone: America/Montreal",
+        "schedules/c.yaml:3:7: missing key 'chat'; add it, e.g. chat: \"@GautrinWeb2\"",
+        "schedules/c.yaml:4:18: unknown network 'fax'; write network: telegram or network: mastodon",
+        "schedules/c.yaml:5:14: 'acknowledge' must be true or false, not 'maybe'",
+        "schedules/c.yaml:7:5: missing key 'id'; add it, e.g. id: rapport-en-ligne",
+        "schedules/c.yaml:8:11: 'text' must be text, not a list; put it in quotes if it starts with [",
     ]
 
 
@@ -91,7 +95,7 @@ livestreams:
     assert project.problems() == [
         "schedules/c.yaml:10:10: id 'un' is already used on line 9; ids must be unique in a campaign",
         "schedules/c.yaml:11:10: 'Deux Mots' is not a valid name: use lowercase letters, digits, "
-        "'-' and '_', starting with a letter or digit",
+        "'-' and '_', starting with a letter or digit; write deux-mots",
         "schedules/c.yaml:13:10: id 'un' is already used on line 9; ids must be unique in a campaign",
     ]
 
@@ -228,7 +232,8 @@ livestreams:
     )
     assert project.problems() == [
         "schedules/c.yaml:12:11: the livestream must end after it starts",
-        "schedules/c.yaml:18:18: 'une heure' is not a duration; write it like 15m, 1h, 1h30m or 1d",
+        "schedules/c.yaml:18:18: 'une heure' is not a reminder; write how long before the start, "
+        "like 1d, 1h or 10m, or start for the moment it begins",
         "schedules/c.yaml:18:29: reminder '1h' is listed twice",
     ]
 
@@ -276,7 +281,7 @@ livestreams:
 
 
 def test_media_must_exist_and_carry_alt_text(project: Project) -> None:
-    (project.root / "schedules" / "couverture.jpg").write_bytes(b"\xff\xd8\xff")
+    Image.new("RGB", (40, 30)).save(project.root / "schedules" / "couverture.jpg")
     project.campaign(
         with_posts("""\
   - id: un
@@ -294,8 +299,10 @@ def test_media_must_exist_and_carry_alt_text(project: Project) -> None:
 """)
     )
     assert project.problems() == [
-        "schedules/c.yaml:12:13: missing key 'alt'",
-        "schedules/c.yaml:16:20: media file not found: schedules/absente.jpg",
+        "schedules/c.yaml:12:13: missing key 'alt': the alt text describes the image for people who "
+        "cannot see it; add it, e.g. alt: what the image shows",
+        "schedules/c.yaml:16:20: media file not found: schedules/absente.jpg (paths are relative to "
+        "the campaign file)",
     ]
 
 
@@ -321,7 +328,7 @@ def test_mastodon_limit_can_be_raised_by_the_campaign(project: Project) -> None:
 
 
 def test_caption_limit_for_telegram_photos(project: Project) -> None:
-    (project.root / "schedules" / "photo.png").write_bytes(b"\x89PNG")
+    Image.new("RGB", (40, 30)).save(project.root / "schedules" / "photo.png")
     project.campaign(
         with_posts(f"""\
   - id: photo
@@ -349,8 +356,7 @@ def test_telegram_limit_counts_what_is_shown_not_the_markup(project: Project) ->
 def test_syntax_error_in_yaml(project: Project) -> None:
     project.campaign(BASE + "posts:\n  - {id: un, at: 2012-05-02 09:00\n")
     assert project.problems() == [
-        "schedules/c.yaml:10:1: YAML syntax error: while parsing a flow mapping, did not find "
-        "expected ',' or '}'",
+        "schedules/c.yaml:9:5: this map is never closed: add '}' after its last entry",
     ]
 
 
@@ -396,8 +402,7 @@ def test_one_bad_file_hides_nothing_of_another(project: Project) -> None:
     project.campaign(BASE.replace("America/Montreal", "Mars/Olympus"), "b.yaml")
     (project.root / "schedules" / "c.yaml").write_bytes(b"\xff\xfe")
     assert project.problems() == [
-        "schedules/a.yaml:2:1: YAML syntax error: while parsing a flow node, did not find "
-        "expected node content",
+        "schedules/a.yaml:1:11: this list is never closed: add ']' after its last item",
         "schedules/b.yaml:2:11: unknown time zone 'Mars/Olympus'; use an IANA name like America/Montreal",
         "schedules/c.yaml:1:1: not UTF-8 (byte 0xff); save the file as UTF-8",
     ]
@@ -418,7 +423,8 @@ def test_non_utf8_template(project: Project) -> None:
 def test_telegram_chat_must_be_a_username_or_an_id(project: Project) -> None:
     project.campaign(BASE.replace('"@GautrinWeb2"', '"GautrinWeb2"'))
     assert project.problems() == [
-        "schedules/c.yaml:6:33: chat 'GautrinWeb2' is neither an @username nor a numeric chat id",
+        "schedules/c.yaml:6:33: chat 'GautrinWeb2' is neither an @username nor a numeric chat id; "
+        'write "@GautrinWeb2" for a public channel or group, or its numeric id, like -1001234567890',
     ]
     project.campaign(BASE.replace('"@GautrinWeb2"', "-1001234567890"))
     assert project.problems() == []
@@ -432,7 +438,6 @@ def test_yaml_aliases_are_refused_so_a_file_cannot_explode(project: Project) -> 
     project.campaign(BASE + "posts: &a [*a]\n")
     assert project.problems() == [
         "schedules/c.yaml:8:8: YAML aliases (*name) are not supported in campaign files; write the value",
-        "schedules/c.yaml:8:8: input should be a valid dictionary or instance of PostSpec, got None",
     ]
     laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
     project.campaign(BASE + "l0: &l0 [ha]\n" + laughs)
@@ -459,3 +464,173 @@ def test_a_directory_named_like_a_template_is_not_one(project: Project) -> None:
 def test_a_grace_of_zero_is_kept(project: Project) -> None:
     project.campaign(BASE + "grace: 0m\n")
     assert project.load().campaigns[0].grace == timedelta(0)
+
+
+def test_huge_durations_and_extreme_dates_are_problems_not_tracebacks(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+grace: 99999999999d
+posts:
+  - {id: fin-des-temps, at: 9999-12-31 23:30, text: a}
+livestreams:
+  - id: lointain
+    title: Lointain
+    starts: 0001-01-01 10:00+00:00
+    ends: 0001-01-01 11:00+00:00
+    remind: [1d]
+    text: b
+  - id: rappels
+    title: Rappels
+    starts: 2012-05-02 13:30
+    ends: 2012-05-02 14:30
+    remind: [99999999999d, start]
+    text: c
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:8:8: '99999999999d' is longer than 365 days, the longest duration Relais "
+        "takes; write at most 365d",
+        "schedules/c.yaml:10:29: '9999-12-31 23:30': the year 9999 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:14:13: '0001-01-01 10:00+00:00': the year 1 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:15:11: '0001-01-01 11:00+00:00': the year 1 is out of range; Relais takes "
+        "years from 1970 to 2999",
+        "schedules/c.yaml:22:14: '99999999999d' is longer than 365 days, the longest duration Relais "
+        "takes; write at most 365d",
+    ]
+
+
+def test_the_last_and_first_years_still_work_with_reminders(project: Project) -> None:
+    project.campaign(
+        BASE
+        + """\
+grace: 365d
+livestreams:
+  - {id: premier, title: t, starts: 1970-01-01 00:30+00:00, ends: 1970-01-01 01:00+00:00, text: a,
+     remind: [365d, start]}
+  - {id: dernier, title: t, starts: 2999-12-31 23:30, ends: 2999-12-31 23:45, text: a,
+     remind: [365d, start]}
+"""
+    )
+    result = project.load()
+    assert result.problems == []
+    assert [(p.id, p.at.isoformat()) for p in result.campaigns[0].publications if p.channel.name == "masto"] == [
+        ("premier@365d", "1969-01-01T00:30:00+00:00"),
+        ("premier@start", "1970-01-01T00:30:00+00:00"),
+        ("dernier@365d", "2999-01-01T04:30:00+00:00"),
+        ("dernier@start", "3000-01-01T04:30:00+00:00"),
+    ]
+
+
+def test_a_time_already_past_is_a_warning_when_now_is_given(project: Project) -> None:
+    project.campaign(
+        with_posts("""\
+  - {id: passe, at: 2027-01-15 09:00, text: a}
+  - {id: dans-la-grace, at: 2027-01-15 09:50, text: b}
+  - {id: futur, at: 2027-01-15 10:30, text: c}
+livestreams:
+  - id: fini
+    title: Fini
+    starts: 2027-01-14 13:30
+    ends: 2027-01-14 14:30
+    text: d
+  - id: en-cours
+    title: En cours
+    starts: 2027-01-15 09:50
+    ends: 2027-01-15 11:00
+    remind: [1d, 1h, start]
+    text: e
+""")
+    )
+    now = datetime(2027, 1, 15, 10, 0, tzinfo=ZoneInfo("America/Montreal"))
+    result = load_campaigns([Path("schedules")], Path("messages"), now=now)
+    assert [str(p) for p in result.problems] == [
+        "schedules/c.yaml:9:21: warning: 'passe' is due 2027-01-15 09:00, which is already past: "
+        "relais run would mark it missed instead of publishing it; move it to a later time, or remove it",
+        "schedules/c.yaml:15:13: warning: 'fini' starts 2027-01-14 13:30, which is already past: "
+        "relais run would mark its reminders missed instead of publishing them; move it to a later "
+        "time, or remove it",
+        "schedules/c.yaml:22:14: warning: the 1d reminder of 'en-cours' is due 2027-01-14 09:50, which "
+        "is already past: relais run would mark it missed instead of publishing it; remove 1d from "
+        "remind:, or move the livestream",
+        "schedules/c.yaml:22:18: warning: the 1h reminder of 'en-cours' is due 2027-01-15 08:50, which "
+        "is already past: relais run would mark it missed instead of publishing it; remove 1h from "
+        "remind:, or move the livestream",
+    ]
+    assert result.ok
+    assert len(result.campaigns[0].publications) == 2 * (3 + 4 + 3)
+    # Without a clock (relais run, which marks them missed itself), no warning.
+    assert project.problems() == []
+    # Once the store has settled a publication, its warning goes.
+    result.forget_settled({"essai/passe/masto", "essai/passe/tg", "essai/fini@1d/tg"})
+    assert [p.line for p in result.problems] == [15, 22, 22]
+
+
+def test_fixed_offset_and_old_time_zone_names_are_warnings_naming_the_zone_to_use(project: Project) -> None:
+    for name, message in [
+        (
+            "EST",
+            "'EST' is UTC-05:00 all year, with no daylight saving time; write the time zone of the "
+            "place, e.g. timezone: America/Toronto",
+        ),
+        (
+            "Etc/GMT+5",
+            "'Etc/GMT+5' is UTC-05:00 all year, with no daylight saving time; write the time zone of "
+            "the place, e.g. timezone: America/Toronto",
+        ),
+        (
+            "EST5EDT",
+            "'EST5EDT' is an old name kept for compatibility; write the time zone of the place, "
+            "e.g. timezone: America/Toronto",
+        ),
+        (
+            "US/Eastern",
+            "'US/Eastern' is an old name for America/New_York, kept for compatibility; write "
+            "timezone: America/New_York",
+        ),
+        (
+            "GMT",
+            "'GMT' is UTC all year, with no daylight saving time; write timezone: UTC if that is "
+            "what you mean, or the time zone of the place, e.g. timezone: Europe/London",
+        ),
+    ]:
+        project.campaign(BASE.replace("America/Montreal", name))
+        result = project.load()
+        assert [str(p) for p in result.problems] == [f"schedules/c.yaml:2:11: warning: {message}"]
+        assert result.campaigns[0].timezone.key == name  # a warning: the campaign still runs
+    for good in ("America/Montreal", "America/Toronto", "UTC", "Etc/UTC", "Asia/Calcutta"):
+        project.campaign(BASE.replace("America/Montreal", good))
+        assert project.problems() == []
+
+
+def test_a_zone_that_is_no_place_is_an_error(project: Project) -> None:
+    project.campaign(BASE.replace("America/Montreal", "localtime"))
+    assert project.problems() == [
+        "schedules/c.yaml:2:11: 'localtime' is not the time zone of a place (it depends on the "
+        "computer); write an IANA name like America/Montreal",
+    ]
+
+
+def test_an_unknown_language_is_caught_where_it_is_written(project: Project) -> None:
+    project.campaign(
+        BASE.replace("language: fr-CA", "language: francais")
+        + """\
+posts:
+  - {id: un, at: 2012-05-02 09:00, text: sans date}
+  - {id: deux, at: 2012-05-02 09:00, text: sans date, language: fr_CA}
+  - {id: trois, at: 2012-05-02 09:00, text: sans date, language: xx}
+  - {id: quatre, at: 2012-05-02 09:00, text: sans date, language: EN}
+livestreams:
+  - {id: direct, title: t, starts: 2012-05-02 13:30, ends: 2012-05-02 14:30, text: a, language: en-ZZ}
+"""
+    )
+    assert project.problems() == [
+        "schedules/c.yaml:3:11: unknown language 'francais'; write a language code like fr, fr-CA or en "
+        "(French is fr)",
+        "schedules/c.yaml:10:65: unknown language 'fr_CA'; write fr-CA",
+        "schedules/c.yaml:11:66: unknown language 'xx'; write a language code like fr, fr-CA or en",
+        "schedules/c.yaml:12:67: unknown language 'EN'; write en",
+        "schedules/c.yaml:14:97: unknown language 'en-ZZ'; write a language code like fr, fr-CA or en",
+    ]

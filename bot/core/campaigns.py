@@ -9,18 +9,19 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import jinja2
-from pydantic import BaseModel, RootModel, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from bot.core import i18n, length, markdown
+from bot.core import i18n, languages, length, markdown, zones
+from bot.core import media as images
 from bot.core.schema import (
     CampaignSpec,
     ChannelSpec,
@@ -29,16 +30,16 @@ from bot.core.schema import (
     PostSpec,
     TelegramChannelSpec,
 )
+from bot.core.schema_errors import explain, shown
 from bot.core.templates import MessageTemplates, TemplateProblem, byte_position
-from bot.core.times import TimeError, parse_duration, parse_time
+from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
-from bot.problems import Problem
+from bot.problems import Problem, Severity
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 MAX_CAMPAIGN_BYTES = 4 * 1024 * 1024
 MAX_MEDIA = 4
-START = "start"
 # Names a template sees besides the publication's own ``vars``.
 POST_VARS = frozenset({"campaign", "language", "hashtag", "hashtags", "at"})
 LIVESTREAM_VARS = POST_VARS | {
@@ -52,6 +53,13 @@ LIVESTREAM_VARS = POST_VARS | {
     "relative",
     "live",
 }
+# What ``{{ hashtag }}`` is when the campaign has none: undefined, like any name not set,
+# with a message that says how to define it (``vars:`` may not set it).
+_NO_HASHTAG = jinja2.StrictUndefined(
+    name="hashtag",
+    hint="'hashtag' is undefined: the campaign has no hashtags; add one at the top of the file, "
+    "e.g. hashtags: [gautrinweb2]",
+)
 _TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 _NUMERIC = re.compile(r"^-?\d+$")
 
@@ -59,11 +67,29 @@ _NUMERIC = re.compile(r"^-?\d+$")
 @dataclass
 class LoadResult:
     campaigns: list[Campaign] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors and warnings
+    # The warnings that a publication's time is past, with the keys of its publications.
+    overdue: dict[Problem, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """No errors: warnings do not stop a campaign from running."""
+        return not self.errors
+
+    def forget_settled(self, settled: Collection[str]) -> None:
+        """Drop the past-time warnings whose publications the store has settled already
+        (published, failed, missed…): only a pending one would still be marked missed."""
+        gone = {warning for warning, keys in self.overdue.items() if set(keys) <= set(settled)}
+        self.problems = [p for p in self.problems if p not in gone]
+        self.overdue = {w: keys for w, keys in self.overdue.items() if w not in gone}
 
 
 def display_path(path: Path) -> str:
@@ -93,8 +119,12 @@ def campaign_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
-    """Load every campaign named by ``paths`` and check it against ``messages_dir``."""
+def load_campaigns(paths: Sequence[Path], messages_dir: Path, *, now: datetime | None = None) -> LoadResult:
+    """Load every campaign named by ``paths`` and check it against ``messages_dir``.
+
+    With ``now``, a publication whose time is already past (``relais run`` would mark it
+    missed) is a warning.
+    """
     files, problems = campaign_files(paths)
     result = LoadResult(problems=problems)
     templates = MessageTemplates(messages_dir, display_path(messages_dir))
@@ -103,9 +133,10 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
     result.problems.extend(templates.check_all())
     seen: dict[str, str] = {}
     for path in files:
-        loader = _FileLoader(path, templates)
+        loader = _FileLoader(path, templates, now)
         campaign = loader.load()
         result.problems.extend(loader.problems)
+        result.overdue.update(loader.overdue)
         if campaign is None:
             continue
         if campaign.slug in seen:
@@ -120,9 +151,9 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path) -> LoadResult:
             )
             continue
         seen[campaign.slug] = loader.shown
-        if not loader.problems:
+        if not any(p.is_error for p in loader.problems):
             result.campaigns.append(campaign)
-    result.problems.sort()
+    result.problems = sorted(set(result.problems))  # once, even if found for each reminder
     return result
 
 
@@ -134,29 +165,57 @@ def _zone_names() -> frozenset[str]:
 class _FileLoader:
     """Reads one campaign file, collecting its problems."""
 
-    def __init__(self, path: Path, templates: MessageTemplates) -> None:
+    def __init__(self, path: Path, templates: MessageTemplates, now: datetime | None = None) -> None:
         self.path = path
         self.shown = display_path(path)
         self.templates = templates
+        self.now = now
         self.problems: list[Problem] = []
+        self.overdue: dict[Problem, tuple[str, ...]] = {}
         self.located: Located | None = None
 
     # -- reporting -----------------------------------------------------------------
 
-    def error(self, path: Path_, message: str, *, key: bool = False) -> None:
+    def error(
+        self, path: Path_, message: str, *, key: bool = False, severity: Severity = Severity.ERROR
+    ) -> Problem:
         where = self.located.position(path, key=key) if self.located else None
-        self.problems.append(
-            Problem(self.shown, where.line if where else 0, where.column if where else 0, message)
+        problem = Problem(
+            self.shown, where.line if where else 0, where.column if where else 0, message, severity
         )
+        self.problems.append(problem)
+        return problem
+
+    def warn(self, path: Path_, message: str, *, key: bool = False) -> Problem:
+        return self.error(path, message, key=key, severity=Severity.WARNING)
 
     def _validate(self, model: type[BaseModel], data: Any, prefix: Path_) -> Any:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                path, on_key, message = _explain(error, data, model)
-                self.error((*prefix, *path), message, key=on_key)
+                comment = self._comment((*prefix, *error["loc"])) if error.get("input") is None else None
+                path, on_key, message = explain(
+                    error, data, model, prefix=prefix, comment=comment[1] if comment else None
+                )
+                where = self.located.position(path, key=on_key) if self.located else None
+                if comment:
+                    self.problems.append(Problem(self.shown, *comment[0], message))
+                elif not (where and self.located and where in {p for p, _ in self.located.problems}):
+                    self.error(path, message, key=on_key)  # (else the YAML's own problem says it)
             return None
+
+    def _comment(self, path: Path_) -> tuple[tuple[int, int], str] | None:
+        """A YAML comment where the missing value at ``path`` was expected, and where it is:
+        ``hashtags: #tag`` gives no value at all, as # starts a comment."""
+        if self.located is None:
+            return None
+        where = self.located.position(path)
+        line = self.located.line(where.line)
+        column = len(line) - len(rest := line[where.column - 1 :].lstrip())
+        if not rest.startswith("#"):
+            return None
+        return (where.line, column + 1), rest.rstrip()
 
     # -- loading -------------------------------------------------------------------
 
@@ -249,10 +308,8 @@ class _FileLoader:
 
         zone = self._zone(spec.timezone) if usable("timezone", str) else None
         language = usable("language", str) or "en"
-        try:
-            i18n.locale_for(language)
-        except i18n.UnknownLanguage as exc:
-            self.error(("language",), str(exc))
+        if wrong := languages.problem(language):
+            self.error(("language",), wrong)
             language = "en"
         grace = self._duration(spec.grace, ("grace",)) if usable("grace", str) else None
         raw_channels = data.get("channels")
@@ -278,13 +335,26 @@ class _FileLoader:
         )
 
     def _zone(self, name: str) -> ZoneInfo | None:
+        if name in zones.NOT_PLACES:
+            self.error(
+                ("timezone",),
+                f"'{name}' is not the time zone of a place (it depends on the computer); "
+                "write an IANA name like America/Montreal",
+            )
+            return None
+        zone = None
         if name in _zone_names():
-            return ZoneInfo(name)
-        try:
-            if "/" in name or name == "UTC":
-                return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
+            zone = ZoneInfo(name)
+        else:
+            try:
+                if "/" in name or name == "UTC":
+                    zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        if zone is not None:
+            if advice := zones.advice(name):
+                self.warn(("timezone",), advice)
+            return zone
         close = difflib.get_close_matches(name, _zone_names(), n=1)
         hint = f"did you mean {close[0]}?" if close else "use an IANA name like America/Montreal"
         self.error(("timezone",), f"unknown time zone '{name}'; {hint}")
@@ -303,14 +373,10 @@ class _FileLoader:
             return None
         spec = root.root
         if isinstance(spec, TelegramChannelSpec):
-            chat = spec.chat
-            if isinstance(chat, str) and _NUMERIC.match(chat):
-                chat = int(chat)
-            if isinstance(chat, str) and not _TELEGRAM_USERNAME.match(chat):
-                self.error(
-                    ("channels", name, "chat"), f"chat {chat!r} is neither an @username nor a numeric chat id"
-                )
+            if wrong := _chat_problem(spec.chat):
+                self.error(("channels", name, "chat"), wrong)
                 return None
+            chat = int(spec.chat) if isinstance(spec.chat, str) and _NUMERIC.match(spec.chat) else spec.chat
             return Channel(name, Network.TELEGRAM, chat=chat)
         return Channel(name, Network.MASTODON, visibility=spec.visibility, max_characters=spec.max_characters)
 
@@ -334,7 +400,7 @@ class _FileLoader:
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
-                known = ", ".join(sorted(campaign.channels))
+                known = ", ".join(sorted(campaign.channels)) or "none is defined"
                 self.error((*path, "to", i), f"unknown channel '{name}' (channels: {known})")
             elif campaign.channels[name] is not None:  # an invalid channel is reported already
                 targets.append(campaign.channels[name])
@@ -350,7 +416,15 @@ class _FileLoader:
         if at is None:
             return []
         context = {"at": at.astimezone(campaign.timezone)}
-        return self._publications(campaign, post, path, post.id, at, targets, context, None)
+        publications = self._publications(campaign, post, path, post.id, at, targets, context, None)
+        if self._missed(campaign, publications):
+            self._warn_past(
+                (*path, "at"),
+                f"'{post.id}' is due {_local(at, campaign)}, which is already past: relais run would "
+                "mark it missed instead of publishing it; move it to a later time, or remove it",
+                publications,
+            )
+        return publications
 
     def _livestream(self, campaign: Campaign, stream: LivestreamSpec, path: Path_) -> list[Publication]:
         times = []
@@ -362,10 +436,11 @@ class _FileLoader:
         targets = self._targets(campaign, stream.to, path)
         offsets: dict[str, timedelta] = {}
         for i, reminder in enumerate(stream.remind):
-            if reminder == START:
-                offset: timedelta | None = timedelta(0)
-            else:
-                offset = self._duration(reminder, (*path, "remind", i))
+            try:
+                offset: timedelta | None = parse_reminder(reminder)
+            except TimeError as exc:
+                self.error((*path, "remind", i), str(exc))
+                offset = None
             if offset is not None and reminder in offsets:
                 self.error((*path, "remind", i), f"reminder '{reminder}' is listed twice")
             elif offset is not None:
@@ -386,6 +461,7 @@ class _FileLoader:
             "duration": ends - starts,
         }
         publications = []
+        missed: dict[str, list[Publication]] = {}
         for reminder, offset in offsets.items():
             at = starts - offset
             language = stream.language or campaign.language
@@ -397,12 +473,45 @@ class _FileLoader:
                 "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
             }
             not_after = ends if reminder == START else starts
-            publications.extend(
-                self._publications(
-                    campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
-                )
+            made = self._publications(
+                campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
+            )
+            publications.extend(made)
+            if self._missed(campaign, made):
+                missed[reminder] = made
+        if missed and len(missed) == len(offsets):
+            self._warn_past(
+                (*path, "starts"),
+                f"'{stream.id}' starts {_local(starts, campaign)}, which is already past: relais run "
+                "would mark its reminders missed instead of publishing them; move it to a later "
+                "time, or remove it",
+                publications,
+            )
+            return publications
+        for reminder, made in missed.items():
+            where = (*path, "remind", stream.remind.index(reminder))
+            self._warn_past(
+                where if "remind" in stream.model_fields_set else (*path, "starts"),
+                f"the {reminder} reminder of '{stream.id}' is due {_local(made[0].at, campaign)}, which "
+                "is already past: relais run would mark it missed instead of publishing it; remove "
+                f"{reminder} from remind:, or move the livestream",
+                made,
             )
         return publications
+
+    def _missed(self, campaign: Campaign, publications: list[Publication]) -> bool:
+        """Whether ``relais run`` would mark these publications missed if it started now
+        (the rule of ``bot.services.publisher.lateness``)."""
+        if self.now is None or not publications:
+            return False
+        first = publications[0]  # all share their time: they differ by channel only
+        if first.not_after is not None and self.now > first.not_after:
+            return True
+        return self.now - first.at >= campaign.grace
+
+    def _warn_past(self, path: Path_, message: str, publications: list[Publication]) -> None:
+        warning = self.warn(path, message)
+        self.overdue[warning] = tuple(p.key for p in publications)
 
     def _publications(
         self,
@@ -416,7 +525,10 @@ class _FileLoader:
         not_after: datetime | None,
     ) -> list[Publication]:
         language = spec.language or campaign.language
-        media = self._media(spec, path)
+        if spec.language is not None and (wrong := languages.problem(spec.language)):
+            self.error((*path, "language"), wrong)
+            return []
+        media = self._media(spec, path, targets)
         reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
         clash = sorted(reserved & spec.vars.keys())
         if clash:
@@ -504,7 +616,7 @@ class _FileLoader:
             "campaign": campaign.slug,
             "language": language,
             "hashtags": [f"#{tag}" for tag in campaign.hashtags],
-            "hashtag": f"#{campaign.hashtags[0]}" if campaign.hashtags else "",
+            "hashtag": f"#{campaign.hashtags[0]}" if campaign.hashtags else _NO_HASHTAG,
             **variables,
         }
         try:
@@ -520,100 +632,95 @@ class _FileLoader:
             return None
         return markdown.render(source)
 
-    def _media(self, spec: PostSpec | LivestreamSpec, path: Path_) -> tuple[Media, ...] | None:
+    def _media(
+        self, spec: PostSpec | LivestreamSpec, path: Path_, targets: list[Channel]
+    ) -> tuple[Media, ...] | None:
         if len(spec.media) > MAX_MEDIA:
             self.error((*path, "media"), f"at most {MAX_MEDIA} media files per publication")
             return None
         media = []
         for i, item in enumerate(spec.media):
-            file = (self.path.parent / item.file).resolve()
-            if not file.is_file():
-                self.error((*path, "media", i, "file"), f"media file not found: {display_path(file)}")
-                return None
-            media.append(Media(file, item.alt))
-        return tuple(media)
+            where = (*path, "media", i, "file")
+            file = self._media_file(item.file, where)
+            if file is None:
+                continue
+            shown = display_path(file)
+            try:
+                info = images.inspect(file, shown)
+            except images.MediaProblem as exc:
+                self.error(where, str(exc))
+                continue
+            wrong = [
+                m
+                for network in sorted({t.network for t in targets})
+                for m in images.problems(info, network, shown)
+            ]
+            for message in wrong:
+                self.error(where, message)
+            if not wrong:
+                media.append(Media(file, item.alt))
+        return tuple(media) if len(media) == len(spec.media) else None
+
+    def _media_file(self, name: str, where: Path_) -> Path | None:
+        """The file a media entry names, if it is inside the campaign repository.
+
+        The campaign repository is the directory that holds the schedules directory (the
+        campaign file's directory): media may be anywhere in it (``schedules/media/``,
+        ``media/`` beside ``schedules/``), never outside it, neither by an absolute path,
+        nor by ``..``, nor through a symbolic link. A campaign file from anyone must not
+        be able to publish ``/etc/hostname``.
+        """
+        folder = self.path.parent.resolve()
+        repository = f"the campaign repository (the directory that holds {folder.name}/)"
+        if Path(name).is_absolute():
+            self.error(
+                where,
+                f"{name!r} is an absolute path; write the path from the campaign file's directory, "
+                "e.g. media/affiche.jpg, and keep the file in the campaign repository",
+            )
+            return None
+        if not Path(os.path.normpath(folder / name)).is_relative_to(folder.parent):
+            self.error(where, f"{name!r} leads outside {repository}; keep media files inside it")
+            return None
+        file = (folder / name).resolve()
+        if not file.is_relative_to(folder.parent):
+            self.error(
+                where,
+                f"{name!r} is a link to a file outside {repository}; copy the file into the "
+                "repository instead",
+            )
+            return None
+        if not file.is_file():
+            self.error(
+                where, f"media file not found: {display_path(file)} (paths are relative to the campaign file)"
+            )
+            return None
+        return file
+
+
+def _chat_problem(chat: Any) -> str | None:
+    """What is wrong with a Telegram ``chat:``, or None. Never coerced: ``true`` is not user 1."""
+    if chat is None:
+        return (
+            "'chat' has no value; write an @username in quotes, like \"@GautrinWeb2\", or a numeric "
+            "chat id, like -1001234567890"
+        )
+    if isinstance(chat, bool) or not isinstance(chat, str | int):
+        return (
+            "'chat' must be an @username in quotes, like \"@GautrinWeb2\", or a numeric chat id, "
+            f"like -1001234567890; not {shown(chat)}"
+        )
+    if isinstance(chat, str) and not (_NUMERIC.match(chat) or _TELEGRAM_USERNAME.match(chat)):
+        return (
+            f"chat {chat!r} is neither an @username nor a numeric chat id; write "
+            f'"@{chat.lstrip("@")}" for a public channel or group, or its numeric id, like -1001234567890'
+        )
+    return None
+
+
+def _local(moment: datetime, campaign: Campaign) -> str:
+    return f"{moment.astimezone(campaign.timezone):%Y-%m-%d %H:%M}"
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _explain(error: Any, data: Any, model: type[BaseModel]) -> tuple[Path_, bool, str]:
-    """Turn one pydantic error into (path in the YAML, whether it points at a key, message)."""
-    path = _data_path(error["loc"], data)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        name = path[-1]
-        allowed = _allowed_keys(model, path[:-1], data)
-        close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.7)
-        hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-        return path, True, f"unknown key '{name}'; {hint}"
-    if kind == "missing":
-        return path[:-1], False, f"missing key '{path[-1]}'"
-    value = error.get("input")
-    if kind == "string_pattern_mismatch":
-        return (
-            path,
-            False,
-            (
-                f"{value!r} is not a valid name: use lowercase letters, digits, "
-                "'-' and '_', starting with a letter or digit"
-            ),
-        )
-    if kind == "union_tag_invalid":
-        return (
-            (*path, "network"),
-            False,
-            (f"unknown network {error['ctx']['tag']!r}; use {error['ctx']['expected_tags']}"),
-        )
-    if kind == "union_tag_not_found":
-        return path, False, "missing key 'network' (telegram or mastodon)"
-    if kind == "too_short":
-        count = error["ctx"]["min_length"]
-        return path, False, f"'{path[-1]}' needs at least {count} entr{'y' if count == 1 else 'ies'}"
-    message = error["msg"]
-    message = message[0].lower() + message[1:]
-    return path, False, f"{message}, got {value!r}" if not isinstance(value, dict | list) else message
-
-
-def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
-    """Pydantic's ``loc`` with the parts that are not in the YAML (union tags) dropped."""
-    path: list[str | int] = []
-    node = data
-    for index, part in enumerate(loc):
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and part < len(node)
-        ):
-            node = node[part]
-        elif index == len(loc) - 1:  # a key that is missing or not allowed
-            node = None
-        else:  # a union tag pydantic adds, such as the channel's network
-            continue
-        path.append(part)
-    return tuple(path)
-
-
-def _allowed_keys(model: type[BaseModel], path: Path_, data: Any) -> list[str]:
-    """The keys allowed at ``path`` of ``model``, for the "did you mean" hint."""
-    candidates = _models_in(model)
-    node = data
-    for part in path:
-        node = node[part] if isinstance(node, dict | list) else None
-        owner = next((m for m in candidates if part in m.model_fields), None)
-        if owner is not None:  # otherwise a list index or a key of a map: same models below
-            candidates = _models_in(owner.model_fields[str(part)].annotation)
-    network = node.get("network") if isinstance(node, dict) else None
-    for candidate in candidates:
-        field = candidate.model_fields.get("network")
-        if network is None or field is None or network in get_args(field.annotation):
-            return sorted(candidate.model_fields)
-    return []
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models inside ``list[X]``, ``dict[K, X]``, ``X | Y``, ``Annotated[X, …]``."""
-    if isinstance(annotation, type) and issubclass(annotation, RootModel):
-        return _models_in(annotation.model_fields["root"].annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
@@ -16,7 +16,7 @@ class _Strict(BaseModel):
 
 class TelegramChannelSpec(_Strict):
     network: Literal["telegram"]
-    chat: str | int
+    chat: Any  # "@username" or a numeric id; checked by the loader, which says which (not coerced)
 
 
 class MastodonChannelSpec(_Strict):
@@ -36,9 +36,14 @@ class MediaSpec(_Strict):
     alt: NonEmpty
 
 
+def _one_or_many(value: Any) -> Any:
+    """``to: telegram`` means ``to: [telegram]``."""
+    return [value] if isinstance(value, str) else value
+
+
 class _Publishable(_Strict):
     id: Slug
-    to: list[str] | None = None
+    to: Annotated[list[str] | None, BeforeValidator(_one_or_many)] = None
     message: NonEmpty | None = None
     text: NonEmpty | None = None
     vars: dict[str, Any] = {}

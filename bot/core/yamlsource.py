@@ -16,6 +16,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.core import yaml_errors
+
 try:
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
@@ -46,6 +48,12 @@ class Located:
     data: Any
     root: Node | None = None
     problems: list[tuple[Position, str]] = field(default_factory=list)
+    text: str = ""
+
+    def line(self, number: int) -> str:
+        """The text of line ``number`` (1-based), or "" past the end."""
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
 
     def position(self, path: Path_, *, key: bool = False) -> Position:
         """Where ``path`` is written (its key with ``key=True``), or its nearest ancestor.
@@ -88,22 +96,16 @@ def parse(text: str) -> Located:
     """Parse one YAML document. Raises ``YamlSyntaxError`` with the first syntax error."""
     try:
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        message = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            message = f"{exc.context}, {exc.problem}"
-        raise YamlSyntaxError(where, f"YAML syntax error: {message}") from None
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Position(1, 1), f"YAML error: {exc}") from None
-    located = Located(data=None, root=root)
+        (line, column), message = yaml_errors.explain(exc, text)
+        raise YamlSyntaxError(Position(line, column), message) from None
+    located = Located(data=None, root=root, text=text)
     if root is not None:
-        located.data = _build(root, located.problems, set())
+        located.data = _build(root, located.problems, set(), text)
     return located
 
 
-def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int]) -> Any:
+def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], text: str = "") -> Any:
     if isinstance(node, ScalarNode):
         return _scalar(node, problems)
     # An alias (*name) brings back a node already built: refused, since it can make a
@@ -115,8 +117,16 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int]) -> 
         return None
     seen.add(id(node))
     if isinstance(node, SequenceNode):
-        return [_build(item, problems, seen) for item in node.value]
+        return [_build(item, problems, seen, text) for item in node.value]
     if isinstance(node, MappingNode):
+        source = text[node.start_mark.index : node.end_mark.index] if text else ""
+        if node.flow_style and source.startswith(("{{", "{%")):
+            # ``text: {{ titre }}``: YAML reads a map; it was meant as a template. Said once,
+            # and kept as the text it was meant to be, so that nothing else complains.
+            line = text.splitlines()[node.start_mark.line]
+            key = template.group(1) if (template := yaml_errors.TEMPLATE_VALUE.match(line)) else "text"
+            problems.append((_pos(node), yaml_errors.template_message(key, source)))
+            return source
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
@@ -126,7 +136,7 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int]) -> 
             if key in result:
                 problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            result[key] = _build(value_node, problems, seen)
+            result[key] = _build(value_node, problems, seen, text)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
