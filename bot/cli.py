@@ -740,5 +740,5 @@ def export(
             lambda: progress.advance(task),
         )
     engine.dispose()
-    store = location(_settings(ctx).database_url.get_secret_value())
-    click.echo(f"{count} replies from {store} written to {output}")
+    where = location(_settings(ctx).database_url.get_secret_value())
+    click.echo(f"{count} replies from {where} written to {output}")

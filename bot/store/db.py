@@ -31,7 +31,7 @@ def create(url: str) -> Engine:
         raise StoreError("RELAIS_DATABASE_URL is not a database URL (e.g. sqlite:///relais.db)") from None
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
-        if not memory and not Path(parsed.database).is_absolute():
+        if not memory and not Path(str(parsed.database)).is_absolute():
             # never the working directory: see bot/store/__init__.py
             raise StoreError(f"relative SQLite path {parsed.database}: anchor it under the state directory")
         engine = create_engine(
