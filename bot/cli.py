@@ -21,21 +21,27 @@ from bot import __version__
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, CommentState, Publication, PublicationState
-from bot.settings import Settings
+from bot.settings import Settings, unknown_variables
 from bot.store import StoreLocationError, location, missing_file
 
 EXIT_INVALID = 2
 
 
 def _settings(ctx: click.Context) -> Settings:
+    """The settings, checked: a warning per unknown RELAIS_* variable, and for values that
+    cannot work one line each naming the variable and the fix, then exit 2."""
     state = ctx.ensure_object(dict)
     if "settings" not in state:
+        import os
+
         from pydantic import ValidationError
 
+        for warning in unknown_variables(os.environ):
+            click.echo(f"relais: warning: {warning}", err=True)
         try:
             state["settings"] = Settings()
         except ValidationError as error:
-            for problem in error.errors(include_url=False):
+            for problem in error.errors(include_url=False, include_input=False):
                 cause = problem.get("ctx", {}).get("error")
                 message = str(cause) if problem["type"] == "value_error" and cause else problem["msg"]
                 if problem["loc"]:

@@ -171,6 +171,6 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run([*RELAIS, "validate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "relais: RELAIS_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
-        "relais: RELAIS_POLL_SECONDS: Input should be greater than 0",
+        "relais: RELAIS_LOG_LEVEL: give DEBUG, INFO, WARNING or ERROR",
+        "relais: RELAIS_POLL_SECONDS: give a number of seconds from 0.1 to 3600, like 30",
     ]
