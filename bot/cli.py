@@ -55,17 +55,21 @@ def _settings(ctx: click.Context) -> Settings:
 def _store_url(settings: Settings) -> str:
     """The store's URL (absolute), after refusing to start a new store beside one an
     earlier version left in the working directory (exit 2, naming both)."""
-    url = settings.database_url.get_secret_value()
+    hint = _left_behind(settings)
+    if hint:
+        _fail(hint, EXIT_INVALID)
+    return settings.database_url.get_secret_value()
+
+
+def _left_behind(settings: Settings) -> str | None:
     old = settings.store_left_behind()
-    if old is not None:
-        store = location(url)
-        _fail(
-            f"no store at {store}, but {old} exists (a relative SQLite path is now under the state "
-            f"directory, see README): move it to {Path(store).parent}, or set "
-            f"RELAIS_DATABASE_URL=sqlite:///{old}",
-            EXIT_INVALID,
-        )
-    return url
+    if old is None:
+        return None
+    store = location(settings.database_url.get_secret_value())
+    return (
+        f"no store at {store}, but {old} exists (a relative SQLite path is now under the state "
+        f"directory, see README): move it to {Path(store).parent}, or set RELAIS_DATABASE_URL=sqlite:///{old}"
+    )
 
 
 def _load(settings: Settings, paths: Sequence[Path], *, keep_going: bool = False) -> list[Campaign]:
@@ -167,9 +171,9 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
     there is no store yet: ``plan`` never creates one)."""
     states = dict.fromkeys(keys, PublicationState.PENDING)
     url = settings.database_url.get_secret_value()
-    old = settings.store_left_behind()
-    if old is not None:
-        click.echo(f"relais: warning: no store at {location(url)}, but {old} exists: see README", err=True)
+    hint = _left_behind(settings)
+    if hint:
+        click.echo(f"relais: warning: {hint}", err=True)
     if missing_file(url):
         return states
     from bot.store import db as store_db
