@@ -21,7 +21,7 @@ from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
-from bot.store import db
+from bot.store import db, in_memory, location, prepare
 from bot.store.ledger import Ledger, StoreInUse
 
 log = logging.getLogger("bot")
@@ -93,7 +93,9 @@ def console_senders(console: object) -> dict[Network, Sender]:
 
 @contextmanager
 def open_ledger(url: str) -> Iterator[Ledger]:
-    """The ledger of the store at ``url``, migrated to the current schema."""
+    """The ledger of the store at ``url`` (absolute: see ``bot.store``), created if need be
+    and migrated to the current schema."""
+    prepare(url)
     engine = db.create(url)
     ledger = Ledger(engine, owner=uuid.uuid4().hex)
     try:
@@ -105,6 +107,21 @@ def open_ledger(url: str) -> Iterator[Ledger]:
     finally:
         ledger.close()
         engine.dispose()
+
+
+def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, url: str) -> None:
+    """Say so when the bot starts on a store that records nothing while publications are
+    already past due: if it ran before, it is looking at another store than last time."""
+    if in_memory(url) or ledger.counts():
+        return  # an in-memory store (a dry run) is always new; a store with rows is not
+    due = sum(p.at <= now for c in campaigns for p in c.publications)
+    if due:
+        log.warning(
+            "new empty store at %s while %d publications are already past due: if the bot ran before, "
+            "its store is elsewhere (RELAIS_DATABASE_URL)",
+            location(url),
+            due,
+        )
 
 
 async def serve(
@@ -131,6 +148,7 @@ async def serve(
         except ChannelError as error:  # the network is down: keep going, it will be retried
             log.error("%s is not reachable at start (%s); it will be retried", network, error)
     with open_ledger(database_url) as ledger:
+        warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
         publisher = Publisher(ledger, senders, clock, retry=retry, redact=redact)
         if alert_sender is not None:

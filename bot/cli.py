@@ -22,25 +22,55 @@ from bot.clock import SystemClock
 from bot.core.campaigns import LoadResult, display_path, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, CommentState, Publication, PublicationState
-from bot.settings import Settings
-from bot.store import missing_file
+from bot.settings import Settings, unknown_variables
+from bot.store import StoreLocationError, location, missing_file
 
 EXIT_INVALID = 2
 
 
 def _settings(ctx: click.Context) -> Settings:
+    """The settings, checked: a warning per unknown RELAIS_* variable, and for values that
+    cannot work one line each naming the variable and the fix, then exit 2."""
     state = ctx.ensure_object(dict)
     if "settings" not in state:
+        import os
+
         from pydantic import ValidationError
 
+        for warning in unknown_variables(os.environ):
+            click.echo(f"relais: warning: {warning}", err=True)
         try:
             state["settings"] = Settings()
         except ValidationError as error:
-            for problem in error.errors(include_url=False):
-                name = "RELAIS_" + "_".join(str(part) for part in problem["loc"]).upper()
-                click.echo(f"relais: {name}: {problem['msg']}", err=True)
+            for problem in error.errors(include_url=False, include_input=False):
+                cause = problem.get("ctx", {}).get("error")
+                message = str(cause) if problem["type"] == "value_error" and cause else problem["msg"]
+                if problem["loc"]:
+                    name = "RELAIS_" + "_".join(str(part) for part in problem["loc"]).upper()
+                    message = f"{name}: {message}"
+                click.echo(f"relais: {message}", err=True)
             sys.exit(EXIT_INVALID)
     return state["settings"]
+
+
+def _store_url(settings: Settings) -> str:
+    """The store's URL (absolute), after refusing to start a new store beside one an
+    earlier version left in the working directory (exit 2, naming both)."""
+    hint = _left_behind(settings)
+    if hint:
+        _fail(hint, EXIT_INVALID)
+    return settings.database_url.get_secret_value()
+
+
+def _left_behind(settings: Settings) -> str | None:
+    old = settings.store_left_behind()
+    if old is None:
+        return None
+    store = location(settings.database_url.get_secret_value())
+    return (
+        f"no store at {store}, but {old} exists (a relative SQLite path is now under the state "
+        f"directory, see README): move it to {Path(store).parent}, or set RELAIS_DATABASE_URL=sqlite:///{old}"
+    )
 
 
 def _load(
@@ -175,6 +205,9 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
     there is no store yet: ``plan`` never creates one)."""
     states = dict.fromkeys(keys, PublicationState.PENDING)
     url = settings.database_url.get_secret_value()
+    hint = _left_behind(settings)
+    if hint:
+        click.echo(f"relais: warning: {hint}", err=True)
     if missing_file(url):
         return states
     from bot.store import db as store_db
@@ -294,12 +327,12 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             sources: dict = {}  # a rehearsal collects nothing
             url = "sqlite://"
         else:
+            url = _store_url(settings)
             networks = app.networks_used(campaigns)
             senders = app.build_senders(settings, networks)
             sources = app.build_sources(settings, networks)
-            url = settings.database_url.get_secret_value()
         asyncio.run(app.serve(settings, campaigns, senders, database_url=url, sources=sources))
-    except (app.SetupError, store_db.StoreError) as error:
+    except (app.SetupError, store_db.StoreError, StoreLocationError) as error:
         _fail(str(error))
 
 
@@ -350,17 +383,20 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
-    """Create or migrate the store's tables to the current version (relais run does it too)."""
+    """Create or migrate the store's tables to the current version (relais run does it too).
+    Prints where the store is."""
     from bot.store import db as store_db
+    from bot.store import prepare
 
-    url = _settings(ctx).database_url.get_secret_value()
+    url = _store_url(_settings(ctx))
     try:
+        prepare(url)
         engine = store_db.create(url)
         store_db.upgrade(engine)
         engine.dispose()
-    except store_db.StoreError as error:
+    except (store_db.StoreError, StoreLocationError) as error:
         _fail(str(error))
-    click.echo(f"{store_db.safe_url(url)}: up to date")
+    click.echo(f"{location(url)}: up to date")
 
 
 @main.command()
@@ -384,6 +420,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
     from bot.store.ledger import Ledger
 
     engine = _open_store(ctx)
+    store_location = location(_settings(ctx).database_url.get_secret_value())
     rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
     store = CommentStore(engine)
     positions = {
@@ -397,6 +434,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
     counts = {state.value: sum(r.state == state for r in rows) for state in PublicationState}
     if fmt == "json":
         document = {
+            "store": store_location,
             "counts": counts,
             "publications": [_status_row(r) for r in done],
             "next": [_status_row(r) for r in pending],
@@ -406,6 +444,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
+    click.echo(f"store: {store_location}")
     _status_tables(counts, done, pending)
     if positions or replies:
         click.echo()
@@ -482,18 +521,22 @@ def terminal_safe(text: str) -> str:
 
 
 def _open_store(ctx: click.Context) -> Any:
+    """The engine of an existing, current store; exits with the reason otherwise."""
     from bot.store import db as store_db
 
-    url = _settings(ctx).database_url.get_secret_value()
+    url = _store_url(_settings(ctx))
     if missing_file(url):
-        _fail(f"{store_db.safe_url(url)} does not exist: Relais has not run with this store yet")
+        _fail(
+            f"no store at {location(url)}: Relais has not run with this store yet "
+            "(if it has, set RELAIS_DATABASE_URL to its store)"
+        )
     try:
         engine = store_db.create(url)
         current = store_db.is_current(engine)
     except store_db.StoreError as error:
         _fail(str(error))
     if not current:
-        _fail(f"{store_db.safe_url(url)} is not a current Relais store: run `relais db upgrade`")
+        _fail(f"{location(url)} is not a current Relais store: run `relais db upgrade`")
     return engine
 
 
@@ -528,6 +571,7 @@ def comments_list(
     from bot.store.comments import CommentStore
 
     engine = _open_store(ctx)
+    click.echo(f"store: {location(_settings(ctx).database_url.get_secret_value())}", err=True)
     found = CommentStore(engine).list(
         states=[state] if state else None, search=search, campaign=campaign, limit=limit or None
     )
@@ -746,4 +790,5 @@ def export(
             lambda: progress.advance(task),
         )
     engine.dispose()
-    click.echo(f"{count} replies written to {output}")
+    where = location(_settings(ctx).database_url.get_secret_value())
+    click.echo(f"{count} replies from {where} written to {output}")

@@ -19,18 +19,27 @@ GOLDEN = ROOT / "tests" / "golden" / "sample-plan.json"
 RELAIS = [sys.executable, "-m", "bot"]
 
 
+@pytest.fixture(autouse=True)
+def state_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default store is under the state directory: a test's own, not the user's."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state" / "relais"
+
+
 def relais(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     return subprocess.run([*RELAIS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_validate_passes_on_the_sample() -> None:
+def test_validate_passes_on_the_sample(state_directory: Path) -> None:
     result = relais("validate")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "schedules/gouverner-ensemble.yaml: gouverner-ensemble: 36 publications on 2 channels\nok\n"
     )
     assert not (ROOT / "relais.db").exists(), "validate must not create the store"
+    assert not state_directory.exists(), "nor its directory"
 
 
 def test_plan_json_matches_the_golden_file() -> None:
@@ -163,6 +172,6 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run([*RELAIS, "validate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "relais: RELAIS_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
-        "relais: RELAIS_POLL_SECONDS: Input should be greater than 0",
+        "relais: RELAIS_LOG_LEVEL: give DEBUG, INFO, WARNING or ERROR",
+        "relais: RELAIS_POLL_SECONDS: give a number of seconds from 0.1 to 3600, like 30",
     ]

@@ -5,7 +5,8 @@ Authors are pseudonymised unless asked otherwise: each author becomes "participa
 them is written — no handle, no name, no link to their profile or to their message.
 Only approved replies by default; rejected ones only when asked for, and then their state
 says so. Private messages (direct messages, non-public statuses) only when asked for.
-Cells that a spreadsheet would run as a formula are written as text.
+Cells that a spreadsheet would run as a formula are written as text: in CSV by a leading
+quote (see ``spreadsheet_safe``), in XLSX by typing every cell (text stays text, unaltered).
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ from bot.domain import CommentState
 from bot.store.comments import Comment
 
 FORMATS = ("csv", "xlsx", "json")
-# A cell starting with one of these is a formula to a spreadsheet program.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may evaluate (OWASP, "CSV Injection"): a cell starting with a tab or a
+# carriage return, or whose first visible character is = + - @, in its ASCII, full-width
+# (＝ ＋ － ＠) or small (﹦ ﹢ ﹣) form, after any whitespace (spaces, no-break and
+# ideographic spaces, tabs, newlines, carriage returns).
+_FORMULA = re.compile(r"[\t\r]|\s*[=+\-@＝＋－＠﹦﹢﹣]")
 # Characters XML (and so XLSX) cannot hold.
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# XML readers turn a raw carriage return into a newline, and Excel decodes "_xHHHH_" in a
+# cell's text: both are written with OOXML's escape (ECMA-376 ST_Xstring), as Excel does.
+_OOXML_ESCAPE = re.compile(r"\r|_(?=x[0-9A-Fa-f]{4}_)")
 
 PUBLIC_COLUMNS = [
     "network",
@@ -98,10 +105,17 @@ def columns(options: ExportOptions) -> list[str]:
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A value a spreadsheet shows as written: never run as a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A CSV cell a spreadsheet shows as text, never runs: a value it could evaluate (see
+    ``_FORMULA``) gets a leading quote, as OWASP advises. Everything else is unaltered."""
+    if isinstance(value, str) and _FORMULA.match(value):
         return "'" + value
     return value
+
+
+def _xlsx_text(value: str) -> str:
+    """A text cell's value as the XLSX file must hold it for a reader to get it back."""
+    value = _ILLEGAL_XML.sub("\ufffd", value)
+    return _OOXML_ESCAPE.sub(lambda m: "_x000D_" if m.group() == "\r" else "_x005F_", value)
 
 
 def write(
@@ -160,9 +174,7 @@ def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]]) -
         cells = []
         for name in header:
             value = row[name]
-            cell = WriteOnlyCell(
-                sheet, value=_ILLEGAL_XML.sub("\ufffd", value) if isinstance(value, str) else value
-            )
+            cell = WriteOnlyCell(sheet, value=_xlsx_text(value) if isinstance(value, str) else value)
             if isinstance(value, str):
                 cell.data_type = "s"  # text, even when it starts with "=": never a formula
             cells.append(cell)

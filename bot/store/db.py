@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -30,6 +31,9 @@ def create(url: str) -> Engine:
         raise StoreError("RELAIS_DATABASE_URL is not a database URL (e.g. sqlite:///relais.db)") from None
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
+        if not memory and not Path(str(parsed.database)).is_absolute():
+            # never the working directory: see bot/store/__init__.py
+            raise StoreError(f"relative SQLite path {parsed.database}: anchor it under the state directory")
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False},
