@@ -200,13 +200,17 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
     _plan_table(publications, states)
 
 
+_WARNED: set[str] = set()
+
+
 def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, PublicationState]:
     """What the store says of each publication: pending when it says nothing (or when
     there is no store yet: ``plan`` never creates one)."""
     states = dict.fromkeys(keys, PublicationState.PENDING)
     url = settings.database_url.get_secret_value()
     hint = _left_behind(settings)
-    if hint:
+    if hint and hint not in _WARNED:  # plan reads the store twice: say it once
+        _WARNED.add(hint)
         click.echo(f"relais: warning: {hint}", err=True)
     if missing_file(url):
         return states

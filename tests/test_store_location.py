@@ -162,7 +162,7 @@ def test_a_store_left_in_the_working_directory_stops_run_and_is_named(project: P
         assert result.stderr == f"relais: {hint}\n"
     plan = relais("plan", "--format", "json", cwd=project, RELAIS_STATE_DIR=str(state))
     assert plan.returncode == 0, plan.stderr
-    assert plan.stderr == f"relais: warning: {hint}\n", "plan reads, it creates nothing: a warning"
+    assert plan.stderr.splitlines().count(f"relais: warning: {hint}") == 1, "plan reads, it creates nothing: a warning, once"
     assert not state.exists(), "nothing was created"
 
 
