@@ -83,8 +83,8 @@ ATTRIBUTES = frozenset(
     # dates, times and durations
     | {"year", "month", "day", "hour", "minute", "second", "date", "time", "weekday"}
     | {"isoweekday", "isoformat", "days", "seconds", "total_seconds"}
-    # lists and maps
-    | {"index", "items", "keys", "values", "get"}
+    # lists and maps, and the groups of ``groupby``
+    | {"index", "items", "keys", "values", "get", "grouper", "list"}
 )
 _JINJA_OBJECTS = (LoopContext, Macro, TemplateReference, BlockReference, TemplateModule)
 

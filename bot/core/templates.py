@@ -23,12 +23,14 @@ from bot.core import i18n, sandbox
 from bot.problems import Problem
 
 SUFFIX = ".md"
-MAX_TEMPLATE_BYTES = 256 * 1024
+# A message is at most a few thousand characters (Telegram: 4096); a template eight times
+# that is already odd, and Jinja compiles about 50 kB a second on a slow machine.
+MAX_TEMPLATE_BYTES = 32 * 1024
 INLINE = "<inline text>"  # the file name compiled inline templates carry
-# All the renderings of one load together: past it, every rendering is a problem at once,
-# so that a change with many slow templates still fails fast. A campaign of 10,000
-# publications renders in about a second.
-TOTAL_RENDER_SECONDS = 5.0
+# All the compiling and rendering of one load together: past it, every template is a
+# problem at once, so that a change with many huge or slow templates still fails fast.
+# A campaign of 10,000 publications takes a tenth of that.
+SECONDS_IN_ALL = 5.0
 
 
 class TemplateProblem(Exception):
@@ -101,6 +103,12 @@ class _Loader(BaseLoader):
         except (RecursionError, MemoryError, SyntaxError):
             message = "the template nests its expressions too deeply to be read"
             raise TemplateProblem([Problem(shown, 1, 1, message)]) from None
+        except ValueError:  # Jinja's lexer reading a number of thousands of digits
+            message = (
+                "the template cannot be read: "
+                + f"it has a number of more than {sandbox.MAX_DIGITS:,} digits"
+            )
+            raise TemplateProblem([Problem(shown, 1, 1, message)]) from None
         if shown:
             self.owner._sources[filename] = source
         return environment.template_class.from_code(
@@ -112,7 +120,7 @@ class MessageTemplates:
     """Finds, compiles and renders the templates of one ``messages/`` directory."""
 
     def __init__(
-        self, directory: Path, display: str | None = None, *, seconds_in_all: float = TOTAL_RENDER_SECONDS
+        self, directory: Path, display: str | None = None, *, seconds_in_all: float = SECONDS_IN_ALL
     ) -> None:
         self.directory = directory
         self.display = display if display is not None else str(directory)
@@ -156,6 +164,9 @@ class MessageTemplates:
         if name is None:
             name = self._inline_names[source] = f"\0inline{len(self._inline_names)}"
             self._inline[name] = source
+            size = len(source.encode("utf-8", "surrogatepass"))
+            if size > MAX_TEMPLATE_BYTES:
+                self._compiled[name] = TemplateProblem([Problem("", 0, 0, _too_big(size))])
         return self._compile(name, INLINE)
 
     def check_all(self) -> list[Problem]:
@@ -175,12 +186,17 @@ class MessageTemplates:
 
     def _compile(self, name: str, shown: str) -> Template:
         if name not in self._compiled:
+            started = time.monotonic()
             try:
+                if self._spent >= self._seconds_in_all:
+                    raise TemplateProblem([Problem("" if shown == INLINE else shown, 0, 0, self._in_all())])
                 compiled = self._env.get_template(name)
                 source = self._inline[name] if shown == INLINE else self._sources[shown]
                 self._compiled[name] = Template(shown, compiled, source, self)
             except TemplateProblem as exc:
                 self._compiled[name] = exc
+            finally:
+                self._spent += time.monotonic() - started
         found = self._compiled[name]
         if isinstance(found, TemplateProblem):
             raise found
@@ -198,6 +214,9 @@ class MessageTemplates:
                     "the template is a link to a file outside messages/; copy the text into messages/ instead"
                 )
                 raise TemplateProblem([Problem(shown, 0, 0, message)])
+            size = path.stat().st_size
+            if size > MAX_TEMPLATE_BYTES:
+                raise TemplateProblem([Problem(shown, 0, 0, _too_big(size))])
             with path.open("rb") as file:
                 raw = file.read(MAX_TEMPLATE_BYTES + 1)
         except OSError as exc:
@@ -205,8 +224,7 @@ class MessageTemplates:
                 [Problem(shown, 0, 0, f"cannot read the template: {exc.strerror}")]
             ) from None
         if len(raw) > MAX_TEMPLATE_BYTES:
-            message = f"the template is over {MAX_TEMPLATE_BYTES // 1024} kB, the limit"
-            raise TemplateProblem([Problem(shown, 0, 0, message)])
+            raise TemplateProblem([Problem(shown, 0, 0, _too_big(len(raw)))])
         try:
             return raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
@@ -229,7 +247,7 @@ class MessageTemplates:
         stream = cast(Generator[str, None, None], template.compiled.generate(context))
         try:
             # Time is checked by the sandbox's hooks and loop steps; the output, here.
-            slow = sandbox.TOO_SLOW if left >= sandbox.RENDER_SECONDS else self._in_all()
+            slow = sandbox.TOO_SLOW if left >= sandbox.RENDER_SECONDS else self._in_all(checked=True)
             with sandbox.budget(min(sandbox.RENDER_SECONDS, left), slow):
                 for part in stream:
                     size += len(part)
@@ -244,10 +262,10 @@ class MessageTemplates:
             self._spent += time.monotonic() - started
         return "".join(parts)
 
-    def _in_all(self, prefix: str = "") -> str:
+    def _in_all(self, *, checked: bool = False) -> str:
         return (
-            f"{prefix}the templates already took more than {self._seconds_in_all:g} s in all; "
-            "look for a template with long loops"
+            f"{'' if checked else 'not checked: '}the templates already took more than "
+            f"{self._seconds_in_all:g} s in all; look for very long templates or long loops"
         )
 
     def _problem(
@@ -325,6 +343,13 @@ class ProblemsOnce:
         return self._lines
 
 
+def _too_big(size: int) -> str:
+    return (
+        f"the template is {size / 1024:.0f} kB; a message template may be at most "
+        f"{MAX_TEMPLATE_BYTES // 1024} kB"
+    )
+
+
 def byte_position(raw: bytes, offset: int) -> tuple[int, int]:
     line_start = raw.rfind(b"\n", 0, offset) + 1
     return raw.count(b"\n", 0, offset) + 1, len(raw[line_start:offset].decode("utf-8", "replace")) + 1
@@ -337,6 +362,10 @@ def _check_tree(tree: nodes.Template, env: jinja2.Environment, source: str, show
     """What is wrong before anything runs: unknown filters and tests, and the dunder
     attributes every way into the process starts with. One problem a line."""
     found: dict[int, tuple[int, str]] = {}
+    deep = _too_deep(tree)
+    if deep is not None:  # compiling it would take seconds
+        message = f"the template nests its blocks ({{% for %}}, {{% if %}}…) more than {MAX_NESTING} deep"
+        return [Problem(shown, deep.lineno, _column(source, deep.lineno, None), message)]
     for node in tree.find_all((nodes.Filter, nodes.Test, nodes.Getattr)):
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
             token, message = node.name, _unknown("filter", node.name, env.filters)
@@ -350,6 +379,23 @@ def _check_tree(tree: nodes.Template, env: jinja2.Environment, source: str, show
         if node.lineno not in found or column < found[node.lineno][0]:
             found[node.lineno] = (column, message)
     return [Problem(shown, line, column, message) for line, (column, message) in sorted(found.items())]
+
+
+MAX_NESTING = 10  # blocks inside blocks; Jinja's compiler slows down fast past that
+_BLOCKS = (nodes.For, nodes.If, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.With, nodes.Block)
+
+
+def _too_deep(tree: nodes.Node) -> nodes.Node | None:
+    """The first block nested more than ``MAX_NESTING`` deep, if any."""
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, _BLOCKS):
+            depth += 1
+            if depth > MAX_NESTING:
+                return node
+        stack.extend((child, depth) for child in node.iter_child_nodes())
+    return None
 
 
 def _unknown(kind: str, name: str, known: Collection[str]) -> str:
