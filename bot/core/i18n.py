@@ -55,6 +55,7 @@ def date_and_time(moment: datetime, language: str) -> str:
     return pattern.format(date=long_date(moment, language), time=short_time(moment, language))
 
 
+@lru_cache(maxsize=4096)
 def duration(delta: timedelta, language: str) -> str:
     """``1 heure 30 minutes`` (fr), ``1 hour 30 minutes`` (en): every unit, never rounded.
 
@@ -87,7 +88,7 @@ def relative(when: datetime, event: datetime, language: str) -> str:
         phrase = _cldr_relative(locale, "day", days)
         if phrase:
             return phrase
-    return _in(_parts(event - when), locale)
+    return _in(tuple(_parts(event - when)), locale)
 
 
 def _parts(delta: timedelta) -> list[tuple[int, str]]:
@@ -154,7 +155,8 @@ def _unit_list_patterns(locale: Locale) -> dict[str, str]:
     return patterns
 
 
-def _in(parts: list[tuple[int, str]], locale: Locale) -> str:
+@lru_cache(maxsize=4096)
+def _in(parts: tuple[tuple[int, str], ...], locale: Locale) -> str:
     """``dans 1 heure 30 minutes``, ``in 1 minute 30 seconds``, ``za 1 godzinę i 30 minut``.
 
     CLDR gives each unit's relative-time pattern (``date_fields``: ``dans {0} heures``),
