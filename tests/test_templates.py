@@ -296,6 +296,22 @@ def test_a_template_error_is_reported_once_at_the_template_line_with_a_suggestio
     ]
 
 
+def test_an_error_in_inline_text_of_a_livestream_is_reported_once(project: Project) -> None:
+    project.campaign(LIVESTREAM.replace("message: rappel", "text: '{{ relative|capitalize }} : {{ titel }}'"))
+    assert project.problems() == [
+        "schedules/c.yaml:14:43: 'titel' is not defined; did you mean 'title'?",
+    ]
+
+
+def test_an_error_in_an_included_template_is_at_its_own_line(project: Project) -> None:
+    project.template("pied.md", "Merci\n{% macro signe(quand) %}\n  le {{ quand.dayy }}\n{% endmacro %}\n")
+    project.template("rappel.md", "{% import 'pied.md' as pied %}{{ title }}\n{{ pied.signe(starts) }}\n")
+    project.campaign(LIVESTREAM)
+    assert project.problems() == [
+        "messages/pied.md:3:15: a date and time has no 'dayy'; did you mean 'day'? (for conference in schedules/c.yaml)",
+    ]
+
+
 def test_an_unknown_filter_or_test_is_named_with_the_closest_one(project: Project) -> None:
     project.template("rappel.fr.md", "{{ title|capitalise }}\n{% if url is definned %}x{% endif %}\n")
     project.campaign(LIVESTREAM)
