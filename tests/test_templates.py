@@ -214,6 +214,7 @@ def test_many_slow_templates_stop_at_a_budget_for_them_all(tmp_path: Path) -> No
     slow = "{% for i in range(10000) %}{{ range(10000)|list|sort|reverse|join|length }}{% endfor %}"
     templates = MessageTemplates(tmp_path, "messages", seconds_in_all=0.6)
     context = {"language": "fr"}
+    quick = templates.inline("ok")
     seen = []
     started = time.monotonic()
     for n in range(4):
@@ -226,6 +227,9 @@ def test_many_slow_templates_stop_at_a_budget_for_them_all(tmp_path: Path) -> No
     assert seen[0] == slow
     assert seen[1] in (spent, f"not checked: {spent}")  # depending on how far past 0.5 s the first one ran
     assert seen[2:] == [f"not checked: {spent}"] * 2
+    with pytest.raises(TemplateProblem) as raised:  # compiled before, not rendered after
+        quick.render(context)
+    assert raised.value.problem.message == f"not checked: {spent}"
 
 
 def test_templates_too_big_or_too_nested_to_compile_quickly_are_refused(project: Project) -> None:

@@ -237,9 +237,7 @@ class MessageTemplates:
     def render(self, template: Template, context: dict[str, Any]) -> str:
         left = self._seconds_in_all - self._spent
         if left <= 0:
-            problem = Problem(
-                "" if template.name == INLINE else template.name, 0, 0, self._in_all("not rendered: ")
-            )
+            problem = Problem("" if template.name == INLINE else template.name, 0, 0, self._in_all())
             raise TemplateProblem([problem], rendering=True)
         started = time.monotonic()
         parts: list[str] = []
