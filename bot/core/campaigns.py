@@ -28,7 +28,8 @@ from bot.core.schema import (
     PostSpec,
     TelegramChannelSpec,
 )
-from bot.core.templates import MessageTemplates, ProblemsOnce, TemplateProblem, byte_position
+from bot.core.template_problems import ProblemsOnce, TemplateProblem
+from bot.core.templates import MessageTemplates, byte_position
 from bot.core.times import TimeError, parse_duration, parse_time
 from bot.core.yamlsource import Located, Path_, Position, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
