@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import jinja2
 from pydantic import BaseModel, ValidationError
 
 from bot.core import i18n, languages, length, markdown, zones
@@ -31,9 +30,10 @@ from bot.core.schema import (
     TelegramChannelSpec,
 )
 from bot.core.schema_errors import explain, shown
-from bot.core.templates import MessageTemplates, TemplateProblem, byte_position
+from bot.core.template_problems import ProblemsOnce, TemplateProblem
+from bot.core.templates import MessageTemplates, byte_position
 from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
-from bot.core.yamlsource import Located, Path_, YamlSyntaxError, parse
+from bot.core.yamlsource import Located, Path_, Position, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
 from bot.problems import Problem, Severity
 
@@ -53,13 +53,6 @@ LIVESTREAM_VARS = POST_VARS | {
     "relative",
     "live",
 }
-# What ``{{ hashtag }}`` is when the campaign has none: undefined, like any name not set,
-# with a message that says how to define it (``vars:`` may not set it).
-_NO_HASHTAG = jinja2.StrictUndefined(
-    name="hashtag",
-    hint="'hashtag' is undefined: the campaign has no hashtags; add one at the top of the file, "
-    "e.g. hashtags: [gautrinweb2]",
-)
 _TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 _NUMERIC = re.compile(r"^-?\d+$")
 
@@ -593,6 +586,14 @@ class _FileLoader:
             )
             return None
         where = (*path, "message" if spec.message else "text")
+        context = {
+            "campaign": campaign.slug,
+            "language": language,
+            "hashtags": [f"#{tag}" for tag in campaign.hashtags],
+            **variables,
+        }
+        if campaign.hashtags:  # without one, ``hashtag`` is undefined like any name not set
+            context["hashtag"] = f"#{campaign.hashtags[0]}"
         try:
             if spec.message is not None:
                 filename = self.templates.find(spec.message, language)
@@ -605,32 +606,33 @@ class _FileLoader:
                 template = self.templates.get(filename)
             else:
                 template = self.templates.inline(spec.text)  # type: ignore[arg-type]
-        except TemplateProblem as exc:
-            if exc.problem.file:  # the template file's own problem is reported once, by check_all
-                return None
-            position = self.located.position(where) if self.located else None
-            line = (position.line if position else 0) + exc.problem.line
-            self.problems.append(Problem(self.shown, line, 1, exc.problem.message))
-            return None
-        context = {
-            "campaign": campaign.slug,
-            "language": language,
-            "hashtags": [f"#{tag}" for tag in campaign.hashtags],
-            "hashtag": f"#{campaign.hashtags[0]}" if campaign.hashtags else _NO_HASHTAG,
-            **variables,
-        }
-        try:
             source = template.render(context)
-        except jinja2.UndefinedError as exc:
-            self.error(where, f"{template.name}: {exc.message}; define it under vars:")
-            return None
-        except Exception as exc:  # a template is code: any error it raises is the template's problem
-            self.error(where, f"{template.name}: {exc.__class__.__name__}: {exc}")
+        except TemplateProblem as exc:
+            once, value = self._templates_once(), self._position(where)
+            for problem in exc.problems:
+                if not problem.file:  # inline text: its own place in this campaign file
+                    once.add(once.inline(problem, value.line, value.column))
+                elif exc.rendering:  # at the template's line; what compiling finds, check_all reports
+                    once.add(problem, spec.id)
             return None
         if not source.strip():
-            self.error(where, f"{template.name} renders to an empty message")
+            value = self._position(where)
+            name = "inline text" if spec.text is not None else template.name
+            self._templates_once().add(
+                Problem(self.shown, value.line, value.column, f"{name} renders to an empty message")
+            )
             return None
         return markdown.render(source)
+
+    def _templates_once(self) -> ProblemsOnce:
+        """Each template problem once, however many publications hit it (templates.py)."""
+        once: ProblemsOnce | None = getattr(self, "_once", None)
+        if once is None:
+            once = self._once = ProblemsOnce(self.problems, self.shown, self.path)
+        return once
+
+    def _position(self, path: Path_) -> Position:
+        return self.located.position(path) if self.located else Position(0, 0)
 
     def _media(
         self, spec: PostSpec | LivestreamSpec, path: Path_, targets: list[Channel]
