@@ -354,6 +354,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         name: {"position": p, "updated": at.isoformat()} for name, (p, at) in store.positions().items()
     }
     replies = store.counts()
+    aside_count, aside_latest = sum(store.set_aside_count().values()), store.set_aside_latest()
     engine.dispose()
     done = [r for r in rows if r.state != PublicationState.PENDING]
     pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
@@ -365,6 +366,10 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
             "next": [_status_row(r) for r in pending],
             "collectors": positions,
             "replies": replies,
+            "set_aside": {
+                "count": aside_count,
+                "latest": [item | {"at": item["at"].isoformat()} for item in aside_latest],
+            },
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
@@ -376,6 +381,17 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         )
         for name, where in sorted(positions.items()):
             click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
+    if aside_count:
+        click.echo()
+        click.echo(
+            f"set aside: {aside_count} item(s) the store refused, left out of the comments "
+            "(by id: relais status --format json)"
+        )
+        for item in aside_latest[:5]:
+            click.echo(
+                f"  {item['network']} {item['remote_id']}, read at {item['from']}: {item['error']} "
+                f"({item['at'].isoformat()})"
+            )
 
 
 def _status_row(row: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
+from bot.store.db import store_failure
 
 log = logging.getLogger(__name__)
 Run = Callable[..., Awaitable[Any]]
@@ -98,21 +99,33 @@ class Collector:
         position: str | None,
         page: Page,
         source: MastodonSource | TelegramSource | None = None,
+        *,
+        origin: str | None = None,
     ) -> SaveResult:
+        """Keep what belongs to a campaign and store it with the page's cursor (``origin``
+        names where a page without a position was read, for what the store sets aside)."""
         replies = [i for i in page.items if isinstance(i, Reply)]
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
         collected = await self.keep(network, replies, links)
         result = await self.db(
-            self.store.save_page, position, page.cursor, collected, removals, links, now=self.clock.now()
+            self.store.save_page,
+            position,
+            page.cursor,
+            collected,
+            removals,
+            links,
+            now=self.clock.now(),
+            origin=origin,
         )
-        if result.new or result.edited or result.removed:
+        if result.new or result.edited or result.removed or result.set_aside:
             log.info(
-                "%s: %d new replies, %d edited, %d deleted",
+                "%s: %d new replies, %d edited, %d deleted, %d set aside",
                 network,
                 len(result.new),
                 result.edited,
                 result.removed,
+                result.set_aside,
             )
         if source is not None:
             await self._acknowledge(network, result.new, source)
@@ -152,9 +165,9 @@ class Collector:
             except ChannelError as error:
                 backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
                 log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
-            except Exception:  # the store, or a bug: never let the collector die silently
+            except Exception as error:  # the store, or a bug: never let the collector die silently
                 backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                log.exception("mastodon collector: unexpected error; next round in %.0f s", backoff)
+                _log_failure("mastodon collector", error, f"next round in {backoff:.0f} s")
             await _pause(stop, max(backoff, self.timing.poll))
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
@@ -172,7 +185,8 @@ class Collector:
             since = self.clock.now() - self.timing.context_age
             for status_id in await self.db(self.store.published_statuses, Network.MASTODON, since):
                 replies = await source.replies_to(status_id)
-                await self.save(Network.MASTODON, None, Page(list(replies), None), source)
+                origin = f"mastodon:context:{status_id}"
+                await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
         if round_number % self.timing.recheck_every == 0:
             await self.recheck(source)
 
@@ -183,7 +197,7 @@ class Collector:
         items = [await source.lookup(remote_id) for remote_id in remote_ids]
         changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
         if changed:
-            await self.save(Network.MASTODON, None, Page(list(changed), None))
+            await self.save(Network.MASTODON, None, Page(list(changed), None), origin="mastodon:recheck")
         await self.db(self.store.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
 
     async def _drain(
@@ -218,7 +232,9 @@ class Collector:
         after = _rewound(stored, rewind)
         for _ in range(self.timing.pages_per_round):
             page = await fetch(after)
-            await self.save(Network.MASTODON, None, Page(page.items, None), source)  # the position stays
+            origin = f"a catch-up before {stored}"
+            # the position stays
+            await self.save(Network.MASTODON, None, Page(page.items, None), source, origin=origin)
             if not page.more or page.cursor is None or int(page.cursor) >= int(stored):
                 return
             after = page.cursor
@@ -245,10 +261,20 @@ class Collector:
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
                 log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
                 await _pause(stop, backoff)
-            except Exception:  # the store, or a bug: never let the collector die silently
+            except Exception as error:  # the store, or a bug: never let the collector die silently
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                log.exception("telegram collector: unexpected error; trying again in %.0f s", backoff)
+                _log_failure("telegram collector", error, f"trying again in {backoff:.0f} s")
                 await _pause(stop, backoff)
+
+
+def _log_failure(collector: str, error: Exception, then: str) -> None:
+    """A failure of the store in one line (``store_failure``: no reply's text in it);
+    anything else is a bug, logged with its traceback."""
+    failure = store_failure(error)
+    if failure is not None:
+        log.error("%s: %s; %s", collector, failure, then)
+    else:
+        log.exception("%s: unexpected error; %s", collector, then)
 
 
 def _rewound(cursor: str | None, delta: timedelta) -> str | None:

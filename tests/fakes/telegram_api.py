@@ -47,8 +47,9 @@ _OPAQUE = {"code", "pre", "text_link", "url"}  # detected entities never go insi
 
 
 def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units, the unit of entity offsets."""
-    return len(text.encode("utf-16-le")) // 2
+    """Length of ``text`` in UTF-16 code units, the unit of entity offsets (a lone
+    surrogate, which JSON can carry, is one)."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 class ApiError(Exception):
