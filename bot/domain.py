@@ -133,11 +133,14 @@ class Reply:
     edited_at: datetime | None = None  # set when this is an edit of a reply already seen
     author_nobot: bool = False  # the author's profile asks bots to leave them alone
     private: bool = False  # a direct message or a non-public status
+    # Telegram: the message its reply thread started from (in a channel's discussion group,
+    # the copy of the channel post), which it answers too, however deep in the thread.
+    thread: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("remote_id", "text", "author_id", "author_handle", "author_name"):
             self._clean(name, getattr(self, name), optional=False)
-        for name in ("url", "language", "in_reply_to"):
+        for name in ("url", "language", "in_reply_to", "thread"):
             self._clean(name, getattr(self, name), optional=True)
         if not isinstance(self.hashtags, tuple) or not all(isinstance(t, str) for t in self.hashtags):
             raise TypeError("Reply.hashtags must be a tuple of str")

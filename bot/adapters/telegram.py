@@ -471,6 +471,7 @@ class TelegramReader(_TelegramBot):
         public = _USERNAME.fullmatch(username) is not None and not private
         replied = message.reply_to_message
         replied_id = _id(replied.message_id) if replied is not None else None
+        thread = _id(message.message_thread_id)
         return Reply(
             network=Network.TELEGRAM,
             remote_id=where,
@@ -485,6 +486,7 @@ class TelegramReader(_TelegramBot):
             in_reply_to=f"{chat_id}:{replied_id}" if replied_id is not None else None,
             edited_at=message.edit_date.astimezone(UTC) if edited and message.edit_date else None,
             private=private,
+            thread=f"{chat_id}:{thread}" if thread is not None and not private else None,
         )
 
 

@@ -65,11 +65,28 @@ class Collector:
     async def keep(
         self, network: Network, replies: Sequence[Reply], links: Sequence[ForwardLink] = ()
     ) -> list[Collected]:
-        """The replies that belong to a campaign, with the publication each one answers."""
+        """The replies that belong to a campaign, with the publication each one answers.
+
+        A reply answers a publication when the message it answers, or the message its thread
+        started from (Telegram), stands for one: the publication itself, its copy in a
+        discussion group, or a reply already tied to one. That message may be stored, or be
+        in this very page, before or after the reply: the page is resolved as a whole, each
+        reply following its chain of parents through the page (a chain that loops ends).
+
+        Nothing is held for a parent that may come later, so nothing unrelated is kept: a
+        parent comes before its replies on Telegram (in the same page or an earlier one,
+        then stored), and a reply in a channel's discussion group names its thread, the
+        post's copy, which is stored whatever happens to the comments in between (a parent
+        older than Telegram's 24 hours, or set aside). On Mastodon, a reply with neither
+        hashtag nor mention is only read among the replies under our status, all of them
+        at once, again every ``context_every`` rounds for ``context_age``: a chain resolves
+        within that page, and a reply kept earlier by its hashtag is tied to the post then.
+        """
         if not replies:
             return []
         local_links = {link.remote_id: link.original for link in links}
-        asked = {r.in_reply_to for r in replies if r.in_reply_to}
+        in_page = {r.remote_id: r for r in replies}
+        asked = {r.in_reply_to for r in replies if r.in_reply_to} | {r.thread for r in replies if r.thread}
         answered = await self.db(self.store.answered, network, asked | set(local_links.values()))
         for copy, original in local_links.items():
             if original in answered:
@@ -79,7 +96,7 @@ class Collector:
         seen_texts = await self.db(self.store.texts_by, network, {r.author_id for r in replies})
         kept = []
         for reply in replies:
-            publication = answered.get(reply.in_reply_to or "")
+            publication = _answered_by(reply, answered, in_page)
             campaign = by_slug.get(publication.split("/", 1)[0]) if publication else None
             if campaign is None:
                 campaign = next((by_tag[t] for t in reply.hashtags if t in by_tag), None)
@@ -265,6 +282,20 @@ class Collector:
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
                 _log_failure("telegram collector", error, f"trying again in {backoff:.0f} s")
                 await _pause(stop, backoff)
+
+
+def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:
+    """The publication ``reply`` answers: through its parent or its thread, or its parent's
+    (when the parent is in the same page), and so on up the chain."""
+    seen: set[str] = set()
+    current: Reply | None = reply
+    while current is not None and current.remote_id not in seen:
+        seen.add(current.remote_id)
+        for above in (current.in_reply_to, current.thread):
+            if above and above in answered:
+                return answered[above]
+        current = in_page.get(current.in_reply_to or "")
+    return None
 
 
 def _log_failure(collector: str, error: Exception, then: str) -> None:

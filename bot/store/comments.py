@@ -11,7 +11,7 @@ import logging
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -236,6 +236,7 @@ class CommentStore:
         result.new.extend(new.values())
         for item in later:
             key = (item.reply.network.value, item.reply.remote_id)
+            existing[key] = self._tie(connection, existing[key], item)
             result.edited += self._update(connection, existing[key], item, now)
         for removal in removals:
             result.removed += connection.execute(
@@ -248,6 +249,15 @@ class CommentStore:
     def _advance(self, connection: Connection, name: str | None, cursor: str | None, now: datetime) -> None:
         if name is not None and cursor is not None:
             self._set_position(connection, name, cursor, now)
+
+    def _tie(self, connection: Connection, old: Comment, item: Collected) -> Comment:
+        """A stored reply read again now that the post it answers is known (its parent came
+        later): tie it to that post."""
+        if old.publication is not None or item.publication is None:
+            return old
+        values = {"publication": item.publication, "campaign": old.campaign or item.campaign}
+        connection.execute(update(comments).where(comments.c.id == old.id).values(values))
+        return replace(old, **values)
 
     def _existing(
         self, connection: Connection, keys: list[tuple[str, str]]

@@ -530,6 +530,12 @@ class FakeTelegram:
     def _new_message(self, chat: JSON, fields: JSON) -> JSON:
         message_id = self._last_id[chat["id"]] = self._last_id.get(chat["id"], 0) + 1
         message = {"message_id": message_id, "date": int(time.time()), "chat": chat}
+        target = fields.get("reply_to_message")
+        if chat["type"] == "supergroup" and target:
+            # Replies in a supergroup form a thread named after the message it started from
+            # (in a discussion group, the copy of the channel post): a reply to a reply
+            # stays in its parent's thread.
+            message["message_thread_id"] = target.get("message_thread_id", target["message_id"])
         message |= {k: v for k, v in fields.items() if v not in (None, [], "")}
         self._messages[(chat["id"], message_id)] = message
         return message
