@@ -454,6 +454,7 @@ class TelegramReader(_TelegramBot):
         if message.date is None or (edited and message.edit_date is None):
             raise _Unreadable("no date")
         entities = message.entities if message.text else message.caption_entities
+        author: tuple[int | None, str, str, str | None]  # id, handle, name, language
         if speaker is not None:  # a channel, or an anonymous admin speaking as the group
             name = _text(speaker.title) or _full_name(speaker) or _text(speaker.username)
             author = (_id(speaker.id), _handle(speaker.username), name, None)

@@ -124,6 +124,23 @@ class CommentStore:
             rows = connection.execute(select(collector_positions)).all()
         return {r.name: (r.position, r.updated_at) for r in rows}
 
+    def set_aside_count(self) -> dict[str, int]:
+        """How many items each network's collectors set aside (see ``save_page``)."""
+        with self.engine.connect() as connection:
+            counted = select(set_aside.c.network, func.count()).group_by(set_aside.c.network)
+            return dict(connection.execute(counted).all())
+
+    def set_aside_latest(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The items set aside most recently: ids and why, never content."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(set_aside).order_by(set_aside.c.at.desc(), set_aside.c.id.desc()).limit(limit)
+            ).all()
+        return [
+            {"network": r.network, "remote_id": r.remote_id, "from": r.source, "error": r.error, "at": r.at}
+            for r in rows
+        ]
+
     def save_page(
         self,
         position_name: str | None,
@@ -255,9 +272,13 @@ class CommentStore:
         later): tie it to that post."""
         if old.publication is not None or item.publication is None:
             return old
-        values = {"publication": item.publication, "campaign": old.campaign or item.campaign}
-        connection.execute(update(comments).where(comments.c.id == old.id).values(values))
-        return replace(old, **values)
+        tied = replace(old, publication=item.publication, campaign=old.campaign or item.campaign)
+        connection.execute(
+            update(comments)
+            .where(comments.c.id == old.id)
+            .values(publication=tied.publication, campaign=tied.campaign)
+        )
+        return tied
 
     def _existing(
         self, connection: Connection, keys: list[tuple[str, str]]
@@ -577,23 +598,6 @@ class CommentStore:
                     ],
                 )
         return found
-
-    def set_aside_count(self) -> dict[str, int]:
-        """How many items each network's collectors set aside (see ``save_page``)."""
-        with self.engine.connect() as connection:
-            counted = select(set_aside.c.network, func.count()).group_by(set_aside.c.network)
-            return dict(connection.execute(counted).all())
-
-    def set_aside_latest(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The items set aside most recently: ids and why, never content."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(set_aside).order_by(set_aside.c.at.desc(), set_aside.c.id.desc()).limit(limit)
-            ).all()
-        return [
-            {"network": r.network, "remote_id": r.remote_id, "from": r.source, "error": r.error, "at": r.at}
-            for r in rows
-        ]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
