@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 
 from bot.adapters.mastodon import MastodonReader
 from bot.adapters.telegram import TelegramReader
@@ -25,7 +25,8 @@ from bot.domain import Network, Reply, storable
 from bot.services.collector import Collector
 from bot.store import db
 from bot.store.comments import Collected, CollectorLock, CommentStore
-from bot.store.schema import set_aside
+from bot.store.db import store_failure
+from bot.store.schema import comments, set_aside
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
 from tests.inprocess import TAG, collector
@@ -416,3 +417,37 @@ def test_status_counts_what_was_set_aside(tmp_path: Path) -> None:
         "IntegrityError",
     )
     assert "set aside: 1" in status()
+
+
+def test_a_store_failure_is_logged_in_one_line_without_values(engine: Engine) -> None:
+    """What the collector logs when the store fails: the database's first line for a
+    failure of the store, the error's class alone for a refused value, whose message may
+    quote it (PostgreSQL: "DETAIL: Failing row contains (...)")."""
+    refuse_name(engine, SECRET_NAME)
+    with pytest.raises(Exception) as refusal, engine.begin() as connection:  # noqa: PT011 - the database's
+        connection.execute(insert(comments).values(_row(SECRET_NAME, SECRET_TEXT)))
+    assert store_failure(refusal.value) == "the store failed (IntegrityError)"
+    with pytest.raises(Exception) as missing, engine.begin() as connection:  # noqa: PT011
+        connection.execute(text("SELECT * FROM no_such_table"))
+    said = store_failure(missing.value)
+    assert said is not None
+    assert "no_such_table" in said
+    assert "\n" not in said
+    assert store_failure(ValueError("not the store's")) is None
+
+
+def _row(name: str, words: str) -> dict[str, Any]:
+    return {
+        "network": "telegram",
+        "remote_id": "-1:9",
+        "author_id": "501",
+        "author_handle": "",
+        "author_name": name,
+        "author_nobot": False,
+        "text": words,
+        "hashtags": "",
+        "private": False,
+        "created_at": NOW,
+        "collected_at": NOW,
+        "state": "pending",
+    }
