@@ -498,21 +498,36 @@ class _Unreadable(ValueError):
 class _NoPayloads(logging.Filter):
     """python-telegram-bot logs what the Bot API answered (at DEBUG: getUpdates' answer holds
     every message's text and author) and an answer it could not parse as JSON (at ERROR,
-    whole). In its records, an argument other than a method name or a number is replaced."""
+    whole). In its records, an argument other than a method name or a number is replaced,
+    also when a record factory (``bot.logs``) already merged the arguments into the message.
+    """
 
     _NAME = re.compile(r"\w{1,64}")
+    _PAYLOADS = (  # PTB's messages that carry payloads, for records already merged
+        "Can not load invalid JSON data: \"%s\"",
+        "Call to Bot API endpoint `%s` finished with return value `%s`",
+        "Calling Bot API endpoint `%s` with parameters `%s`",
+    )
+    _MERGED = tuple(
+        (template, re.compile(re.escape(template).replace("%s", "(.*)"), re.DOTALL)) for template in _PAYLOADS
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(a if self._plain(a) else "[not logged]" for a in record.args)
+            record.args = tuple(self._shown(a) for a in record.args)
         elif isinstance(record.args, dict):
             record.args = {key: "[not logged]" for key in record.args}
+        elif isinstance(record.msg, str):
+            for template, merged in self._MERGED:
+                if found := merged.fullmatch(record.msg):
+                    record.msg = template % tuple(self._shown(part) for part in found.groups())
+                    break
         return True
 
-    def _plain(self, value: object) -> bool:
+    def _shown(self, value: object) -> object:
         if isinstance(value, str):
-            return bool(self._NAME.fullmatch(value))
-        return isinstance(value, int | float)
+            return value if self._NAME.fullmatch(value) else "[not logged]"
+        return value if isinstance(value, int | float) else "[not logged]"
 
 
 for _name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram.request.BaseRequest"):

@@ -192,7 +192,7 @@ class ApiRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | bad_request | retry_after, answered at once; delay | drop, after work
+    kind: str  # fail | bad_request | retry_after, answered at once; delay | drop | truncate, after work
     method: str | None  # None: any method
     times: int
     status: int = 500
@@ -377,6 +377,11 @@ class FakeTelegram:
     def drop_after_receive(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then abort the connection without an answer."""
         self._add_fault(_Fault("drop", method, times))
+
+    def truncate_answer(self, *, method: str | None = None, times: int = 1) -> None:
+        """Process the next calls normally, then answer 200 with the JSON body short of its
+        last bytes (a proxy that lost the end of it)."""
+        self._add_fault(_Fault("truncate", method, times))
 
     def _add_fault(self, fault: _Fault) -> None:
         with self._cond:
@@ -598,7 +603,7 @@ class FakeTelegram:
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
-                after = None if now else self._take_fault(method, ("delay", "drop"))
+                after = None if now else self._take_fault(method, ("delay", "drop", "truncate"))
                 self._cond.notify_all()
             if now is not None:
                 raise (_too_many(int(now.seconds)) if now.kind == "retry_after"
@@ -618,6 +623,9 @@ class FakeTelegram:
         if after is not None and after.kind == "delay":
             with contextlib.suppress(TimeoutError):  # stop() ends the delay at once
                 await asyncio.wait_for(self._closing.wait(), after.seconds)
+        elif after is not None and after.kind == "truncate":
+            body = response.body if isinstance(response.body, bytes) else b""
+            response = web.Response(body=body[:-3], content_type="application/json")
         elif after is not None and request.transport is not None:  # drop
             request.transport.abort()
         return response
