@@ -432,6 +432,7 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
     }
     replies = store.counts()
     acknowledgements = AcknowledgementQueue(engine, "status").counts()
+    aside_count, aside_latest = sum(store.set_aside_count().values()), store.set_aside_latest()
     engine.dispose()
     done = [r for r in rows if r.state != PublicationState.PENDING]
     pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
@@ -445,6 +446,10 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
             "collectors": positions,
             "replies": replies,
             "acknowledgements": acknowledgements,
+            "set_aside": {
+                "count": aside_count,
+                "latest": [item | {"at": item["at"].isoformat()} for item in aside_latest],
+            },
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
         return
@@ -459,6 +464,17 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
             click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
     if any(acknowledgements.values()):
         click.echo("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
+    if aside_count:
+        click.echo()
+        click.echo(
+            f"set aside: {aside_count} item(s) the store refused, left out of the comments "
+            "(by id: relais status --format json)"
+        )
+        for item in aside_latest[:5]:
+            click.echo(
+                f"  {item['network']} {item['remote_id']}, read at {item['from']}: {item['error']} "
+                f"({item['at'].isoformat()})"
+            )
 
 
 def _status_row(row: Any) -> dict[str, Any]:

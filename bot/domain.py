@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -96,9 +97,27 @@ class CommentState(StrEnum):
     FLAGGED = "flagged"
 
 
+# What no store can hold: NUL (PostgreSQL's text refuses it) and UTF-16 surrogates, which
+# a Python str holds only alone (a JSON "\ud800" decodes to one) and no UTF-8 store can encode.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """``text`` with what no store can hold replaced by U+FFFD, one for one (so Telegram's
+    UTF-16 offsets still fall where they did): a moderator sees that something was there."""
+    return _UNSTORABLE.sub(REPLACEMENT, text) if _UNSTORABLE.search(text) else text
+
+
 @dataclass(frozen=True)
 class Reply:
-    """A message a follower posted, as a network reports it (new, or edited)."""
+    """A message a follower posted, as a network reports it (new, or edited).
+
+    Whatever a network delivers, a Reply can be stored: it is checked and cleaned here, the
+    one place every reader builds replies through. Each text field must be a ``str`` (a
+    ``TypeError`` otherwise, which readers treat as an unreadable message), and NUL and lone
+    surrogates in it become U+FFFD (``storable``).
+    """
 
     network: Network
     remote_id: str  # Mastodon: the status id; Telegram: "<chat id>:<message id>"
@@ -114,6 +133,33 @@ class Reply:
     edited_at: datetime | None = None  # set when this is an edit of a reply already seen
     author_nobot: bool = False  # the author's profile asks bots to leave them alone
     private: bool = False  # a direct message or a non-public status
+    # Telegram: the message its reply thread started from (in a channel's discussion group,
+    # the copy of the channel post), which it answers too, however deep in the thread.
+    thread: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("remote_id", "text", "author_id", "author_handle", "author_name"):
+            self._clean(name, getattr(self, name), optional=False)
+        for name in ("url", "language", "in_reply_to", "thread"):
+            self._clean(name, getattr(self, name), optional=True)
+        if not isinstance(self.hashtags, tuple) or not all(isinstance(t, str) for t in self.hashtags):
+            raise TypeError("Reply.hashtags must be a tuple of str")
+        object.__setattr__(self, "hashtags", tuple(storable(t) for t in self.hashtags))
+        for name in ("created_at", "edited_at"):
+            moment = getattr(self, name)
+            if (moment is not None or name == "created_at") and (
+                not isinstance(moment, datetime) or moment.tzinfo is None
+            ):
+                raise TypeError(f"Reply.{name} must be an aware datetime")
+
+    def _clean(self, name: str, value: object, *, optional: bool) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str):
+            raise TypeError(f"Reply.{name} must be a str, not {type(value).__name__}")
+        cleaned = storable(value)
+        if cleaned is not value:
+            object.__setattr__(self, name, cleaned)
 
 
 @dataclass(frozen=True)

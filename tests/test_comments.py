@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.channels import Page
 from bot.clock import SimulatedClock
@@ -92,11 +92,36 @@ def test_a_reply_is_stored_once_however_often_it_is_read(store: CommentStore) ->
 
 def test_the_position_moves_only_with_what_was_read(store: CommentStore) -> None:
     save(store, reply("1"), cursor="10")
-    broken = reply("2", text=None)  # type: ignore[arg-type]  # the database refuses it
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error
-        save(store, broken, cursor="20")
-    assert store.position("p") == "10"
+    with store.engine.begin() as connection:  # the store fails (a table gone), through no item's fault
+        connection.execute(text("DROP TABLE collector_positions"))
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the database's own error
+        save(store, reply("2"), cursor="20")
     assert [c.remote_id for c in store.list()] == ["1"]
+
+
+def test_a_reply_is_checked_and_cleaned_where_it_is_built() -> None:
+    """NUL and lone surrogates become U+FFFD, one for one, in every text field; a field of
+    the wrong type is an error at once, never at the store."""
+    odd = replace(
+        reply("1\x00", "a\x00b\ud800c #\udfff", tags=("x\x00",), in_reply_to="\ud83d"),
+        author_name="\udc00Ana",
+    )
+    assert (odd.remote_id, odd.text, odd.hashtags, odd.in_reply_to, odd.author_name) == (
+        "1\ufffd",
+        "a\ufffdb\ufffdc #\ufffd",
+        ("x\ufffd",),
+        "\ufffd",
+        "\ufffdAna",
+    )
+    assert replace(odd, url="https://x\x00").url == "https://x\ufffd"
+    plain = reply("2", HOSTILE)
+    assert plain.text is HOSTILE  # nothing to clean: the same string
+    with pytest.raises(TypeError, match=r"Reply\.text must be a str"):
+        reply("3", text=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Reply\.author_name must be a str"):
+        replace(plain, author_name=5)
+    with pytest.raises(TypeError, match="aware datetime"):
+        replace(plain, created_at=datetime(2012, 5, 2))
 
 
 def test_hostile_text_is_stored_exactly_as_written(store: CommentStore) -> None:

@@ -207,6 +207,7 @@ async def test_a_comment_on_a_channel_post_answers_its_automatic_forward(
     assert first.language is None
     assert isinstance(second, Reply)
     assert second.in_reply_to == f"{GROUP}:{comment['message']['message_id']}"
+    assert first.thread == second.thread == forward_id  # the thread is the post's copy, however deep
     assert second.hashtags == ()  # not filtered here: the collector knows the campaign
     assert page.cursor == str(answer["update_id"] + 1)
 

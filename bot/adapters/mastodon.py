@@ -456,13 +456,16 @@ def _page(
 
 def _read_entries(entries: list[Any], read: Callable[[object], _Read], where: str) -> list[_Read]:
     """``read`` applied to each entry. A malformed one is logged (never its content) and
-    skipped; when nothing at all could be read, the answer is a TemporaryError."""
+    skipped, whatever failed in reading it; when nothing at all could be read, the answer
+    is a TemporaryError."""
     read_fine = []
     for entry in entries:
         try:
             read_fine.append(read(entry))
         except _Malformed as exc:
             log.warning("Mastodon: skipped a malformed entry in %s: %s", where, exc)
+        except Exception as exc:  # an entry no check foresaw: the others are still read
+            log.warning("Mastodon: skipped an unreadable entry in %s (%s)", where, type(exc).__name__)
     if entries and not read_fine:
         raise TemporaryError(f"Mastodon answered {where} with {len(entries)} malformed entries, nothing else")
     return read_fine
@@ -520,7 +523,10 @@ def _utc(value: object) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+14:00" is before the first UTC instant Python knows
+        return None
 
 
 def _asks_no_bots(account: Mapping[str, Any]) -> bool:

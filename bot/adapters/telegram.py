@@ -417,14 +417,16 @@ class TelegramReader(_TelegramBot):
         items: list[Reply | Removal | ForwardLink] = []
         last: int | None = None
         for data in raw:
-            update_id = data.get("update_id") if isinstance(data, dict) else None
-            if isinstance(update_id, int) and not isinstance(update_id, bool):
+            update_id = _id(data.get("update_id")) if isinstance(data, dict) else None
+            if update_id is not None and update_id >= 0:
                 last = update_id if last is None else max(last, update_id)
             try:
                 item = self._item(Update.de_json(data, self._bot))
             except Exception as exc:  # one unreadable update must not block the others
-                log.warning(
-                    "skipped Telegram update %s: it could not be read (%s)", update_id, type(exc).__name__
+                log.warning(  # its id only: never what it says, nor who said it
+                    "skipped Telegram update %s: it could not be read (%s)",
+                    update_id if update_id is not None else "without a valid id",
+                    type(exc).__name__,
                 )
                 continue
             if item is not None:
@@ -456,7 +458,10 @@ class TelegramReader(_TelegramBot):
 
     # -- reading messages --------------------------------------------------------------------
     def _item(self, update: Update | None) -> Reply | ForwardLink | None:
-        """What an update means for the collector; None for what it does not collect."""
+        """What an update means for the collector; None for what it does not collect.
+
+        PTB does not check the types of what it reads: ids are checked here, and a name,
+        handle or language that is not a string counts as missing. ``Reply`` cleans the rest."""
         if update is None:
             raise _Unreadable("no update")
         edited = update.edited_message is not None
@@ -466,8 +471,11 @@ class TelegramReader(_TelegramBot):
         chat = message.chat
         if chat is None:
             raise _Unreadable("no chat")
-        where = f"{chat.id}:{message.message_id}"
-        if message.is_automatic_forward:
+        chat_id, message_id = _id(chat.id), _id(message.message_id)
+        if chat_id is None or message_id is None:
+            raise _Unreadable("no valid chat or message id")
+        where = f"{chat_id}:{message_id}"
+        if message.is_automatic_forward is True:
             return ForwardLink(remote_id=where, original=_forwarded_from(message))
         user, speaker = message.from_user, message.sender_chat
         if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
@@ -475,33 +483,45 @@ class TelegramReader(_TelegramBot):
         text = message.text or message.caption
         if not text:  # stickers, photos without a caption, members joining...
             return None
+        if not isinstance(text, str):
+            raise _Unreadable("a text that is not a string")
         if message.date is None or (edited and message.edit_date is None):
             raise _Unreadable("no date")
         entities = message.entities if message.text else message.caption_entities
+        author: tuple[int | None, str, str, str | None]  # id, handle, name, language
         if speaker is not None:  # a channel, or an anonymous admin speaking as the group
-            author = (str(speaker.id), _handle(speaker.username), speaker.effective_name or "", None)
+            name = _text(speaker.title) or _full_name(speaker) or _text(speaker.username)
+            author = (_id(speaker.id), _handle(speaker.username), name, None)
         elif user is not None:
-            author = (str(user.id), _handle(user.username), user.full_name, user.language_code)
+            language = _text(user.language_code) or None
+            author = (_id(user.id), _handle(user.username), _full_name(user), language)
         else:
             raise _Unreadable("no author")
         author_id, handle, name, language = author
+        if author_id is None:
+            raise _Unreadable("no valid author id")
         private = chat.type == ChatType.PRIVATE
-        public = chat.username is not None and not private  # t.me links a user's chat to nothing
+        username = _text(chat.username)
+        # a t.me link names a public chat by a username Telegram allows, and a user's chat by nothing
+        public = _USERNAME.fullmatch(username) is not None and not private
         replied = message.reply_to_message
+        replied_id = _id(replied.message_id) if replied is not None else None
+        thread = _id(message.message_thread_id)
         return Reply(
             network=Network.TELEGRAM,
             remote_id=where,
             text=text,
             created_at=message.date.astimezone(UTC),
-            author_id=author_id,
+            author_id=str(author_id),
             author_handle=handle,
             author_name=name,
-            url=f"https://t.me/{chat.username}/{message.message_id}" if public else None,
+            url=f"https://t.me/{username}/{message_id}" if public else None,
             language=language,
             hashtags=hashtags(text, entities),
-            in_reply_to=f"{chat.id}:{replied.message_id}" if replied is not None else None,
+            in_reply_to=f"{chat_id}:{replied_id}" if replied_id is not None else None,
             edited_at=message.edit_date.astimezone(UTC) if edited and message.edit_date else None,
             private=private,
+            thread=f"{chat_id}:{thread}" if thread is not None and not private else None,
         )
 
 
@@ -509,36 +529,98 @@ class _Unreadable(ValueError):
     """An update that lacks what the reader needs."""
 
 
+class _NoPayloads(logging.Filter):
+    """python-telegram-bot logs what the Bot API answered (at DEBUG: getUpdates' answer holds
+    every message's text and author) and an answer it could not parse as JSON (at ERROR,
+    whole). In its records, an argument other than a method name or a number is replaced,
+    also when a record factory (``bot.logs``) already merged the arguments into the message.
+    """
+
+    _NAME = re.compile(r"\w{1,64}")
+    _PAYLOADS = (  # PTB's messages that carry payloads, for records already merged
+        "Can not load invalid JSON data: \"%s\"",
+        "Call to Bot API endpoint `%s` finished with return value `%s`",
+        "Calling Bot API endpoint `%s` with parameters `%s`",
+    )
+    _MERGED = tuple(
+        (template, re.compile(re.escape(template).replace("%s", "(.*)"), re.DOTALL)) for template in _PAYLOADS
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(self._shown(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: "[not logged]" for key in record.args}
+        elif isinstance(record.msg, str):
+            for template, merged in self._MERGED:
+                if found := merged.fullmatch(record.msg):
+                    record.msg = template % tuple(self._shown(part) for part in found.groups())
+                    break
+        return True
+
+    def _shown(self, value: object) -> object:
+        if isinstance(value, str):
+            return value if self._NAME.fullmatch(value) else "[not logged]"
+        return value if isinstance(value, int | float) else "[not logged]"
+
+
+for _name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram.request.BaseRequest"):
+    logging.getLogger(_name).addFilter(_NoPayloads())
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,64}")  # what a t.me link can name
+_LARGEST_ID = 2**63  # Telegram's ids fit in 64 bits (52 significant bits, its docs say)
+
+
+def _id(value: object) -> int | None:
+    """A Telegram id, or None when the field holds anything else (PTB does not check)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_LARGEST_ID < value < _LARGEST_ID:
+        return value
+    return None
+
+
+def _text(value: object) -> str:
+    """An optional string field: "" when it is missing or is not a string."""
+    return value if isinstance(value, str) else ""
+
+
+def _full_name(person: Any) -> str:
+    """First and last name, as Telegram shows them (a chat has them too: a private one)."""
+    return " ".join(part for part in (_text(person.first_name), _text(person.last_name)) if part)
+
+
 def _forwarded_from(message: Message) -> str:
     """``"<channel id>:<message id>"`` of the channel post an automatic forward copies."""
     origin = message.forward_origin
     if isinstance(origin, MessageOriginChannel):
-        return f"{origin.chat.id}:{origin.message_id}"
-    legacy_chat = message.api_kwargs.get("forward_from_chat")  # before Bot API 7.0
-    legacy_id = message.api_kwargs.get("forward_from_message_id")
-    if (
-        isinstance(legacy_chat, dict)
-        and isinstance(legacy_chat.get("id"), int)
-        and isinstance(legacy_id, int)
-    ):
-        return f"{legacy_chat['id']}:{legacy_id}"
-    raise _Unreadable("an automatic forward without its channel post")
+        chat_id, message_id = _id(getattr(origin.chat, "id", None)), _id(origin.message_id)
+    else:  # before Bot API 7.0
+        legacy_chat = message.api_kwargs.get("forward_from_chat")
+        chat_id = _id(legacy_chat.get("id")) if isinstance(legacy_chat, dict) else None
+        message_id = _id(message.api_kwargs.get("forward_from_message_id"))
+    if chat_id is None or message_id is None:
+        raise _Unreadable("an automatic forward without its channel post")
+    return f"{chat_id}:{message_id}"
 
 
-def _handle(username: str | None) -> str:
-    return f"@{username}" if username else ""
+def _handle(username: object) -> str:
+    return f"@{username}" if isinstance(username, str) and username else ""
 
 
 def hashtags(text: str, entities: Sequence[MessageEntity]) -> tuple[str, ...]:
     """The hashtags of a text, lowercase, without "#" (nor the "@chat" of a "#tag@chat"), in
-    order and once each. Entity offsets count UTF-16 code units, as Telegram does."""
-    encoded = text.encode("utf-16-le")
+    order and once each. Entity offsets count UTF-16 code units, as Telegram does (a lone
+    surrogate is one of them); an entity whose offset or length is not a count is ignored."""
+    encoded = text.encode("utf-16-le", errors="surrogatepass")
     found: dict[str, None] = {}
-    for entity in entities:
-        if entity.type != MessageEntity.HASHTAG:
+    for entity in entities or ():
+        if getattr(entity, "type", None) != MessageEntity.HASHTAG:
             continue
-        start = entity.offset * 2
-        tag = encoded[start : start + entity.length * 2].decode("utf-16-le", errors="ignore")
+        offset, length = _id(entity.offset), _id(entity.length)
+        if offset is None or length is None or offset < 0 or length <= 0:
+            continue
+        start = offset * 2
+        tag = encoded[start : start + length * 2].decode("utf-16-le", errors="ignore")
         name = tag.lstrip("#").partition("@")[0].lower()
         if name:
             found[name] = None

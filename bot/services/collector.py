@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
+from bot.store.db import store_failure
 
 log = logging.getLogger(__name__)
 Run = Callable[..., Awaitable[Any]]
@@ -65,11 +66,28 @@ class Collector:
     async def keep(
         self, network: Network, replies: Sequence[Reply], links: Sequence[ForwardLink] = ()
     ) -> list[Collected]:
-        """The replies that belong to a campaign, with the publication each one answers."""
+        """The replies that belong to a campaign, with the publication each one answers.
+
+        A reply answers a publication when the message it answers, or the message its thread
+        started from (Telegram), stands for one: the publication itself, its copy in a
+        discussion group, or a reply already tied to one. That message may be stored, or be
+        in this very page, before or after the reply: the page is resolved as a whole, each
+        reply following its chain of parents through the page (a chain that loops ends).
+
+        Nothing is held for a parent that may come later, so nothing unrelated is kept: a
+        parent comes before its replies on Telegram (in the same page or an earlier one,
+        then stored), and a reply in a channel's discussion group names its thread, the
+        post's copy, which is stored whatever happens to the comments in between (a parent
+        older than Telegram's 24 hours, or set aside). On Mastodon, a reply with neither
+        hashtag nor mention is only read among the replies under our status, all of them
+        at once, again every ``context_every`` rounds for ``context_age``: a chain resolves
+        within that page, and a reply kept earlier by its hashtag is tied to the post then.
+        """
         if not replies:
             return []
         local_links = {link.remote_id: link.original for link in links}
-        asked = {r.in_reply_to for r in replies if r.in_reply_to}
+        in_page = {r.remote_id: r for r in replies}
+        asked = {r.in_reply_to for r in replies if r.in_reply_to} | {r.thread for r in replies if r.thread}
         answered = await self.db(self.store.answered, network, asked | set(local_links.values()))
         for copy, original in local_links.items():
             if original in answered:
@@ -79,7 +97,7 @@ class Collector:
         seen_texts = await self.db(self.store.texts_by, network, {r.author_id for r in replies})
         kept = []
         for reply in replies:
-            publication = answered.get(reply.in_reply_to or "")
+            publication = _answered_by(reply, answered, in_page)
             campaign = by_slug.get(publication.split("/", 1)[0]) if publication else None
             if campaign is None:
                 campaign = next((by_tag[t] for t in reply.hashtags if t in by_tag), None)
@@ -99,21 +117,33 @@ class Collector:
         position: str | None,
         page: Page,
         source: MastodonSource | TelegramSource | None = None,
+        *,
+        origin: str | None = None,
     ) -> SaveResult:
+        """Keep what belongs to a campaign and store it with the page's cursor (``origin``
+        names where a page without a position was read, for what the store sets aside)."""
         replies = [i for i in page.items if isinstance(i, Reply)]
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
         collected = await self.keep(network, replies, links)
         result = await self.db(
-            self.store.save_page, position, page.cursor, collected, removals, links, now=self.clock.now()
+            self.store.save_page,
+            position,
+            page.cursor,
+            collected,
+            removals,
+            links,
+            now=self.clock.now(),
+            origin=origin,
         )
-        if result.new or result.edited or result.removed:
+        if result.new or result.edited or result.removed or result.set_aside:
             log.info(
-                "%s: %d new replies, %d edited, %d deleted",
+                "%s: %d new replies, %d edited, %d deleted, %d set aside",
                 network,
                 len(result.new),
                 result.edited,
                 result.removed,
+                result.set_aside,
             )
         return result
 
@@ -137,9 +167,9 @@ class Collector:
             except ChannelError as error:
                 backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
                 log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
-            except Exception:  # the store, or a bug: never let the collector die silently
+            except Exception as error:  # the store, or a bug: never let the collector die silently
                 backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                log.exception("mastodon collector: unexpected error; next round in %.0f s", backoff)
+                _log_failure("mastodon collector", error, f"next round in {backoff:.0f} s")
             await _pause(stop, max(backoff, self.timing.poll))
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
@@ -157,7 +187,8 @@ class Collector:
             since = self.clock.now() - self.timing.context_age
             for status_id in await self.db(self.store.published_statuses, Network.MASTODON, since):
                 replies = await source.replies_to(status_id)
-                await self.save(Network.MASTODON, None, Page(list(replies), None), source)
+                origin = f"mastodon:context:{status_id}"
+                await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
         if round_number % self.timing.recheck_every == 0:
             await self.recheck(source)
 
@@ -168,7 +199,7 @@ class Collector:
         items = [await source.lookup(remote_id) for remote_id in remote_ids]
         changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
         if changed:
-            await self.save(Network.MASTODON, None, Page(list(changed), None))
+            await self.save(Network.MASTODON, None, Page(list(changed), None), origin="mastodon:recheck")
         await self.db(self.store.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
 
     async def _drain(
@@ -203,7 +234,9 @@ class Collector:
         after = _rewound(stored, rewind)
         for _ in range(self.timing.pages_per_round):
             page = await fetch(after)
-            await self.save(Network.MASTODON, None, Page(page.items, None), source)  # the position stays
+            origin = f"a catch-up before {stored}"
+            # the position stays
+            await self.save(Network.MASTODON, None, Page(page.items, None), source, origin=origin)
             if not page.more or page.cursor is None or int(page.cursor) >= int(stored):
                 return
             after = page.cursor
@@ -230,10 +263,34 @@ class Collector:
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
                 log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
                 await _pause(stop, backoff)
-            except Exception:  # the store, or a bug: never let the collector die silently
+            except Exception as error:  # the store, or a bug: never let the collector die silently
                 backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                log.exception("telegram collector: unexpected error; trying again in %.0f s", backoff)
+                _log_failure("telegram collector", error, f"trying again in {backoff:.0f} s")
                 await _pause(stop, backoff)
+
+
+def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:
+    """The publication ``reply`` answers: through its parent or its thread, or its parent's
+    (when the parent is in the same page), and so on up the chain."""
+    seen: set[str] = set()
+    current: Reply | None = reply
+    while current is not None and current.remote_id not in seen:
+        seen.add(current.remote_id)
+        for above in (current.in_reply_to, current.thread):
+            if above and above in answered:
+                return answered[above]
+        current = in_page.get(current.in_reply_to or "")
+    return None
+
+
+def _log_failure(collector: str, error: Exception, then: str) -> None:
+    """A failure of the store in one line (``store_failure``: no reply's text in it);
+    anything else is a bug, logged with its traceback."""
+    failure = store_failure(error)
+    if failure is not None:
+        log.error("%s: %s; %s", collector, failure, then)
+    else:
+        log.exception("%s: unexpected error; %s", collector, then)
 
 
 def _rewound(cursor: str | None, delta: timedelta) -> str | None:

@@ -7,11 +7,14 @@ double a reply. Searching uses FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -27,10 +30,19 @@ from sqlalchemy import (
     update,
 )
 
-from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply
+from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
-from bot.store.schema import collector_positions, comment_events, comments, publications, remote_links
+from bot.store.db import refused
+from bot.store.schema import (
+    collector_positions,
+    comment_events,
+    comments,
+    publications,
+    remote_links,
+    set_aside,
+)
 
+log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "relais"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -51,6 +63,7 @@ class SaveResult:
     new: list[Collected] = field(default_factory=list)
     edited: int = 0
     removed: int = 0
+    set_aside: int = 0  # items the store refused (see ``CommentStore.save_page``)
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,23 @@ class CommentStore:
             rows = connection.execute(select(collector_positions)).all()
         return {r.name: (r.position, r.updated_at) for r in rows}
 
+    def set_aside_count(self) -> dict[str, int]:
+        """How many items each network's collectors set aside (see ``save_page``)."""
+        with self.engine.connect() as connection:
+            counted = select(set_aside.c.network, func.count()).group_by(set_aside.c.network)
+            return dict(connection.execute(counted).all())
+
+    def set_aside_latest(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The items set aside most recently: ids and why, never content."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(set_aside).order_by(set_aside.c.at.desc(), set_aside.c.id.desc()).limit(limit)
+            ).all()
+        return [
+            {"network": r.network, "remote_id": r.remote_id, "from": r.source, "error": r.error, "at": r.at}
+            for r in rows
+        ]
+
     def save_page(
         self,
         position_name: str | None,
@@ -121,38 +151,135 @@ class CommentStore:
         links: Sequence[ForwardLink] = (),
         *,
         now: datetime,
+        origin: str | None = None,
     ) -> SaveResult:
-        """Store what a collector read and its new position, all or nothing."""
+        """Store what a collector read and its new position, all or nothing.
+
+        Unless the store refuses one of the items (a value it cannot take: see ``refused``):
+        then the page is stored again item by item, each in a savepoint, and an item still
+        refused is set aside (its network, remote id, where it was read: ``origin``, or the
+        position; the error's class and when; never what it says nor who said it), logged by its
+        id and left out; the others are stored and the position moves on, so that one item
+        cannot stop a collector. A failure of the store itself (the connection lost, a table
+        missing, a deadlock) sets nothing aside: it propagates and the page is read again.
+        """
+        origin = (origin or position_name or "unpositioned")[:200]
+        try:
+            with self.engine.begin() as connection:
+                result = self._store(connection, collected, removals, links, now)
+                self._advance(connection, position_name, cursor, now)
+            return result
+        except Exception as error:
+            if not refused(error):
+                raise
+            log.warning(
+                "the store refused part of a page read at %s (%s); storing it item by item",
+                origin,
+                type(error).__name__,
+            )
+        return self._save_each(position_name, cursor, collected, removals, links, now, origin)
+
+    def _save_each(
+        self,
+        position_name: str | None,
+        cursor: str | None,
+        collected: Sequence[Collected],
+        removals: Sequence[Removal],
+        links: Sequence[ForwardLink],
+        now: datetime,
+        origin: str,
+    ) -> SaveResult:
         result = SaveResult()
         with self.engine.begin() as connection:
-            for link in links:
-                self._upsert_link(connection, link)
-            existing = self._existing(
-                connection, [(c.reply.network.value, c.reply.remote_id) for c in collected]
-            )
-            new: dict[tuple[str, str], Collected] = {}
-            later: list[Collected] = []  # edits, and repeats of a reply already in this page
-            for item in collected:
-                key = (item.reply.network.value, item.reply.remote_id)
-                if key in existing or key in new:
-                    later.append(item)
-                elif not item.update_only:
-                    new[key] = item
-            existing.update(self._insert(connection, list(new.values()), now))
-            result.new.extend(new.values())
-            for item in later:
-                result.edited += self._update(
-                    connection, existing[(item.reply.network.value, item.reply.remote_id)], item, now
-                )
-            for removal in removals:
-                result.removed += connection.execute(
-                    delete(comments).where(
-                        comments.c.network == removal.network.value, comments.c.remote_id == removal.remote_id
-                    )
-                ).rowcount
-            if position_name is not None and cursor is not None:
-                self._set_position(connection, position_name, cursor, now)
+            if not self._postgres:  # so that the savepoints nest in it (pysqlite begins lazily)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            store = partial(self._store, connection, now=now)
+            steps: list[tuple[str, str, Callable[[], SaveResult]]] = [
+                (Network.TELEGRAM.value, link.remote_id, partial(store, (), (), [link])) for link in links
+            ]
+            steps += [
+                (c.reply.network.value, c.reply.remote_id, partial(store, [c], (), ())) for c in collected
+            ]
+            steps += [(r.network.value, r.remote_id, partial(store, (), [r], ())) for r in removals]
+            for network, remote_id, step in steps:
+                try:
+                    with connection.begin_nested():
+                        done = step()
+                except Exception as error:
+                    if not refused(error):
+                        raise
+                    self._set_aside(connection, network, remote_id, origin, type(error).__name__, now)
+                    result.set_aside += 1
+                    continue
+                result.new += done.new
+                result.edited += done.edited
+                result.removed += done.removed
+            self._advance(connection, position_name, cursor, now)
         return result
+
+    def _set_aside(
+        self, connection: Connection, network: str, remote_id: str, origin: str, error: str, now: datetime
+    ) -> None:
+        """Record an item the store refused, by its id; a later refusal of it updates the row."""
+        remote_id = storable(remote_id)[:200]
+        log.warning(
+            "%s %s (read at %s) was set aside: the store refused it (%s)", network, remote_id, origin, error
+        )
+        values = {"source": origin, "error": error[:200], "at": now}
+        where = (set_aside.c.network == network, set_aside.c.remote_id == remote_id)
+        if not connection.execute(update(set_aside).where(*where).values(values)).rowcount:
+            connection.execute(insert(set_aside).values(network=network, remote_id=remote_id, **values))
+
+    def _store(
+        self,
+        connection: Connection,
+        collected: Sequence[Collected],
+        removals: Sequence[Removal],
+        links: Sequence[ForwardLink],
+        now: datetime,
+    ) -> SaveResult:
+        result = SaveResult()
+        for link in links:
+            self._upsert_link(connection, link)
+        existing = self._existing(connection, [(c.reply.network.value, c.reply.remote_id) for c in collected])
+        new: dict[tuple[str, str], Collected] = {}
+        later: list[Collected] = []  # edits, and repeats of a reply already in this page
+        for item in collected:
+            key = (item.reply.network.value, item.reply.remote_id)
+            if key in existing or key in new:
+                later.append(item)
+            elif not item.update_only:
+                new[key] = item
+        existing.update(self._insert(connection, list(new.values()), now))
+        result.new.extend(new.values())
+        for item in later:
+            key = (item.reply.network.value, item.reply.remote_id)
+            existing[key] = self._tie(connection, existing[key], item)
+            result.edited += self._update(connection, existing[key], item, now)
+        for removal in removals:
+            result.removed += connection.execute(
+                delete(comments).where(
+                    comments.c.network == removal.network.value, comments.c.remote_id == removal.remote_id
+                )
+            ).rowcount
+        return result
+
+    def _advance(self, connection: Connection, name: str | None, cursor: str | None, now: datetime) -> None:
+        if name is not None and cursor is not None:
+            self._set_position(connection, name, cursor, now)
+
+    def _tie(self, connection: Connection, old: Comment, item: Collected) -> Comment:
+        """A stored reply read again now that the post it answers is known (its parent came
+        later): tie it to that post."""
+        if old.publication is not None or item.publication is None:
+            return old
+        tied = replace(old, publication=item.publication, campaign=old.campaign or item.campaign)
+        connection.execute(
+            update(comments)
+            .where(comments.c.id == old.id)
+            .values(publication=tied.publication, campaign=tied.campaign)
+        )
+        return tied
 
     def _existing(
         self, connection: Connection, keys: list[tuple[str, str]]

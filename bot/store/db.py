@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.pool import StaticPool
 
 if TYPE_CHECKING:
@@ -24,7 +32,13 @@ class StoreError(Exception):
 
 
 def create(url: str) -> Engine:
-    """An engine for ``url``: SQLite in WAL mode with a busy timeout, or PostgreSQL."""
+    """An engine for ``url``: SQLite in WAL mode with a busy timeout, or PostgreSQL.
+
+    Rows hold replies' texts and authors' names, which no log line may carry: the engine
+    leaves the values out of its errors (``hide_parameters``), and SQLAlchemy's loggers,
+    which log every statement's values at INFO and every row read at DEBUG whenever they
+    are enabled (by a root logger at DEBUG, say), are kept at WARNING."""
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -38,6 +52,7 @@ def create(url: str) -> Engine:
             parsed,
             connect_args={"check_same_thread": False},
             poolclass=StaticPool if memory else None,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -45,7 +60,40 @@ def create(url: str) -> Engine:
         raise StoreError(
             f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql+psycopg"
         )
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+
+
+# SQLSTATE classes of an error about a value rather than about the store: 22 data exception
+# (a NUL in text, a value too long), 23 integrity constraint violation, 54 program limit
+# exceeded (a text too long to index).
+_VALUE_SQLSTATES = frozenset({"22", "23", "54"})
+
+
+def refused(error: BaseException) -> bool:
+    """Whether ``error`` means that the store refused a value (the fault of the item that
+    holds it) rather than that the store failed (a connection lost, a table missing, a
+    deadlock, a disk full: nothing to do with any one item)."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return False
+        sqlstate = getattr(error.orig, "sqlstate", None)  # PostgreSQL says which
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate[:2] in _VALUE_SQLSTATES
+        return isinstance(error, DataError | IntegrityError)
+    if isinstance(error, StatementError):  # a value the driver could not even send
+        return isinstance(error.orig, ValueError | OverflowError)
+    return isinstance(error, ValueError | OverflowError)  # UnicodeEncodeError is a ValueError
+
+
+def store_failure(error: BaseException) -> str | None:
+    """A database error said in one line, for a log: its class and, for a failure of the
+    store (not a refused value, whose message may quote it), the first line of the
+    database's message, which names what failed (PostgreSQL quotes a failing row only in a
+    "DETAIL:" line after it). None for an error that is not the database's."""
+    if not isinstance(error, SQLAlchemyError):
+        return None
+    said = [] if refused(error) else str(getattr(error, "orig", None) or "").strip().splitlines()
+    return f"the store failed ({type(error).__name__}{': ' + said[0] if said else ''})"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

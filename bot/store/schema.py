@@ -162,3 +162,17 @@ acknowledgements = Table(
     Column("sent_at", UTCDateTime),
     Index(None, "network", "state", "next_at"),
 )
+
+set_aside = Table(
+    "set_aside",
+    metadata,
+    # An item a collector read that the store refused (one row per item, the latest refusal):
+    # what names it and why, never what it says or who said it.
+    Column("id", Integer, primary_key=True),
+    Column("network", String(16), nullable=False),
+    Column("remote_id", String(200), nullable=False),
+    Column("source", String(200), nullable=False),  # the collector's position it was read at
+    Column("error", String(200), nullable=False),  # the class of the error, never its message
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("network", "remote_id"),
+)

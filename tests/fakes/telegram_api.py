@@ -47,8 +47,9 @@ _OPAQUE = {"code", "pre", "text_link", "url"}  # detected entities never go insi
 
 
 def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units, the unit of entity offsets."""
-    return len(text.encode("utf-16-le")) // 2
+    """Length of ``text`` in UTF-16 code units, the unit of entity offsets (a lone
+    surrogate, which JSON can carry, is one)."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 class ApiError(Exception):
@@ -191,7 +192,7 @@ class ApiRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # fail | bad_request | retry_after, answered at once; delay | drop, after work
+    kind: str  # fail | bad_request | retry_after, answered at once; delay | drop | truncate, after work
     method: str | None  # None: any method
     times: int
     status: int = 500
@@ -386,6 +387,11 @@ class FakeTelegram:
         """Process the next calls normally, then abort the connection without an answer."""
         self._add_fault(_Fault("drop", method, times))
 
+    def truncate_answer(self, *, method: str | None = None, times: int = 1) -> None:
+        """Process the next calls normally, then answer 200 with the JSON body short of its
+        last bytes (a proxy that lost the end of it)."""
+        self._add_fault(_Fault("truncate", method, times))
+
     def _add_fault(self, fault: _Fault) -> None:
         with self._cond:
             self._faults.append(fault)
@@ -546,6 +552,12 @@ class FakeTelegram:
     def _new_message(self, chat: JSON, fields: JSON) -> JSON:
         message_id = self._last_id[chat["id"]] = self._last_id.get(chat["id"], 0) + 1
         message = {"message_id": message_id, "date": int(time.time()), "chat": chat}
+        target = fields.get("reply_to_message")
+        if chat["type"] == "supergroup" and target:
+            # Replies in a supergroup form a thread named after the message it started from
+            # (in a discussion group, the copy of the channel post): a reply to a reply
+            # stays in its parent's thread.
+            message["message_thread_id"] = target.get("message_thread_id", target["message_id"])
         message |= {k: v for k, v in fields.items() if v not in (None, [], "")}
         self._messages[(chat["id"], message_id)] = message
         return message
@@ -612,7 +624,7 @@ class FakeTelegram:
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
-                after = None if now else self._take_fault(method, ("delay", "drop"))
+                after = None if now else self._take_fault(method, ("delay", "drop", "truncate"))
                 self._cond.notify_all()
             if now is not None:
                 raise (_too_many(int(now.seconds)) if now.kind == "retry_after"
@@ -632,6 +644,9 @@ class FakeTelegram:
         if after is not None and after.kind == "delay":
             with contextlib.suppress(TimeoutError):  # stop() ends the delay at once
                 await asyncio.wait_for(self._closing.wait(), after.seconds)
+        elif after is not None and after.kind == "truncate":
+            body = response.body if isinstance(response.body, bytes) else b""
+            response = web.Response(body=body[:-3], content_type="application/json")
         elif after is not None and request.transport is not None:  # drop
             request.transport.abort()
         return response
