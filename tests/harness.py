@@ -179,6 +179,19 @@ def posted_ids(mastodon: FakeMastodon) -> list[str]:
     return [re.sub(r"<[^>]+>", " ", unescape(s["content"])).split()[1] for s in mastodon.statuses]
 
 
+def telegram_attempts(telegram: FakeTelegram) -> list[str]:
+    """The publication ids of every sendMessage that reached Telegram, accepted or not."""
+    texts = [str(r.params.get("text", "")) for r in telegram.requests if r.method == "sendMessage"]
+    return [t.split()[1] for t in texts if t.startswith("post ")]
+
+
+def mastodon_attempts(mastodon: FakeMastodon) -> list[str]:
+    """The publication ids of every status post that reached Mastodon, accepted or not."""
+    texts = [str(r.params.get("status", "")) for r in mastodon.requests
+             if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses")]
+    return [t.split()[1] for t in texts if t.startswith("post ")]
+
+
 def comments(deployment: Deployment) -> list[dict]:
     result = deployment.relais("comments", "list", "--limit", "0", "--format", "json")
     assert result.returncode == 0, result.stderr
