@@ -68,7 +68,7 @@ DEFECTS = frozenset({
     "telegram duplicates", "mastodon duplicates", "unknown, never on the wire", "lost",
     "sent, but marked failed or missed", "left sending", "left pending",
     "stops over 10 s", "unclean exits", "not on the wire, not pending",
-    "telegram replies lost", "mastodon replies lost", "replies doubled",
+    "telegram replies lost", "mastodon replies lost", "replies doubled", "rounds not played",
 })
 # The order of the figures in a report; a figure never counted is shown as 0.
 PUBLISHING = ["publications", "telegram sent", "mastodon sent", "telegram duplicates", "mastodon duplicates",
@@ -107,6 +107,7 @@ class Tally:
     scenario: str
     store: str
     counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # why rounds could not be played
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
@@ -123,7 +124,7 @@ class Tally:
 
     def __str__(self) -> str:
         shown = ", ".join(f"{name} {n}" for name, n in self.figures() if n)
-        return f"{self.scenario} on {self.store}: {shown}"
+        return "\n".join([f"{self.scenario} on {self.store}: {shown}", *self.errors])
 
 
 # -- what a round shares -------------------------------------------------------------------
@@ -498,16 +499,21 @@ SCENARIOS = {
 def soak(scenario: str, store: str, rounds: int, workdir: Path, *, seed: int,
          postgres_url: str | None = None, settings: Settings | None = None,
          progress: Callable[[int, Tally], None] | None = None) -> Tally:
-    """Play ``rounds`` rounds of a scenario on a store; ``progress`` is told after each."""
+    """Play ``rounds`` rounds of a scenario on a store; ``progress`` is told after each.
+    A round that cannot be played (the bot does not start...) is counted, and why is kept."""
     chosen, settings = SCENARIOS[scenario], settings or Settings()
     if store not in chosen.stores:
-        raise SoakError(f"the {scenario} scenario runs on {' and '.join(chosen.stores)} only")
+        raise ValueError(f"the {scenario} scenario runs on {' and '.join(chosen.stores)} only")
     rng = random.Random(seed)
     tally = Tally(scenario, store)
     for number in range(1, rounds + 1):
-        with fresh_round(workdir / f"{scenario}-{store}-{number}", store, postgres_url,
-                         chosen.mastodon) as (deployment, reader):
-            chosen.play(deployment, reader, rng, tally, settings)
+        try:
+            with fresh_round(workdir / f"{scenario}-{store}-{number}", store, postgres_url,
+                             chosen.mastodon) as (deployment, reader):
+                chosen.play(deployment, reader, rng, tally, settings)
+        except SoakError as error:
+            tally.add("rounds not played")
+            tally.errors.append(f"round {number}: {error}")
         tally.add("rounds")
         if progress is not None:
             progress(number, tally)
