@@ -75,13 +75,14 @@ PUBLISHING = ["publications", "telegram sent", "mastodon sent", "telegram duplic
               "unknown, on the wire", "unknown, cut mid-request", "unknown, never on the wire", "lost",
               "sent, but marked failed or missed", "left sending", "left pending"]
 FIGURES = {
-    "publish": ["rounds", "kills", *PUBLISHING],
-    "collect": ["rounds", "kills", "telegram replies served", "telegram replies stored",
-                "telegram replies lost", "telegram nested replies lost", "mastodon replies served",
-                "mastodon replies stored", "mastodon replies lost", "mastodon nested replies lost",
+    "publish": ["rounds", "seconds a round", "kills", *PUBLISHING],
+    "collect": ["rounds", "seconds a round", "kills",
+                *[f"{network} {figure}" for network in ("telegram", "mastodon") for figure in (
+                    "replies served", "nested replies served", "replies stored", "replies lost",
+                    "nested replies lost")],
                 "replies doubled", "others' messages stored"],
-    "two": ["rounds", "kills", *PUBLISHING],
-    "sigterm": ["rounds", "stops over 10 s", "slowest stop (s)", "unclean exits",
+    "two": ["rounds", "seconds a round", "kills", *PUBLISHING],
+    "sigterm": ["rounds", "seconds a round", "stops over 10 s", "slowest stop (s)", "unclean exits",
                 "not on the wire, not pending", *PUBLISHING],
 }
 
@@ -466,6 +467,7 @@ def collect_round(deployment: Deployment, store: Store, rng: random.Random, tall
     stop(bot, signal.SIGTERM, settings.stop_limit)
     for token, network in followers.expected.items():
         tally.add(f"{network} replies served")
+        tally.add(f"{network} nested replies served", token in followers.nested)
         tally.add(f"{network} replies stored", stored[token] > 0)
         tally.add(f"{network} replies lost", not stored[token])
         tally.add(f"{network} nested replies lost", not stored[token] and token in followers.nested)
@@ -506,6 +508,7 @@ def soak(scenario: str, store: str, rounds: int, workdir: Path, *, seed: int,
         raise ValueError(f"the {scenario} scenario runs on {' and '.join(chosen.stores)} only")
     rng = random.Random(seed)
     tally = Tally(scenario, store)
+    began = time.monotonic()
     for number in range(1, rounds + 1):
         try:
             with fresh_round(workdir / f"{scenario}-{store}-{number}", store, postgres_url,
@@ -515,6 +518,7 @@ def soak(scenario: str, store: str, rounds: int, workdir: Path, *, seed: int,
             tally.add("rounds not played")
             tally.errors.append(f"round {number}: {error}")
         tally.add("rounds")
+        tally.counts["seconds a round"] = round((time.monotonic() - began) / number)
         if progress is not None:
             progress(number, tally)
     return tally
