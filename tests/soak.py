@@ -42,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.adapters.telegram import GROUP_BURST
 from bot.store import db
 from bot.store.ledger import Ledger, Row
 from bot.store.schema import comments
@@ -316,7 +317,10 @@ def publish_round(deployment: Deployment, store: Store, rng: random.Random, tall
     burst(deployment, settings.burst)
     for _ in range(rng.randint(1, settings.kills)):
         slow_answers(deployment, rng)
-        kill_somewhere(deployment.start(), rng, lambda: attempts(deployment), 2 * settings.burst, store.settled)
+        # Killed among the sends that go at once: Mastodon's, and Telegram's first few (the
+        # pacer's burst); the others still wait in the pacer.
+        kill_somewhere(deployment.start(), rng, lambda: attempts(deployment), settings.burst + GROUP_BURST,
+                       store.settled)
         tally.add("kills")
         if store.settled():
             break
@@ -354,7 +358,7 @@ def two_round(deployment: Deployment, store: Store, rng: random.Random, tally: T
     burst(deployment, posts, datetime.now(UTC) + timedelta(seconds=2), spread=0.05)
     slow_answers(deployment, rng)
     dead = rng.choice(bots)
-    kill_somewhere(dead, rng, lambda: attempts(deployment), 2 * posts, store.settled)
+    kill_somewhere(dead, rng, lambda: attempts(deployment), posts + 2 * GROUP_BURST, store.settled)
     tally.add("kills")
     wait_settled(store, deployment, settings)  # the survivor keeps running
     unsettled(tally, store.rows())
