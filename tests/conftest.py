@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import textwrap
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from bot.core.campaigns import LoadResult, load_campaigns
 
@@ -66,18 +64,10 @@ def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("RELAIS_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-    from bot.store import db
+    from tests.harness import scratch_database
 
-    admin = db.create(POSTGRES_URL)
-    name = f"relais_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

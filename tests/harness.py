@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
@@ -20,6 +24,7 @@ from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 MASTODON_TOKEN = "test-token-not-real"
 CHAT = "@GautrinWeb2"
 CHAT_ID = -1001234567890
+GROUP_ID = -1009876543210  # the channel's discussion group, where comments on its posts live
 
 
 def stamp(moment: datetime) -> str:
@@ -172,3 +177,63 @@ def sent_ids(telegram: FakeTelegram) -> list[str]:
 def posted_ids(mastodon: FakeMastodon) -> list[str]:
     """The publication ids of the statuses Mastodon created, in order."""
     return [re.sub(r"<[^>]+>", " ", unescape(s["content"])).split()[1] for s in mastodon.statuses]
+
+
+def telegram_attempts(telegram: FakeTelegram) -> list[str]:
+    """The publication ids of every sendMessage that reached Telegram, accepted or not."""
+    texts = [str(r.params.get("text", "")) for r in telegram.requests if r.method == "sendMessage"]
+    return [t.split()[1] for t in texts if t.startswith("post ")]
+
+
+def mastodon_attempts(mastodon: FakeMastodon) -> list[str]:
+    """The publication ids of every status post that reached Mastodon, accepted or not."""
+    texts = [str(r.params.get("status", "")) for r in mastodon.requests
+             if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses")]
+    return [t.split()[1] for t in texts if t.startswith("post ")]
+
+
+def comments(deployment: Deployment) -> list[dict]:
+    result = deployment.relais("comments", "list", "--limit", "0", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["comments"]
+
+
+def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
+    """The bot asked for the statuses after ``newest``: everything up to it is stored."""
+    return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
+               for r in mastodon.requests)
+
+
+def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:
+    """Whether requests matching each of ``steps`` came one after the other (others between)."""
+    position = 0
+    for step in steps:
+        position = next((i + 1 for i in range(position, len(requests)) if step(requests[i])), -1)
+        if position < 0:
+            return False
+    return True
+
+
+def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
+    return any(r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
+               for r in telegram.requests)
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``server_url``, dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bot.store import db
+
+    admin = db.create(server_url)
+    name = f"relais_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

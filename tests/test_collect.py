@@ -3,16 +3,14 @@ servers, and ``relais comments list`` shows each reply once, tied to the post it
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,9 +23,16 @@ from bot.store import db
 from bot.store.comments import CollectorLock, CommentStore
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import CHAT_ID, MASTODON_TOKEN, Deployment
-
-GROUP_ID = -1009876543210
+from tests.harness import (
+    CHAT_ID,
+    GROUP_ID,
+    MASTODON_TOKEN,
+    Deployment,
+    comments,
+    in_order,
+    offset_reached,
+    tag_reads_reached,
+)
 
 
 @pytest.fixture
@@ -37,33 +42,6 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         telegram.add_chat(GROUP_ID, "supergroup", title="Discussion", linked_chat_id=CHAT_ID)
         deployment.extra_env["RELAIS_POLL_SECONDS"] = "0.2"
         yield deployment
-
-
-def comments(deployment: Deployment) -> list[dict]:
-    result = deployment.relais("comments", "list", "--limit", "0", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["comments"]
-
-
-def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
-    """The bot asked for the statuses after ``newest``: everything up to it is stored."""
-    return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
-               for r in mastodon.requests)
-
-
-def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:
-    """Whether requests matching each of ``steps`` came one after the other (others between)."""
-    position = 0
-    for step in steps:
-        position = next((i + 1 for i in range(position, len(requests)) if step(requests[i])), -1)
-        if position < 0:
-            return False
-    return True
-
-
-def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
-    return any(r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
-               for r in telegram.requests)
 
 
 def test_replies_from_both_networks_are_collected_once_and_tied_to_their_post(deployment: Deployment) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -399,3 +400,15 @@ def test_stop_is_fast_with_a_pending_long_poll_and_delay() -> None:
     assert len(fake.sent) == 1
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{fake.url}/bot{TOKEN}/getMe")
+
+
+def test_a_request_cut_before_its_body_arrived_is_recorded_and_does_nothing(tg: FakeTelegram) -> None:
+    """A client killed between the headers and the body: the request was on the wire."""
+    port = int(tg.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"chat".encode())
+    tg.wait_for(lambda fake: len(fake.requests) == 1)
+    [request] = tg.requests
+    assert (request.method, request.params) == ("sendMessage", {})
+    assert tg.sent == []

@@ -181,7 +181,8 @@ class SentMessage:
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """One call with the right token to a known method."""
+    """One call with the right token to a known method (with no params when the client
+    went away before its body arrived: nothing was done, but the request was on the wire)."""
 
     method: str
     http_method: str
@@ -620,7 +621,13 @@ class FakeTelegram:
         received = (time.monotonic(), time.time())
         after: _Fault | None = None
         try:
-            params = await self._read_params(request, received)
+            try:
+                params = await self._read_params(request, received)
+            except ConnectionError:  # the client went away before its body arrived
+                with self._cond:
+                    self._requests.append(ApiRequest(method, request.method, {}, *received))
+                    self._cond.notify_all()
+                raise
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
