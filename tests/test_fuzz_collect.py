@@ -2,12 +2,17 @@
 surrogates), odd JSON shapes (fields missing, of the wrong type, null, huge integers),
 served by the loopback fakes over HTTP, read by the real readers, stored by the real
 collector on SQLite and PostgreSQL. Whatever comes, the collector keeps going (its position
-passes every update) and stores nothing twice."""
+passes every update) and stores nothing twice.
+
+The suite runs 20 examples of each. The thorough variants (marked slow) run when
+``RELAIS_FUZZ_EXAMPLES`` says how many examples they take:
+``RELAIS_FUZZ_EXAMPLES=1000 python3 dev.py test -m slow tests/test_fuzz_collect.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
@@ -38,7 +43,9 @@ FAST = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-THOROUGH = settings(FAST, max_examples=300)
+THOROUGH_EXAMPLES = int(os.environ.get("RELAIS_FUZZ_EXAMPLES") or 0)
+THOROUGH = settings(FAST, max_examples=max(THOROUGH_EXAMPLES, 1))
+asked_for = pytest.mark.skipif(not THOROUGH_EXAMPLES, reason="RELAIS_FUZZ_EXAMPLES=N runs it with N examples")
 
 # -- what a network may deliver -----------------------------------------------------------------
 
@@ -288,6 +295,7 @@ def test_telegram_collector_survives_whatever_it_reads(engine: Engine, tg: FakeT
 
 
 @pytest.mark.slow
+@asked_for
 def test_telegram_collector_survives_whatever_it_reads_thoroughly(engine: Engine, tg: FakeTelegram) -> None:
     _fuzz_telegram(engine, tg, UPDATES, THOROUGH)
 
@@ -422,5 +430,6 @@ def test_mastodon_collector_survives_whatever_it_reads(engine: Engine, md: FakeM
 
 
 @pytest.mark.slow
+@asked_for
 def test_mastodon_collector_survives_whatever_it_reads_thoroughly(engine: Engine, md: FakeMastodon) -> None:
     _fuzz_mastodon(engine, md, THOROUGH)

@@ -2,7 +2,9 @@
 
 A reply is stored once per (network, remote id), ever; what a collector read and its new
 position are written in one transaction (``save_page``), so a crash can neither skip nor
-double a reply. Searching uses FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
+double a reply. An item the store refuses is set aside, by its id, rather than holding the
+position back for ever (table ``set_aside``, counted by ``relais status``). Searching uses
+FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 """
 
 from __future__ import annotations
