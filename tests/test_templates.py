@@ -175,6 +175,12 @@ TOO_LONG = "the template produces more than 100,000 characters"
         ("{% set big = 'x' * 100000 %}{{ 'a' ~ [big] * 2 }}", TOO_LONG),
         ("{% set big = 'x' * 100000 %}{{ '%s' % ([big] * 3,) }}", TOO_LONG),
         ("{{ [[1] * 10000] * 10000 }}", TOO_LONG),
+        (  # never written out, but each `in` compares a hundred megabytes
+            "{% set a = 'a' * 99999 %}{% set L = [a ~ 'b'] * 10000 %}"
+            "{% for i in range(255) %}{% if a ~ 'c' in L %}{% endif %}{% endfor %}done",
+            TOO_LONG,
+        ),
+        ("{% set a = 'a' * 99999 %}{{ ([a] + [a]) | length }}", TOO_LONG),
         ("{{ (range(10000)|list) * 100 }}", "the template makes a list of more than 10,000 items"),
         ("{{ [1]|batch(1000000000, 0)|list }}", "the template makes a list of more than 10,000 items"),
         ("{{ [1]|slice(1000000000)|list }}", "the template makes a list of more than 10,000 items"),

@@ -258,6 +258,9 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
         sequence, count = (left, right) if isinstance(right, int) else (right, left)
         if isinstance(sequence, str | list | tuple) and isinstance(count, int):
             _check_length(sequence, len(sequence) * max(count, 0))
+            if not isinstance(sequence, str) and count > 0 and _text_size(sequence) * count > MAX_TEXT:
+                # a list that holds one long text many times: small to make, slow to compare
+                raise TemplateLimit(TOO_LONG)
         elif (
             isinstance(left, int)
             and isinstance(right, int)
@@ -267,6 +270,8 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
     elif operator == "+":
         if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
             _check_length(left, len(left) + len(right))
+            if not isinstance(left, str) and _text_size(left) + _text_size(right) > MAX_TEXT:
+                raise TemplateLimit(TOO_LONG)
     elif (
         operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
     ):
@@ -533,8 +538,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
                 spend.loops += 1
                 if spend.loops > MAX_LOOPS:
                     raise TemplateLimit(TOO_REPETITIVE)
-                if not spend.loops & 255:
-                    spend.tick()
+                spend.tick()  # every step: one step can be slow (a comparison of long lists)
             yield item
 
     def tilde(self, parts: Iterable[Any]) -> str:
