@@ -170,3 +170,13 @@ def syntax_error(text: str) -> YamlSyntaxError | None:
     except YamlSyntaxError as error:
         return error
     return None
+
+
+@pytest.mark.parametrize("levels", [40, 990])
+def test_deeply_nested_values_are_a_problem_not_a_traceback(project: Project, levels: int) -> None:
+    """990 levels is within what the YAML parser accepts, and beyond Python's recursion."""
+    nested = "[" * levels + "]" * levels
+    project.campaign(BASE + f"posts:\n  - {{id: un, at: 2030-05-02 09:00, text: a, vars: {{x: {nested}}}}}\n")
+    assert project.problems() == [
+        "schedules/c.yaml:9:83: lists and maps are nested more than 32 levels deep here; flatten them"
+    ]

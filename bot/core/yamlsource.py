@@ -81,6 +81,9 @@ class Located:
         return found
 
 
+MAX_DEPTH = 32
+
+
 class YamlSyntaxError(Exception):
     def __init__(self, position: Position, message: str) -> None:
         self.position = position
@@ -105,9 +108,16 @@ def parse(text: str) -> Located:
     return located
 
 
-def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], text: str = "") -> Any:
+def _build(
+    node: Node, problems: list[tuple[Position, str]], seen: set[int], text: str = "", depth: int = 0
+) -> Any:
     if isinstance(node, ScalarNode):
         return _scalar(node, problems)
+    if depth >= MAX_DEPTH:  # deeper than any campaign needs, and than Python's recursion allows
+        problems.append(
+            (_pos(node), f"lists and maps are nested more than {MAX_DEPTH} levels deep here; flatten them")
+        )
+        return None
     # An alias (*name) brings back a node already built: refused, since it can make a
     # small file expand without end ("billion laughs") or refer to itself.
     if id(node) in seen:
@@ -117,7 +127,7 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], tex
         return None
     seen.add(id(node))
     if isinstance(node, SequenceNode):
-        return [_build(item, problems, seen, text) for item in node.value]
+        return [_build(item, problems, seen, text, depth + 1) for item in node.value]
     if isinstance(node, MappingNode):
         source = text[node.start_mark.index : node.end_mark.index] if text else ""
         if node.flow_style and source.startswith(("{{", "{%")):
@@ -136,7 +146,7 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], tex
             if key in result:
                 problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            result[key] = _build(value_node, problems, seen, text)
+            result[key] = _build(value_node, problems, seen, text, depth + 1)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
