@@ -45,6 +45,9 @@ FORMULAS = [
     ("﹦1+1", "'﹦1+1"),
     ("﹢1", "'﹢1"),
     ("﹣1", "'﹣1"),
+    ("\u200b=1+1", "'\u200b=1+1"),  # a zero-width space
+    ("\ufeff=1+1", "'\ufeff=1+1"),  # a byte-order mark
+    ("\u202e=1+1", "'\u202e=1+1"),  # a right-to-left override
 ]
 PLAIN = [
     "Bravo = merci #gautrinweb2",

@@ -27,7 +27,10 @@ FORMATS = ("csv", "xlsx", "json")
 # carriage return, or whose first visible character is = + - @, in its ASCII, full-width
 # (＝ ＋ － ＠) or small (﹦ ﹢ ﹣) form, after any whitespace (spaces, no-break and
 # ideographic spaces, tabs, newlines, carriage returns).
-_FORMULA = re.compile(r"[\t\r]|\s*[=+\-@＝＋－＠﹦﹢﹣]")
+# Invisible format characters (zero-width space, byte-order mark, bidi controls) count as
+# whitespace here: a reader may drop them and see the formula.
+_INVISIBLE = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+_FORMULA = re.compile(rf"[\t\r]|[\s{_INVISIBLE}]*[=+\-@＝＋－＠﹦﹢﹣]")
 # Characters XML (and so XLSX) cannot hold.
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # XML readers turn a raw carriage return into a newline, and Excel decodes "_xHHHH_" in a

@@ -512,14 +512,6 @@ class CommentStore:
                 .values(checked_at=now)
             )
 
-    def mark_acknowledged(self, network: Network, remote_id: str, now: datetime) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(comments)
-                .where(comments.c.network == network.value, comments.c.remote_id == remote_id)
-                .values(acknowledged_at=now)
-            )
-
     # -- moderators --------------------------------------------------------------------
 
     def list(
