@@ -29,9 +29,9 @@ def graphemes(text: str) -> int:
 def mastodon_length(text: str, spoiler_text: str = "", url_length: int = MASTODON_URL_LENGTH) -> int:
     """Mastodon's count: each link counts ``url_length``, ``@user@domain`` counts as
     ``@user``, everything else in grapheme clusters; the content warning counts too."""
-    counted = _URL.sub("x" * url_length, text)
-    counted = _REMOTE_MENTION.sub(r"@\1", counted)
-    return graphemes(counted) + graphemes(spoiler_text)
+    counted = _URL.sub("x" * url_length, text) if "://" in text else text
+    counted = _REMOTE_MENTION.sub(r"@\1", counted) if "@" in counted else counted
+    return graphemes(counted) + (graphemes(spoiler_text) if spoiler_text else 0)
 
 
 def telegram_length(visible_text: str) -> int:

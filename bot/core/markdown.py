@@ -13,6 +13,7 @@ together (see ``benchmarks/campaign_load.py``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
 
@@ -22,11 +23,13 @@ _INLINE = re.compile(
       \\(?P<escaped>[\\*_\[\]()`#])
     | \*\*(?P<bold>\S(?:.*?\S)?)\*\*
     | \*(?P<star>[^*\s](?:[^*]*?[^*\s])?)\*
-    | (?<!\w)_(?P<under>[^_\s](?:[^_]*?[^_\s])?)_(?!\w)
+    | _(?<!\w_)(?P<under>[^_\s](?:[^_]*?[^_\s])?)_(?!\w)
     | \[(?P<label>[^\]\n]+)\]\((?P<href>(?:https?://|mailto:|tg://)[^)\s]+)\)
     """,
     re.VERBOSE | re.DOTALL,
 )
+# Where a rule of ``_INLINE`` can start: text without any of these is text through and through.
+_MARKUP = re.compile(r"[\\*_\[]")
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,10 @@ def render(source: str) -> Rendered:
     shown: list[str] = []
     plain: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(source.strip()):
-        lines = "\n".join(line.strip() for line in paragraph.splitlines())
+        lines = "\n".join([line.strip() for line in paragraph.splitlines()])
         if not lines:
             continue
-        h, s, p = _inline(lines)
+        h, s, p = _inline_or_text(lines)
         html.append(h)
         shown.append(s)
         plain.append(p)
@@ -56,7 +59,7 @@ def _inline(text: str) -> tuple[str, str, str]:
     shown: list[str] = []
     plain: list[str] = []
     position = 0
-    for match in _INLINE.finditer(text):
+    for match in _matches(text):
         before = text[position : match.start()]
         html.append(escape(before, quote=False))
         shown.append(before)
@@ -69,14 +72,14 @@ def _inline(text: str) -> tuple[str, str, str]:
             shown.append(char)
             plain.append(char)
         elif kind == "href":
-            h, s, p = _inline(match["label"])
+            h, s, p = _inline_or_text(match["label"])
             href = match["href"]
             html.append(f'<a href="{escape(href)}">{h}</a>')
             shown.append(s)
             plain.append(p if p == href else f"{p} ({href})")
         else:
             tag = "b" if kind == "bold" else "i"
-            h, s, p = _inline(match[kind])
+            h, s, p = _inline_or_text(match[kind])
             html.append(f"<{tag}>{h}</{tag}>")
             shown.append(s)
             plain.append(p)
@@ -85,3 +88,22 @@ def _inline(text: str) -> tuple[str, str, str]:
     shown.append(rest)
     plain.append(rest)
     return "".join(html), "".join(shown), "".join(plain)
+
+
+def _matches(text: str) -> Iterator[re.Match[str]]:
+    """``_INLINE.finditer(text)``, tried only where a rule can start (several times faster
+    on text that is mostly words)."""
+    position = 0
+    while (candidate := _MARKUP.search(text, position)) is not None:
+        match = _INLINE.match(text, candidate.start())
+        if match is None:
+            position = candidate.start() + 1
+        else:
+            yield match
+            position = match.end()
+
+
+def _inline_or_text(text: str) -> tuple[str, str, str]:
+    if _MARKUP.search(text):
+        return _inline(text)
+    return escape(text, quote=False), text, text

@@ -46,8 +46,10 @@ class _Publishable(_Strict):
     to: Annotated[list[str] | None, BeforeValidator(_one_or_many)] = None
     message: NonEmpty | None = None
     text: NonEmpty | None = None
-    vars: dict[str, Any] = {}
-    media: list[MediaSpec] = []
+    # (Factories rather than ``{}`` and ``[]``: a mutable default is deep-copied for each
+    # post, which showed in the profile of a 10,000-publication campaign.)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    media: list[MediaSpec] = Field(default_factory=list)
     warning: str | None = None
     language: str | None = None
 
@@ -62,7 +64,7 @@ class LivestreamSpec(_Publishable):
     ends: str
     where: str | None = None
     url: str | None = None
-    remind: list[str] = ["1d", "1h", "10m", "start"]
+    remind: list[str] = Field(default_factory=lambda: ["1d", "1h", "10m", "start"])
 
 
 class ModerationSpec(_Strict):
