@@ -180,6 +180,20 @@ def _load_campaigns(paths: Sequence[Path], messages_dir: Path, now: datetime | N
     return result
 
 
+@dataclass(frozen=True)
+class _Item:
+    """A post or a livestream as its file gives it: ``specs`` holds it as it reads in
+    each of its languages (its text, title, vars… in that language), in their order."""
+
+    path: Path_
+    specs: dict[str, PostSpec | LivestreamSpec]
+    usable: bool = True  # False: it has a problem already reported; its times are still checked
+
+    @property
+    def first(self) -> PostSpec | LivestreamSpec:
+        return next(iter(self.specs.values()))
+
+
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -196,6 +210,7 @@ class _FileLoader:
         self.problems: list[Problem] = []
         self.overdue: dict[Problem, tuple[str, ...]] = {}
         self.located: Located | None = None
+        self.languages: tuple[str, ...] = ("en",)
 
     # -- reporting -----------------------------------------------------------------
 
@@ -268,26 +283,36 @@ class _FileLoader:
             self.error((), "a campaign file must be a map of keys (campaign:, timezone:, channels:, …)")
             return None
         spec: CampaignSpec | None = self._validate(CampaignSpec, data, ())
-        posts = [
-            self._validate(PostSpec, item, ("posts", i)) for i, item in enumerate(_list(data.get("posts")))
-        ]
+        self.languages = self._campaign_languages(spec or CampaignSpec.model_construct(**data))
+        posts = [self._item(PostSpec, raw, ("posts", i)) for i, raw in enumerate(_list(data.get("posts")))]
         streams = [
-            self._validate(LivestreamSpec, item, ("livestreams", i))
-            for i, item in enumerate(_list(data.get("livestreams")))
+            self._item(LivestreamSpec, raw, ("livestreams", i))
+            for i, raw in enumerate(_list(data.get("livestreams")))
         ]
         campaign = self._campaign(spec or CampaignSpec.model_construct(**data), data)
         if campaign is None:
             return None
         publications: list[Publication] = []
         ids: dict[str, Path_] = {}
-        for i, post in enumerate(posts):
-            if post is not None and self._unique(post.id, ("posts", i, "id"), ids):
-                publications.extend(self._post(campaign, post, ("posts", i)))
-        for i, stream in enumerate(streams):
-            if stream is not None and self._unique(stream.id, ("livestreams", i, "id"), ids):
-                publications.extend(self._livestream(campaign, stream, ("livestreams", i)))
+        for post in posts:
+            if post is not None and self._unique(post.first.id, (*post.path, "id"), ids):
+                publications.extend(self._post(campaign, post))
+        for stream in streams:
+            if stream is not None and self._unique(stream.first.id, (*stream.path, "id"), ids):
+                publications.extend(self._livestream(campaign, stream))
         publications.sort(key=lambda p: (p.at, p.id, p.channel.name))
         return Campaign(**{**campaign.__dict__, "publications": tuple(publications)})
+
+    def _item(self, model: type[PostSpec] | type[LivestreamSpec], raw: Any, path: Path_) -> _Item | None:
+        """A post or livestream, read in its language."""
+        spec = self._validate(model, raw, path)
+        if spec is None:
+            return None
+        language = spec.language or self.languages[0]
+        if spec.language is not None and (wrong := languages.problem(spec.language)):
+            self.error((*path, "language"), wrong)
+            return _Item(path, {language: spec}, usable=False)
+        return _Item(path, {language: spec})
 
     def _read(self) -> str | None:
         try:
@@ -330,10 +355,6 @@ class _FileLoader:
             return value if isinstance(value, kind) else None
 
         zone = self._zone(spec.timezone) if usable("timezone", str) else None
-        language = usable("language", str) or "en"
-        if wrong := languages.problem(language):
-            self.error(("language",), wrong)
-            language = "en"
         grace = self._duration(spec.grace, ("grace",)) if usable("grace", str) else None
         raw_channels = data.get("channels")
         channels = {
@@ -347,7 +368,7 @@ class _FileLoader:
             slug=str(usable("campaign", str)),
             source=self.path,
             timezone=zone,
-            language=language,
+            language=self.languages[0],
             hashtags=tuple(str(tag).lstrip("#") for tag in usable("hashtags", list) or ()),
             channels=channels,  # type: ignore[arg-type]  # None: invalid, reported
             grace=grace if grace is not None else timedelta(minutes=15),
@@ -356,6 +377,15 @@ class _FileLoader:
             if moderation
             else Moderation(),
         )
+
+    def _campaign_languages(self, spec: CampaignSpec) -> tuple[str, ...]:
+        """The languages of the campaign's posts (``en`` when none is given, or when the
+        one given is wrong: reported, and the posts are still checked)."""
+        language = spec.language if isinstance(spec.language, str) else "en"
+        if wrong := languages.problem(language):
+            self.error(("language",), wrong)
+            language = "en"
+        return (language,)
 
     def _zone(self, name: str) -> ZoneInfo | None:
         if name in zones.NOT_PLACES:
@@ -417,46 +447,52 @@ class _FileLoader:
 
     # -- publications --------------------------------------------------------------
 
-    def _targets(self, campaign: Campaign, names: list[str] | None, path: Path_) -> list[Channel]:
+    def _targets(self, campaign: Campaign, item: _Item) -> list[Channel]:
+        names = item.first.to
         if names is None:
             return [c for c in campaign.channels.values() if c is not None]
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
                 known = ", ".join(sorted(campaign.channels)) or "none is defined"
-                self.error((*path, "to", i), f"unknown channel '{name}' (channels: {known})")
+                self.error((*item.path, "to", i), f"unknown channel '{name}' (channels: {known})")
             elif campaign.channels[name] is not None:  # an invalid channel is reported already
                 targets.append(campaign.channels[name])
         return targets
 
-    def _post(self, campaign: Campaign, post: PostSpec, path: Path_) -> list[Publication]:
+    def _post(self, campaign: Campaign, item: _Item) -> list[Publication]:
+        post = item.first
         try:
-            at = parse_time(post.at, campaign.timezone)
+            at = parse_time(post.at, campaign.timezone)  # type: ignore[union-attr]
         except TimeError as exc:
-            self.error((*path, "at"), str(exc))
+            self.error((*item.path, "at"), str(exc))
             at = None
-        targets = self._targets(campaign, post.to, path)
+        targets = self._targets(campaign, item)
         if at is None:
             return []
         context = {"at": at.astimezone(campaign.timezone)}
-        publications = self._publications(campaign, post, path, post.id, at, targets, context, None)
+        publications = self._publications(
+            campaign, item, post.id, "", at, targets, dict.fromkeys(item.specs, context), None
+        )
         if self._missed(campaign, publications):
             self._warn_past(
-                (*path, "at"),
+                (*item.path, "at"),
                 f"'{post.id}' is due {_local(at, campaign)}, which is already past: relais run would "
                 "mark it missed instead of publishing it; move it to a later time, or remove it",
                 publications,
             )
         return publications
 
-    def _livestream(self, campaign: Campaign, stream: LivestreamSpec, path: Path_) -> list[Publication]:
+    def _livestream(self, campaign: Campaign, item: _Item) -> list[Publication]:
+        stream: LivestreamSpec = item.first  # type: ignore[assignment]
+        path = item.path
         times = []
         for key in ("starts", "ends"):
             try:
                 times.append(parse_time(getattr(stream, key), campaign.timezone))
             except TimeError as exc:
                 self.error((*path, key), str(exc))
-        targets = self._targets(campaign, stream.to, path)
+        targets = self._targets(campaign, item)
         offsets: dict[str, timedelta] = {}
         for i, reminder in enumerate(stream.remind):
             try:
@@ -476,28 +512,33 @@ class _FileLoader:
             return []
         tz = campaign.timezone
         local = {
-            "title": stream.title,
-            "starts": starts.astimezone(tz),
-            "ends": ends.astimezone(tz),
-            "where": stream.where,
-            "url": stream.url,
-            "duration": ends - starts,
+            language: {
+                "title": spec.title,  # type: ignore[union-attr]
+                "starts": starts.astimezone(tz),
+                "ends": ends.astimezone(tz),
+                "where": spec.where,  # type: ignore[union-attr]
+                "url": spec.url,  # type: ignore[union-attr]
+                "duration": ends - starts,
+            }
+            for language, spec in item.specs.items()
         }
         publications = []
         missed: dict[str, list[Publication]] = {}
         for reminder, offset in offsets.items():
             at = starts - offset
-            language = stream.language or campaign.language
-            context = {
-                **local,
-                "at": at.astimezone(tz),
-                "reminder": reminder,
-                "live": reminder == START,
-                "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
+            contexts = {
+                language: {
+                    **context,
+                    "at": at.astimezone(tz),
+                    "reminder": reminder,
+                    "live": reminder == START,
+                    "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
+                }
+                for language, context in local.items()
             }
             not_after = ends if reminder == START else starts
             made = self._publications(
-                campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
+                campaign, item, stream.id, f"@{reminder}", at, targets, contexts, not_after
             )
             publications.extend(made)
             if self._missed(campaign, made):
@@ -539,29 +580,25 @@ class _FileLoader:
     def _publications(
         self,
         campaign: Campaign,
-        spec: PostSpec | LivestreamSpec,
-        path: Path_,
-        pub_id: str,
+        item: _Item,
+        base_id: str,
+        tail: str,
         at: datetime,
         targets: list[Channel],
-        context: dict[str, Any],
+        contexts: dict[str, dict[str, Any]],
         not_after: datetime | None,
     ) -> list[Publication]:
-        language = spec.language or campaign.language
-        if spec.language is not None and (wrong := languages.problem(spec.language)):
-            self.error((*path, "language"), wrong)
+        """The publications of one post (or one reminder of a livestream): its rendering in
+        each language, for each channel. ``contexts`` holds each language's variables;
+        an id is ``base_id`` and ``tail`` (a reminder's ``@1h``)."""
+        if not item.usable:
             return []
-        media = self._media(spec, path, targets)
-        reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
-        clash = sorted(reserved & spec.vars.keys())
-        if clash:
-            self.error(
-                (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
-            )
+        (language, spec), *_ = item.specs.items()
+        made = self._rendering(campaign, spec, item.path, language, contexts[language], targets)
+        if made is None:
             return []
-        rendered = self._render(campaign, spec, path, language, {**spec.vars, **context})
-        if rendered is None or media is None:
-            return []
+        rendered, media = made
+        pub_id = f"{base_id}{tail}"
         publications = []
         for channel in targets:
             if channel.network is Network.TELEGRAM:
@@ -576,7 +613,7 @@ class _FileLoader:
                 what = "post"
             if size > limit:
                 self.error(
-                    (*path, "message" if spec.message else "text"),
+                    (*item.path, "message" if spec.message else "text"),
                     f"'{pub_id}' is too long for {channel.name}: the {channel.network} {what} "
                     f"has {size} characters, the limit is {limit}",
                 )
@@ -598,6 +635,29 @@ class _FileLoader:
                 )
             )
         return publications
+
+    def _rendering(
+        self,
+        campaign: Campaign,
+        spec: PostSpec | LivestreamSpec,
+        path: Path_,
+        language: str,
+        context: dict[str, Any],
+        targets: list[Channel],
+    ) -> tuple[markdown.Rendered, tuple[Media, ...]] | None:
+        """The message of ``spec`` in ``language``, and its media, checked."""
+        media = self._media(spec, path, targets)
+        reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
+        clash = sorted(reserved & spec.vars.keys())
+        if clash:
+            self.error(
+                (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
+            )
+            return None
+        rendered = self._render(campaign, spec, path, language, {**spec.vars, **context})
+        if rendered is None or media is None:
+            return None
+        return rendered, media
 
     def _render(
         self,
