@@ -766,7 +766,7 @@ class _FileLoader:
             return []
         made: dict[str, tuple[markdown.Rendered, tuple[Media, ...]] | None] = {}
         publications = []
-        for edition in translations.editions(item.languages, item.together, targets):
+        for edition in translations.editions(item.languages, item.together, tuple(targets)):
             for language in edition.languages:
                 if language not in made:
                     made[language] = self._rendering(
@@ -855,8 +855,7 @@ class _FileLoader:
         """The message of ``spec`` in ``language``, and its media, checked."""
         media = self._media(spec, path, targets)
         reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
-        clash = sorted(reserved & spec.vars.keys())
-        if clash:
+        if not reserved.isdisjoint(spec.vars) and (clash := sorted(reserved & spec.vars.keys())):
             self.error(
                 (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
             )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import grapheme
-
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 MASTODON_DEFAULT_LIMIT = 500
@@ -23,6 +21,8 @@ _NOT_SIMPLE = re.compile(r"[^\x00-\u02ff\u0370-\u0482\u048a-\u052f\u2010-\u2027\
 def graphemes(text: str) -> int:
     if _NOT_SIMPLE.search(text) is None:
         return len(text) - text.count("\r\n")
+    import grapheme  # (here: most texts never need it, and it takes a while to import)
+
     return grapheme.length(text)
 
 

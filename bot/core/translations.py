@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from bot.core.markdown import Rendered
@@ -155,11 +156,13 @@ class Edition:
     channels: tuple[Channel, ...]
 
 
-def editions(languages: Sequence[str], together: bool, targets: Sequence[Channel]) -> list[Edition]:
+@lru_cache(maxsize=256)
+def editions(languages: tuple[str, ...], together: bool, targets: tuple[Channel, ...]) -> list[Edition]:
     """The publications of a post in ``languages`` on ``targets``, channel order kept.
 
     A channel without a language takes every language (each on its own, or together); a
-    channel with one takes that language alone, and nothing from a post not in it.
+    channel with one takes that language alone, and nothing from a post not in it. (The
+    same for most posts of a campaign: computed once.)
     """
     takes = {c.name: channel_language(c.language, languages) if c.language else None for c in targets}
     if len(languages) == 1:

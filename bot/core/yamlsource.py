@@ -147,7 +147,12 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], tex
         return None
     seen.add(id(node))
     if kind is SequenceNode:
-        return [_build(item, problems, seen, text) for item in node.value]
+        return [
+            item.value
+            if type(item) is ScalarNode and item.tag == _STR  # (most are: no call for them)
+            else _build(item, problems, seen, text)
+            for item in node.value
+        ]
     if isinstance(node, MappingNode):
         start = node.start_mark.index
         if node.flow_style and text.startswith(("{{", "{%"), start):
@@ -167,7 +172,10 @@ def _build(node: Node, problems: list[tuple[Position, str]], seen: set[int], tex
             if key in result:
                 problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            result[key] = _build(value_node, problems, seen, text)
+            if type(value_node) is ScalarNode and value_node.tag == _STR:  # (most are: no call)
+                result[key] = value_node.value
+            else:
+                result[key] = _build(value_node, problems, seen, text)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
