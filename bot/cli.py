@@ -247,21 +247,29 @@ def _plan_row(publication: Publication, state: PublicationState) -> dict[str, An
     }
 
 
-def _plan_table(publications: list[Publication], states: dict[str, PublicationState]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_PLAN_COLUMNS = ("local time", "UTC", "campaign", "publication", "channel", "state", "length", "text")
+_PLAN_STYLES: tuple[dict[str, Any], ...] = (
+    {},
+    {"dim": True},
+    {},
+    {"fg": "green"},
+    {"fg": "cyan"},
+    {},
+    {},
+    {},
+)
+_PLAN_TEXT = 60  # the text column's width at most, in terminal cells
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("local time", no_wrap=True)
-    table.add_column("UTC", no_wrap=True, style="dim")
-    table.add_column("campaign", no_wrap=True)
-    table.add_column("publication", no_wrap=True, style="green")
-    table.add_column("channel", no_wrap=True, style="cyan")
-    table.add_column("state", no_wrap=True)
-    table.add_column("length", justify="right", no_wrap=True)
-    table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=60)
-    for p in publications:
-        table.add_row(
+
+def _plan_table(publications: list[Publication], states: dict[str, PublicationState]) -> None:
+    """The plan as a table, one publication a line, the text cut to fit. Written here
+    rather than with rich's Table, which took 12 s to lay out 10,000 publications."""
+    import shutil
+
+    from rich.cells import cell_len, set_cell_size
+
+    rows = [
+        (
             p.local_at.strftime("%Y-%m-%d %H:%M %Z"),
             p.at.strftime("%Y-%m-%d %H:%M"),
             p.campaign,
@@ -271,10 +279,30 @@ def _plan_table(publications: list[Publication], states: dict[str, PublicationSt
             f"{p.length}/{p.limit}",
             " ".join(p.text.split()),
         )
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 200
-    console.print(table)
+        for p in publications
+    ]
+    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(_PLAN_COLUMNS[:-1])]
+    terminal = sys.stdout.isatty()
+    room = shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths) if terminal else _PLAN_TEXT
+    text_width = max(10, min(_PLAN_TEXT, room))
+
+    def line(cells: Sequence[str], header: bool = False) -> str:
+        *fixed, text = cells
+        if cell_len(text) > text_width:
+            text = set_cell_size(text, text_width - 1) + "…"
+        parts = [
+            cell.rjust(width) if i == 6 else cell.ljust(width)  # (the length, to the right)
+            for i, (cell, width) in enumerate(zip(fixed, widths, strict=True))
+        ]
+        parts.append(text)
+        if terminal:
+            parts = [
+                click.style(part, bold=True) if header else click.style(part, **style) if style else part
+                for part, style in zip(parts, _PLAN_STYLES, strict=True)
+            ]
+        return "  ".join(parts).rstrip()
+
+    click.echo("\n".join([line(_PLAN_COLUMNS, header=True), *(line(row) for row in rows)]))
     click.echo(f"{len(publications)} publications")
 
 

@@ -33,6 +33,7 @@ class Channel:
     chat: str | int | None = None  # Telegram: "@username" or a numeric id
     visibility: str = "public"  # Mastodon
     max_characters: int | None = None  # Mastodon: the limit the campaign assumes
+    language: str | None = None  # the one language it takes, or None for every language
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class Publication:
     """One message to one channel at one instant: the unit that is sent exactly once."""
 
     campaign: str
-    id: str  # a post id, or "<livestream id>@<offset>"
+    id: str  # a post id, or "<livestream id>@<offset>"; "<id>.<language>" in a post in several
     channel: Channel
     at: datetime  # aware, UTC
     timezone: ZoneInfo
     text: str  # rendered for the channel's network (Telegram HTML or Mastodon plain text)
     length: int  # as the network counts it
     limit: int
-    language: str
+    language: str  # the first one of a message in several languages together
     media: tuple[Media, ...] = ()
     warning: str | None = None
     # A reminder may not go out after this instant (its livestream's start, or its end

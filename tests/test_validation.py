@@ -57,7 +57,7 @@ posts:
 def test_unknown_key_in_a_channel_lists_the_allowed_ones(project: Project) -> None:
     project.campaign(BASE.replace("{network: mastodon}", "{network: mastodon, chat: x}"))
     assert project.problems() == [
-        "schedules/c.yaml:7:30: unknown key 'chat'; allowed: max_characters, network, visibility",
+        "schedules/c.yaml:7:30: unknown key 'chat'; allowed: language, max_characters, network, visibility",
     ]
 
 

@@ -7,9 +7,11 @@ Every problem of every file is collected (never raised one at a time) and report
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,11 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
-from bot.core import i18n, languages, length, markdown, zones
+from bot.core import i18n, languages, length, markdown, translations, zones
 from bot.core import media as images
 from bot.core.schema import (
     CampaignSpec,
     ChannelSpec,
+    Hashtags,
     LivestreamSpec,
     ModerationSpec,
     PostSpec,
@@ -31,7 +34,7 @@ from bot.core.schema import (
 )
 from bot.core.schema_errors import explain, shown
 from bot.core.template_problems import ProblemsOnce, TemplateProblem
-from bot.core.templates import MessageTemplates, byte_position
+from bot.core.templates import SUFFIX, MessageTemplates, byte_position
 from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, Position, YamlSyntaxError, parse
 from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
@@ -53,6 +56,7 @@ LIVESTREAM_VARS = POST_VARS | {
     "relative",
     "live",
 }
+_SEPARATE = "bilingual: separate"
 _TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
 _NUMERIC = re.compile(r"^-?\d+$")
 
@@ -118,6 +122,27 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path, *, now: datetime |
     With ``now``, a publication whose time is already past (``relais run`` would mark it
     missed) is a warning.
     """
+    with _cycle_collector_paused():
+        return _load_campaigns(paths, messages_dir, now)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Loading makes some hundred thousand small objects that form no reference cycle (the
+    YAML node tree and its marks, above all): Python's cycle collector would go through
+    them again and again while they are made, for a third of the time of a big load.
+    Paused for the load; everything is freed by reference counting as usual, and the
+    collector is on again once the load is over (unless it was off before)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_campaigns(paths: Sequence[Path], messages_dir: Path, now: datetime | None) -> LoadResult:
     files, problems = campaign_files(paths)
     result = LoadResult(problems=problems)
     templates = MessageTemplates(messages_dir, display_path(messages_dir))
@@ -150,6 +175,29 @@ def load_campaigns(paths: Sequence[Path], messages_dir: Path, *, now: datetime |
     return result
 
 
+@dataclass(frozen=True)
+class _Item:
+    """A post or a livestream as its file gives it: ``specs`` holds it as it reads in
+    each of its languages (its text, title, vars… in that language), in their order."""
+
+    path: Path_
+    specs: dict[str, PostSpec | LivestreamSpec]
+    usable: bool = True  # False: it has a problem already reported; its times are still checked
+    together: bool = False  # its languages in one message (bilingual: together)
+
+    @property
+    def first(self) -> PostSpec | LivestreamSpec:
+        return next(iter(self.specs.values()))
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.specs)
+
+    @property
+    def kind(self) -> str:
+        return "livestream" if isinstance(self.first, LivestreamSpec) else "post"
+
+
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -166,6 +214,11 @@ class _FileLoader:
         self.problems: list[Problem] = []
         self.overdue: dict[Problem, tuple[str, ...]] = {}
         self.located: Located | None = None
+        self.languages: tuple[str, ...] = ("en",)  # the campaign's
+        self.languages_known = True  # False: the campaign's languages: are wrong (said)
+        self.together = False  # the campaign's bilingual: together
+        self.hashtags: dict[str, tuple[str, ...]] | None = None  # hashtags: given per language
+        self._hashtag_context: dict[str, tuple[str, ...]] = {}
 
     # -- reporting -----------------------------------------------------------------
 
@@ -182,7 +235,12 @@ class _FileLoader:
     def warn(self, path: Path_, message: str, *, key: bool = False) -> Problem:
         return self.error(path, message, key=key, severity=Severity.WARNING)
 
-    def _validate(self, model: type[BaseModel], data: Any, prefix: Path_) -> Any:
+    def _validate(
+        self, model: type[BaseModel], data: Any, prefix: Path_, moved: dict[Path_, Path_] | None = None
+    ) -> Any:
+        """``data`` (found at ``prefix``) checked against ``model``, or None after saying what
+        is wrong. ``moved``: where the values of a post in one of its languages are written
+        (``title`` → ``title.en``), so that a problem is shown where the value is."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -191,6 +249,10 @@ class _FileLoader:
                 path, on_key, message = explain(
                     error, data, model, prefix=prefix, comment=comment[1] if comment else None
                 )
+                if moved:
+                    path = next(
+                        ((*to, *path[len(at) :]) for at, to in moved.items() if path[: len(at)] == at), path
+                    )
                 where = self.located.position(path, key=on_key) if self.located else None
                 if comment:
                     self.problems.append(Problem(self.shown, *comment[0], message))
@@ -237,27 +299,141 @@ class _FileLoader:
         if not isinstance(data, dict):
             self.error((), "a campaign file must be a map of keys (campaign:, timezone:, channels:, …)")
             return None
-        spec: CampaignSpec | None = self._validate(CampaignSpec, data, ())
-        posts = [
-            self._validate(PostSpec, item, ("posts", i)) for i, item in enumerate(_list(data.get("posts")))
-        ]
+        tags = data.get("hashtags")
+        top = {**data, "hashtags": []} if isinstance(tags, dict) else data  # a map: checked below
+        spec: CampaignSpec | None = self._validate(CampaignSpec, top, ())
+        problems = len(self.problems)
+        self.languages = self._campaign_languages(spec or CampaignSpec.model_construct(**top))
+        self.languages_known = len(self.problems) == problems
+        self.together = (spec.bilingual if spec else data.get("bilingual")) == "together"
+        self.hashtags = self._hashtags_by_language(tags) if isinstance(tags, dict) else None
+        posts = [self._item(PostSpec, raw, ("posts", i)) for i, raw in enumerate(_list(data.get("posts")))]
         streams = [
-            self._validate(LivestreamSpec, item, ("livestreams", i))
-            for i, item in enumerate(_list(data.get("livestreams")))
+            self._item(LivestreamSpec, raw, ("livestreams", i))
+            for i, raw in enumerate(_list(data.get("livestreams")))
         ]
-        campaign = self._campaign(spec or CampaignSpec.model_construct(**data), data)
+        campaign = self._campaign(spec or CampaignSpec.model_construct(**top), data)
         if campaign is None:
             return None
         publications: list[Publication] = []
         ids: dict[str, Path_] = {}
-        for i, post in enumerate(posts):
-            if post is not None and self._unique(post.id, ("posts", i, "id"), ids):
-                publications.extend(self._post(campaign, post, ("posts", i)))
-        for i, stream in enumerate(streams):
-            if stream is not None and self._unique(stream.id, ("livestreams", i, "id"), ids):
-                publications.extend(self._livestream(campaign, stream, ("livestreams", i)))
+        for post in posts:
+            if post is not None and self._unique(post.first.id, (*post.path, "id"), ids):
+                publications.extend(self._post(campaign, post))
+        for stream in streams:
+            if stream is not None and self._unique(stream.first.id, (*stream.path, "id"), ids):
+                publications.extend(self._livestream(campaign, stream))
         publications.sort(key=lambda p: (p.at, p.id, p.channel.name))
         return Campaign(**{**campaign.__dict__, "publications": tuple(publications)})
+
+    def _item(self, model: type[PostSpec] | type[LivestreamSpec], raw: Any, path: Path_) -> _Item | None:
+        """A post or livestream, read in each of its languages."""
+        if not isinstance(raw, dict):
+            self._validate(model, raw, path)
+            return None
+        written, known = self._item_languages(raw, path)
+        usable = known
+        several = len(written) > 1 or len(self.languages) > 1  # vars: a map may be per language
+        kind = "livestream" if model is LivestreamSpec else "post"
+        specs: dict[str, PostSpec | LivestreamSpec] = {}
+        valid = True
+        for n, language in enumerate(written):
+            reading = translations.translated(
+                raw, language, written, path, vars_too=several, first=n == 0, kind=kind
+            )
+            if known:  # (else its languages are wrong: what it lacks in those is beside the point)
+                for where, message, on_key in reading.issues:
+                    self.error(where, message, key=on_key)
+            usable = usable and reading.complete
+            spec = self._validate(model, reading.view, path, reading.moved)
+            if spec is None:
+                valid = False
+            else:
+                specs[language] = spec
+        if not valid:
+            return None
+        if len(written) > 1 and known:
+            usable = self._translated_message(raw, specs, path, kind) and usable
+        first = next(iter(specs.values()))
+        together = (first.bilingual == "together") if first.bilingual else self.together
+        return _Item(path, specs, usable, together)
+
+    def _item_languages(self, raw: dict[str, Any], path: Path_) -> tuple[tuple[str, ...], bool]:
+        """The languages of a post or livestream (the campaign's unless it gives its own),
+        and whether they are usable (if not, it is still checked in the campaign's)."""
+        one, several = raw.get("language"), raw.get("languages")
+        if one is None and several is None:
+            return self.languages, self.languages_known
+        if one is not None and several is not None:
+            self.error(
+                (*path, "languages"),
+                "give either language: (one language) or languages: (several), not both",
+                key=True,
+            )
+            return self.languages, False
+        if several is not None:
+            found = self._language_list(several, (*path, "languages"))
+            return (found, True) if found else (self.languages, False)
+        if isinstance(one, str):
+            if wrong := languages.problem(one):
+                self.error((*path, "language"), wrong)
+                return self.languages, False
+            return (one,), True
+        return self.languages, one is None  # (anything else than text: the schema says so)
+
+    def _language_list(self, value: Any, path: Path_) -> tuple[str, ...] | None:
+        """``languages:``, checked: codes Babel knows, each once. None if it is not usable."""
+        codes = [value] if isinstance(value, str) else value
+        if not isinstance(codes, list) or not all(isinstance(code, str) and code for code in codes):
+            return None  # the schema says what is wrong
+        if not codes:
+            self.error(path, f"'{path[-1]}' is empty; list at least one, e.g. languages: [fr-CA, en]")
+            return None
+        usable = True
+        for i, code in enumerate(codes):
+            where = (*path, i) if isinstance(value, list) else path
+            if wrong := languages.problem(code):
+                self.error(where, wrong)
+                usable = False
+            elif code in codes[:i]:
+                self.error(where, f"language '{code}' is listed twice")
+                usable = False
+        return tuple(codes) if usable else None
+
+    def _translated_message(
+        self, raw: dict[str, Any], specs: dict[str, PostSpec | LivestreamSpec], path: Path_, kind: str
+    ) -> bool:
+        """Whether a post in several languages has its message in each: a template per
+        language (``annonce.fr.md`` and ``annonce.en.md``), or ``text:`` per language."""
+        languages_ = tuple(specs)
+        if isinstance(raw.get("text"), str):
+            self.error(
+                (*path, "text"),
+                f"this {kind} is in {translations.listed(languages_)}: give its text in each, like "
+                f"text: {{{', '.join(f'{lang}: …' for lang in languages_)}}}",
+            )
+            return False
+        name = next(iter(specs.values())).message
+        if name is None:
+            return True
+        complete = True
+        for language in languages_:
+            found = self.templates.find(name, language)
+            if found is None or found == f"{name}{SUFFIX}":
+                own = self.templates.candidates(name, language)[:-1]  # (the last has no language)
+                create = " or ".join(self.templates.shown(f) for f in own)
+                neutral = (
+                    f" ({self.templates.shown(found)} has no language: each language needs its own)"
+                    if found
+                    else ""
+                )
+                self.error(
+                    (*path, "message"),
+                    f"no {language} template for '{name}', and this {kind} is in "
+                    f"{translations.listed(languages_)}: create {create}{neutral}",
+                )
+                complete = False
+        return complete
 
     def _read(self) -> str | None:
         try:
@@ -300,10 +476,6 @@ class _FileLoader:
             return value if isinstance(value, kind) else None
 
         zone = self._zone(spec.timezone) if usable("timezone", str) else None
-        language = usable("language", str) or "en"
-        if wrong := languages.problem(language):
-            self.error(("language",), wrong)
-            language = "en"
         grace = self._duration(spec.grace, ("grace",)) if usable("grace", str) else None
         raw_channels = data.get("channels")
         channels = {
@@ -317,8 +489,10 @@ class _FileLoader:
             slug=str(usable("campaign", str)),
             source=self.path,
             timezone=zone,
-            language=language,
-            hashtags=tuple(str(tag).lstrip("#") for tag in usable("hashtags", list) or ()),
+            language=self.languages[0],
+            hashtags=tuple(dict.fromkeys(tag for tags in self.hashtags.values() for tag in tags))
+            if self.hashtags is not None
+            else tuple(str(tag).lstrip("#") for tag in usable("hashtags", list) or ()),
             channels=channels,  # type: ignore[arg-type]  # None: invalid, reported
             grace=grace if grace is not None else timedelta(minutes=15),
             acknowledge=usable("acknowledge", bool) or False,
@@ -326,6 +500,39 @@ class _FileLoader:
             if moderation
             else Moderation(),
         )
+
+    def _campaign_languages(self, spec: CampaignSpec) -> tuple[str, ...]:
+        """The languages of the campaign's posts (``en`` when none is given, or when the
+        one given is wrong: reported, and the posts are still checked)."""
+        one, several = spec.language, spec.languages
+        if one is not None and several is not None:
+            self.error(
+                ("languages",),
+                f"give either language: {one} (every post in one language) or languages: "
+                "[fr-CA, en] (every post in each), not both",
+                key=True,
+            )
+            return (one,) if isinstance(one, str) and languages.known(one) else ("en",)
+        if several is not None:
+            return self._language_list(several, ("languages",)) or ("en",)
+        language = one if isinstance(one, str) else "en"
+        if wrong := languages.problem(language):
+            self.error(("language",), wrong)
+            language = "en"
+        return (language,)
+
+    def _hashtags_by_language(self, value: dict[Any, Any]) -> dict[str, tuple[str, ...]]:
+        """``hashtags: {fr-CA: [gautrinweb2], en: [gautrinweb2]}``, checked."""
+        found = {}
+        for language, tags in value.items():
+            if not isinstance(language, str) or (wrong := languages.problem(language)):
+                message = wrong if isinstance(language, str) else f"unknown language {language!r}"
+                self.error(("hashtags", language), f"{message} (keys of hashtags: are languages)", key=True)
+                continue
+            checked = self._validate(Hashtags, tags, ("hashtags", language))
+            if checked is not None:
+                found[language] = tuple(str(tag).lstrip("#") for tag in checked.root)
+        return found
 
     def _zone(self, name: str) -> ZoneInfo | None:
         if name in zones.NOT_PLACES:
@@ -365,13 +572,22 @@ class _FileLoader:
         if root is None:
             return None
         spec = root.root
+        if spec.language is not None and (wrong := languages.problem(spec.language)):
+            self.error(("channels", name, "language"), wrong)
+            return None
         if isinstance(spec, TelegramChannelSpec):
             if wrong := _chat_problem(spec.chat):
                 self.error(("channels", name, "chat"), wrong)
                 return None
             chat = int(spec.chat) if isinstance(spec.chat, str) and _NUMERIC.match(spec.chat) else spec.chat
-            return Channel(name, Network.TELEGRAM, chat=chat)
-        return Channel(name, Network.MASTODON, visibility=spec.visibility, max_characters=spec.max_characters)
+            return Channel(name, Network.TELEGRAM, chat=chat, language=spec.language)
+        return Channel(
+            name,
+            Network.MASTODON,
+            visibility=spec.visibility,
+            max_characters=spec.max_characters,
+            language=spec.language,
+        )
 
     def _unique(self, pub_id: str, path: Path_, ids: dict[str, Path_]) -> bool:
         if pub_id in ids:
@@ -387,46 +603,60 @@ class _FileLoader:
 
     # -- publications --------------------------------------------------------------
 
-    def _targets(self, campaign: Campaign, names: list[str] | None, path: Path_) -> list[Channel]:
+    def _targets(self, campaign: Campaign, item: _Item) -> list[Channel]:
+        names = item.first.to
         if names is None:
             return [c for c in campaign.channels.values() if c is not None]
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
                 known = ", ".join(sorted(campaign.channels)) or "none is defined"
-                self.error((*path, "to", i), f"unknown channel '{name}' (channels: {known})")
-            elif campaign.channels[name] is not None:  # an invalid channel is reported already
-                targets.append(campaign.channels[name])
+                self.error((*item.path, "to", i), f"unknown channel '{name}' (channels: {known})")
+            elif (channel := campaign.channels[name]) is not None:  # (else reported already)
+                taken = channel.language and translations.channel_language(channel.language, item.languages)
+                if channel.language and not taken:
+                    self.error(
+                        (*item.path, "to", i),
+                        f"channel '{name}' takes only {channel.language}, and this {item.kind} is in "
+                        f"{translations.listed(item.languages)}; remove it from to:, or add "
+                        f"{channel.language} to its languages",
+                    )
+                targets.append(channel)
         return targets
 
-    def _post(self, campaign: Campaign, post: PostSpec, path: Path_) -> list[Publication]:
+    def _post(self, campaign: Campaign, item: _Item) -> list[Publication]:
+        post = item.first
         try:
-            at = parse_time(post.at, campaign.timezone)
+            at = parse_time(post.at, campaign.timezone)  # type: ignore[union-attr]
         except TimeError as exc:
-            self.error((*path, "at"), str(exc))
+            self.error((*item.path, "at"), str(exc))
             at = None
-        targets = self._targets(campaign, post.to, path)
+        targets = self._targets(campaign, item)
         if at is None:
             return []
         context = {"at": at.astimezone(campaign.timezone)}
-        publications = self._publications(campaign, post, path, post.id, at, targets, context, None)
+        publications = self._publications(
+            campaign, item, post.id, "", at, targets, dict.fromkeys(item.specs, context), None
+        )
         if self._missed(campaign, publications):
             self._warn_past(
-                (*path, "at"),
+                (*item.path, "at"),
                 f"'{post.id}' is due {_local(at, campaign)}, which is already past: relais run would "
                 "mark it missed instead of publishing it; move it to a later time, or remove it",
                 publications,
             )
         return publications
 
-    def _livestream(self, campaign: Campaign, stream: LivestreamSpec, path: Path_) -> list[Publication]:
+    def _livestream(self, campaign: Campaign, item: _Item) -> list[Publication]:
+        stream: LivestreamSpec = item.first  # type: ignore[assignment]
+        path = item.path
         times = []
         for key in ("starts", "ends"):
             try:
                 times.append(parse_time(getattr(stream, key), campaign.timezone))
             except TimeError as exc:
                 self.error((*path, key), str(exc))
-        targets = self._targets(campaign, stream.to, path)
+        targets = self._targets(campaign, item)
         offsets: dict[str, timedelta] = {}
         for i, reminder in enumerate(stream.remind):
             try:
@@ -446,28 +676,33 @@ class _FileLoader:
             return []
         tz = campaign.timezone
         local = {
-            "title": stream.title,
-            "starts": starts.astimezone(tz),
-            "ends": ends.astimezone(tz),
-            "where": stream.where,
-            "url": stream.url,
-            "duration": ends - starts,
+            language: {
+                "title": spec.title,  # type: ignore[union-attr]
+                "starts": starts.astimezone(tz),
+                "ends": ends.astimezone(tz),
+                "where": spec.where,  # type: ignore[union-attr]
+                "url": spec.url,  # type: ignore[union-attr]
+                "duration": ends - starts,
+            }
+            for language, spec in item.specs.items()
         }
         publications = []
         missed: dict[str, list[Publication]] = {}
         for reminder, offset in offsets.items():
             at = starts - offset
-            language = stream.language or campaign.language
-            context = {
-                **local,
-                "at": at.astimezone(tz),
-                "reminder": reminder,
-                "live": reminder == START,
-                "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
+            contexts = {
+                language: {
+                    **context,
+                    "at": at.astimezone(tz),
+                    "reminder": reminder,
+                    "live": reminder == START,
+                    "relative": i18n.relative(at.astimezone(tz), starts.astimezone(tz), language),
+                }
+                for language, context in local.items()
             }
             not_after = ends if reminder == START else starts
             made = self._publications(
-                campaign, stream, path, f"{stream.id}@{reminder}", at, targets, context, not_after
+                campaign, item, stream.id, f"@{reminder}", at, targets, contexts, not_after
             )
             publications.extend(made)
             if self._missed(campaign, made):
@@ -509,31 +744,60 @@ class _FileLoader:
     def _publications(
         self,
         campaign: Campaign,
-        spec: PostSpec | LivestreamSpec,
-        path: Path_,
-        pub_id: str,
+        item: _Item,
+        base_id: str,
+        tail: str,
         at: datetime,
         targets: list[Channel],
-        context: dict[str, Any],
+        contexts: dict[str, dict[str, Any]],
         not_after: datetime | None,
     ) -> list[Publication]:
-        language = spec.language or campaign.language
-        if spec.language is not None and (wrong := languages.problem(spec.language)):
-            self.error((*path, "language"), wrong)
+        """The publications of one post (or one reminder of a livestream): its rendering in
+        each language, for each channel. ``contexts`` holds each language's variables;
+        an id is ``base_id`` and ``tail`` (a reminder's ``@1h``)."""
+        if not item.usable:
             return []
-        media = self._media(spec, path, targets)
-        reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
-        clash = sorted(reserved & spec.vars.keys())
-        if clash:
-            self.error(
-                (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
-            )
-            return []
-        rendered = self._render(campaign, spec, path, language, {**spec.vars, **context})
-        if rendered is None or media is None:
-            return []
+        made: dict[str, tuple[markdown.Rendered, tuple[Media, ...]] | None] = {}
         publications = []
-        for channel in targets:
+        for edition in translations.editions(item.languages, item.together, tuple(targets)):
+            for language in edition.languages:
+                if language not in made:
+                    made[language] = self._rendering(
+                        campaign, item.specs[language], item.path, language, contexts[language], targets
+                    )
+            renderings = [r for language in edition.languages if (r := made[language]) is not None]
+            if len(renderings) < len(edition.languages):
+                continue
+            pub_id = f"{base_id}{edition.suffix}{tail}"
+            publications.extend(self._edition(campaign, item, pub_id, edition, renderings, at, not_after))
+        return publications
+
+    def _edition(
+        self,
+        campaign: Campaign,
+        item: _Item,
+        pub_id: str,
+        edition: translations.Edition,
+        renderings: list[tuple[markdown.Rendered, tuple[Media, ...]]],
+        at: datetime,
+        not_after: datetime | None,
+    ) -> list[Publication]:
+        """The publications of one edition of a post, one per channel, each checked
+        against its network's length limit. Several languages together make one message;
+        its media are the first language's files, with each language's alt text."""
+        specs = [item.specs[language] for language in edition.languages]
+        spec = specs[0]
+        rendered, media = renderings[0]
+        warning = spec.warning
+        if len(renderings) > 1:
+            rendered = translations.joined([r for r, _ in renderings])
+            media = tuple(
+                Media(m.path, translations.together_text([other[i].alt for _, other in renderings]) or m.alt)
+                for i, m in enumerate(media)
+            )
+            warning = translations.together_text([s.warning for s in specs])
+        publications = []
+        for channel in edition.channels:
             if channel.network is Network.TELEGRAM:
                 text = rendered.html
                 size = length.telegram_length(rendered.telegram_text)
@@ -541,14 +805,17 @@ class _FileLoader:
                 what = "caption" if media else "message"
             else:
                 text = rendered.plain
-                size = length.mastodon_length(text, spec.warning or "")
+                size = length.mastodon_length(text, warning or "")
                 limit = channel.max_characters or length.MASTODON_DEFAULT_LIMIT
                 what = "post"
             if size > limit:
+                both = translations.listed(edition.languages) if len(edition.languages) > 1 else ""
                 self.error(
-                    (*path, "message" if spec.message else "text"),
+                    (*item.path, "message" if spec.message else "text"),
                     f"'{pub_id}' is too long for {channel.name}: the {channel.network} {what} "
-                    f"has {size} characters, the limit is {limit}",
+                    + (f"with {both} together " if both else "")
+                    + f"has {size} characters, the limit is {limit}"
+                    + (f"; shorten it, or publish each language on its own ({_SEPARATE})" if both else ""),
                 )
                 continue
             publications.append(
@@ -561,13 +828,35 @@ class _FileLoader:
                     text=text,
                     length=size,
                     limit=limit,
-                    language=language,
+                    language=edition.languages[0],
                     media=media,
-                    warning=spec.warning,
+                    warning=warning,
                     not_after=not_after,
                 )
             )
         return publications
+
+    def _rendering(
+        self,
+        campaign: Campaign,
+        spec: PostSpec | LivestreamSpec,
+        path: Path_,
+        language: str,
+        context: dict[str, Any],
+        targets: list[Channel],
+    ) -> tuple[markdown.Rendered, tuple[Media, ...]] | None:
+        """The message of ``spec`` in ``language``, and its media, checked."""
+        media = self._media(spec, path, targets)
+        reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
+        if not reserved.isdisjoint(spec.vars) and (clash := sorted(reserved & spec.vars.keys())):
+            self.error(
+                (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
+            )
+            return None
+        rendered = self._render(campaign, spec, path, language, {**spec.vars, **context})
+        if rendered is None or media is None:
+            return None
+        return rendered, media
 
     def _render(
         self,
@@ -589,11 +878,9 @@ class _FileLoader:
         context = {
             "campaign": campaign.slug,
             "language": language,
-            "hashtags": [f"#{tag}" for tag in campaign.hashtags],
+            **self._hashtag_vars(campaign, language),
             **variables,
         }
-        if campaign.hashtags:  # without one, ``hashtag`` is undefined like any name not set
-            context["hashtag"] = f"#{campaign.hashtags[0]}"
         try:
             if spec.message is not None:
                 filename = self.templates.find(spec.message, language)
@@ -633,6 +920,21 @@ class _FileLoader:
 
     def _position(self, path: Path_) -> Position:
         return self.located.position(path) if self.located else Position(0, 0)
+
+    def _hashtag_vars(self, campaign: Campaign, language: str) -> dict[str, Any]:
+        """``hashtags`` and ``hashtag`` as a template in ``language`` sees them: the
+        campaign's, or that language's when ``hashtags:`` is given per language."""
+        if language not in self._hashtag_context:
+            if self.hashtags is None:
+                tags = campaign.hashtags
+            else:
+                key = next((k for k in self.hashtags if translations.names(k, language)), None)
+                tags = self.hashtags[key] if key else ()
+            self._hashtag_context[language] = tuple(f"#{tag}" for tag in tags)
+        tags = self._hashtag_context[language]
+        # Without one, ``hashtag`` is undefined like any name not set (template_problems
+        # says to add one).
+        return {"hashtags": list(tags), **({"hashtag": tags[0]} if tags else {})}
 
     def _media(
         self, spec: PostSpec | LivestreamSpec, path: Path_, targets: list[Channel]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import grapheme
-
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 MASTODON_DEFAULT_LIMIT = 500
@@ -23,15 +21,17 @@ _NOT_SIMPLE = re.compile(r"[^\x00-\u02ff\u0370-\u0482\u048a-\u052f\u2010-\u2027\
 def graphemes(text: str) -> int:
     if _NOT_SIMPLE.search(text) is None:
         return len(text) - text.count("\r\n")
+    import grapheme  # (here: most texts never need it, and it takes a while to import)
+
     return grapheme.length(text)
 
 
 def mastodon_length(text: str, spoiler_text: str = "", url_length: int = MASTODON_URL_LENGTH) -> int:
     """Mastodon's count: each link counts ``url_length``, ``@user@domain`` counts as
     ``@user``, everything else in grapheme clusters; the content warning counts too."""
-    counted = _URL.sub("x" * url_length, text)
-    counted = _REMOTE_MENTION.sub(r"@\1", counted)
-    return graphemes(counted) + graphemes(spoiler_text)
+    counted = _URL.sub("x" * url_length, text) if "://" in text else text
+    counted = _REMOTE_MENTION.sub(r"@\1", counted) if "@" in counted else counted
+    return graphemes(counted) + (graphemes(spoiler_text) if spoiler_text else 0)
 
 
 def telegram_length(visible_text: str) -> int:

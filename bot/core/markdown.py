@@ -22,11 +22,13 @@ _INLINE = re.compile(
       \\(?P<escaped>[\\*_\[\]()`#])
     | \*\*(?P<bold>\S(?:.*?\S)?)\*\*
     | \*(?P<star>[^*\s](?:[^*]*?[^*\s])?)\*
-    | (?<!\w)_(?P<under>[^_\s](?:[^_]*?[^_\s])?)_(?!\w)
+    | _(?<!\w_)(?P<under>[^_\s](?:[^_]*?[^_\s])?)_(?!\w)
     | \[(?P<label>[^\]\n]+)\]\((?P<href>(?:https?://|mailto:|tg://)[^)\s]+)\)
     """,
     re.VERBOSE | re.DOTALL,
 )
+# Where a rule of ``_INLINE`` can start: text without any of these is text through and through.
+_MARKUP = re.compile(r"[\\*_\[]")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def render(source: str) -> Rendered:
     shown: list[str] = []
     plain: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(source.strip()):
-        lines = "\n".join(line.strip() for line in paragraph.splitlines())
+        lines = "\n".join([line.strip() for line in paragraph.splitlines()])
         if not lines:
             continue
         h, s, p = _inline(lines)
@@ -52,20 +54,30 @@ def render(source: str) -> Rendered:
 
 
 def _inline(text: str) -> tuple[str, str, str]:
+    """``text`` as Telegram HTML, as Telegram shows it, and as Mastodon plain text.
+
+    The rules are tried only where one can start (``_MARKUP``): a paragraph of words is
+    escaped and done, which is most of them (several times faster than ``finditer``)."""
     html: list[str] = []
     shown: list[str] = []
     plain: list[str] = []
-    position = 0
-    for match in _INLINE.finditer(text):
-        before = text[position : match.start()]
-        html.append(escape(before, quote=False))
-        shown.append(before)
-        plain.append(before)
-        position = match.end()
+    done = scan = 0
+    while (candidate := _MARKUP.search(text, scan)) is not None:
+        match = _INLINE.match(text, candidate.start())
+        if match is None:
+            scan = candidate.start() + 1
+            continue
+        start, scan = match.span()
+        if start > done:
+            before = text[done:start]
+            html.append(_escape(before))
+            shown.append(before)
+            plain.append(before)
+        done = scan
         kind = match.lastgroup
         if kind == "escaped":
             char = match["escaped"]
-            html.append(escape(char, quote=False))
+            html.append(char)  # (none of the escapable characters is special in HTML)
             shown.append(char)
             plain.append(char)
         elif kind == "href":
@@ -80,8 +92,15 @@ def _inline(text: str) -> tuple[str, str, str]:
             html.append(f"<{tag}>{h}</{tag}>")
             shown.append(s)
             plain.append(p)
-    rest = text[position:]
-    html.append(escape(rest, quote=False))
-    shown.append(rest)
-    plain.append(rest)
+    if not done:
+        return _escape(text), text, text
+    if done < len(text):
+        rest = text[done:]
+        html.append(_escape(rest))
+        shown.append(rest)
+        plain.append(rest)
     return "".join(html), "".join(shown), "".join(plain)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

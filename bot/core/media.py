@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from bot.domain import Network
 
 MB = 1024 * 1024
@@ -54,6 +52,8 @@ def inspect(path: Path, shown: str) -> ImageInfo:
 @lru_cache(maxsize=256)
 def _inspect(path: Path, size: int, mtime_ns: int, shown: str) -> ImageInfo:
     """Cached by size and modification time: a file used by many publications is read once."""
+    from PIL import Image, UnidentifiedImageError  # (here: most campaigns load with no media)
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

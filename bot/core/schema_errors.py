@@ -21,6 +21,7 @@ _ITEM = {
     "remind": "reminder",
     "to": "channel name",
     "banned_words": "banned word",
+    "languages": "language",
 }
 # The keys to show for a map that is not one.
 _KEYS = {
@@ -48,7 +49,12 @@ _MAPS = {
     "moderation": "moderation: {banned_words: [casino], hold_links: true}",
     "channels": f"channels: {CHANNEL_EXAMPLE}",
 }
-_LISTS = {"hashtags": "[gautrinweb2]", "remind": "[1d, 1h, 10m, start]", "banned_words": "[casino]"}
+_LISTS = {
+    "hashtags": "[gautrinweb2]",
+    "remind": "[1d, 1h, 10m, start]",
+    "banned_words": "[casino]",
+    "languages": "[fr-CA, en]",
+}
 _DURATIONS = {"grace", "remind"}
 ALT = "the alt text describes the image for people who cannot see it"
 
@@ -167,7 +173,9 @@ def _message(kind: str, path: Path_, value: Any, ctx: dict[str, Any], comment: s
     if kind == "string_too_long":
         return f"{subject} is too long: at most {ctx['max_length']} characters"
     if kind == "string_pattern_mismatch":
-        return _hashtag(value) if path[0] == "hashtags" else _name(value)
+        if path[0] == "hashtags":
+            return _hashtag(value)
+        return _id(value) if key == "id" else _name(value)
     if kind == "too_short":
         if path == ("channels",):
             return f"'channels' needs at least one channel, e.g. channels: {CHANNEL_EXAMPLE}"
@@ -203,6 +211,24 @@ def _hashtag(value: Any) -> str:
         f"{value!r} cannot be a hashtag: Telegram and Mastodon hashtags hold only letters, digits "
         f"and _; write {fix}"
     )
+
+
+def _id(value: Any) -> str:
+    """An id holding what Relais writes in the ids it makes: ``.`` before a language
+    (``rapport.en``), ``@`` before a reminder (``conference@1h``)."""
+    text = str(value)
+    made = [
+        f"Relais puts '{sign}' between {what}"
+        for sign, what in (
+            (".", "a post's id and a language (the en publication of rapport is rapport.en)"),
+            ("@", "a livestream's id and a reminder (conference@1h)"),
+        )
+        if sign in text
+    ]
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64]
+    if not made or not slug:
+        return _name(value)
+    return f"{value!r} cannot be an id: {' and '.join(made)}; write {slug}"
 
 
 def _name(value: Any) -> str:

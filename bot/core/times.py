@@ -27,6 +27,8 @@ _DATETIME = re.compile(
     r"(?:[T ]([0-9]{1,9}):([0-9]{1,9})(?::([0-9]{1,9})(\.[0-9]{1,9})?)?)?"
     r"\s*(Z|[+-][0-9]{1,4}(?::[0-9]{1,2})?)?"
 )
+# The common form, ``2012-05-02 13:30``, read without the checks that explain a mistake.
+_USUAL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})")
 _EXAMPLE = "write it like 2012-05-02 13:30 (local time) or 2012-05-02 13:30-04:00"
 
 
@@ -88,10 +90,12 @@ def parse_time(text: object, zone: ZoneInfo) -> datetime:
     Local times that do not exist or happen twice at a daylight-saving change are
     refused: only an explicit offset says which instant is meant.
     """
-    match = _DATETIME.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise TimeError(f"{text!r} is not a date and time; {_EXAMPLE}")
-    value = _checked(str(text), match)
+    value = _usual(text) if isinstance(text, str) else None
+    if value is None:
+        match = _DATETIME.fullmatch(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise TimeError(f"{text!r} is not a date and time; {_EXAMPLE}")
+        value = _checked(str(text), match)
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     first = value.replace(tzinfo=zone, fold=0)
@@ -110,6 +114,20 @@ def parse_time(text: object, zone: ZoneInfo) -> datetime:
         f"{shown} happens twice in {zone.key} (daylight saving time change); write it "
         f"with an explicit offset: {shown}{offsets[0]} or {shown}{offsets[1]}"
     )
+
+
+def _usual(text: str) -> datetime | None:
+    """``2012-05-02 13:30`` as a local time, if it is written that way and is a valid one
+    (anything else, valid or not, is left to ``_checked``)."""
+    match = _USUAL.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute = (int(part) for part in match.groups())
+    try:
+        value = datetime(year, month, day, hour, minute)
+    except ValueError:
+        return None
+    return value if MIN_YEAR <= value.year <= MAX_YEAR else None
 
 
 def _checked(text: str, match: re.Match[str]) -> datetime:

@@ -19,13 +19,42 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from bot.core import yaml_errors
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 Path_ = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
+# The first characters of a plain scalar that may be something else than text (a number,
+# a boolean, null, a timestamp, a merge key…): PyYAML picks its implicit resolvers by the
+# first character, and has no resolver for any other one.
+_MAY_NOT_BE_TEXT = frozenset(key for key in _SafeLoader.yaml_implicit_resolvers if key is not None)
+# (Should a future PyYAML add a resolver for any first character, or a path resolver, the
+# shortcut below is off.)
+_SHORTCUT = None not in _SafeLoader.yaml_implicit_resolvers and not _SafeLoader.yaml_path_resolvers
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, with PyYAML's resolver skipped where it cannot find anything.
+
+    The composer asks the resolver for the tag of every node; PyYAML's tries a list of
+    regular expressions in Python each time. Most of a campaign file is text that starts
+    with a letter no resolver is registered for, or is quoted: its tag is ``str``, known
+    at once. The result is the tag PyYAML would give (``tests/test_fast_paths.py``).
+    """
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if (
+            kind is ScalarNode
+            and _SHORTCUT
+            and (not implicit[0] or (value and value[0] not in _MAY_NOT_BE_TEXT))
+        ):
+            return _STR
+        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+
+
 _constructor = SafeConstructor()
 _SCALARS = {
     _TAG + "int": _constructor.construct_yaml_int,
@@ -111,8 +140,9 @@ def parse(text: str) -> Located:
 def _build(
     node: Node, problems: list[tuple[Position, str]], seen: set[int], text: str = "", depth: int = 0
 ) -> Any:
-    if isinstance(node, ScalarNode):
-        return _scalar(node, problems)
+    kind = type(node)
+    if kind is ScalarNode:
+        return node.value if node.tag == _STR else _scalar(node, problems)  # type: ignore[arg-type]
     if depth >= MAX_DEPTH:  # deeper than any campaign needs, and than Python's recursion allows
         problems.append(
             (_pos(node), f"lists and maps are nested more than {MAX_DEPTH} levels deep here; flatten them")
@@ -126,27 +156,36 @@ def _build(
         )
         return None
     seen.add(id(node))
-    if isinstance(node, SequenceNode):
-        return [_build(item, problems, seen, text, depth + 1) for item in node.value]
+    if kind is SequenceNode:
+        return [
+            item.value
+            if type(item) is ScalarNode and item.tag == _STR  # (most are: no call for them)
+            else _build(item, problems, seen, text, depth + 1)
+            for item in node.value
+        ]
     if isinstance(node, MappingNode):
-        source = text[node.start_mark.index : node.end_mark.index] if text else ""
-        if node.flow_style and source.startswith(("{{", "{%")):
+        start = node.start_mark.index
+        if node.flow_style and text.startswith(("{{", "{%"), start):
             # ``text: {{ titre }}``: YAML reads a map; it was meant as a template. Said once,
             # and kept as the text it was meant to be, so that nothing else complains.
+            source = text[start : node.end_mark.index]
             line = text.splitlines()[node.start_mark.line]
             key = template.group(1) if (template := yaml_errors.TEMPLATE_VALUE.match(line)) else "text"
             problems.append((_pos(node), yaml_errors.template_message(key, source)))
             return source
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
+            if type(key_node) is not ScalarNode:
                 problems.append((_pos(key_node), "a key must be a plain word, not a list or map"))
                 continue
             key = key_node.value
             if key in result:
                 problems.append((_pos(key_node), f"duplicate key '{key}'"))
                 continue
-            result[key] = _build(value_node, problems, seen, text, depth + 1)
+            if type(value_node) is ScalarNode and value_node.tag == _STR:  # (most are: no call)
+                result[key] = value_node.value
+            else:
+                result[key] = _build(value_node, problems, seen, text, depth + 1)
         return result
     raise AssertionError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
