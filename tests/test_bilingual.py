@@ -340,10 +340,11 @@ def test_a_hashtag_missing_in_a_language_says_where_to_add_it(project: Project) 
         BILINGUAL.replace("hashtags: [gautrinweb2]", 'hashtags: {fr: [gautrinweb2], es: ["#bad tag"]}') + RAPPORT
     )
     assert project.problems() == [
+        "messages/annonce.en.md:3:23: 'hashtag' is not defined: the campaign has no hashtag for en; add one "
+        "under hashtags: at the top of the file, e.g. hashtags: [gautrinweb2] (or en: [gautrinweb2] when "
+        "hashtags are given per language) (for rapport in schedules/c.yaml)",
         "schedules/c.yaml:4:36: '#bad tag' cannot be a hashtag: Telegram and Mastodon hashtags hold only "
         "letters, digits and _; write badtag or bad_tag",
-        "schedules/c.yaml:12:14: messages/annonce.en.md: 'hashtag' is undefined: hashtags: gives none for "
-        "en; add en: [gautrinweb2] under hashtags:; define it under vars:",
     ]
 
 

@@ -65,8 +65,9 @@ def test_no_hashtag_makes_the_hashtag_variable_undefined(project: Project) -> No
         + "  - {id: trois, at: 2012-05-02 09:00, text: '{% if hashtag is defined %}{{ hashtag }}{% endif %}.'}\n"
     )
     assert project.problems() == [
-        "schedules/c.yaml:9:60: 'hashtag' is not defined: the campaign has no hashtags; "
-        "add one at the top of the file, e.g. hashtags: [gautrinweb2]",
+        "schedules/c.yaml:9:60: 'hashtag' is not defined: the campaign has no hashtag for fr-CA; add one "
+        "under hashtags: at the top of the file, e.g. hashtags: [gautrinweb2] (or fr-CA: [gautrinweb2] when "
+        "hashtags are given per language)",
     ]
 
 

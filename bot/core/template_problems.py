@@ -216,9 +216,11 @@ def _missing(name: Any, owner: Any, context: Mapping[str, Any]) -> str:
         if name in sandbox.FORBIDDEN_NAMES:
             return forbidden(name)
         if name == "hashtag" and context.get("hashtags") == []:
+            language = context.get("language", "")
             return (
-                "'hashtag' is not defined: the campaign has no hashtags; "
-                "add one at the top of the file, e.g. hashtags: [gautrinweb2]"
+                f"'hashtag' is not defined: the campaign has no hashtag for {language}; add one under "
+                f"hashtags: at the top of the file, e.g. hashtags: [gautrinweb2] (or {language}: "
+                "[gautrinweb2] when hashtags are given per language)"
             )
         close = difflib.get_close_matches(str(name), sorted(context), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "define it under vars:"
