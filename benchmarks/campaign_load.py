@@ -18,7 +18,6 @@ under 2 s for the 10,000 publications.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.cli import _plan_row
+from bot.cli import plan_json
 from bot.core.campaigns import load_campaigns
 from bot.domain import PublicationState
 
@@ -127,10 +126,7 @@ def main() -> None:
                 (p for c in result.campaigns for p in c.publications),
                 key=lambda p: (p.at, p.campaign, p.id, p.channel.name),
             )
-            return json.dumps(
-                {"publications": [_plan_row(p, PublicationState.PENDING) for p in rows]},
-                ensure_ascii=False,
-            )
+            return plan_json(rows, dict.fromkeys((p.key for p in rows), PublicationState.PENDING))
 
         count = sum(len(c.publications) for c in validate().campaigns)
         runs: dict[str, list[float]] = {"bare parse": [], "validate": [], "plan --format json": []}

@@ -194,8 +194,7 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
     )
     states = _recorded_states(_settings(ctx), [p.key for p in publications])
     if fmt == "json":
-        document = {"publications": [_plan_row(p, states[p.key]) for p in publications]}
-        click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
+        click.echo(plan_json(publications, states, indent=2 if sys.stdout.isatty() else None))
         return
     _plan_table(publications, states)
 
@@ -229,22 +228,34 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
     return states
 
 
-def _plan_row(publication: Publication, state: PublicationState) -> dict[str, Any]:
-    return {
-        "id": publication.id,
-        "campaign": publication.campaign,
-        "channel": publication.channel.name,
-        "network": str(publication.channel.network),
-        "local_time": publication.local_at.isoformat(),
-        "utc_time": publication.at.isoformat(),
-        "timezone": publication.timezone.key,
-        "state": str(state),
-        "text": publication.text,
-        "length": publication.length,
-        "limit": publication.limit,
-        "media": [{"file": display_path(m.path), "alt": m.alt} for m in publication.media],
-        "warning": publication.warning,
-    }
+def plan_json(
+    publications: list[Publication], states: dict[str, PublicationState], indent: int | None = None
+) -> str:
+    """``relais plan --format json``'s document (also timed by benchmarks/campaign_load.py)."""
+    times: dict[tuple[datetime, ZoneInfo], tuple[str, str]] = {}  # (a post's channels share theirs)
+    rows = []
+    for p in publications:
+        if (p.at, p.timezone) not in times:
+            times[p.at, p.timezone] = (p.local_at.isoformat(), p.at.isoformat())
+        local, utc = times[p.at, p.timezone]
+        rows.append(
+            {
+                "id": p.id,
+                "campaign": p.campaign,
+                "channel": p.channel.name,
+                "network": p.channel.network.value,
+                "local_time": local,
+                "utc_time": utc,
+                "timezone": p.timezone.key,
+                "state": states[p.key].value,
+                "text": p.text,
+                "length": p.length,
+                "limit": p.limit,
+                "media": [{"file": display_path(m.path), "alt": m.alt} for m in p.media],
+                "warning": p.warning,
+            }
+        )
+    return json.dumps({"publications": rows}, ensure_ascii=False, indent=indent)
 
 
 _PLAN_COLUMNS = ("local time", "UTC", "campaign", "publication", "channel", "state", "length", "text")

@@ -48,6 +48,11 @@ def test_the_resolver_shortcut_keeps_what_is_not_text() -> None:
     assert located.data == {"a": 1, "b": True, "c": None, "d": "2012-05-02 09:00", "e": "texte", "f": "1"}
 
 
+def test_a_paragraph_is_one_line_where_splitlines_finds_no_break() -> None:
+    breaks = [chr(i) for i in range(0x110000) if f"a{chr(i)}b".splitlines() != [f"a{chr(i)}b"]]
+    assert breaks == [chr(i) for i in range(0x110000) if markdown._LINE_BREAK.search(chr(i))]
+
+
 def _reference(text: str) -> tuple[str, str, str]:
     """The Markdown subset the plain way: every rule tried everywhere, every piece escaped."""
     html, shown, plain, position = [], [], [], 0

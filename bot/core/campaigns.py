@@ -175,7 +175,7 @@ def _load_campaigns(paths: Sequence[Path], messages_dir: Path, now: datetime | N
     return result
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Item:
     """A post or a livestream as its file gives it: ``specs`` holds it as it reads in
     each of its languages (its text, title, vars… in that language), in their order."""
@@ -184,14 +184,12 @@ class _Item:
     specs: dict[str, PostSpec | LivestreamSpec]
     usable: bool = True  # False: it has a problem already reported; its times are still checked
     together: bool = False  # its languages in one message (bilingual: together)
+    languages: tuple[str, ...] = field(init=False)
+    first: PostSpec | LivestreamSpec = field(init=False)  # as it reads in its first language
 
-    @property
-    def first(self) -> PostSpec | LivestreamSpec:
-        return next(iter(self.specs.values()))
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return tuple(self.specs)
+    def __post_init__(self) -> None:
+        self.languages = tuple(self.specs)
+        self.first = self.specs[self.languages[0]]
 
     @property
     def kind(self) -> str:
@@ -603,10 +601,10 @@ class _FileLoader:
 
     # -- publications --------------------------------------------------------------
 
-    def _targets(self, campaign: Campaign, item: _Item) -> list[Channel]:
+    def _targets(self, campaign: Campaign, item: _Item) -> tuple[Channel, ...]:
         names = item.first.to
         if names is None:
-            return [c for c in campaign.channels.values() if c is not None]
+            return tuple(c for c in campaign.channels.values() if c is not None)
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
@@ -622,7 +620,7 @@ class _FileLoader:
                         f"{channel.language} to its languages",
                     )
                 targets.append(channel)
-        return targets
+        return tuple(targets)
 
     def _post(self, campaign: Campaign, item: _Item) -> list[Publication]:
         post = item.first
@@ -748,7 +746,7 @@ class _FileLoader:
         base_id: str,
         tail: str,
         at: datetime,
-        targets: list[Channel],
+        targets: tuple[Channel, ...],
         contexts: dict[str, dict[str, Any]],
         not_after: datetime | None,
     ) -> list[Publication]:
@@ -759,7 +757,7 @@ class _FileLoader:
             return []
         made: dict[str, tuple[markdown.Rendered, tuple[Media, ...]] | None] = {}
         publications = []
-        for edition in translations.editions(item.languages, item.together, tuple(targets)):
+        for edition in translations.editions(item.languages, item.together, targets):
             for language in edition.languages:
                 if language not in made:
                     made[language] = self._rendering(
@@ -843,7 +841,7 @@ class _FileLoader:
         path: Path_,
         language: str,
         context: dict[str, Any],
-        targets: list[Channel],
+        targets: tuple[Channel, ...],
     ) -> tuple[markdown.Rendered, tuple[Media, ...]] | None:
         """The message of ``spec`` in ``language``, and its media, checked."""
         media = self._media(spec, path, targets)
@@ -937,7 +935,7 @@ class _FileLoader:
         return {"hashtags": list(tags), **({"hashtag": tags[0]} if tags else {})}
 
     def _media(
-        self, spec: PostSpec | LivestreamSpec, path: Path_, targets: list[Channel]
+        self, spec: PostSpec | LivestreamSpec, path: Path_, targets: Sequence[Channel]
     ) -> tuple[Media, ...] | None:
         if len(spec.media) > MAX_MEDIA:
             self.error((*path, "media"), f"at most {MAX_MEDIA} media files per publication")

@@ -29,6 +29,8 @@ _INLINE = re.compile(
 )
 # Where a rule of ``_INLINE`` can start: text without any of these is text through and through.
 _MARKUP = re.compile(r"[\\*_\[]")
+# What ``str.splitlines`` splits on: a paragraph without any is one line.
+_LINE_BREAK = re.compile(r"[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,10 @@ def render(source: str) -> Rendered:
     shown: list[str] = []
     plain: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(source.strip()):
-        lines = "\n".join([line.strip() for line in paragraph.splitlines()])
+        if _LINE_BREAK.search(paragraph) is None:
+            lines = paragraph.strip()
+        else:
+            lines = "\n".join([line.strip() for line in paragraph.splitlines()])
         if not lines:
             continue
         h, s, p = _inline(lines)
@@ -58,22 +63,26 @@ def _inline(text: str) -> tuple[str, str, str]:
 
     The rules are tried only where one can start (``_MARKUP``): a paragraph of words is
     escaped and done, which is most of them (several times faster than ``finditer``)."""
+    candidate = _MARKUP.search(text)
+    if candidate is None:
+        return _escape(text), text, text
     html: list[str] = []
     shown: list[str] = []
     plain: list[str] = []
-    done = scan = 0
-    while (candidate := _MARKUP.search(text, scan)) is not None:
+    done = 0
+    while candidate is not None:
         match = _INLINE.match(text, candidate.start())
         if match is None:
-            scan = candidate.start() + 1
+            candidate = _MARKUP.search(text, candidate.start() + 1)
             continue
-        start, scan = match.span()
+        start, end = match.span()
+        candidate = _MARKUP.search(text, end)
         if start > done:
             before = text[done:start]
             html.append(_escape(before))
             shown.append(before)
             plain.append(before)
-        done = scan
+        done = end
         kind = match.lastgroup
         if kind == "escaped":
             char = match["escaped"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from bot.core.markdown import Rendered
@@ -156,22 +155,22 @@ class Edition:
     channels: tuple[Channel, ...]
 
 
-@lru_cache(maxsize=256)
 def editions(languages: tuple[str, ...], together: bool, targets: tuple[Channel, ...]) -> list[Edition]:
     """The publications of a post in ``languages`` on ``targets``, channel order kept.
 
     A channel without a language takes every language (each on its own, or together); a
-    channel with one takes that language alone, and nothing from a post not in it. (The
-    same for most posts of a campaign: computed once.)
+    channel with one takes that language alone, and nothing from a post not in it. An
+    edition may have no channel: it is still rendered, so that its problems are said.
     """
+    if len(languages) == 1 and not any(c.language for c in targets):  # (most posts: at once)
+        return [Edition("", languages, targets)]
     takes = {c.name: channel_language(c.language, languages) if c.language else None for c in targets}
     if len(languages) == 1:
-        only = languages[0]
-        channels = tuple(c for c in targets if c.language is None or takes[c.name] == only)
-        return _kept([Edition("", (only,), channels)])
+        channels = tuple(c for c in targets if c.language is None or takes[c.name] == languages[0])
+        return [Edition("", languages, channels)]
     made = []
     if together:
-        made.append(Edition("", tuple(languages), tuple(c for c in targets if c.language is None)))
+        made.append(Edition("", languages, tuple(c for c in targets if c.language is None)))
     for language in languages:
         made.append(
             Edition(
@@ -180,11 +179,7 @@ def editions(languages: tuple[str, ...], together: bool, targets: tuple[Channel,
                 tuple(c for c in targets if takes[c.name] == language or (not together and not c.language)),
             )
         )
-    return _kept(made)
-
-
-def _kept(made: list[Edition]) -> list[Edition]:
-    return [edition for edition in made if edition.channels]
+    return made
 
 
 def joined(renderings: Sequence[Rendered]) -> Rendered:
