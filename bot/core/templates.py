@@ -108,6 +108,7 @@ class MessageTemplates:
         self._files = (
             {p.name for p in directory.glob(f"*{SUFFIX}") if p.is_file()} if directory.is_dir() else set()
         )
+        self._found: dict[tuple[str, str], str | None] = {}  # (name, language) -> file, see find
         self._compiled: dict[str, Template | TemplateProblem] = {}
         self._inline: dict[str, str] = {}  # template name -> source of an inline text
         self._inline_names: dict[str, str] = {}  # source -> template name
@@ -125,7 +126,10 @@ class MessageTemplates:
         return names
 
     def find(self, name: str, language: str) -> str | None:
-        return next((f for f in self.candidates(name, language) if f in self._files), None)
+        key = (name, language)
+        if key not in self._found:  # (asked once per publication, answered once per pair)
+            self._found[key] = next((f for f in self.candidates(name, language) if f in self._files), None)
+        return self._found[key]
 
     def get(self, filename: str) -> Template:
         """The compiled template; raises ``TemplateProblem``."""
@@ -215,16 +219,24 @@ class MessageTemplates:
         started = time.monotonic()
         parts: list[str] = []
         size = 0
-        stream = cast(Generator[str, None, None], template.compiled.generate(context))
+        compiled = template.compiled
+        # What ``compiled.generate(context)`` does, without its extra generator in the way of
+        # every piece of output nor its copy of ``context`` (``new_context`` makes one).
+        stream = cast(Generator[str, None, None], compiled.root_render_func(compiled.new_context(context)))
         try:
             # Time is checked by the sandbox's hooks and loop steps; the output, here.
             slow = sandbox.TOO_SLOW if left >= sandbox.RENDER_SECONDS else self._in_all(checked=True)
             with sandbox.budget(min(sandbox.RENDER_SECONDS, left), slow):
-                for part in stream:
-                    size += len(part)
-                    if size > sandbox.MAX_TEXT:
-                        raise sandbox.TemplateLimit(sandbox.TOO_LONG)
-                    parts.append(part)
+                try:
+                    for part in stream:
+                        size += len(part)
+                        if size > sandbox.MAX_TEXT:
+                            break
+                        parts.append(part)
+                except Exception:
+                    compiled.environment.handle_exception()  # raises it at the template's lines
+                if size > sandbox.MAX_TEXT:
+                    raise sandbox.TemplateLimit(sandbox.TOO_LONG)
         except Exception as exc:  # a template is code: whatever it raises is its problem
             where = _where(exc.__traceback__, stream, template)
             raise TemplateProblem([self._problem(exc, where, template, context)], rendering=True) from None
@@ -272,7 +284,7 @@ def _where(tb: TracebackType | None, stream: Any, template: Template) -> tuple[s
         tb = tb.tb_next
     if found is not None:
         return found
-    frame = getattr(getattr(stream, "gi_yieldfrom", None), "gi_frame", None)
+    frame = getattr(stream, "gi_frame", None)
     if frame is not None:
         return template.name, template.compiled.get_corresponding_lineno(frame.f_lineno)
     return template.name, 1
