@@ -10,7 +10,6 @@ but a place) are fine.
 
 from __future__ import annotations
 
-import importlib.resources
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -123,6 +122,8 @@ def _tzdata_zi() -> str | None:
         path = Path(directory) / "tzdata.zi"
         if path.is_file():
             return path.read_text(encoding="utf-8")
+    import importlib.resources  # (here: only a warning about an old zone name needs it)
+
     try:
         return importlib.resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8")
     except (ModuleNotFoundError, OSError):
