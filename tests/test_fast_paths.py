@@ -48,9 +48,18 @@ def test_the_resolver_shortcut_keeps_what_is_not_text() -> None:
     assert located.data == {"a": 1, "b": True, "c": None, "d": "2012-05-02 09:00", "e": "texte", "f": "1"}
 
 
-def test_a_paragraph_is_one_line_where_splitlines_finds_no_break() -> None:
-    breaks = [chr(i) for i in range(0x110000) if f"a{chr(i)}b".splitlines() != [f"a{chr(i)}b"]]
-    assert breaks == [chr(i) for i in range(0x110000) if markdown._LINE_BREAK.search(chr(i))]
+def test_text_without_the_characters_markdown_looks_for_is_text() -> None:
+    # ``_inline`` returns at once when none of * _ [ \\ is in the text: those must be every
+    # character a rule can start with.
+    starts = [chr(i) for i in range(0x110000) if markdown._MARKUP.match(chr(i))]
+    assert starts == sorted("*_[\\")
+    assert all(markdown._INLINE.match(f"{chr(i)}a{chr(i)}") is None for i in range(0x110000) if chr(i) not in starts)
+
+
+@pytest.mark.parametrize("paragraph", ["a b", " a ", "a\nb", "a \r\n b ", "a\u2028b", "a\x85b\x0c", "\n", ""])
+def test_a_paragraph_s_lines_are_stripped_as_splitlines_cuts_them(paragraph: str) -> None:
+    expected = "\n".join(line.strip() for line in paragraph.splitlines())
+    assert markdown.render(paragraph).plain == expected
 
 
 def _reference(text: str) -> tuple[str, str, str]:

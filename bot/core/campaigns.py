@@ -216,7 +216,7 @@ class _FileLoader:
         self.languages_known = True  # False: the campaign's languages: are wrong (said)
         self.together = False  # the campaign's bilingual: together
         self.hashtags: dict[str, tuple[str, ...]] | None = None  # hashtags: given per language
-        self._hashtag_context: dict[str, tuple[str, ...]] = {}
+        self._hashtag_context: dict[str, dict[str, Any]] = {}  # see _hashtag_vars
 
     # -- reporting -----------------------------------------------------------------
 
@@ -787,6 +787,7 @@ class _FileLoader:
         spec = specs[0]
         rendered, media = renderings[0]
         warning = spec.warning
+        telegram = Network.TELEGRAM  # (an enum member is slow to look up: once, not per channel)
         if len(renderings) > 1:
             rendered = translations.joined([r for r, _ in renderings])
             media = tuple(
@@ -796,7 +797,7 @@ class _FileLoader:
             warning = translations.together_text([s.warning for s in specs])
         publications = []
         for channel in edition.channels:
-            if channel.network is Network.TELEGRAM:
+            if channel.network is telegram:
                 text = rendered.html
                 size = length.telegram_length(rendered.telegram_text)
                 limit = length.TELEGRAM_CAPTION_LIMIT if media else length.TELEGRAM_TEXT_LIMIT
@@ -844,14 +845,14 @@ class _FileLoader:
         targets: tuple[Channel, ...],
     ) -> tuple[markdown.Rendered, tuple[Media, ...]] | None:
         """The message of ``spec`` in ``language``, and its media, checked."""
-        media = self._media(spec, path, targets)
+        media = self._media(spec, path, targets) if spec.media else ()
         reserved = LIVESTREAM_VARS if isinstance(spec, LivestreamSpec) else POST_VARS
         if not reserved.isdisjoint(spec.vars) and (clash := sorted(reserved & spec.vars.keys())):
             self.error(
                 (*path, "vars", clash[0]), f"'{clash[0]}' is set by Relais; choose another name", key=True
             )
             return None
-        rendered = self._render(campaign, spec, path, language, {**spec.vars, **context})
+        rendered = self._render(campaign, spec, path, language, context)
         if rendered is None or media is None:
             return None
         return rendered, media
@@ -862,8 +863,10 @@ class _FileLoader:
         spec: PostSpec | LivestreamSpec,
         path: Path_,
         language: str,
-        variables: dict[str, Any],
+        context: dict[str, Any],
     ) -> markdown.Rendered | None:
+        """``spec``'s message rendered in ``language``; its ``vars``, then ``context`` (what
+        Relais sets: its time, a livestream's title…), over the campaign's names."""
         if (spec.message is None) == (spec.text is None):
             self.error(
                 path,
@@ -873,12 +876,7 @@ class _FileLoader:
             )
             return None
         where = (*path, "message" if spec.message else "text")
-        context = {
-            "campaign": campaign.slug,
-            "language": language,
-            **self._hashtag_vars(campaign, language),
-            **variables,
-        }
+        variables = {**self._hashtag_vars(campaign, language), **spec.vars, **context}
         try:
             if spec.message is not None:
                 filename = self.templates.find(spec.message, language)
@@ -891,7 +889,7 @@ class _FileLoader:
                 template = self.templates.get(filename)
             else:
                 template = self.templates.inline(spec.text)  # type: ignore[arg-type]
-            source = template.render(context)
+            source = template.render(variables)
         except TemplateProblem as exc:
             once, value = self._templates_once(), self._position(where)
             for problem in exc.problems:
@@ -920,19 +918,26 @@ class _FileLoader:
         return self.located.position(path) if self.located else Position(0, 0)
 
     def _hashtag_vars(self, campaign: Campaign, language: str) -> dict[str, Any]:
-        """``hashtags`` and ``hashtag`` as a template in ``language`` sees them: the
-        campaign's, or that language's when ``hashtags:`` is given per language."""
+        """The names every template in ``language`` sees: ``campaign``, ``language``, and
+        ``hashtags`` and ``hashtag``: the campaign's, or that language's when ``hashtags:``
+        is given per language. Made once per language (templates cannot change them: the
+        sandbox is immutable, and rendering copies them)."""
         if language not in self._hashtag_context:
             if self.hashtags is None:
                 tags = campaign.hashtags
             else:
                 key = next((k for k in self.hashtags if translations.names(k, language)), None)
                 tags = self.hashtags[key] if key else ()
-            self._hashtag_context[language] = tuple(f"#{tag}" for tag in tags)
-        tags = self._hashtag_context[language]
-        # Without one, ``hashtag`` is undefined like any name not set (template_problems
-        # says to add one).
-        return {"hashtags": list(tags), **({"hashtag": tags[0]} if tags else {})}
+            shown = [f"#{tag}" for tag in tags]
+            # Without one, ``hashtag`` is undefined like any name not set (template_problems
+            # says to add one).
+            self._hashtag_context[language] = {
+                "campaign": campaign.slug,
+                "language": language,
+                "hashtags": shown,
+                **({"hashtag": shown[0]} if shown else {}),
+            }
+        return self._hashtag_context[language]
 
     def _media(
         self, spec: PostSpec | LivestreamSpec, path: Path_, targets: Sequence[Channel]

@@ -29,8 +29,6 @@ _INLINE = re.compile(
 )
 # Where a rule of ``_INLINE`` can start: text without any of these is text through and through.
 _MARKUP = re.compile(r"[\\*_\[]")
-# What ``str.splitlines`` splits on: a paragraph without any is one line.
-_LINE_BREAK = re.compile(r"[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,8 @@ def render(source: str) -> Rendered:
     shown: list[str] = []
     plain: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(source.strip()):
-        if _LINE_BREAK.search(paragraph) is None:
-            lines = paragraph.strip()
-        else:
-            lines = "\n".join([line.strip() for line in paragraph.splitlines()])
+        each = paragraph.splitlines()  # (five times faster than a regex to see if it has several)
+        lines = each[0].strip() if len(each) == 1 else "\n".join([line.strip() for line in each])
         if not lines:
             continue
         h, s, p = _inline(lines)
@@ -63,9 +59,9 @@ def _inline(text: str) -> tuple[str, str, str]:
 
     The rules are tried only where one can start (``_MARKUP``): a paragraph of words is
     escaped and done, which is most of them (several times faster than ``finditer``)."""
+    if "*" not in text and "_" not in text and "[" not in text and "\\" not in text:
+        return _escape(text), text, text  # (``in`` is several times faster than ``_MARKUP``)
     candidate = _MARKUP.search(text)
-    if candidate is None:
-        return _escape(text), text, text
     html: list[str] = []
     shown: list[str] = []
     plain: list[str] = []

@@ -99,7 +99,7 @@ def parse_time(text: object, zone: ZoneInfo) -> datetime:
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     first = value.replace(tzinfo=zone, fold=0)
-    second = value.replace(tzinfo=zone, fold=1)
+    second = first.replace(fold=1)
     if first.utcoffset() == second.utcoffset():
         return first.astimezone(UTC)
     shown = value.strftime("%Y-%m-%d %H:%M")
@@ -122,7 +122,7 @@ def _usual(text: str) -> datetime | None:
     match = _USUAL.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute = (int(part) for part in match.groups())
+    year, month, day, hour, minute = map(int, match.groups())
     try:
         value = datetime(year, month, day, hour, minute)
     except ValueError:
