@@ -5,7 +5,7 @@ Exit codes: 0 success, 1 failure while running, 2 invalid campaign files or usag
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import json
 import re
 import sys
@@ -157,6 +157,10 @@ def validate(ctx: click.Context, strict: bool, paths: tuple[Path, ...]) -> None:
       relais validate --strict schedules/gouverner-ensemble.yaml
     """
     campaigns = _load(_settings(ctx), paths, strict=strict, now=SystemClock().now())
+    # What was loaded lives until the process ends: out of the cycle collector's sight, it
+    # is not gone through again at each full collection and once more at exit (a tenth
+    # of the command's time for 10,000 publications).
+    gc.freeze()
     for campaign in campaigns:
         count = len(campaign.publications)
         click.echo(
@@ -189,6 +193,7 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
       relais plan --format json | jq '.publications[] | select(.channel == "mastodon")'
     """
     campaigns = _load(_settings(ctx), paths, strict=strict, now=SystemClock().now())
+    gc.freeze()  # (as in validate)
     publications = sorted(
         (p for c in campaigns for p in c.publications), key=lambda p: (p.at, p.campaign, p.id, p.channel.name)
     )
@@ -353,6 +358,8 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     if speed is not None and speed <= 0:
         raise click.UsageError("--speed must be a positive number")
     settings = _settings(ctx)
+    import asyncio
+
     from bot import app
     from bot.logs import configure_logging
     from bot.store import db as store_db
@@ -380,6 +387,8 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
 
 
 def _rehearse(settings: Settings, campaigns: list[Campaign], start_text: str, speed: float | None) -> None:
+    import asyncio
+
     from rich.console import Console
 
     from bot import app
