@@ -43,6 +43,18 @@ def test_the_resolver_shortcut_gives_pyyaml_s_own_tags(values: list[str], style:
     assert _tags(yaml.compose(text, Loader=yamlsource._Loader)) == _tags(expected)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["2012-05-02 13:30", "2012-05-02T13:30", "2012-05-02 13:30:00", "2012-05-02t13:30:00", "2012-05-02",
+     "2012-5-2 13:30", "0012-05-02 13:30", "2012-05-02  13:30", "2012-05-02 13:30Z", "title", "1d", "10m"],
+)
+def test_the_resolver_shortcut_reads_times_and_repeated_words_as_pyyaml_does(value: str) -> None:
+    text = f"a: {value}\nb: [{value}, {value}]\n"  # (the second and third: remembered)
+    assert _tags(yaml.compose(text, Loader=yamlsource._Loader)) == _tags(
+        yaml.compose(text, Loader=yaml.CSafeLoader)
+    )
+
+
 def test_the_resolver_shortcut_keeps_what_is_not_text() -> None:
     located = yamlsource.parse("a: 1\nb: true\nc: ~\nd: 2012-05-02 09:00\ne: texte\nf: '1'\n")
     assert located.data == {"a": 1, "b": True, "c": None, "d": "2012-05-02 09:00", "e": "texte", "f": "1"}

@@ -9,6 +9,7 @@ Plain scalars that look like timestamps stay strings: times are read by
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ _MAY_NOT_BE_TEXT = frozenset(key for key in _SafeLoader.yaml_implicit_resolvers 
 # (Should a future PyYAML add a resolver for any first character, or a path resolver, the
 # shortcut below is off.)
 _SHORTCUT = None not in _SafeLoader.yaml_implicit_resolvers and not _SafeLoader.yaml_path_resolvers
+# A time as campaigns write it, which none of PyYAML's resolvers takes (an int or float has no
+# "-" after its digits, a timestamp has seconds).
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}")
 
 
 class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
@@ -42,17 +46,34 @@ class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
     The composer asks the resolver for the tag of every node; PyYAML's tries a list of
     regular expressions in Python each time. Most of a campaign file is text that starts
     with a letter no resolver is registered for, or is quoted: its tag is ``str``, known
-    at once. The result is the tag PyYAML would give (``tests/test_fast_paths.py``).
+    at once. So is a local time (``2012-05-02 13:30``: no seconds, so not a timestamp).
+    Other values are resolved once per file (keys such as ``title`` repeat). The result
+    is the tag PyYAML would give (``tests/test_fast_paths.py``).
     """
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if (
-            kind is ScalarNode
-            and _SHORTCUT
-            and (not implicit[0] or (value and value[0] not in _MAY_NOT_BE_TEXT))
-        ):
-            return _STR
+        if kind is ScalarNode and _SHORTCUT:
+            if not implicit[0] or (value and value[0] not in _MAY_NOT_BE_TEXT):
+                return _STR
+            tag = self._resolved.get((value, implicit))
+            if tag is None:
+                if _LOCAL_TIME.fullmatch(value):
+                    return _STR
+                tag = self._resolved[value, implicit] = super().resolve(kind, value, implicit)
+            return tag
         return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+
+    if _SHORTCUT:  # (without path resolvers, PyYAML's own do nothing, but are called for every node)
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
 
 
 _constructor = SafeConstructor()
