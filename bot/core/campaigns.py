@@ -541,14 +541,13 @@ class _FileLoader:
             )
             return None
         zone = None
-        if name in _zone_names():
-            zone = ZoneInfo(name)
-        else:
+        if "/" in name or name == "UTC":  # tried as written (listing every zone reads them all)
             try:
-                if "/" in name or name == "UTC":
-                    zone = ZoneInfo(name)
+                zone = ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
                 pass
+        elif name in _zone_names():  # another name only if the tz database lists it
+            zone = ZoneInfo(name)
         if zone is not None:
             if advice := zones.advice(name):
                 self.warn(("timezone",), advice)
