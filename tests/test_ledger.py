@@ -38,6 +38,28 @@ def test_migrations_create_the_tables_and_are_idempotent(engine: Engine) -> None
     assert db.is_current(engine)
 
 
+def test_the_head_revision_is_the_one_alembic_finds() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert db._heads() == {ScriptDirectory.from_config(db._alembic_config()).get_current_head()}
+
+
+def test_a_store_is_current_only_with_every_migration_applied(database_url: str) -> None:
+    from alembic import command
+
+    engine = db.create(database_url)
+    seen = []
+    for target in (None, "0001", "0004", "head"):
+        if target is not None:
+            config = db._alembic_config()
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, target)
+        seen.append((db.is_current(engine), db._is_current_by_alembic(engine)))
+    engine.dispose()
+    assert seen == [(False, False), (False, False), (False, False), (True, True)]
+
+
 def test_sync_adds_rows_once_and_moves_pending_ones(engine: Engine) -> None:
     ledger = Ledger(engine, "me")
     rows = ledger.sync([pub("a"), pub("b", TELEGRAM)], NOW)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -129,6 +131,55 @@ def upgrade(engine: Engine) -> None:
 
 
 def is_current(engine: Engine) -> bool:
+    """Whether every migration is applied to the store.
+
+    Read without Alembic: the revision recorded in ``alembic_version`` against the head of
+    ``migrations/versions``, the one revision no other names as its ``down_revision``.
+    Importing Alembic and loading every migration took ``relais plan`` a quarter of a
+    second. Anything unusual (several heads, several recorded versions, a migration that
+    does not read as one) is left to Alembic, which says what it makes of it.
+    """
+    heads = _heads()
+    if heads is None or len(heads) != 1:
+        return _is_current_by_alembic(engine)
+    with _explained(engine), engine.connect() as connection:
+        if not inspect(connection).has_table(_VERSION_TABLE):
+            return False
+        recorded = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(recorded) > 1:
+        return _is_current_by_alembic(engine)
+    return list(recorded) == list(heads)
+
+
+_VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
+
+
+@lru_cache(maxsize=1)
+def _heads() -> frozenset[str] | None:
+    """The revisions of ``migrations/versions`` that none revises, or None if a file there
+    does not say its ``revision`` and ``down_revision`` plainly."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
+        values: dict[str, ast.expr] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+                values[node.target.id] = node.value
+            elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
+                values[target.id] = node.value
+        try:
+            revision = ast.literal_eval(values["revision"])
+            down = ast.literal_eval(values["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        revised.update([down] if isinstance(down, str) else down or ())
+    return frozenset(revisions - revised)
+
+
+def _is_current_by_alembic(engine: Engine) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
