@@ -44,21 +44,29 @@ def _long_date(day: date, language: str) -> str:
     return format_date(day, "full", locale=locale_for(language))
 
 
-@lru_cache(maxsize=4096)
 def short_time(moment: datetime, language: str) -> str:
     """``13 h 30`` and ``9 h`` (fr-CA), ``1:30 PM`` (en)."""
     locale = locale_for(language)
     if locale.language == "fr" and locale.territory == "CA":
         # Quebec usage (and the OQLF's): no leading zero, no " 00" for a whole hour;
-        # CLDR's pattern gives "09 h 00".
+        # CLDR's pattern gives "09 h 00". (Not cached: quicker to write than to look up.)
         return f"{moment.hour} h" if moment.minute == 0 else f"{moment.hour} h {moment.minute:02d}"
-    return format_time(moment, "short", tzinfo=moment.tzinfo, locale=locale)
+    return _cldr_time(moment, language)
+
+
+@lru_cache(maxsize=4096)
+def _cldr_time(moment: datetime, language: str) -> str:
+    return format_time(moment, "short", tzinfo=moment.tzinfo, locale=locale_for(language))
 
 
 def date_and_time(moment: datetime, language: str) -> str:
     """``mercredi 2 mai 2012 à 13 h 30`` (fr-CA)."""
-    pattern = _DATE_AT_TIME.get(locale_for(language).language, "{date}, {time}")
-    return pattern.format(date=long_date(moment, language), time=short_time(moment, language))
+    return _date_at_time(language).format(date=long_date(moment, language), time=short_time(moment, language))
+
+
+@lru_cache(maxsize=64)
+def _date_at_time(language: str) -> str:
+    return _DATE_AT_TIME.get(locale_for(language).language, "{date}, {time}")
 
 
 @lru_cache(maxsize=4096)

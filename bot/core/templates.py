@@ -227,15 +227,16 @@ class MessageTemplates:
             # Time is checked by the sandbox's hooks and loop steps; the output, here.
             slow = sandbox.TOO_SLOW if left >= sandbox.RENDER_SECONDS else self._in_all(checked=True)
             with sandbox.budget(min(sandbox.RENDER_SECONDS, left), slow):
+                limit, keep = sandbox.MAX_TEXT, parts.append  # (looked up once, not per piece)
                 try:
                     for part in stream:
                         size += len(part)
-                        if size > sandbox.MAX_TEXT:
+                        if size > limit:
                             break
-                        parts.append(part)
+                        keep(part)
                 except Exception:
                     compiled.environment.handle_exception()  # raises it at the template's lines
-                if size > sandbox.MAX_TEXT:
+                if size > limit:
                     raise sandbox.TemplateLimit(sandbox.TOO_LONG)
         except Exception as exc:  # a template is code: whatever it raises is its problem
             where = _where(exc.__traceback__, stream, template)
