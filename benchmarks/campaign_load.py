@@ -5,12 +5,21 @@ to two channels) in five campaign files, then times, in one run:
 
 - the bare parse: every file through PyYAML's C loader (``yaml.load(..., CSafeLoader)``);
 - validate: ``load_campaigns`` (parse with positions, schema, times, templates, lengths);
-- plan: validate plus the JSON document of ``relais plan --format json``;
+- plan: validate plus the JSON document of ``relais plan --format json`` (it loads again);
 - the same two as the commands a user runs (``relais validate`` / ``relais plan``,
-  process start-up included).
+  process start-up included), and ``relais --version`` for the start-up alone. They run
+  as an installed relais does: with the bytecode of ``bot/`` compiled (done first, as
+  Python does on a first run unless PYTHONDONTWRITEBYTECODE is set) and a state
+  directory without a store (every publication pending, as in the in-process plan).
 
-Targets (issue "Campaigns as code"): validate + plan at most 3x the bare parse, and
-under 2 s for the 10,000 publications.
+Targets (issue 8, section 7), each printed PASS or FAIL:
+
+- validate + plan, in process, at most 3x the bare parse (the two timings added);
+- ``relais validate`` and ``relais plan --format json`` together under 2 s (best run of
+  each, added).
+
+Times are wall-clock; each command's CPU time is printed beside it, since on a shared
+machine the wall clock also counts what other processes take.
 
     .venv/bin/python benchmarks/campaign_load.py [--repeat 5]
 """
@@ -18,7 +27,9 @@ under 2 s for the 10,000 publications.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+import bot
 from bot.cli import plan_json
 from bot.core.campaigns import load_campaigns
 from bot.domain import PublicationState
@@ -136,16 +148,24 @@ def main() -> None:
             runs["plan --format json"].append(timed(plan)[0])
 
         relais = str(Path(sys.executable).with_name("relais"))
-        commands = {}
+        compileall.compile_dir(Path(bot.__file__).parent, quiet=1)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+        environment["RELAIS_STATE_DIR"] = str(root / "state")
+        commands: dict[str, tuple[float, float]] = {}
         for name, argv in {
+            "relais --version (start-up)": [relais, "--version"],
             "relais validate": [relais, "validate"],
             "relais plan --format json": [relais, "plan", "--format", "json"],
         }.items():
             times = []
-            for _ in range(max(1, repeat // 2)):
+            for _ in range(max(2, repeat // 2)):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 began = time.perf_counter()
-                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-                times.append(time.perf_counter() - began)
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=environment)
+                wall = time.perf_counter() - began
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                times.append((wall, cpu))
             commands[name] = min(times)
 
     print(f"{count} publications in {len(files)} files ({size / 1024:.0f} kB of YAML), best of {repeat}:")
@@ -154,13 +174,23 @@ def main() -> None:
         median = statistics.median(runs[name])
         print(f"  {name:<22} {value * 1000:8.1f} ms  (median {median * 1000:.1f} ms)")
     both = best["validate"] + best["plan --format json"]
+    ratio = both / best["bare parse"]
     print(f"  validate + plan        {both * 1000:8.1f} ms")
-    print(f"  ratio (validate + plan) / bare parse: {both / best['bare parse']:.2f}x  (target <= 3x)")
+    print(f"  ratio (validate + plan) / bare parse: {ratio:.2f}x")
     print(f"  ratio plan / bare parse:              {best['plan --format json'] / best['bare parse']:.2f}x")
     print("as commands (process start-up and imports included), best run:")
-    for name, value in commands.items():
-        print(f"  {name:<26} {value * 1000:8.1f} ms")
-    print(f"  total {sum(commands.values()) * 1000:.1f} ms  (target < 2000 ms)")
+    for name, (wall, cpu) in commands.items():
+        print(f"  {name:<28} {wall * 1000:8.1f} ms  (CPU {cpu * 1000:.1f} ms)")
+    total = commands["relais validate"][0] + commands["relais plan --format json"][0]
+    print(f"  relais validate + relais plan {total * 1000:7.1f} ms")
+    load = os.getloadavg()[0]
+    print(f"targets (load average {load:.1f} on {os.cpu_count()} CPUs while measuring):")
+    verdict = "PASS" if ratio <= 3 else "FAIL"
+    print(f"  {verdict}  validate + plan in process <= 3x the bare parse: {ratio:.2f}x")
+    print(
+        f"  {'PASS' if total < 2 else 'FAIL'}  relais validate + relais plan --format json, together "
+        f"< 2000 ms: {total * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock.
 
-``asyncio`` is imported where a clock sleeps: ``relais validate`` and ``plan`` read the
-time and never wait, and importing asyncio was a tenth of their start-up.
+``asyncio`` is imported where a clock sleeps: ``relais validate`` and ``plan`` only read
+the time (a tenth of their start-up, were it not for pydantic-settings importing it too).
 """
 
 from __future__ import annotations
