@@ -105,17 +105,48 @@ class _Refused(TelegramError):
         self.error = error
 
 
-class _Request(HTTPXRequest):
-    """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
-    publisher's ``on_wire`` once the rate limiter has let the request through."""
+# The trace events of httpcore that come right before a request's first byte is written:
+# by then a connection is ready, so a request still waiting for one, or that could not
+# connect, was never on the wire.
+_FIRST_BYTE = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+
+class _WireTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, awaiting the publisher's ``on_wire`` (if this task has one) once a
+    connection is ready and right before the request is written."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         hook = _on_wire.get()
         if hook is not None:
-            try:
-                await hook()
-            except Exception as error:
-                raise _Refused(error) from None
+
+            async def trace(event: str, info: dict[str, Any]) -> None:
+                if event in _FIRST_BYTE:
+                    try:
+                        await hook()
+                    except Exception as error:
+                        raise _Refused(error) from None
+
+            request.extensions = {**request.extensions, "trace": trace}
+        return await super().handle_async_request(request)
+
+
+class _Request(HTTPXRequest):
+    """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
+    publisher's ``on_wire`` right before a request is written (``_WireTransport``)."""
+
+    def __init__(self, *, connection_pool_size: int, timeout: float, media_write_timeout: float) -> None:
+        transport = _WireTransport(limits=httpx.Limits(max_connections=connection_pool_size))
+        super().__init__(
+            connection_pool_size=connection_pool_size,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+            media_write_timeout=media_write_timeout,
+            httpx_kwargs={"transport": transport},
+        )
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         status, payload = await super().do_request(*args, **kwargs)
         _last_status.set(status)
         return status, payload
@@ -156,13 +187,7 @@ class _TelegramBot:
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
-        timeouts = {
-            "connect_timeout": timeout,
-            "read_timeout": timeout,
-            "write_timeout": timeout,
-            "pool_timeout": timeout,
-            "media_write_timeout": max(timeout, 30.0),
-        }
+        timeouts = {"timeout": timeout, "media_write_timeout": max(timeout, 30.0)}
         # Sends are paced by the rate limiter, so a few connections are plenty; a request
         # that waits longer than ``pool_timeout`` for one was never sent (TemporaryError).
         self._requests = (
