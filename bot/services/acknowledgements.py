@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock
 from bot.domain import Campaign, Network
-from bot.store.acknowledgements import LEASE, Acknowledgement, AcknowledgementQueue
+from bot.store.acknowledgements import LEASE, Acknowledgement
+from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
-Run = Callable[..., Awaitable[Any]]
 LONGEST_BACKOFF = 300.0  # seconds, when the store itself fails
 
 
@@ -57,17 +56,16 @@ class Acknowledger:
         self,
         network: Network,
         source: MastodonSource | TelegramSource,
-        queue: AcknowledgementQueue,
+        store: Store,
         clock: Clock,
-        db: Run,
         campaigns: Callable[[], Sequence[Campaign]],
         pace: Pace | None = None,
     ) -> None:
         self.network = network
         self.source = source
-        self.queue = queue
+        self.store = store
+        self.queue = store.acknowledgements
         self.clock = clock
-        self.db = db
         self.campaigns = campaigns
         self.pace = pace or PACES[network]
         self._tokens = float(self.pace.burst)
@@ -81,7 +79,7 @@ class Acknowledger:
         while not stop.is_set():
             try:
                 if not recovered:
-                    if taken := await self.db(self.queue.recover, self.clock.now()):
+                    if taken := await self.store.run(self.queue.recover, self.clock.now()):
                         log.info(
                             "%s: %d acknowledgement(s) left by a stopped run are due again",
                             self.network,
@@ -107,7 +105,7 @@ class Acknowledger:
         if ready > now:
             return ready
         acknowledging = {c.slug for c in self.campaigns() if c.acknowledge}
-        ack = await self.db(self.queue.claim, self.network, now, self.pace.lease, acknowledging)
+        ack = await self.store.run(self.queue.claim, self.network, now, self.pace.lease, acknowledging)
         if ack is None:
             return now + timedelta(seconds=self.pace.idle)
         self._tokens -= 1
@@ -135,15 +133,15 @@ class Acknowledger:
             log.warning(
                 "%s: acknowledgements paused %.0f s, as the network asks", self.network, error.retry_after
             )
-            await self.db(self.queue.retry, ack, until, str(error), counted=False)
+            await self.store.run(self.queue.retry, ack, until, str(error), counted=False)
         except PermanentError as error:
             log.warning("%s: reply %d cannot be acknowledged: %s", self.network, ack.comment_id, error)
-            await self.db(self.queue.fail, ack, str(error))
+            await self.store.run(self.queue.fail, ack, str(error))
         except ChannelError as error:  # temporary, or in doubt: acknowledging again is harmless
             tries = ack.attempts + 1
             if tries >= self.pace.attempts:
                 log.warning("%s: gave up acknowledging reply %d: %s", self.network, ack.comment_id, error)
-                await self.db(self.queue.fail, ack, f"gave up after {tries} attempts: {error}")
+                await self.store.run(self.queue.fail, ack, f"gave up after {tries} attempts: {error}")
                 return
             delay = min(self.pace.first_retry * 2 ** (tries - 1), self.pace.longest_retry)
             log.info(
@@ -153,9 +151,10 @@ class Acknowledger:
                 error,
                 delay,
             )
-            await self.db(self.queue.retry, ack, self.clock.now() + timedelta(seconds=delay), str(error))
+            until = self.clock.now() + timedelta(seconds=delay)
+            await self.store.run(self.queue.retry, ack, until, str(error))
         else:
-            await self.db(self.queue.sent, ack, self.clock.now())
+            await self.store.run(self.queue.sent, ack, self.clock.now())
             log.info("%s: acknowledged reply %d", self.network, ack.comment_id)
 
 

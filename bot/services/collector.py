@@ -13,17 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
 from bot.services.moderation import auto_flags
-from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
+from bot.store.comments import Collected, CollectorLock, SaveResult
 from bot.store.db import store_failure
+from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
-Run = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -42,15 +41,14 @@ class CollectorTiming:
 class Collector:
     def __init__(
         self,
-        store: CommentStore,
+        store: Store,
         clock: Clock,
-        db: Run,
         campaigns: Callable[[], Sequence[Campaign]],
         timing: CollectorTiming | None = None,
     ) -> None:
         self.store = store
+        self.comments = store.comments
         self.clock = clock
-        self.db = db
         self.campaigns = campaigns
         self.timing = timing or CollectorTiming()
 
@@ -88,13 +86,13 @@ class Collector:
         local_links = {link.remote_id: link.original for link in links}
         in_page = {r.remote_id: r for r in replies}
         asked = {r.in_reply_to for r in replies if r.in_reply_to} | {r.thread for r in replies if r.thread}
-        answered = await self.db(self.store.answered, network, asked | set(local_links.values()))
+        answered = await self.store.run(self.comments.answered, network, asked | set(local_links.values()))
         for copy, original in local_links.items():
             if original in answered:
                 answered[copy] = answered[original]
         by_tag = self._by_tag()
         by_slug = {c.slug: c for c in self.campaigns()}
-        seen_texts = await self.db(self.store.texts_by, network, {r.author_id for r in replies})
+        seen_texts = await self.store.run(self.comments.texts_by, network, {r.author_id for r in replies})
         kept = []
         for reply in replies:
             publication = _answered_by(reply, answered, in_page)
@@ -126,8 +124,8 @@ class Collector:
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
         collected = await self.keep(network, replies, links)
-        result = await self.db(
-            self.store.save_page,
+        result = await self.store.run(
+            self.comments.save_page,
             position,
             page.cursor,
             collected,
@@ -154,7 +152,7 @@ class Collector:
         backoff = 0.0
         while not stop.is_set():
             try:
-                if await self.db(lock.acquire):
+                if await self.store.run(lock.acquire):
                     await self.mastodon_round(source, rounds)
                     rounds += 1
                 backoff = 0.0
@@ -185,7 +183,7 @@ class Collector:
         await self._drain("mastodon:mentions", source.mentions_page, source)
         if round_number % self.timing.context_every == 0:
             since = self.clock.now() - self.timing.context_age
-            for status_id in await self.db(self.store.published_statuses, Network.MASTODON, since):
+            for status_id in await self.store.run(self.comments.published_statuses, Network.MASTODON, since):
                 replies = await source.replies_to(status_id)
                 origin = f"mastodon:context:{status_id}"
                 await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
@@ -195,12 +193,13 @@ class Collector:
     async def recheck(self, source: MastodonSource) -> None:
         """Look again at the replies seen longest ago: an edit updates one, a deletion
         deletes it (in turn, every stored reply is looked at again, however old)."""
-        remote_ids = await self.db(self.store.to_recheck, Network.MASTODON, self.timing.recheck_limit)
+        limit = self.timing.recheck_limit
+        remote_ids = await self.store.run(self.comments.to_recheck, Network.MASTODON, limit)
         items = [await source.lookup(remote_id) for remote_id in remote_ids]
         changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
         if changed:
             await self.save(Network.MASTODON, None, Page(list(changed), None), origin="mastodon:recheck")
-        await self.db(self.store.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
+        await self.store.run(self.comments.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
 
     async def _drain(
         self,
@@ -214,7 +213,7 @@ class Collector:
         With ``rewind``, first read again the statuses of that long before the position: a
         status from another instance gets an id made from the time it was written, so one
         that arrives late sorts before statuses already read (the store keeps each once)."""
-        after = await self.db(self.store.position, position)
+        after = await self.store.run(self.comments.position, position)
         if rewind and after:
             await self._catch_up(fetch, source, after, rewind)
         for _ in range(self.timing.pages_per_round):
@@ -247,10 +246,10 @@ class Collector:
         backoff = 0.0
         while not stop.is_set():
             try:
-                if not await self.db(lock.acquire):
+                if not await self.store.run(lock.acquire):
                     await _pause(stop, self.timing.poll)
                     continue
-                offset = await self.db(self.store.position, "telegram:updates")
+                offset = await self.store.run(self.comments.position, "telegram:updates")
                 page = await source.updates(offset, self.timing.long_poll)
                 await self.save(Network.TELEGRAM, "telegram:updates", page, source)
                 backoff = 0.0

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -41,7 +40,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.clock import Clock
 from bot.domain import Network, Publication, PublicationState
-from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
+from bot.store.handle import Store
+from bot.store.ledger import KEY_FORGOTTEN, Row, Wire
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,7 +109,7 @@ def _human(delta: timedelta) -> str:
 class Publisher:
     def __init__(
         self,
-        ledger: Ledger,
+        store: Store,
         senders: Mapping[Network, Sender],
         clock: Clock,
         *,
@@ -117,7 +117,8 @@ class Publisher:
         redact: Redact = lambda text: text,
         on_outcome: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.ledger = ledger
+        self.store = store
+        self.ledger = store.ledger
         self.senders = senders
         self.clock = clock
         self.retry = retry or RetryPolicy()
@@ -128,7 +129,6 @@ class Publisher:
         self.on_outcome = on_outcome
         self.publications: dict[str, Publication] = {}
         self.graces: dict[str, timedelta] = {}  # by campaign
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relais-db")
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # keys being claimed or sent by this process's tasks
@@ -136,10 +136,6 @@ class Publisher:
         self._stop_event = asyncio.Event()
         self._give_up_at: datetime | None = None  # stopping: when to stop retrying the store
         self._store_away = False
-
-    async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store call off the event loop, one at a time (SQLite has one writer)."""
-        return await asyncio.get_running_loop().run_in_executor(self._db, partial(function, *args, **kwargs))
 
     def grace(self, publication: Publication) -> timedelta:
         return self.graces.get(publication.campaign, timedelta(minutes=15))
@@ -176,7 +172,7 @@ class Publisher:
             return
         self._busy.update(known)  # before the claim: a sweep queued after it must not take them
         try:
-            claimed = set(await self.db(self.ledger.claim, known, self.clock.now()))
+            claimed = set(await self.store.run(self.ledger.claim, known, self.clock.now()))
         except Exception:  # the store is unreachable: try these again shortly, in order
             self._busy.difference_update(known)
             log.exception(
@@ -208,7 +204,7 @@ class Publisher:
                 log.warning("the store connection that shows this process alive was lost; taken again")
             return self.ledger.recover(self.clock.now(), busy)
 
-        rows = await self.db(run)
+        rows = await self.store.run(run)
         for row in rows:
             log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
         for row in rows:
@@ -252,7 +248,6 @@ class Publisher:
         self._give_up_at = self.clock.now() + timedelta(seconds=STOP_RECORD_SECONDS)
         self._stop_event.set()
         await self.drain()
-        self._db.shutdown(wait=True)
 
     # -- one send ----------------------------------------------------------------------
 
@@ -349,7 +344,7 @@ class Publisher:
             return
         send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
         try:
-            found = await self.db(self.ledger.wire, key, self.clock.now())
+            found = await self.store.run(self.ledger.wire, key, self.clock.now())
         except Exception as error:
             send.on_wire = False
             raise _StoreDown(
@@ -392,7 +387,7 @@ class Publisher:
         warned = False
         while True:
             try:
-                result = await self.db(function, *args, **kwargs)
+                result = await self.store.run(function, *args, **kwargs)
             except Exception as error:
                 if self._give_up_at is not None and self.clock.now() >= self._give_up_at:
                     log.error(

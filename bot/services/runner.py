@@ -77,7 +77,7 @@ class Runner:
         wanted: dict[str, Publication] = {p.key: p for c in campaigns for p in c.publications}
         publisher.graces = {c.slug: c.grace for c in campaigns}
         now = publisher.clock.now()
-        rows = await publisher.db(publisher.ledger.sync, wanted.values(), now)
+        rows = await publisher.store.run(publisher.ledger.sync, wanted.values(), now)
         publisher.publications = wanted
         report = ApplyReport()
         for key in self.timers.keys() - wanted.keys():
@@ -95,7 +95,7 @@ class Runner:
             if reason is None:
                 self.timers.set(key, now, publisher.fire)
                 report.overdue_sent += 1
-            elif state := await publisher.db(publisher.ledger.miss, key, now, f"missed: {reason}"):
+            elif state := await publisher.store.run(publisher.ledger.miss, key, now, f"missed: {reason}"):
                 log.warning("%s: %s: %s", key, state, reason)
                 report.missed.append(key)
         if report.missed and self.on_change is not None:
