@@ -148,22 +148,21 @@ async def serve(
         ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
-        publisher = Publisher(store, senders, clock, retry=retry, redact=redact)
+        alert = None
         if alert_sender is not None:
             notify = partial(alert_sender.send_alert, settings.alert_telegram_chat)  # type: ignore[attr-defined]
-            publisher.on_outcome = Alerts(store, clock, notify).flush
+            alert = Alerts(store, clock, notify).flush
+        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
         timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
         timers.start()
-        runner = Runner(
-            publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=publisher.on_outcome
-        )
+        runner = Runner(publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=alert)
         runner.campaigns = {c.source: c for c in campaigns}
         await runner.apply(campaigns)
-        if publisher.on_outcome is not None:
-            await publisher.on_outcome()
+        if alert is not None:
+            await alert()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -269,11 +269,14 @@ async def test_alerts_are_sent_once_per_problem(world) -> None:
     async def notify(text: str) -> None:
         told.append(text)
 
-    publisher = Publisher(
-        store, {Network.MASTODON: ScriptedSender([PermanentError("HTTP 403 Forbidden")])}, clock, retry=FAST
-    )
     alerts = Alerts(store, clock, notify)
-    publisher.on_outcome = alerts.flush
+    publisher = Publisher(
+        store,
+        {Network.MASTODON: ScriptedSender([PermanentError("HTTP 403 Forbidden")])},
+        clock,
+        retry=FAST,
+        on_outcome=alerts.flush,
+    )
     timers = SimulatedTimers(clock)
     runner = Runner(publisher, timers, HERE, HERE, on_change=alerts.flush)
     await runner.apply(
