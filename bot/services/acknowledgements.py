@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
-from bot.clock import Clock
+from bot.clock import Clock, wait_until
 from bot.domain import Campaign, Network
+from bot.services.backoff import Backoff
 from bot.store.acknowledgements import LEASE, Acknowledgement
 from bot.store.handle import Store
 
@@ -74,7 +75,7 @@ class Acknowledger:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: send what is due, at this network's pace."""
-        backoff = 0.0
+        backoff = Backoff(1.0, LONGEST_BACKOFF)
         recovered = False
         while not stop.is_set():
             try:
@@ -87,14 +88,14 @@ class Acknowledger:
                         )
                     recovered = True
                 when = await self.step()
-                backoff = 0.0
+                backoff.succeeded()
             except Exception:  # the store, or a bug: never let the worker die silently
-                backoff = min(max(2 * backoff, 1.0), LONGEST_BACKOFF)
+                wait = backoff.failed()
                 log.exception(
-                    "%s acknowledgements: unexpected error; trying again in %.0f s", self.network, backoff
+                    "%s acknowledgements: unexpected error; trying again in %.0f s", self.network, wait
                 )
-                when = self.clock.now() + timedelta(seconds=backoff)
-            await _sleep_until(self.clock, when, stop)
+                when = self.clock.now() + timedelta(seconds=wait)
+            await wait_until(self.clock, when, stop)
 
     async def step(self) -> datetime:
         """Send at most one due acknowledgement; return when to call again."""
@@ -157,15 +158,3 @@ class Acknowledger:
             await self.store.run(self.queue.sent, ack, self.clock.now())
             log.info("%s: acknowledged reply %d", self.network, ack.comment_id)
 
-
-async def _sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
-    """Wait on the bot's clock until ``when``, or less if the bot is stopping."""
-    if stop.is_set():
-        return
-    sleeper = asyncio.ensure_future(clock.sleep_until(when))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
