@@ -8,15 +8,16 @@ approval, and goes through its own queue (``bot.services.acknowledgements``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
-from bot.clock import Clock
+from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
+from bot.services.backoff import Backoff
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult
 from bot.store.db import store_failure
@@ -26,10 +27,32 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Feed:
+    """Something a collector reads again and again: a Mastodon hashtag timeline, the
+    mentions, the replies under our posts, the recheck of stored replies, Telegram's
+    updates; later a stream, or another network's timeline."""
+
+    name: str
+    read: Callable[[], Awaitable[object]]
+    every: float  # seconds from one round to its next reading; 0: at once (a long poll waits itself)
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """One network's collector: its feeds, read in turn (one account, one rate limit), and
+    the words of its log lines."""
+
+    label: str  # "mastodon collector"
+    feeds: tuple[Feed, ...]
+    first_retry: float  # seconds before a failing feed is read again, doubling to the longest back-off
+    then: str = "next round in"
+
+
+@dataclass(frozen=True)
 class CollectorTiming:
-    poll: float = 30.0  # seconds between two rounds of Mastodon reading
-    context_every: int = 10  # rounds between two readings of the replies under our posts
-    recheck_every: int = 20  # rounds between two checks of recent replies for edits and deletions
+    poll: float = 30.0  # seconds between two readings of a Mastodon timeline
+    context_every: int = 10  # polls between two readings of the replies under our posts
+    recheck_every: int = 20  # polls between two checks of recent replies for edits and deletions
     recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
     long_poll: float = 25.0  # Telegram getUpdates timeout
@@ -145,34 +168,99 @@ class Collector:
             )
         return result
 
-    # -- Mastodon --------------------------------------------------------------------------
+    # -- the loop ------------------------------------------------------------------------
 
-    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        rounds = 0
-        backoff = 0.0
+    async def follow(self, feeds: Feeds, lock: CollectorLock, stop: asyncio.Event) -> None:
+        """Read ``feeds`` on the clock until ``stop``, while this process owns ``lock``.
+
+        Each feed is read when it is due, then is due again ``every`` seconds after the
+        round. A feed that fails waits on its own: what the network asks after a rate
+        limit, the longest back-off after a refusal, else a back-off that doubles; the
+        others keep their pace. Nothing a feed raises ends the loop."""
+        longest = self.timing.longest_backoff
+        backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
+        holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
+        due = dict.fromkeys(backoffs, self.clock.now())
         while not stop.is_set():
             try:
-                if await self.store.run(lock.acquire):
-                    await self.mastodon_round(source, rounds)
-                    rounds += 1
-                backoff = 0.0
-            except RateLimited as error:
-                backoff = error.retry_after
-                log.warning("mastodon collector: rate limited; next round in %.0f s", backoff)
-            except PermanentError as error:
-                backoff = self.timing.longest_backoff
-                log.error("mastodon collector: %s", error)
-            except ChannelError as error:
-                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
-            except Exception as error:  # the store, or a bug: never let the collector die silently
-                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                _log_failure("mastodon collector", error, f"next round in {backoff:.0f} s")
-            await _pause(stop, max(backoff, self.timing.poll))
+                ours = await self.store.run(lock.acquire)
+            except Exception as error:
+                wait = holding.failed()
+                _log_failure(feeds.label, error, f"{feeds.then} {wait:.0f} s")
+                await wait_until(self.clock, self._after(wait), stop)
+                continue
+            holding.succeeded()
+            if not ours:  # another process collects this network
+                await wait_until(self.clock, self._after(self.timing.poll), stop)
+                continue
+            waits: dict[str, float] = {}
+            for feed in feeds.feeds:
+                if stop.is_set():
+                    break
+                if due[feed.name] <= self.clock.now():
+                    waits[feed.name] = await self._read(feeds, feed, backoffs[feed.name])
+            end = self.clock.now()
+            for name, wait in waits.items():
+                due[name] = end + timedelta(seconds=wait)
+            if (next_round := min(due.values(), default=end)) > end:
+                await wait_until(self.clock, next_round, stop)
+
+    async def _read(self, feeds: Feeds, feed: Feed, backoff: Backoff) -> float:
+        """Read ``feed`` once; the seconds until it is due again."""
+        try:
+            await feed.read()
+        except RateLimited as error:
+            log.warning("%s: rate limited; %s %.0f s", feeds.label, feeds.then, error.retry_after)
+            return max(error.retry_after, feeds.first_retry)
+        except PermanentError as error:
+            log.error("%s: %s", feeds.label, error)
+            return self.timing.longest_backoff
+        except ChannelError as error:
+            wait = backoff.failed()
+            log.warning("%s: %s; %s %.0f s", feeds.label, error, feeds.then, wait)
+            return wait
+        except Exception as error:  # the store, or a bug: never let the collector die silently
+            wait = backoff.failed()
+            _log_failure(feeds.label, error, f"{feeds.then} {wait:.0f} s")
+            return wait
+        backoff.succeeded()
+        return feed.every
+
+    def _after(self, seconds: float) -> datetime:
+        return self.clock.now() + timedelta(seconds=seconds)
+
+    # -- Mastodon --------------------------------------------------------------------------
+
+    def mastodon_feeds(self, source: MastodonSource) -> Feeds:
+        """Every hashtag's timeline and the mentions each ``poll``; the replies under our
+        posts and the recheck of stored replies every so many polls."""
+        timing = self.timing
+        poll = timing.poll
+        return Feeds(
+            "mastodon collector",
+            (
+                Feed("mastodon:hashtags", partial(self._read_hashtags, source), poll),
+                Feed("mastodon:mentions", partial(self._read_mentions, source), poll),
+                Feed("mastodon:contexts", partial(self._read_contexts, source), poll * timing.context_every),
+                Feed("mastodon:recheck", partial(self.recheck, source), poll * timing.recheck_every),
+            ),
+            first_retry=poll,
+        )
+
+    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        await self.follow(self.mastodon_feeds(source), lock, stop)
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
-        """One reading of every hashtag and of the mentions; the replies under our posts and
-        the edits and deletions of recent replies every so many rounds."""
+        """Each Mastodon feed once, in the loop's order, by hand: the replies under our posts
+        on rounds that are a multiple of ``context_every``, the recheck of ``recheck_every``."""
+        await self._read_hashtags(source)
+        await self._read_mentions(source)
+        if round_number % self.timing.context_every == 0:
+            await self._read_contexts(source)
+        if round_number % self.timing.recheck_every == 0:
+            await self.recheck(source)
+
+    async def _read_hashtags(self, source: MastodonSource) -> None:
         for tag in sorted(self._by_tag()):
             await self._drain(
                 f"mastodon:tag:{tag}",
@@ -180,15 +268,16 @@ class Collector:
                 source,
                 rewind=self.timing.federation_delay,
             )
+
+    async def _read_mentions(self, source: MastodonSource) -> None:
         await self._drain("mastodon:mentions", source.mentions_page, source)
-        if round_number % self.timing.context_every == 0:
-            since = self.clock.now() - self.timing.context_age
-            for status_id in await self.store.run(self.comments.published_statuses, Network.MASTODON, since):
-                replies = await source.replies_to(status_id)
-                origin = f"mastodon:context:{status_id}"
-                await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
-        if round_number % self.timing.recheck_every == 0:
-            await self.recheck(source)
+
+    async def _read_contexts(self, source: MastodonSource) -> None:
+        since = self.clock.now() - self.timing.context_age
+        for status_id in await self.store.run(self.comments.published_statuses, Network.MASTODON, since):
+            replies = await source.replies_to(status_id)
+            origin = f"mastodon:context:{status_id}"
+            await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
 
     async def recheck(self, source: MastodonSource) -> None:
         """Look again at the replies seen longest ago: an edit updates one, a deletion
@@ -242,30 +331,18 @@ class Collector:
 
     # -- Telegram --------------------------------------------------------------------------
 
+    def telegram_feeds(self, source: TelegramSource) -> Feeds:
+        """The updates, read again as soon as a page is stored: the long poll is the wait."""
+        feed = Feed("telegram:updates", partial(self._read_updates, source), 0.0)
+        return Feeds("telegram collector", (feed,), first_retry=1.0, then="trying again in")
+
     async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        backoff = 0.0
-        while not stop.is_set():
-            try:
-                if not await self.store.run(lock.acquire):
-                    await _pause(stop, self.timing.poll)
-                    continue
-                offset = await self.store.run(self.comments.position, "telegram:updates")
-                page = await source.updates(offset, self.timing.long_poll)
-                await self.save(Network.TELEGRAM, "telegram:updates", page, source)
-                backoff = 0.0
-            except RateLimited as error:
-                await _pause(stop, error.retry_after)
-            except PermanentError as error:
-                log.error("telegram collector: %s", error)
-                await _pause(stop, self.timing.longest_backoff)
-            except ChannelError as error:
-                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
-                await _pause(stop, backoff)
-            except Exception as error:  # the store, or a bug: never let the collector die silently
-                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                _log_failure("telegram collector", error, f"trying again in {backoff:.0f} s")
-                await _pause(stop, backoff)
+        await self.follow(self.telegram_feeds(source), lock, stop)
+
+    async def _read_updates(self, source: TelegramSource) -> None:
+        offset = await self.store.run(self.comments.position, "telegram:updates")
+        page = await source.updates(offset, self.timing.long_poll)
+        await self.save(Network.TELEGRAM, "telegram:updates", page, source)
 
 
 def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:
@@ -299,8 +376,3 @@ def _rewound(cursor: str | None, delta: timedelta) -> str | None:
     milliseconds = (int(cursor) >> 16) - int(delta.total_seconds() * 1000)
     return str(max(milliseconds, 0) << 16)
 
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if the bot is stopping."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
