@@ -54,7 +54,6 @@ async def test_a_failing_feed_climbs_its_ladder_while_the_other_keeps_its_pace(
     script: list[Exception | None] = [
         *[TemporaryError("HTTP 502")] * 6,
         PermanentError("HTTP 403 Forbidden"),
-        RateLimited("HTTP 429", retry_after=42),
         None,
         TemporaryError("HTTP 502"),  # after a success: the ladder starts again
     ]
@@ -86,15 +85,44 @@ async def test_a_failing_feed_climbs_its_ladder_while_the_other_keeps_its_pace(
         lock.release()
 
     assert time.monotonic() - began < 30  # 25 simulated minutes, no real wait
-    assert flaky_at == [0, 30, 90, 210, 450, 750, 1050, 1350, 1392, 1422, 1452, 1482]
+    assert flaky_at == [0, 30, 90, 210, 450, 750, 1050, 1350, 1380, 1410, 1440, 1470, 1500]
     assert waits_logged(caplog, "test collector") == [
         "30", "60", "120", "240", "300", "300",  # doubling, at most the longest back-off
         "test collector: HTTP 403 Forbidden",  # refused: the longest back-off, 300 s
-        "42",  # rate limited: what the network asked
         "30",  # a success in between: from the first step again
     ]
-    assert "test collector: rate limited; next round in 42 s" in caplog.messages
     assert steady_at == [30.0 * n for n in range(51)]  # never held up by the other
+
+
+async def test_a_rate_limit_holds_every_feed_for_what_the_network_asks(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The limit is the account's: the feeds after the limited one wait too."""
+    clock = SimulatedClock(START)
+    stop = asyncio.Event()
+    read: list[tuple[str, float]] = []
+
+    def feed(name: str) -> Feed:
+        async def reading() -> None:
+            at = (clock.now() - START).total_seconds()
+            read.append((name, at))
+            if name == "limited" and at == 60:
+                raise RateLimited("HTTP 429", retry_after=42)
+            if name == "after" and at >= 132:
+                stop.set()
+
+        return Feed(name, reading, 30)
+
+    feeds = Feeds("test collector", (feed("before"), feed("limited"), feed("after")), first_retry=30)
+    lock = store.lock("test")
+    caplog.set_level(logging.INFO)
+    try:
+        await asyncio.wait_for(Collector(store, clock, lambda: [], TIMING).follow(feeds, lock, stop), timeout=30)
+    finally:
+        lock.release()
+    assert [at for name, at in read if name == "after"] == [0, 30, 102, 132]  # not at 60
+    assert [at for name, at in read if name == "before"] == [0, 30, 60, 102, 132]
+    assert caplog.messages == ["test collector: rate limited; next round in 42 s"]
 
 
 async def test_the_telegram_ladder_starts_at_one_second_and_reads_again_at_once(

@@ -174,9 +174,10 @@ class Collector:
         """Read ``feeds`` on the clock until ``stop``, while this process owns ``lock``.
 
         Each feed is read when it is due, then is due again ``every`` seconds after the
-        round. A feed that fails waits on its own: what the network asks after a rate
-        limit, the longest back-off after a refusal, else a back-off that doubles; the
-        others keep their pace. Nothing a feed raises ends the loop."""
+        round. A feed that fails waits on its own, the longest back-off after a refusal,
+        else a back-off that doubles, while the others keep their pace; a rate limit holds
+        them all (it is the account's) for what the network asks. Nothing a feed raises
+        ends the loop."""
         longest = self.timing.longest_backoff
         backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
         holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
@@ -194,24 +195,31 @@ class Collector:
                 await wait_until(self.clock, self._after(self.timing.poll), stop)
                 continue
             waits: dict[str, float] = {}
+            limited = 0.0
             for feed in feeds.feeds:
                 if stop.is_set():
                     break
                 if due[feed.name] <= self.clock.now():
-                    waits[feed.name] = await self._read(feeds, feed, backoffs[feed.name])
+                    try:
+                        waits[feed.name] = await self._read(feeds, feed, backoffs[feed.name])
+                    except RateLimited as error:
+                        log.warning("%s: rate limited; %s %.0f s", feeds.label, feeds.then, error.retry_after)
+                        limited = max(error.retry_after, feeds.first_retry)
+                        break
             end = self.clock.now()
             for name, wait in waits.items():
                 due[name] = end + timedelta(seconds=wait)
+            if limited:
+                due = {name: max(when, end + timedelta(seconds=limited)) for name, when in due.items()}
             if (next_round := min(due.values(), default=end)) > end:
                 await wait_until(self.clock, next_round, stop)
 
     async def _read(self, feeds: Feeds, feed: Feed, backoff: Backoff) -> float:
-        """Read ``feed`` once; the seconds until it is due again."""
+        """Read ``feed`` once; the seconds until it is due again. Raises ``RateLimited``."""
         try:
             await feed.read()
-        except RateLimited as error:
-            log.warning("%s: rate limited; %s %.0f s", feeds.label, feeds.then, error.retry_after)
-            return max(error.retry_after, feeds.first_retry)
+        except RateLimited:
+            raise
         except PermanentError as error:
             log.error("%s: %s", feeds.label, error)
             return self.timing.longest_backoff
