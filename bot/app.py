@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,6 +21,7 @@ from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
 from bot.store import db, in_memory, location, prepare
+from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse
 
 log = logging.getLogger("bot")
@@ -92,21 +92,18 @@ def console_senders(console: object) -> dict[Network, Sender]:
 
 
 @contextmanager
-def open_ledger(url: str) -> Iterator[Ledger]:
-    """The ledger of the store at ``url`` (absolute: see ``bot.store``), created if need be
-    and migrated to the current schema."""
+def open_store(url: str) -> Iterator[Store]:
+    """The store at ``url`` (absolute: see ``bot.store``), created if need be and migrated
+    to the current schema, with this process registered in its ledger; closed on the way
+    out, whatever happens."""
     prepare(url)
-    engine = db.create(url)
-    ledger = Ledger(engine, owner=uuid.uuid4().hex)
-    try:
-        ledger.register()  # before migrating: a second process on SQLite stops here
-        db.upgrade(engine)
-        yield ledger
-    except StoreInUse as error:
-        raise SetupError(str(error)) from None
-    finally:
-        ledger.close()
-        engine.dispose()
+    with Store.open(url) as store:
+        try:
+            store.ledger.register()  # before migrating: a second process on SQLite stops here
+            db.upgrade(store.engine)
+            yield store
+        except StoreInUse as error:
+            raise SetupError(str(error)) from None
 
 
 def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, url: str) -> None:
@@ -147,33 +144,33 @@ async def serve(
             raise SetupError(str(error)) from None
         except ChannelError as error:  # the network is down: keep going, it will be retried
             log.error("%s is not reachable at start (%s); it will be retried", network, error)
-    with open_ledger(database_url) as ledger:
+    with open_store(database_url) as store:
+        ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
-        publisher = Publisher(ledger, senders, clock, retry=retry, redact=redact)
+        alert = None
         if alert_sender is not None:
             notify = partial(alert_sender.send_alert, settings.alert_telegram_chat)  # type: ignore[attr-defined]
-            publisher.on_outcome = Alerts(ledger, clock, publisher.db, notify).flush
-        recovered = await publisher.db(ledger.recover, clock.now())
+            alert = Alerts(store, clock, notify).flush
+        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
+        recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
         timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
         timers.start()
-        runner = Runner(
-            publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=publisher.on_outcome
-        )
+        runner = Runner(publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=alert)
         runner.campaigns = {c.source: c for c in campaigns}
         await runner.apply(campaigns)
-        if publisher.on_outcome is not None:
-            await publisher.on_outcome()
+        if alert is not None:
+            await alert()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
         sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes
-        collectors, locks = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
-        collectors += _start_acknowledgers(ledger, publisher, runner, sources, clock, stop)
+        collectors, locks = _start_collectors(settings, store, runner, sources, clock, stop)
+        collectors += _start_acknowledgers(store, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
         log.info("stopping: the requests on the wire finish, the sends waiting are left pending")
@@ -194,8 +191,7 @@ async def serve(
 
 def _start_collectors(
     settings: Settings,
-    ledger: Ledger,
-    publisher: Publisher,
+    store: Store,
     runner: Runner,
     sources: Mapping[Network, Any],
     clock: Clock,
@@ -203,29 +199,25 @@ def _start_collectors(
 ) -> tuple[list[asyncio.Task], list[Any]]:
     """One task per network that reads the replies to the campaigns."""
     from bot.services.collector import Collector, CollectorTiming
-    from bot.store.comments import CollectorLock, CommentStore
 
-    store = CommentStore(ledger.engine)
     collector = Collector(
         store,
         clock,
-        publisher.db,
         lambda: list(runner.campaigns.values()),
         CollectorTiming(poll=settings.poll_seconds),
     )
     tasks, locks = [], []
     if Network.MASTODON in sources:
-        locks.append(lock := CollectorLock(ledger.engine, "mastodon"))
+        locks.append(lock := store.lock("mastodon"))
         tasks.append(asyncio.create_task(collector.run_mastodon(sources[Network.MASTODON], lock, stop)))
     if Network.TELEGRAM in sources:
-        locks.append(lock := CollectorLock(ledger.engine, "telegram"))
+        locks.append(lock := store.lock("telegram"))
         tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
     return tasks, locks
 
 
 def _start_acknowledgers(
-    ledger: Ledger,
-    publisher: Publisher,
+    store: Store,
     runner: Runner,
     sources: Mapping[Network, Any],
     clock: Clock,
@@ -234,14 +226,10 @@ def _start_acknowledgers(
     """One task per network that sends the favourites and 👍 owed to approved replies, at
     its own pace, beside the collectors (never in their way)."""
     from bot.services.acknowledgements import Acknowledger
-    from bot.store.acknowledgements import AcknowledgementQueue
 
-    queue = AcknowledgementQueue(ledger.engine, ledger.owner)
     return [
         asyncio.create_task(
-            Acknowledger(
-                network, source, queue, clock, publisher.db, lambda: list(runner.campaigns.values())
-            ).run(stop)
+            Acknowledger(network, source, store, clock, lambda: list(runner.campaigns.values())).run(stop)
         )
         for network, source in sources.items()
     ]
@@ -287,14 +275,14 @@ async def rehearse(
     """``relais run --dry-run --from DATE``: the real publishing code on a simulated clock,
     with an in-memory ledger, so nothing is recorded. Returns the count per final state."""
     clock = SimulatedClock(start, speed)
-    with open_ledger("sqlite://") as ledger:
-        publisher = Publisher(ledger, senders, clock)
+    with open_store("sqlite://") as store:
+        publisher = Publisher(store, senders, clock)
         timers = SimulatedTimers(clock)
         runner = Runner(publisher, timers, schedules, messages)
         await runner.apply(campaigns)
         await timers.run(after_each=publisher.drain)
         await publisher.stop()
-        return ledger.counts()
+        return store.ledger.counts()
 
 
 def quiet_logging_for_rehearsal() -> None:

@@ -53,3 +53,16 @@ class SimulatedClock:
         if self.speed is not None:
             await asyncio.sleep(delta / self.speed)
         self._now = when.astimezone(UTC)
+
+
+async def wait_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
+    """Wait on ``clock`` until ``when``, or less if ``stop`` is set (the bot is stopping)."""
+    if stop.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep_until(when))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()

@@ -29,6 +29,7 @@ from bot.services.collector import Collector, CollectorTiming
 from bot.store import db
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
+from bot.store.handle import Store
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment, stamp
@@ -45,10 +46,6 @@ def campaign(*, acknowledge: bool = True) -> Campaign:
         hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=acknowledge,
         moderation=Moderation(banned_words=("casino",), hold_links=True),
     )
-
-
-async def run(function, *args, **kwargs):  # the store's calls, in the loop's thread
-    return function(*args, **kwargs)
 
 
 def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
@@ -158,8 +155,8 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     engine: Engine, mastodon_reader: tuple[FakeMastodon, MastodonReader]
 ) -> None:
     fake, reader = mastodon_reader
-    store = CommentStore(engine)
-    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign()])
+    collector = Collector(Store(engine), SimulatedClock(NOW), lambda: [campaign()])
+    store = collector.comments
     earlier = [fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)]
     await collector.mastodon_round(reader, 1)
     store.decide(list(comment_ids(store).values()), CommentState.APPROVED, actor="ana", reason=None, now=NOW)
@@ -179,11 +176,11 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
     """40 replies in one page, all approved at once: their 👍 go at the worker's pace (and
     the reader's limiter's, 14 a minute in a group), and the next reply is stored at once."""
     fake, reader = telegram_reader
-    store = CommentStore(engine)
+    bot = Store(engine, "w")  # one store, shared by the collector and the worker, as in relais run
+    store = bot.comments
     clock = SystemClock()
-    collector = Collector(store, clock, run, lambda: [campaign()], CollectorTiming(long_poll=5))
-    worker = Acknowledger(Network.TELEGRAM, reader, AcknowledgementQueue(engine, "w"), clock, run,
-                          lambda: [campaign()])
+    collector = Collector(bot, clock, lambda: [campaign()], CollectorTiming(long_poll=5))
+    worker = Acknowledger(Network.TELEGRAM, reader, bot, clock, lambda: [campaign()])
     lock = CollectorLock(engine, "telegram")
     for i in range(40):
         fake.group_message(GROUP_ID, fake.user(1000 + i, f"U{i}"), f"Avis {i} #gautrinweb2")
@@ -206,6 +203,7 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
             task.cancel()  # a collector stuck in acknowledgements would not see the stop
         await asyncio.gather(*tasks, return_exceptions=True)
         lock.release()
+        bot.close()
     assert f"{GROUP_ID}:{late['message']['message_id']}" in comment_ids(store)
     assert still_queued >= 20  # stored long before the queue could drain
 
@@ -221,19 +219,27 @@ class Desk:
     network: Network
     fake: FakeMastodon | FakeTelegram
     reader: MastodonReader | TelegramReader
-    store: CommentStore
-    queue: AcknowledgementQueue
+    opened: Store  # as the bot holds it
     clock: SimulatedClock
     campaigns: list[Campaign]
     messages: dict[str, dict] = field(default_factory=dict)  # Telegram: what was posted
 
     @property
+    def store(self) -> CommentStore:
+        return self.opened.comments
+
+    @property
+    def queue(self) -> AcknowledgementQueue:
+        return self.opened.acknowledgements
+
+    @property
     def collector(self) -> Collector:
-        return Collector(self.store, self.clock, run, lambda: self.campaigns, CollectorTiming(long_poll=0))
+        return Collector(self.opened, self.clock, lambda: self.campaigns, CollectorTiming(long_poll=0))
 
     def worker(self, owner: str = "worker") -> Acknowledger:
-        queue = AcknowledgementQueue(self.store.engine, owner)
-        return Acknowledger(self.network, self.reader, queue, self.clock, run, lambda: self.campaigns)
+        """A worker of its own process (an ``owner`` of its own)."""
+        return Acknowledger(self.network, self.reader, Store(self.opened.engine, owner), self.clock,
+                            lambda: self.campaigns)
 
     def post(self, text: str = "Bravo #gautrinweb2", *, author: int = 1, nobot: bool = False) -> str:
         """A follower's reply; its remote id."""
@@ -292,23 +298,22 @@ async def drain(desk: Desk, worker: Acknowledger, longest: timedelta = timedelta
 
 @pytest.fixture(params=[Network.MASTODON, Network.TELEGRAM], ids=str)
 async def desk(request: pytest.FixtureRequest, engine: Engine) -> AsyncIterator[Desk]:
-    store = CommentStore(engine)
-    queue = AcknowledgementQueue(engine, "test")
+    opened = Store(engine, "test")
     clock = SimulatedClock(NOW)
     if request.param == Network.MASTODON:
-        with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        with opened, FakeMastodon(token=MASTODON_TOKEN) as fake:
             reader = MastodonReader(fake.url, MASTODON_TOKEN)
             await reader.start()
-            yield Desk(Network.MASTODON, fake, reader, store, queue, clock, [campaign()])
+            yield Desk(Network.MASTODON, fake, reader, opened, clock, [campaign()])
             await reader.close()
         return
-    with FakeTelegram(rate_limited=False) as fake:
+    with opened, FakeTelegram(rate_limited=False) as fake:
         fake.add_chat(GROUP_ID, "supergroup", title="Discussion")
         # The adapter's own limiter paces in real time; here the worker's pace, on the
         # simulated clock, is what is tested.
         reader = TelegramReader(DEFAULT_TOKEN, fake.url, timeout=5.0, rate_limit=False)
         await reader.start()
-        yield Desk(Network.TELEGRAM, fake, reader, store, queue, clock, [campaign()])
+        yield Desk(Network.TELEGRAM, fake, reader, opened, clock, [campaign()])
         await reader.close()
 
 
@@ -490,8 +495,8 @@ async def test_a_stop_cuts_a_long_wait_short(desk: Desk) -> None:
     await desk.collect()
     desk.approve(reply)
     desk.fake.retry_after(3600, method="setMessageReaction")  # wait an hour, says Telegram
-    queue = AcknowledgementQueue(desk.store.engine, "real-time")
-    worker = Acknowledger(Network.TELEGRAM, desk.reader, queue, SystemClock(), run, lambda: desk.campaigns)
+    worker = Acknowledger(Network.TELEGRAM, desk.reader, Store(desk.store.engine, "real-time"), SystemClock(),
+                          lambda: desk.campaigns)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.to_thread(desk.fake.wait_for, lambda *_: len(desk.requests()) == 1, 10)

@@ -27,6 +27,7 @@ from bot.domain import (
 from bot.services.collector import Collector
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CommentStore
+from bot.store.handle import Store
 from bot.store.ledger import Ledger
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -226,11 +227,7 @@ def test_auto_flags_say_why() -> None:
 
 async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: CommentStore) -> None:
     clock = SimulatedClock(NOW)
-
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    collector = Collector(store, clock, run, lambda: [campaign()])
+    collector = Collector(Store(store.engine), clock, lambda: [campaign()])
     page = Page(
         [
             reply("1", "Bravo #GautrinWeb2", tags=("gautrinweb2",)),
@@ -266,10 +263,7 @@ def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentS
 
 
 async def test_an_edit_that_drops_the_hashtag_still_updates_the_stored_reply(store: CommentStore) -> None:
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign()])
+    collector = Collector(Store(store.engine), SimulatedClock(NOW), lambda: [campaign()])
     await collector.save(
         Network.TELEGRAM,
         "t",

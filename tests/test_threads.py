@@ -53,7 +53,7 @@ def answers(engine: Engine) -> dict[str, str | None]:
 
 async def read_page(reader: TelegramReader, collector: Collector) -> None:
     """One getUpdates page, stored with its offset."""
-    offset = await collector.db(collector.store.position, POSITION)
+    offset = await collector.store.run(collector.comments.position, POSITION)
     page = await reader.updates(offset, 0)
     await collector.save(Network.TELEGRAM, POSITION, page)
 
