@@ -772,20 +772,20 @@ def _decide(state: CommentState) -> Any:
     def command(ctx: click.Context, ids: tuple[int, ...], reason: str | None, actor: str | None) -> None:
         import getpass
 
-        from bot.clock import SystemClock
+        from bot.services.moderation import ModerationError, ModerationService
         from bot.store.comments import CommentStore
 
         engine = _open_store(ctx)
         name = actor or getpass.getuser()
-        done = CommentStore(engine).decide(
-            list(ids), state, actor=name, reason=reason, now=SystemClock().now()
-        )
-        engine.dispose()
-        missing = sorted(set(ids) - set(done))
-        if done:
-            click.echo(f"{state.value}: {', '.join(map(str, sorted(done)))} (by {name})")
-        if missing:
-            _fail(f"no reply {', '.join(map(str, missing))}")
+        try:
+            done = ModerationService(CommentStore(engine), SystemClock()).decide(
+                list(ids), state, actor=name, reason=reason
+            )
+        except ModerationError as error:
+            _fail(str(error))
+        finally:
+            engine.dispose()
+        click.echo(f"{state.value}: {', '.join(str(i) for i in sorted(c.id for c in done))} (by {name})")
 
     command.__doc__ = f"Mark replies {state.value}, with an optional reason; recorded with who and when."
     return command

@@ -18,7 +18,7 @@ from typing import Any
 from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
-from bot.services.moderation import auto_flags
+from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
 from bot.store.db import store_failure
 
@@ -135,6 +135,7 @@ class Collector:
             links,
             now=self.clock.now(),
             origin=origin,
+            after_edit=after_edit,
         )
         if result.new or result.edited or result.removed or result.set_aside:
             log.info(
