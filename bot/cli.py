@@ -9,21 +9,24 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 
 from bot import __version__
 from bot.clock import SystemClock
-from bot.core.campaigns import LoadResult, display_path, load_campaigns
+from bot.core.campaigns import LoadResult, load_campaigns
 from bot.core.times import TimeError, parse_time
 from bot.domain import Campaign, CommentState, Publication, PublicationState
 from bot.settings import Settings, unknown_variables
 from bot.store import StoreLocationError, location, missing_file
+
+if TYPE_CHECKING:
+    from bot.services.documents import StatusRow
 
 EXIT_INVALID = 2
 
@@ -115,6 +118,11 @@ def _load(
     sys.exit(EXIT_INVALID)
 
 
+def _echo_json(document: Mapping[str, object]) -> None:
+    """One JSON document on stdout, indented for a person at a terminal."""
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
+
+
 def _count(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
@@ -194,7 +202,9 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
     )
     states = _recorded_states(_settings(ctx), [p.key for p in publications])
     if fmt == "json":
-        click.echo(plan_json(publications, states, indent=2 if sys.stdout.isatty() else None))
+        from bot.services.documents import plan_document
+
+        _echo_json(plan_document(publications, states))
         return
     _plan_table(publications, states)
 
@@ -226,36 +236,6 @@ def _recorded_states(settings: Settings, keys: list[str]) -> dict[str, Publicati
     except store_db.StoreError as error:
         click.echo(f"relais: states unknown: {error}", err=True)
     return states
-
-
-def plan_json(
-    publications: list[Publication], states: dict[str, PublicationState], indent: int | None = None
-) -> str:
-    """``relais plan --format json``'s document (also timed by benchmarks/campaign_load.py)."""
-    times: dict[tuple[datetime, ZoneInfo], tuple[str, str]] = {}  # (a post's channels share theirs)
-    rows = []
-    for p in publications:
-        if (p.at, p.timezone) not in times:
-            times[p.at, p.timezone] = (p.local_at.isoformat(), p.at.isoformat())
-        local, utc = times[p.at, p.timezone]
-        rows.append(
-            {
-                "id": p.id,
-                "campaign": p.campaign,
-                "channel": p.channel.name,
-                "network": p.channel.network.value,
-                "local_time": local,
-                "utc_time": utc,
-                "timezone": p.timezone.key,
-                "state": states[p.key].value,
-                "text": p.text,
-                "length": p.length,
-                "limit": p.limit,
-                "media": [{"file": display_path(m.path), "alt": m.alt} for m in p.media],
-                "warning": p.warning,
-            }
-        )
-    return json.dumps({"publications": rows}, ensure_ascii=False, indent=indent)
 
 
 _PLAN_COLUMNS = ("local time", "UTC", "campaign", "publication", "channel", "state", "length", "text")
@@ -458,42 +438,21 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
       relais status
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
-    from bot.store.acknowledgements import AcknowledgementQueue
-    from bot.store.comments import CommentStore
-    from bot.store.ledger import Ledger
+    from bot.services.status import report
 
     engine = _open_store(ctx)
-    store_location = location(_settings(ctx).database_url.get_secret_value())
-    rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
-    store = CommentStore(engine)
-    positions = {
-        name: {"position": p, "updated": at.isoformat()} for name, (p, at) in store.positions().items()
-    }
-    replies = store.counts()
-    acknowledgements = AcknowledgementQueue(engine, "status").counts()
-    aside_count, aside_latest = sum(store.set_aside_count().values()), store.set_aside_latest()
+    document = report(
+        engine, store=location(_settings(ctx).database_url.get_secret_value()), upcoming=upcoming
+    )
     engine.dispose()
-    done = [r for r in rows if r.state != PublicationState.PENDING]
-    pending = [r for r in rows if r.state == PublicationState.PENDING][:upcoming]
-    counts = {state.value: sum(r.state == state for r in rows) for state in PublicationState}
     if fmt == "json":
-        document = {
-            "store": store_location,
-            "counts": counts,
-            "publications": [_status_row(r) for r in done],
-            "next": [_status_row(r) for r in pending],
-            "collectors": positions,
-            "replies": replies,
-            "acknowledgements": acknowledgements,
-            "set_aside": {
-                "count": aside_count,
-                "latest": [item | {"at": item["at"].isoformat()} for item in aside_latest],
-            },
-        }
-        click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
+        _echo_json(document)
         return
-    click.echo(f"store: {store_location}")
-    _status_tables(counts, done, pending)
+    done, pending, replies = document["publications"], document["next"], document["replies"]
+    positions, acknowledgements = document["collectors"], document["acknowledgements"]
+    aside_count, aside_latest = document["set_aside"]["count"], document["set_aside"]["latest"]
+    click.echo(f"store: {document['store']}")
+    _status_tables(document["counts"], done, pending)
     if positions or replies:
         click.echo()
         click.echo(
@@ -512,27 +471,11 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
         for item in aside_latest[:5]:
             click.echo(
                 f"  {item['network']} {item['remote_id']}, read at {item['from']}: {item['error']} "
-                f"({item['at'].isoformat()})"
+                f"({item['at']})"
             )
 
 
-def _status_row(row: Any) -> dict[str, Any]:
-    return {
-        "campaign": row.campaign,
-        "id": row.publication,
-        "channel": row.channel,
-        "network": row.network,
-        "due": row.due_at.isoformat(),
-        "state": row.state,
-        "attempts": row.attempts,
-        "reason": row.last_error,
-        "remote_id": row.remote_id,
-        "url": row.remote_url,
-        "finished": row.finished_at.isoformat() if row.finished_at else None,
-    }
-
-
-def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) -> None:
+def _status_tables(counts: dict[str, int], done: list[StatusRow], pending: list[StatusRow]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -552,15 +495,15 @@ def _status_tables(counts: dict[str, int], done: list[Any], pending: list[Any]) 
             table.add_column(column, overflow="fold")
         for r in rows:
             result = (
-                r.remote_url or r.remote_id or "" if r.state == PublicationState.PUBLISHED else r.last_error
+                r["url"] or r["remote_id"] or "" if r["state"] == PublicationState.PUBLISHED else r["reason"]
             )
-            style = {"failed": "red", "unknown": "yellow", "missed": "magenta"}.get(r.state, "")
+            style = {"failed": "red", "unknown": "yellow", "missed": "magenta"}.get(r["state"], "")
             table.add_row(
-                r.due_at.strftime("%Y-%m-%d %H:%M"),
-                r.campaign,
-                r.publication,
-                r.channel,
-                Text(r.state, style),
+                datetime.fromisoformat(r["due"]).strftime("%Y-%m-%d %H:%M"),
+                r["campaign"],
+                r["id"],
+                r["channel"],
+                Text(r["state"], style),
                 Text(result or "") if last else "",  # a server's words: never markup
             )
         console.print()
@@ -636,13 +579,9 @@ def comments_list(
     )
     engine.dispose()
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"comments": [_comment_json(c) for c in found]},
-                ensure_ascii=False,
-                indent=2 if sys.stdout.isatty() else None,
-            )
-        )
+        from bot.services.documents import comments_document
+
+        _echo_json(comments_document(found))
     elif fmt == "csv":
         import csv
 
@@ -669,29 +608,6 @@ def comments_list(
             )
     else:
         _comments_table(found)
-
-
-def _comment_json(c: Any) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "network": c.network,
-        "remote_id": c.remote_id,
-        "url": c.url,
-        "campaign": c.campaign,
-        "answers": c.publication,
-        "author": {"handle": c.author_handle, "name": c.author_name, "nobot": c.author_nobot},
-        "text": c.text,
-        "language": c.language,
-        "hashtags": c.hashtags.split(),
-        "private": c.private,
-        "created": c.created_at.isoformat(),
-        "collected": c.collected_at.isoformat(),
-        "edited": c.edited_at.isoformat() if c.edited_at else None,
-        "state": c.state,
-        "reason": c.reason,
-        "decided_by": c.decided_by,
-        "decided": c.decided_at.isoformat() if c.decided_at else None,
-    }
 
 
 def _comments_table(found: list[Any]) -> None:
