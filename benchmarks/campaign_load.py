@@ -18,6 +18,7 @@ under 2 s for the 10,000 publications.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -29,9 +30,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.cli import plan_json
 from bot.core.campaigns import load_campaigns
 from bot.domain import PublicationState
+from bot.services.documents import plan_document
 
 FILES = 5
 POSTS_PER_FILE = 800
@@ -126,7 +127,8 @@ def main() -> None:
                 (p for c in result.campaigns for p in c.publications),
                 key=lambda p: (p.at, p.campaign, p.id, p.channel.name),
             )
-            return plan_json(rows, dict.fromkeys((p.key for p in rows), PublicationState.PENDING))
+            states = dict.fromkeys((p.key for p in rows), PublicationState.PENDING)
+            return json.dumps(plan_document(rows, states), ensure_ascii=False)
 
         count = sum(len(c.publications) for c in validate().campaigns)
         runs: dict[str, list[float]] = {"bare parse": [], "validate": [], "plan --format json": []}

@@ -26,6 +26,7 @@ from bot.clock import SimulatedClock, SystemClock
 from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
+from bot.services.moderation import ModerationService
 from bot.store import db
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
@@ -57,6 +58,11 @@ def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
 def comment_ids(store: CommentStore) -> dict[str, int]:
     """The stored replies' ids by remote id."""
     return {c.remote_id: c.id for c in store.list(limit=None)}
+
+
+def decide(store: CommentStore, ids: list[int], state: CommentState, *, actor: str) -> None:
+    """A moderator's decision, through the moderation service."""
+    ModerationService(store, SimulatedClock(NOW)).decide(ids, state, actor=actor)
 
 
 # -- end to end: `relais run` and `relais comments approve` ---------------------------------
@@ -159,7 +165,7 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     store = collector.comments
     earlier = [fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)]
     await collector.mastodon_round(reader, 1)
-    store.decide(list(comment_ids(store).values()), CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
     burst = [fake.add_remote_status(f"b{i}@example.org", f"<p>Rafale {i} #gautrinweb2</p>") for i in range(40)]
     late = fake.add_remote_status("late@example.org", "<p>Après la rafale #gautrinweb2</p>")
     mark = len(fake.requests)
@@ -189,7 +195,7 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
     try:
         # the burst is stored once the next getUpdates confirms it
         await asyncio.to_thread(fake.wait_for, lambda tg: not tg.pending_updates, 10)
-        store.decide(list(comment_ids(store).values()), CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+        decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
         tasks.append(asyncio.create_task(worker.run(stop)))
         await asyncio.to_thread(fake.wait_for, lambda tg: len(tg.reaction_requests) >= 1, 10)
         late = fake.group_message(GROUP_ID, fake.user(2000, "Tard"), "Après la rafale #gautrinweb2")
@@ -279,7 +285,7 @@ class Desk:
 
     def approve(self, *remote_ids: str, state: CommentState = CommentState.APPROVED) -> None:
         ids = comment_ids(self.store)
-        self.store.decide([ids[r] for r in remote_ids], state, actor="ana", reason=None, now=self.clock.now())
+        ModerationService(self.store, self.clock).decide([ids[r] for r in remote_ids], state, actor="ana")
 
     def entries(self) -> dict[str, Entry]:
         by_comment = {c.id: c.remote_id for c in self.store.list(limit=None)}
@@ -545,10 +551,10 @@ def test_an_approval_queues_one_acknowledgement_in_its_own_transaction(engine: E
     store, queue = CommentStore(engine), AcknowledgementQueue(engine, "me")
     store.save_page(None, None, [collected("1"), collected("2", nobot=True), collected("3")], now=NOW)
     ids = comment_ids(store)
-    store.decide([ids["3"]], CommentState.FLAGGED, actor="ana", reason=None, now=NOW)
+    decide(store, [ids["3"]], CommentState.FLAGGED, actor="ana")
     assert queue.entries() == []
-    store.decide([ids["1"], ids["2"]], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
-    store.decide([ids["1"], ids["2"]], CommentState.APPROVED, actor="bob", reason=None, now=NOW)
+    decide(store, [ids["1"], ids["2"]], CommentState.APPROVED, actor="ana")
+    decide(store, [ids["1"], ids["2"]], CommentState.APPROVED, actor="bob")
     [entry] = queue.entries()
     assert (entry.comment_id, entry.remote_id, entry.state, entry.next_at) == (ids["1"], "1", "queued", NOW)
     store.save_page(None, None, [], [Removal(Network.MASTODON, "1")], now=NOW)  # its author deletes it
@@ -562,7 +568,7 @@ def test_processes_sharing_a_postgresql_store_share_the_queue(postgres_url: str)
     store = CommentStore(engine)
     store.save_page(None, None, [collected(str(i)) for i in range(60)], now=NOW)
     ids = sorted(comment_ids(store).values())
-    store.decide(ids, CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    decide(store, ids, CommentState.APPROVED, actor="ana")
     claimed: dict[str, list[int]] = {"a": [], "b": [], "c": []}
     start = threading.Barrier(len(claimed))
 

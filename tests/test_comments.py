@@ -25,7 +25,7 @@ from bot.domain import (
     Reply,
 )
 from bot.services.collector import Collector
-from bot.services.moderation import auto_flags
+from bot.services.moderation import ModerationService, NoSuchReply, after_edit, auto_flags
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
 from bot.store.ledger import Ledger
@@ -156,11 +156,18 @@ def test_a_deleted_reply_is_deleted_from_the_store(store: CommentStore) -> None:
 def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
     save(store, reply("1"))
     [comment] = store.list()
-    assert store.decide(
-        [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier", now=NOW
-    ) == [comment.id]
-    store.decide(
-        [comment.id], CommentState.APPROVED, actor="bob", reason=None, now=NOW + timedelta(minutes=1)
+    with pytest.raises(NoSuchReply, match=r"^no reply 999$"):  # all or nothing
+        ModerationService(store, SimulatedClock(NOW)).decide(
+            [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier"
+        )
+    assert [
+        c.id
+        for c in ModerationService(store, SimulatedClock(NOW)).decide(
+            [comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier"
+        )
+    ] == [comment.id]
+    ModerationService(store, SimulatedClock(NOW + timedelta(minutes=1))).decide(
+        [comment.id], CommentState.APPROVED, actor="bob"
     )
     found, events = store.get(comment.id)
     assert (found.state, found.decided_by) == ("approved", "bob")
@@ -255,9 +262,9 @@ async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: Comment
 def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentStore) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
     [comment] = store.list()
-    store.decide([comment.id], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    ModerationService(store, SimulatedClock(NOW)).decide([comment.id], CommentState.APPROVED, actor="ana")
     spam = reply("1", "Achetez sur spam.example.com #gautrinweb2", edited_at=NOW)
-    store.save_page(None, None, [Collected(spam, "c", None)], now=NOW)
+    store.save_page(None, None, [Collected(spam, "c", None)], now=NOW, after_edit=after_edit)
     [comment] = store.list()
     assert (comment.state, comment.reason) == ("flagged", "edited after it was approved")
 

@@ -18,7 +18,7 @@ from bot.channels import ChannelError, MastodonSource, Page, PermanentError, Rat
 from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
 from bot.services.backoff import Backoff
-from bot.services.moderation import auto_flags
+from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult
 from bot.store.db import store_failure
 from bot.store.handle import Store
@@ -156,6 +156,7 @@ class Collector:
             links,
             now=self.clock.now(),
             origin=origin,
+            after_edit=after_edit,
         )
         if result.new or result.edited or result.removed or result.set_aside:
             log.info(

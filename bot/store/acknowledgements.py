@@ -11,8 +11,8 @@ One row per reply, ever; it goes with the reply when its author deletes it::
                                                       approved, a #nobot author, or a campaign
                                                       without ``acknowledge: true``
 
-A row is queued in the same transaction as the approval (``enqueue``, called by
-``CommentStore.decide`` whatever face the moderator used), unless the author is #nobot or
+A row is queued in the same transaction as the approval (``enqueue``, called by the
+moderation service whatever face the moderator used), unless the author is #nobot or
 the reply was acknowledged already. Approving a reply again queues it again only if it
 was skipped, so nothing goes out twice. A claim is a lease: the row of a worker that died
 is due again once its ``next_at`` passes (sending it again is harmless: a second
