@@ -19,6 +19,7 @@ from bot.channels import OnWire, Page, Receipt
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, CommentState, Moderation, Network, Publication, Reply
 from bot.services.collector import Collector
+from bot.services.moderation import ModerationService
 from bot.services.publisher import Publisher
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
@@ -88,12 +89,12 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
             threads.add(await store.run(threading.current_thread))
 
         async def moderate() -> None:  # a web page in the same process: the store, no publisher
+            desk = ModerationService(store.comments, SimulatedClock(NOW))
             decided = 0
             while decided < PAGES:
                 pending = await store.run(store.comments.list, states=[CommentState.PENDING.value], limit=None)
                 if pending:
-                    await store.run(store.comments.decide, [c.id for c in pending], CommentState.APPROVED,
-                                    actor="ana", reason=None, now=NOW)
+                    await store.run(desk.decide, [c.id for c in pending], CommentState.APPROVED, actor="ana")
                     decided += len(pending)
                     order.append("approve")
                 else:
