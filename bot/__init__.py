@@ -1,19 +1,20 @@
 """Relais: publishes campaign posts to Telegram and Mastodon and collects the replies.
 
-Layers, from the bottom up; a module imports only from its own layer or those below
-(``tests/test_layers.py`` checks it):
+Layers; a module imports only from its own layer or those below it (``tests/test_layers.py``
+checks it):
 
-1. ``bot.domain``, ``bot.clock``, ``bot.problems``, ``bot.channels``: plain typed
-   objects and the protocols networks are seen through (``Sender``, ``MastodonSource``,
-   ``TelegramSource``), no I/O.
+1. The base: ``bot.domain``, ``bot.clock``, ``bot.problems`` (plain typed objects, no I/O)
+   and ``bot.ports``, what the services need from a network: the ``Sender`` protocol, the
+   sources replies are read from, ``OnWire``, and the errors a network's failures become.
 2. ``bot.core``: loading and validating ``schedules/``, rendering ``messages/``.
    ``bot.store``: the ledger of publications, the comment store and the acknowledgement
    queue (SQLAlchemy, Alembic).
-3. ``bot.services``: publishing, timers, collecting, moderation rules, acknowledging,
-   export; they see networks only through the protocols of ``bot.channels``.
-4. ``bot.adapters``: one module per network (plus the console); each is the only module
-   that imports its network's library, and none imports the store or a service.
-5. ``bot.settings``, ``bot.logs``, ``bot.app`` and ``bot.cli``: read settings once and
+3. The two sides of the ports, which never import each other:
+   ``bot.services`` (publishing, timers, collecting, moderation rules, acknowledging,
+   export) use networks only through ``bot.ports``; ``bot.adapters`` (one module per
+   network, plus the console) implement them, each the only module that imports its
+   network's library, and none imports the store or a service.
+4. ``bot.settings``, ``bot.logs``, ``bot.app`` and ``bot.cli``: read settings once and
    wire it all up.
 """
 

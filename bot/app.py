@@ -13,9 +13,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot.channels import ChannelError, PermanentError, Sender
 from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.domain import Campaign, Network
+from bot.ports import ChannelError, PermanentError, Sender
 from bot.services.alerts import Alerts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.channels import Page
 from bot.clock import SimulatedClock
 from bot.domain import (
     Campaign,
@@ -24,6 +23,7 @@ from bot.domain import (
     Removal,
     Reply,
 )
+from bot.ports import Page
 from bot.services.collector import Collector
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CommentStore

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.adapters.mastodon import MastodonSender
-from bot.channels import PermanentError, RateLimited, TemporaryError
 from bot.core.length import mastodon_length
 from bot.domain import Channel, Media, Network, Publication
+from bot.ports import PermanentError, RateLimited, TemporaryError
 from tests.fakes.mastodon_api import FakeMastodon
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.adapters.mastodon import MastodonReader, MastodonSender, html_to_text, status_text
-from bot.channels import MastodonSource, PermanentError, RateLimited, TemporaryError
 from bot.domain import Channel, Network, Publication, Removal, Reply
+from bot.ports import MastodonSource, PermanentError, RateLimited, TemporaryError
 from tests.fakes.mastodon_api import FakeMastodon
 
 TOKEN = "s3cret-mastodon-token-for-source-tests"

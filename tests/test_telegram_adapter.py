@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.adapters.telegram import TOKEN_REFUSED, TelegramSender, visible_length
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.core.markdown import render
 from bot.domain import Channel, Media, Network, Publication
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
+from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.adapters.telegram import POLLING_CONFLICT, TelegramReader, TelegramSender
-from bot.channels import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
 from bot.domain import ForwardLink, Network, Reply
+from bot.ports import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
 from tests.fakes.telegram_api import JSON, FakeTelegram
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
-from bot.channels import OnWire, Receipt
 from bot.domain import Network, Publication
+from bot.ports import OnWire, Receipt
 
 
 class ConsoleSender:

@@ -40,9 +40,9 @@ from mastodon import (
     MastodonVersionError,
 )
 
-from bot.channels import ChannelError, OnWire, Page, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.core.length import MASTODON_DEFAULT_LIMIT, MASTODON_URL_LENGTH, mastodon_length
 from bot.domain import Media, Network, Publication, Removal, Reply
+from bot.ports import ChannelError, OnWire, Page, PermanentError, RateLimited, Receipt, TemporaryError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 and the source of the replies followers post in its groups and private chats.
 
 The only module that imports ``telegram``. It translates, it does not decide: each failure
-becomes one of the errors of ``bot.channels`` and the publisher (or the collector) chooses
+becomes one of the errors of ``bot.ports`` and the publisher (or the collector) chooses
 what to do. Nothing is retried in here, except following a group that Telegram upgraded to a
 supergroup (the server refused the first send, so sending again cannot post twice).
 
@@ -49,7 +49,9 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels import (
+from bot.core.length import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, telegram_length
+from bot.domain import ForwardLink, Media, Network, Publication, Removal, Reply
+from bot.ports import (
     ChannelError,
     OnWire,
     OutcomeUnknown,
@@ -59,8 +61,6 @@ from bot.channels import (
     Receipt,
     TemporaryError,
 )
-from bot.core.length import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, telegram_length
-from bot.domain import ForwardLink, Media, Network, Publication, Removal, Reply
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class _TelegramBot:
         return error
 
     def _translate(self, exc: TelegramError) -> ChannelError:
-        """The error of ``bot.channels`` that says what ``exc`` means for a send."""
+        """The error of ``bot.ports`` that says what ``exc`` means for a send."""
         said = self._scrub(exc.message)
         if isinstance(exc, RetryAfter):
             seconds = _retry_seconds(exc)
@@ -389,7 +389,7 @@ class TelegramSender(_TelegramBot):
 
 class TelegramReader(_TelegramBot):
     """Reads the messages people post where the bot is (groups, channels' discussion groups,
-    private chats), for the collector: the ``TelegramSource`` of ``bot.channels``.
+    private chats), for the collector: the ``TelegramSource`` of ``bot.ports``.
 
     It polls with getUpdates; only one program may do that per bot token (``TelegramSender``
     never does). It does not filter: which replies belong to a campaign (its hashtags, the

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock
 from bot.domain import Campaign, Network
+from bot.ports import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
 from bot.store.acknowledgements import LEASE, Acknowledgement, AcknowledgementQueue
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
+from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
 from bot.store.db import store_failure

@@ -38,9 +38,9 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.clock import Clock
 from bot.domain import Network, Publication, PublicationState
+from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
 
 log = logging.getLogger(__name__)

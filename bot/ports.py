@@ -1,4 +1,4 @@
-"""What the services need from a network: the ``Sender`` protocol, which adapters
+"""The ports: what the services need from a network. The ``Sender`` protocol, which adapters
 implement, and the errors they raise. Adapters translate their library's exceptions into
 these; the publisher decides what to do (retry, wait, give up, never repeat)."""
 
