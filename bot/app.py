@@ -33,13 +33,13 @@ class SetupError(Exception):
     """The bot cannot start; the message says what to fix."""
 
 
-def networks_used(campaigns: list[Campaign]) -> set[Network]:
+def networks_used(campaigns: list[Campaign]) -> set[str]:
     return {channel.network for c in campaigns for channel in c.channels.values()}
 
 
-def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, Sender]:
+def build_senders(settings: Settings, networks: set[str]) -> dict[str, Sender]:
     """A sender per network the campaigns use; refuses to start without its credentials."""
-    senders: dict[Network, Sender] = {}
+    senders: dict[str, Sender] = {}
     if Network.TELEGRAM in networks:
         if settings.telegram_token is None:
             raise SetupError(
@@ -65,10 +65,10 @@ def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, S
     return senders
 
 
-def build_sources(settings: Settings, networks: set[Network]) -> dict[Network, Any]:
+def build_sources(settings: Settings, networks: set[str]) -> dict[str, Any]:
     """A reader of replies per network the campaigns use (credentials checked by
     ``build_senders`` already)."""
-    sources: dict[Network, Any] = {}
+    sources: dict[str, Any] = {}
     if Network.TELEGRAM in networks and settings.telegram_token is not None:
         from bot.adapters.telegram import TelegramReader
 
@@ -84,7 +84,7 @@ def build_sources(settings: Settings, networks: set[Network]) -> dict[Network, A
     return sources
 
 
-def console_senders(console: object) -> dict[Network, Sender]:
+def console_senders(console: object) -> dict[str, Sender]:
     from bot.adapters.console import ConsoleSender
 
     sender = ConsoleSender(console)  # type: ignore[arg-type]
@@ -127,10 +127,10 @@ def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, 
 async def serve(
     settings: Settings,
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     *,
     database_url: str,
-    sources: Mapping[Network, Any] | None = None,
+    sources: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
 ) -> None:
@@ -197,7 +197,7 @@ def _start_collectors(
     ledger: Ledger,
     publisher: Publisher,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Any],
     clock: Clock,
     stop: asyncio.Event,
 ) -> tuple[list[asyncio.Task], list[Any]]:
@@ -227,7 +227,7 @@ def _start_acknowledgers(
     ledger: Ledger,
     publisher: Publisher,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Any],
     clock: Clock,
     stop: asyncio.Event,
 ) -> list[asyncio.Task]:
@@ -278,7 +278,7 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
 
 async def rehearse(
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     start: datetime,
     speed: float | None,
     schedules: Path,

@@ -243,7 +243,7 @@ def plan_json(
                 "id": p.id,
                 "campaign": p.campaign,
                 "channel": p.channel.name,
-                "network": p.channel.network.value,
+                "network": str(p.channel.network),
                 "local_time": local,
                 "utc_time": utc,
                 "timezone": p.timezone.key,

@@ -1,4 +1,5 @@
-from bot.core.length import mastodon_length, telegram_length
+from bot.networks.mastodon import length as mastodon_length
+from bot.networks.telegram import length as telegram_length
 
 
 def test_mastodon_counts_links_as_23_and_remote_mentions_as_the_user() -> None:

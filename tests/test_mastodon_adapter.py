@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.adapters.mastodon import MastodonSender
-from bot.core.length import mastodon_length
 from bot.domain import Channel, Media, Network, Publication
+from bot.networks.mastodon import length as mastodon_length
 from bot.ports import PermanentError, RateLimited, TemporaryError
 from tests.fakes.mastodon_api import FakeMastodon
 

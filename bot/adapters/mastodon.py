@@ -40,8 +40,10 @@ from mastodon import (
     MastodonVersionError,
 )
 
-from bot.core.length import MASTODON_DEFAULT_LIMIT, MASTODON_URL_LENGTH, mastodon_length
 from bot.domain import Media, Network, Publication, Removal, Reply
+from bot.networks.mastodon import DEFAULT_LIMIT as MASTODON_DEFAULT_LIMIT
+from bot.networks.mastodon import URL_LENGTH as MASTODON_URL_LENGTH
+from bot.networks.mastodon import length as mastodon_length
 from bot.ports import ChannelError, OnWire, Page, PermanentError, RateLimited, Receipt, TemporaryError
 
 T = TypeVar("T")

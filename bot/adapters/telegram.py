@@ -49,8 +49,10 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.core.length import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, telegram_length
 from bot.domain import ForwardLink, Media, Network, Publication, Removal, Reply
+from bot.networks.telegram import CAPTION_LIMIT as TELEGRAM_CAPTION_LIMIT
+from bot.networks.telegram import TEXT_LIMIT as TELEGRAM_TEXT_LIMIT
+from bot.networks.telegram import length as telegram_length
 from bot.ports import (
     ChannelError,
     OnWire,

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from bot.clock import Clock
-from bot.domain import Network, Publication, PublicationState
+from bot.domain import Publication, PublicationState
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
 
@@ -110,7 +110,7 @@ class Publisher:
     def __init__(
         self,
         ledger: Ledger,
-        senders: Mapping[Network, Sender],
+        senders: Mapping[str, Sender],  # by network name
         clock: Clock,
         *,
         retry: RetryPolicy | None = None,

@@ -212,7 +212,7 @@ class Ledger:
                     "campaign": p.campaign,
                     "publication": p.id,
                     "channel": p.channel.name,
-                    "network": p.channel.network.value,
+                    "network": str(p.channel.network),
                     "due_at": p.at,
                     "state": PENDING,
                     "attempts": 0,
