@@ -41,7 +41,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.clock import Clock
 from bot.domain import Publication, PublicationState
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
-from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
+from bot.store.ledger import Ledger, Row, Wire, key_forgotten
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +57,8 @@ class _NotOurs(Exception):
 
 
 class _KeyForgotten(Exception):
-    """A Mastodon post tried too long ago to be retried; the ledger made it ``unknown``."""
+    """A post tried too long ago to be retried under its idempotency key; the ledger made it
+    ``unknown``."""
 
 
 class _StoreDown(TemporaryError):
@@ -294,7 +295,8 @@ class Publisher:
         except _NotOurs:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
-            log.error("%s: unknown whether it was published, not sent again: %s", key, KEY_FORGOTTEN)
+            forgotten = key_forgotten(publication.channel.network)
+            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
             if self.on_outcome is not None:
                 await self.on_outcome()
         except PermanentError as error:
