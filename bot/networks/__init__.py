@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from bot.domain import Channel
 
+REDACTED = "[redacted]"  # what a secret becomes in a log line or a message
+
 
 class Flavour(StrEnum):
     """The text a network takes; the renderer (``bot.core.markdown``) makes both."""
@@ -118,7 +120,8 @@ class Profile(ABC):
         return []
 
     def redact(self, text: str) -> str:
-        """``text`` with the network's secrets, recognised by their shape, replaced."""
+        """``text`` with the network's secrets, recognised by their shape, replaced by
+        ``REDACTED`` (``bot.logs`` applies it to every log record)."""
         return text
 
     def __repr__(self) -> str:

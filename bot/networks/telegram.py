@@ -14,7 +14,7 @@ import re
 from typing import Any, Literal
 
 from bot.domain import Channel
-from bot.networks import ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
+from bot.networks import REDACTED, ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.problems import shown
 
 NAME = "telegram"
@@ -39,7 +39,6 @@ _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+(?P<path>/[^\s?#]*)")
 _BOT_SEGMENT = re.compile(r"/bot[^/\s?#\"'<>)]+")
 # Outside a URL, only a token-like "/bot<id>:<...>/" segment.
 _BOT_PATH = re.compile(r"/bot[0-9]+(?::|%3[Aa])[^/\s?#\"'<>]+")
-REDACTED = "[redacted]"
 
 
 class TelegramChannelSpec(ChannelSpec):
