@@ -177,7 +177,9 @@ class Removal:
 
 @dataclass(frozen=True)
 class ForwardLink:
-    """Telegram: the copy of a channel post in its discussion group, which comments answer."""
+    """A copy of a published post that replies answer instead of the post itself (Telegram:
+    the automatic forward of a channel post into its discussion group)."""
 
-    remote_id: str  # "<group id>:<message id>"
-    original: str  # "<channel id>:<message id>" (the receipt of the published post)
+    remote_id: str  # the copy: "<group id>:<message id>"
+    original: str  # the post: "<channel id>:<message id>" (the receipt of the publication)
+    network: str

@@ -202,7 +202,7 @@ def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: 
     ledger.sync([pub], NOW)
     ledger.claim([pub.key], NOW)
     ledger.finish(pub.key, PublicationState.PUBLISHED, NOW, remote_id="-100:5")
-    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5")], now=NOW)
+    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5", "telegram")], now=NOW)
     assert store.answered(Network.TELEGRAM, ["-100:5", "-200:9", "-200:10"]) == {
         "-100:5": "c/annonce/tg",
         "-200:9": "c/annonce/tg",

@@ -478,7 +478,7 @@ class TelegramReader(_TelegramBot):
             raise _Unreadable("no valid chat or message id")
         where = f"{chat_id}:{message_id}"
         if message.is_automatic_forward is True:
-            return ForwardLink(remote_id=where, original=_forwarded_from(message))
+            return ForwardLink(remote_id=where, original=_forwarded_from(message), network=Network.TELEGRAM)
         user, speaker = message.from_user, message.sender_chat
         if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
             return None

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply, storable
+from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.db import refused
 from bot.store.schema import (
@@ -197,7 +197,7 @@ class CommentStore:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             store = partial(self._store, connection, now=now)
             steps: list[tuple[str, str, Callable[[], SaveResult]]] = [
-                (Network.TELEGRAM.value, link.remote_id, partial(store, (), (), [link])) for link in links
+                (str(link.network), link.remote_id, partial(store, (), (), [link])) for link in links
             ]
             steps += [
                 (str(c.reply.network), c.reply.remote_id, partial(store, [c], (), ())) for c in collected
@@ -392,7 +392,7 @@ class CommentStore:
         return 1
 
     def _upsert_link(self, connection: Connection, link: ForwardLink) -> None:
-        network = Network.TELEGRAM.value
+        network = str(link.network)
         known = connection.execute(
             select(remote_links.c.original).where(
                 remote_links.c.network == network, remote_links.c.remote_id == link.remote_id
