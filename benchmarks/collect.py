@@ -91,8 +91,8 @@ from benchmarks.report import (  # noqa: E402
     show,
     summary,
 )
-from bot.adapters import mastodon as mastodon_adapter  # noqa: E402
-from bot.adapters.mastodon import MastodonReader  # noqa: E402
+from bot.adapters.mastodon import text as mastodon_adapter  # noqa: E402
+from bot.adapters.mastodon.reader import MastodonReader  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
 from bot.ports import Page  # noqa: E402

@@ -46,7 +46,7 @@ def build_senders(settings: Settings, networks: set[str]) -> dict[str, Sender]:
                 "a campaign has a Telegram channel but RELAIS_TELEGRAM_TOKEN is not set "
                 "(see .env.example and the README's 'Connecting real accounts')"
             )
-        from bot.adapters.telegram import TelegramSender
+        from bot.adapters.telegram.sender import TelegramSender
 
         senders[Network.TELEGRAM] = TelegramSender(
             settings.telegram_token.get_secret_value(), settings.telegram_api_url
@@ -57,7 +57,7 @@ def build_senders(settings: Settings, networks: set[str]) -> dict[str, Sender]:
                 "a campaign has a Mastodon channel but RELAIS_MASTODON_URL or "
                 "RELAIS_MASTODON_TOKEN is not set (see .env.example)"
             )
-        from bot.adapters.mastodon import MastodonSender
+        from bot.adapters.mastodon.sender import MastodonSender
 
         senders[Network.MASTODON] = MastodonSender(
             settings.mastodon_url, settings.mastodon_token.get_secret_value()
@@ -70,13 +70,13 @@ def build_sources(settings: Settings, networks: set[str]) -> dict[str, Any]:
     ``build_senders`` already)."""
     sources: dict[str, Any] = {}
     if Network.TELEGRAM in networks and settings.telegram_token is not None:
-        from bot.adapters.telegram import TelegramReader
+        from bot.adapters.telegram.reader import TelegramReader
 
         sources[Network.TELEGRAM] = TelegramReader(
             settings.telegram_token.get_secret_value(), settings.telegram_api_url
         )
     if Network.MASTODON in networks and settings.mastodon_url and settings.mastodon_token is not None:
-        from bot.adapters.mastodon import MastodonReader
+        from bot.adapters.mastodon.reader import MastodonReader
 
         sources[Network.MASTODON] = MastodonReader(
             settings.mastodon_url, settings.mastodon_token.get_secret_value()

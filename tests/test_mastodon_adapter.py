@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.mastodon import MastodonSender
+from bot.adapters.mastodon.sender import MastodonSender
 from bot.domain import Channel, Media, Network, Publication
 from bot.networks.mastodon import length as mastodon_length
 from bot.ports import PermanentError, RateLimited, TemporaryError

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonSender
+from bot.adapters.mastodon.sender import MastodonSender
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication
 from bot.ports import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.telegram import TOKEN_REFUSED, TelegramSender, visible_length
+from bot.adapters.telegram.sender import TelegramSender, visible_length
+from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
 from bot.domain import Channel, Media, Network, Publication
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging

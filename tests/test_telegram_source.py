@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.adapters.telegram import POLLING_CONFLICT, TelegramReader, TelegramSender
+from bot.adapters.telegram.reader import POLLING_CONFLICT, TelegramReader
+from bot.adapters.telegram.sender import TelegramSender
 from bot.domain import ForwardLink, Network, Reply
 from bot.ports import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
 from tests.fakes.telegram_api import JSON, FakeTelegram
