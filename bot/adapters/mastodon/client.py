@@ -104,7 +104,7 @@ class MastodonClient:
 
     def _redact(self, text: str) -> str:
         token = self._api.access_token
-        return text.replace(token, "[token]") if token else text
+        return text.replace(str(token), "[token]") if token else text
 
 
 def get_field(obj: object, name: str) -> Any:

@@ -193,7 +193,8 @@ class MastodonReader(MastodonClient):
         if created_at is None:
             raise _Malformed(f"status {status_id} has no valid created_at")
         in_reply_to = _int_id(status.get("in_reply_to_id"))
-        tags = status.get("tags") if isinstance(status.get("tags"), list) else []
+        tags = status.get("tags")
+        tags = tags if isinstance(tags, list) else []
         names = (_text_field(get_field(tag, "name")).strip().lstrip("#").lower() for tag in tags)
         name = _text_field(account.get("display_name")) or _text_field(account.get("username"))
         return Reply(
@@ -308,6 +309,7 @@ def _utc(value: object) -> datetime | None:
 
 def _asks_no_bots(account: Mapping[str, Any]) -> bool:
     """The fediverse convention: "#nobot" in the profile's note or in one of its fields."""
-    fields = account.get("fields") if isinstance(account.get("fields"), list) else []
+    fields = account.get("fields")
+    fields = fields if isinstance(fields, list) else []
     htmls = [account.get("note")] + [get_field(f, key) for f in fields for key in ("name", "value")]
     return any(_NOBOT.search(html_to_text(_text_field(h))) for h in htmls)

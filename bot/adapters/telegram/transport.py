@@ -123,19 +123,20 @@ class TelegramBot:
         self._token = token
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
-        timeouts = {
-            "connect_timeout": timeout,
-            "read_timeout": timeout,
-            "write_timeout": timeout,
-            "pool_timeout": timeout,
-            "media_write_timeout": max(timeout, 30.0),
-        }
+
+        def request(connections: int) -> _Request:
+            return _Request(
+                connection_pool_size=connections,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                write_timeout=timeout,
+                pool_timeout=timeout,
+                media_write_timeout=max(timeout, 30.0),
+            )
+
         # Sends are paced by the rate limiter, so a few connections are plenty; a request
         # that waits longer than ``pool_timeout`` for one was never sent (TemporaryError).
-        self._requests = (
-            _Request(connection_pool_size=16, **timeouts),
-            _Request(connection_pool_size=1, **timeouts),  # getUpdates: the reader's only
-        )
+        self._requests = (request(16), request(1))  # the second: getUpdates, the reader's only
         limiter = (
             AIORateLimiter(
                 overall_max_rate=OVERALL_BURST,
