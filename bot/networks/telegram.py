@@ -54,6 +54,16 @@ def length(shown: str) -> int:
     return len(shown.encode("utf-16-le")) // 2
 
 
+def cut(text: str, units: int) -> str:
+    """The longest prefix of ``text`` that Telegram counts as at most ``units`` long."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > units:
+            return text[:index]
+    return text
+
+
 def shown_text(text: str) -> str:
     """What Telegram shows of an HTML message: the text, its tags parsed away."""
     return html.unescape(_TAG.sub("", text))

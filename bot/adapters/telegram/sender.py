@@ -15,10 +15,8 @@ from telegram.error import ChatMigrated, TelegramError
 
 from bot.adapters.telegram.transport import Chat, Refused, T, TelegramBot, last_status, log, wire_hook
 from bot.domain import Media, Publication
-from bot.networks.telegram import CAPTION_LIMIT as TELEGRAM_CAPTION_LIMIT
-from bot.networks.telegram import TEXT_LIMIT as TELEGRAM_TEXT_LIMIT
-from bot.networks.telegram import length as telegram_length
-from bot.ports import ChannelError, OnWire, OutcomeUnknown, PermanentError, Receipt
+from bot.networks import telegram
+from bot.ports import OnWire, PermanentError, Receipt
 
 MAX_ALBUM = 10  # photos in one sendMediaGroup
 
@@ -27,9 +25,9 @@ class TelegramSender(TelegramBot):
     """Publishes to Telegram chats (``"@username"`` or a numeric id) with one bot token."""
 
     async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
-        """Send the publication as one message, a photo, an album, or (for a text over 4096
-        characters) several messages; the receipt names the first one. ``on_wire`` is
-        awaited before each request is written, once the rate limiter let it through."""
+        """Send the publication as one message, a photo or an album; the receipt names the
+        (first) message. ``on_wire`` is awaited before each request is written, once the rate
+        limiter let it through."""
         token = wire_hook.set(on_wire)
         try:
             return await self._publish(publication)
@@ -45,27 +43,19 @@ class TelegramSender(TelegramBot):
         if publication.media:
             message = await self._send_media(chat, publication.text, publication.media, where)
             return self._receipt(chat, message)
-        parts = split_html(publication.text, TELEGRAM_TEXT_LIMIT)
-        first: Message | None = None
-        for number, part in enumerate(parts, 1):
-            try:
-                message = await self._call(chat, where, self._text_sender(part))
-            except ChannelError as exc:
-                if first is None:
-                    raise
-                raise OutcomeUnknown(
-                    f"Telegram published part 1 of {len(parts)} (message {first.message_id}) but "
-                    f"part {number} failed ({exc}); sending again would repeat the parts already sent"
-                ) from None
-            first = first or message
-        assert first is not None  # split_html returns at least one part
-        return self._receipt(chat, first)
+        size = telegram.length(telegram.shown_text(publication.text))
+        if size > telegram.TEXT_LIMIT:  # validation does not let one through: never split
+            raise PermanentError(
+                f"the message has {size} characters; Telegram's limit is {telegram.TEXT_LIMIT}"
+            )
+        message = await self._call(chat, where, self._text_sender(publication.text))
+        return self._receipt(chat, message)
 
     async def send_alert(self, chat: str | int, text: str) -> Receipt:
         """Send plain ``text`` to a staff chat (cut to 4096 characters)."""
         ref = _chat_ref(chat)
-        if telegram_length(text) > TELEGRAM_TEXT_LIMIT:
-            text = _cut(text, TELEGRAM_TEXT_LIMIT - 1) + "…"
+        if telegram.length(text) > telegram.TEXT_LIMIT:
+            text = telegram.cut(text, telegram.TEXT_LIMIT - 1) + "…"
         sender = self._text_sender(html.escape(text, quote=False))
         message = await self._call(ref, f"alert chat {chat}", sender)
         return self._receipt(ref, message)
@@ -78,10 +68,10 @@ class TelegramSender(TelegramBot):
         return send
 
     async def _send_media(self, chat: Chat, text: str, media: tuple[Media, ...], where: str) -> Message:
-        size = visible_length(text)
-        if size > TELEGRAM_CAPTION_LIMIT:
+        size = telegram.length(telegram.shown_text(text))
+        if size > telegram.CAPTION_LIMIT:
             raise PermanentError(
-                f"the caption has {size} characters; Telegram's limit is {TELEGRAM_CAPTION_LIMIT}"
+                f"the caption has {size} characters; Telegram's limit is {telegram.CAPTION_LIMIT}"
             )
         if len(media) > MAX_ALBUM:
             raise PermanentError(f"{len(media)} photos; Telegram takes at most {MAX_ALBUM} in an album")
@@ -163,48 +153,3 @@ async def _read(media: Media) -> bytes:
         return await asyncio.to_thread(media.path.read_bytes)
     except OSError as exc:
         raise PermanentError(f"cannot read {media.path}: {exc.strerror or exc}") from None
-
-
-# -- length and splitting ----------------------------------------------------------------------
-_TAG = re.compile(r"<[^>]*>")
-
-
-def visible_length(text: str) -> int:
-    """Telegram's length of an HTML text: UTF-16 units once tags and entities are parsed."""
-    return telegram_length(html.unescape(_TAG.sub("", text)))
-
-
-def split_html(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
-    """Cut Telegram HTML into messages of at most ``limit`` visible characters, between
-    paragraphs (a blank line; no tag spans one). A paragraph over the limit is an error."""
-    if visible_length(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for paragraph in text.split("\n\n"):
-        length = visible_length(paragraph)
-        if not paragraph.strip():
-            continue
-        if length > limit:
-            raise PermanentError(
-                f"a paragraph has {length} characters; Telegram's limit is {limit} and only "
-                "whole paragraphs are split into messages"
-            )
-        if current and size + 2 + length > limit:
-            parts.append("\n\n".join(current))
-            current, size = [], 0
-        size += length + (2 if current else 0)
-        current.append(paragraph)
-    parts.append("\n\n".join(current))
-    return parts
-
-
-def _cut(text: str, units: int) -> str:
-    """The longest prefix of ``text`` of at most ``units`` UTF-16 units."""
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > units:
-            return text[:index]
-    return text
