@@ -69,7 +69,7 @@ def shown_text(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-def message_id(chat_id: int, message: int) -> str:
+def remote_id(chat_id: int, message: int) -> str:
     """A message's remote id: ``"<chat id>:<message id>"``."""
     return f"{chat_id}:{message}"
 

@@ -14,7 +14,8 @@ from urllib.parse import quote, urlsplit
 
 from bot.adapters.mastodon.client import MastodonClient, get_field, log, unless_gone
 from bot.adapters.mastodon.text import clean, html_to_text, status_text
-from bot.domain import Network, Removal, Reply
+from bot.domain import Removal, Reply
+from bot.networks.mastodon import NAME
 from bot.ports import Page, TemporaryError
 
 PAGE_LIMIT = 40  # the most statuses (or notifications) Mastodon gives in one page
@@ -148,7 +149,7 @@ class MastodonReader(MastodonClient):
         def fetch() -> Reply | Removal:
             status = unless_gone(self._api.status, checked)
             if status is None:
-                return Removal(Network.MASTODON, remote_id)
+                return Removal(NAME, remote_id)
             try:
                 return self._reply(status)
             except _Malformed as exc:
@@ -198,7 +199,7 @@ class MastodonReader(MastodonClient):
         names = (_text_field(get_field(tag, "name")).strip().lstrip("#").lower() for tag in tags)
         name = _text_field(account.get("display_name")) or _text_field(account.get("username"))
         return Reply(
-            network=Network.MASTODON,
+            network=NAME,
             remote_id=str(status_id),
             text=status_text(_text_field(status.get("content")), _text_field(status.get("spoiler_text"))),
             created_at=created_at,

@@ -12,7 +12,8 @@ from telegram.constants import ChatType
 from telegram.error import Conflict, TelegramError
 
 from bot.adapters.telegram.transport import TelegramBot, log
-from bot.domain import ForwardLink, Network, Removal, Reply
+from bot.domain import ForwardLink, Removal, Reply
+from bot.networks.telegram import NAME, message_url, remote_id
 from bot.ports import ChannelError, Page, PermanentError
 
 POLLING_CONFLICT = (
@@ -113,9 +114,9 @@ class TelegramReader(TelegramBot):
         chat_id, message_id = _id(chat.id), _id(message.message_id)
         if chat_id is None or message_id is None:
             raise _Unreadable("no valid chat or message id")
-        where = f"{chat_id}:{message_id}"
+        where = remote_id(chat_id, message_id)
         if message.is_automatic_forward is True:
-            return ForwardLink(remote_id=where, original=_forwarded_from(message), network=Network.TELEGRAM)
+            return ForwardLink(remote_id=where, original=_forwarded_from(message), network=NAME)
         user, speaker = message.from_user, message.sender_chat
         if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
             return None
@@ -147,20 +148,20 @@ class TelegramReader(TelegramBot):
         replied_id = _id(replied.message_id) if replied is not None else None
         thread = _id(message.message_thread_id)
         return Reply(
-            network=Network.TELEGRAM,
+            network=NAME,
             remote_id=where,
             text=text,
             created_at=message.date.astimezone(UTC),
             author_id=str(author_id),
             author_handle=handle,
             author_name=name,
-            url=f"https://t.me/{username}/{message_id}" if public else None,
+            url=message_url(username, message_id) if public else None,
             language=language,
             hashtags=hashtags(text, entities),
-            in_reply_to=f"{chat_id}:{replied_id}" if replied_id is not None else None,
+            in_reply_to=remote_id(chat_id, replied_id) if replied_id is not None else None,
             edited_at=message.edit_date.astimezone(UTC) if edited and message.edit_date else None,
             private=private,
-            thread=f"{chat_id}:{thread}" if thread is not None and not private else None,
+            thread=remote_id(chat_id, thread) if thread is not None and not private else None,
         )
 
 
@@ -200,7 +201,7 @@ def _forwarded_from(message: Message) -> str:
         message_id = _id(message.api_kwargs.get("forward_from_message_id"))
     if chat_id is None or message_id is None:
         raise _Unreadable("an automatic forward without its channel post")
-    return f"{chat_id}:{message_id}"
+    return remote_id(chat_id, message_id)
 
 
 def _handle(username: object) -> str:

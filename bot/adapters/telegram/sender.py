@@ -137,8 +137,8 @@ class TelegramSender(TelegramBot):
         username = message.chat.username
         if username is None and isinstance(chat, str) and chat.startswith("@"):
             username = chat[1:]
-        url = f"https://t.me/{username}/{message.message_id}" if username else None
-        return Receipt(remote_id=f"{message.chat.id}:{message.message_id}", url=url)
+        url = telegram.message_url(username, message.message_id) if username else None
+        return Receipt(remote_id=telegram.remote_id(message.chat.id, message.message_id), url=url)
 
 
 def _chat_ref(chat: str | int) -> Chat:
