@@ -20,7 +20,7 @@ from typing import Any
 from bot import networks
 from bot.clock import Clock
 from bot.domain import Campaign
-from bot.ports import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
+from bot.ports import ChannelError, PermanentError, RateLimited, Source
 from bot.store.acknowledgements import LEASE, Acknowledgement, AcknowledgementQueue
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Acknowledger:
     def __init__(
         self,
         network: str,
-        source: MastodonSource | TelegramSource,
+        source: Source,
         queue: AcknowledgementQueue,
         clock: Clock,
         db: Run,
