@@ -339,6 +339,35 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
         await telegram.close()
 
 
+async def test_on_wire_is_awaited_once_right_before_the_request(sender: TelegramSender, tg: FakeTelegram) -> None:
+    received_before: list[int] = []
+
+    async def on_wire() -> None:
+        received_before.append(len(tg.sent))
+
+    await sender.publish(publication("maintenant"), on_wire=on_wire)
+
+    assert received_before == [0]
+    assert [s.text for s in tg.sent] == ["maintenant"]
+
+
+async def test_a_request_that_cannot_connect_was_never_on_the_wire() -> None:
+    """The attempt is recorded once a connection is ready: a crash while connecting, or while
+    waiting for a connection, leaves the publication pending instead of in doubt."""
+    on_wire_calls: list[str] = []
+
+    async def on_wire() -> None:
+        on_wire_calls.append("on the wire")
+
+    telegram = TelegramSender(TOKEN, closed_port_url(), timeout=2.0)
+    try:
+        with pytest.raises(TemporaryError, match="nothing was sent"):
+            await telegram.publish(publication("x"), on_wire=on_wire)
+    finally:
+        await telegram.close()
+    assert on_wire_calls == []
+
+
 async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) -> None:
     wrong = "1234567:TEST-this-is-not-the-right-token-0123456"
     telegram = TelegramSender(wrong, tg.url)

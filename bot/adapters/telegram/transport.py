@@ -3,8 +3,8 @@ its errors into those of ``bot.ports``. Shared by the sender and the reader.
 
 Sends are paced by PTB's ``AIORateLimiter``, which makes a call wait (minutes, for a burst to
 one channel) before its request is written. The publisher's ``on_wire`` callback is awaited
-by the transport itself (``_Request.do_request``), after that wait and right before the
-request is written; cancelling a send that still waits sends nothing.
+by the transport itself (``_WireTransport``), after that wait, once a connection is ready and
+right before the request is written; cancelling a send that still waits sends nothing.
 
 The bot token never appears in an error message, a log line or a ``repr``: exceptions of
 the library (whose messages and causes can hold the request URL, ``.../bot<token>/...``) are
@@ -49,7 +49,7 @@ TOKEN_REFUSED = "Telegram refused the bot token (RELAIS_TELEGRAM_TOKEN); check i
 # T seconds it lets through up to burst + rate * T requests, so "30 per 1 s" taken literally
 # (a burst of 30, then 30 a second) allows 60 in the first second. Burst and rate are chosen
 # so that burst + rate * T stays under each limit, with a margin for network jitter.
-OVERALL_BURST, OVERALL_PER_SECOND = 1, 29  # at most 30 in any second; timers only ever fire late
+OVERALL_BURST, OVERALL_PER_SECOND = 1, 25  # Telegram: 30; 5 spare for requests bunched on the way
 GROUP_BURST, GROUP_PER_MINUTE = 4, 14  # at most 18 in any minute (Telegram: 20)
 
 T = TypeVar("T")
@@ -72,17 +72,48 @@ class Refused(TelegramError):
         self.error = error
 
 
-class _Request(HTTPXRequest):
-    """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
-    publisher's ``on_wire`` once the rate limiter has let the request through."""
+# The trace events of httpcore that come right before a request's first byte is written:
+# by then a connection is ready, so a request still waiting for one, or that could not
+# connect, was never on the wire.
+_FIRST_BYTE = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+
+class _WireTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, awaiting the publisher's ``on_wire`` (if this task has one) once a
+    connection is ready and right before the request is written."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         hook = wire_hook.get()
         if hook is not None:
-            try:
-                await hook()
-            except Exception as error:
-                raise Refused(error) from None
+
+            async def trace(event: str, info: dict[str, Any]) -> None:
+                if event in _FIRST_BYTE:
+                    try:
+                        await hook()
+                    except Exception as error:
+                        raise Refused(error) from None
+
+            request.extensions = {**request.extensions, "trace": trace}
+        return await super().handle_async_request(request)
+
+
+class _Request(HTTPXRequest):
+    """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
+    publisher's ``on_wire`` right before a request is written (``_WireTransport``)."""
+
+    def __init__(self, *, connection_pool_size: int, timeout: float, media_write_timeout: float) -> None:
+        transport = _WireTransport(limits=httpx.Limits(max_connections=connection_pool_size))
+        super().__init__(
+            connection_pool_size=connection_pool_size,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+            media_write_timeout=media_write_timeout,
+            httpx_kwargs={"transport": transport},
+        )
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         status, payload = await super().do_request(*args, **kwargs)
         last_status.set(status)
         return status, payload
@@ -126,12 +157,7 @@ class TelegramBot:
 
         def request(connections: int) -> _Request:
             return _Request(
-                connection_pool_size=connections,
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                write_timeout=timeout,
-                pool_timeout=timeout,
-                media_write_timeout=max(timeout, 30.0),
+                connection_pool_size=connections, timeout=timeout, media_write_timeout=max(timeout, 30.0)
             )
 
         # Sends are paced by the rate limiter, so a few connections are plenty; a request
