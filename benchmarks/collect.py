@@ -90,11 +90,11 @@ from benchmarks.report import (  # noqa: E402
     show,
     summary,
 )
-from bot.adapters import mastodon as mastodon_adapter  # noqa: E402
-from bot.adapters.mastodon import MastodonReader  # noqa: E402
-from bot.channels import Page  # noqa: E402
+from bot.adapters.mastodon import text as mastodon_adapter  # noqa: E402
+from bot.adapters.mastodon.reader import MastodonReader  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
+from bot.ports import Page  # noqa: E402
 from bot.services.collector import Collector, CollectorTiming  # noqa: E402
 from bot.store import db  # noqa: E402
 from bot.store.comments import Collected, Comment, CommentStore  # noqa: E402

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from bot.channels import ChannelError, PermanentError, Sender
+from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
-from bot.domain import Campaign, Network
+from bot.domain import Campaign
+from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.services.alerts import Alerts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
@@ -33,62 +34,60 @@ class SetupError(Exception):
     """The bot cannot start; the message says what to fix."""
 
 
-def networks_used(campaigns: list[Campaign]) -> set[Network]:
+def adapter(network: str) -> Adapter:
+    """The adapter package of a registered network (``UnknownNetwork`` for any other),
+    imported when first needed: nothing of a network's library is loaded before."""
+    return cast(Adapter, importlib.import_module(networks.profile(network).adapter))
+
+
+def networks_used(campaigns: list[Campaign]) -> set[str]:
     return {channel.network for c in campaigns for channel in c.channels.values()}
 
 
-def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, Sender]:
+def _in_order(used: set[str]) -> list[str]:
+    """The networks ``used``, in the registry's order; an unknown one is an error."""
+    for name in used:
+        networks.profile(name)
+    return [name for name in networks.names() if name in used]
+
+
+def build_senders(settings: Settings, used: set[str]) -> dict[str, Sender]:
     """A sender per network the campaigns use; refuses to start without its credentials."""
-    senders: dict[Network, Sender] = {}
-    if Network.TELEGRAM in networks:
-        if settings.telegram_token is None:
-            raise SetupError(
-                "a campaign has a Telegram channel but RELAIS_TELEGRAM_TOKEN is not set "
-                "(see .env.example and the README's 'Connecting real accounts')"
-            )
-        from bot.adapters.telegram import TelegramSender
-
-        senders[Network.TELEGRAM] = TelegramSender(
-            settings.telegram_token.get_secret_value(), settings.telegram_api_url
-        )
-    if Network.MASTODON in networks:
-        if settings.mastodon_url is None or settings.mastodon_token is None:
-            raise SetupError(
-                "a campaign has a Mastodon channel but RELAIS_MASTODON_URL or "
-                "RELAIS_MASTODON_TOKEN is not set (see .env.example)"
-            )
-        from bot.adapters.mastodon import MastodonSender
-
-        senders[Network.MASTODON] = MastodonSender(
-            settings.mastodon_url, settings.mastodon_token.get_secret_value()
-        )
+    senders: dict[str, Sender] = {}
+    for network in _in_order(used):
+        try:
+            senders[network] = adapter(network).sender(settings)
+        except NotConfigured as error:
+            raise SetupError(str(error)) from None
     return senders
 
 
-def build_sources(settings: Settings, networks: set[Network]) -> dict[Network, Any]:
+def build_sources(settings: Settings, used: set[str]) -> dict[str, Source]:
     """A reader of replies per network the campaigns use (credentials checked by
     ``build_senders`` already)."""
-    sources: dict[Network, Any] = {}
-    if Network.TELEGRAM in networks and settings.telegram_token is not None:
-        from bot.adapters.telegram import TelegramReader
-
-        sources[Network.TELEGRAM] = TelegramReader(
-            settings.telegram_token.get_secret_value(), settings.telegram_api_url
-        )
-    if Network.MASTODON in networks and settings.mastodon_url and settings.mastodon_token is not None:
-        from bot.adapters.mastodon import MastodonReader
-
-        sources[Network.MASTODON] = MastodonReader(
-            settings.mastodon_url, settings.mastodon_token.get_secret_value()
-        )
+    sources: dict[str, Source] = {}
+    for network in _in_order(used):
+        source = adapter(network).reader(settings)
+        if source is not None:
+            sources[network] = source
     return sources
 
 
-def console_senders(console: object) -> dict[Network, Sender]:
+def console_senders(console: object) -> dict[str, Sender]:
     from bot.adapters.console import ConsoleSender
 
     sender = ConsoleSender(console)  # type: ignore[arg-type]
-    return {Network.TELEGRAM: sender, Network.MASTODON: sender}
+    return dict.fromkeys(networks.names(), sender)
+
+
+def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
+    """Where the staff is told of publications gone wrong: the first network whose adapter
+    takes them (a Telegram chat, when RELAIS_ALERT_TELEGRAM_CHAT is set), or nowhere."""
+    for network, sender in senders.items():
+        notify = adapter(network).alerts(settings, sender)
+        if notify is not None:
+            return notify
+    return None
 
 
 @contextmanager
@@ -124,10 +123,10 @@ def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, 
 async def serve(
     settings: Settings,
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     *,
     database_url: str,
-    sources: Mapping[Network, Any] | None = None,
+    sources: Mapping[str, Source] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
 ) -> None:
@@ -137,7 +136,8 @@ async def serve(
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
-    for network, part in [*senders.items(), *sources.items()]:
+    parts: list[tuple[str, Sender | Source]] = [*senders.items(), *sources.items()]
+    for network, part in parts:
         try:
             await part.start()
         except PermanentError as error:
@@ -147,11 +147,8 @@ async def serve(
     with open_store(database_url) as store:
         ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
-        alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
-        alert = None
-        if alert_sender is not None:
-            notify = partial(alert_sender.send_alert, settings.alert_telegram_chat)  # type: ignore[attr-defined]
-            alert = Alerts(store, clock, notify).flush
+        notify = alerts(settings, senders)
+        alert = Alerts(store, clock, notify).flush if notify is not None else None
         publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
@@ -184,7 +181,7 @@ async def serve(
         for lock in locks:
             lock.release()
         await publisher.stop()
-        for part in [*senders.values(), *sources.values()]:
+        for _, part in parts:
             await part.close()
     log.info("stopped")
 
@@ -193,11 +190,11 @@ def _start_collectors(
     settings: Settings,
     store: Store,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Source],
     clock: Clock,
     stop: asyncio.Event,
 ) -> tuple[list[asyncio.Task], list[Any]]:
-    """One task per network that reads the replies to the campaigns."""
+    """One task per network that reads the replies to the campaigns: its adapter's loop."""
     from bot.services.collector import Collector, CollectorTiming
 
     collector = Collector(
@@ -206,20 +203,18 @@ def _start_collectors(
         lambda: list(runner.campaigns.values()),
         CollectorTiming(poll=settings.poll_seconds),
     )
-    tasks, locks = [], []
-    if Network.MASTODON in sources:
-        locks.append(lock := store.lock("mastodon"))
-        tasks.append(asyncio.create_task(collector.run_mastodon(sources[Network.MASTODON], lock, stop)))
-    if Network.TELEGRAM in sources:
-        locks.append(lock := store.lock("telegram"))
-        tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
+    tasks: list[asyncio.Task[None]] = []
+    locks: list[Any] = []
+    for network, source in sources.items():
+        locks.append(lock := store.lock(network))
+        tasks.append(asyncio.create_task(adapter(network).collect(collector, source, lock, stop)))
     return tasks, locks
 
 
 def _start_acknowledgers(
     store: Store,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Source],
     clock: Clock,
     stop: asyncio.Event,
 ) -> list[asyncio.Task]:
@@ -266,7 +261,7 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
 
 async def rehearse(
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     start: datetime,
     speed: float | None,
     schedules: Path,

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.clock import SimulatedClock, SystemClock
 from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
 from bot.services.acknowledgements import Acknowledger

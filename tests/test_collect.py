@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.mastodon import MastodonReader
+from bot.adapters.mastodon.reader import MastodonReader
 from bot.clock import SystemClock
 from bot.domain import Campaign, Moderation
 from bot.services.collector import Collector

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.adapters.mastodon import MastodonReader
-from bot.channels import PermanentError, RateLimited, TemporaryError
 from bot.clock import SimulatedClock
+from bot.ports import PermanentError, RateLimited, TemporaryError
 from bot.services.collector import Collector, CollectorTiming, Feed, Feeds
 from bot.store.handle import Store
 from tests.fakes.mastodon_api import FakeMastodon

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.channels import Page
 from bot.clock import SimulatedClock
 from bot.domain import (
     Campaign,
@@ -24,6 +23,7 @@ from bot.domain import (
     Removal,
     Reply,
 )
+from bot.ports import Page
 from bot.services.collector import Collector
 from bot.services.moderation import ModerationService, NoSuchReply, after_edit, auto_flags
 from bot.store.comments import Collected, CommentStore
@@ -210,7 +210,7 @@ def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: 
     ledger.sync([pub], NOW)
     ledger.claim([pub.key], NOW)
     ledger.finish(pub.key, PublicationState.PUBLISHED, NOW, remote_id="-100:5")
-    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5")], now=NOW)
+    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5", "telegram")], now=NOW)
     assert store.answered(Network.TELEGRAM, ["-100:5", "-200:9", "-200:10"]) == {
         "-100:5": "c/annonce/tg",
         "-200:9": "c/annonce/tg",

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, storable
 from bot.services.collector import Collector
 from bot.store.schema import comment_events, comments

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonSender
-from bot.channels import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.adapters.mastodon.sender import MastodonSender
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.ports import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
 from bot.services.runner import Runner

@@ -15,9 +15,9 @@ from rich.console import Console
 from sqlalchemy import create_engine, text
 
 from bot.adapters.console import ConsoleSender
-from bot.channels import OnWire, Page, Receipt
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, CommentState, Moderation, Network, Publication, Reply
+from bot.ports import OnWire, Page, Receipt
 from bot.services.collector import Collector
 from bot.services.moderation import ModerationService
 from bot.services.publisher import Publisher

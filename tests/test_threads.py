@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonReader, MastodonSender
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.mastodon.sender import MastodonSender
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network
 from bot.services.collector import Collector
 from bot.store.comments import CommentStore

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select, text
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
-from bot.channels import TemporaryError
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, Reply, storable
 from bot.logs import QUIET_LIBRARIES, configure_logging
+from bot.ports import TemporaryError
 from bot.services.collector import Collector
 from bot.store import db
 from bot.store.comments import Collected, CollectorLock, CommentStore

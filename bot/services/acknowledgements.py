@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
+from bot import networks
 from bot.clock import Clock, wait_until
-from bot.domain import Campaign, Network
+from bot.domain import Campaign
+from bot.ports import ChannelError, PermanentError, RateLimited, Source
 from bot.services.backoff import Backoff
 from bot.store.acknowledgements import LEASE, Acknowledgement
 from bot.store.handle import Store
@@ -41,22 +42,13 @@ class Pace:
     longest_retry: float = 3600.0
 
 
-# Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
-# publishing: favourites take at most 10 + 60 of them. Telegram documents no figure for
-# reactions: at most 5 + 20 a minute here (the reader's limiter also paces each chat).
-PACES = {
-    Network.MASTODON: Pace(burst=10, every=5.0),
-    Network.TELEGRAM: Pace(burst=5, every=3.0),
-}
-
-
 class Acknowledger:
     """Sends one network's queued acknowledgements through its reader."""
 
     def __init__(
         self,
-        network: Network,
-        source: MastodonSource | TelegramSource,
+        network: str,
+        source: Source,
         store: Store,
         clock: Clock,
         campaigns: Callable[[], Sequence[Campaign]],
@@ -68,7 +60,10 @@ class Acknowledger:
         self.queue = store.acknowledgements
         self.clock = clock
         self.campaigns = campaigns
-        self.pace = pace or PACES[network]
+        if pace is None:  # the network's own (its profile says why)
+            pacing = networks.profile(network).acknowledgements
+            pace = Pace(burst=pacing.burst, every=pacing.every)
+        self.pace = pace
         self._tokens = float(self.pace.burst)
         self._counted_at: datetime | None = None
         self._paused_until: datetime | None = None  # the network asked us to wait

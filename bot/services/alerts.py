@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.channels import ChannelError
 from bot.clock import Clock
+from bot.ports import ChannelError
 from bot.store.handle import Store
 from bot.store.ledger import Row
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
+from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.services.backoff import Backoff
 from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult

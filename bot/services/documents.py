@@ -68,7 +68,7 @@ def plan_document(
                 "id": p.id,
                 "campaign": p.campaign,
                 "channel": p.channel.name,
-                "network": p.channel.network.value,
+                "network": str(p.channel.network),
                 "local_time": local,
                 "utc_time": utc,
                 "timezone": p.timezone.key,

@@ -37,11 +37,11 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.clock import Clock
-from bot.domain import Campaign, Network, Publication, PublicationState
+from bot.domain import Campaign, Publication, PublicationState
+from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.store.handle import Store
-from bot.store.ledger import KEY_FORGOTTEN, Row, Wire
+from bot.store.ledger import Row, Wire, key_forgotten
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +57,8 @@ class _NotOurs(Exception):
 
 
 class _KeyForgotten(Exception):
-    """A Mastodon post tried too long ago to be retried; the ledger made it ``unknown``."""
+    """A post tried too long ago to be retried under its idempotency key; the ledger made it
+    ``unknown``."""
 
 
 class _StoreDown(TemporaryError):
@@ -114,7 +115,7 @@ class Publisher:
     def __init__(
         self,
         store: Store,
-        senders: Mapping[Network, Sender],
+        senders: Mapping[str, Sender],  # by network name
         clock: Clock,
         *,
         retry: RetryPolicy | None = None,
@@ -313,7 +314,8 @@ class Publisher:
         except _NotOurs:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
-            log.error("%s: unknown whether it was published, not sent again: %s", key, KEY_FORGOTTEN)
+            forgotten = key_forgotten(publication.channel.network)
+            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
             if self._on_outcome is not None:
                 await self._on_outcome()
         except PermanentError as error:

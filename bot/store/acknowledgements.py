@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.domain import CommentState, Network
+from bot.domain import CommentState
 from bot.store.schema import UTCDateTime, comments
 from bot.store.schema import acknowledgements as table
 
@@ -102,7 +102,7 @@ class AcknowledgementQueue:
         self.owner = owner  # this process (claims are marked with it)
 
     def claim(
-        self, network: Network, now: datetime, lease: timedelta, acknowledging: Collection[str]
+        self, network: str, now: datetime, lease: timedelta, acknowledging: Collection[str]
     ) -> Acknowledgement | None:
         """The next due acknowledgement of ``network``, held for ``lease``; or None.
 
@@ -122,7 +122,7 @@ class AcknowledgementQueue:
                         comments.c.campaign,
                     )
                     .join_from(table, comments, table.c.comment_id == comments.c.id)
-                    .where(table.c.network == network.value, table.c.state == QUEUED, table.c.next_at <= now)
+                    .where(table.c.network == str(network), table.c.state == QUEUED, table.c.next_at <= now)
                     .order_by(table.c.next_at, table.c.id)
                     .limit(_BATCH)
                     .with_for_update(of=table, skip_locked=True)
@@ -145,7 +145,7 @@ class AcknowledgementQueue:
                     ).rowcount
                     if taken:
                         return Acknowledgement(
-                            row.id, row.comment_id, network.value, row.remote_id, row.attempts
+                            row.id, row.comment_id, str(network), row.remote_id, row.attempts
                         )
 
     def sent(self, ack: Acknowledgement, now: datetime) -> None:

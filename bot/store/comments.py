@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply, storable
+from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.db import refused
 from bot.store.schema import (
@@ -222,12 +222,12 @@ class CommentStore:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             store = partial(self._store, connection, now=now, after_edit=after_edit)
             steps: list[tuple[str, str, Callable[[], SaveResult]]] = [
-                (Network.TELEGRAM.value, link.remote_id, partial(store, (), (), [link])) for link in links
+                (str(link.network), link.remote_id, partial(store, (), (), [link])) for link in links
             ]
             steps += [
-                (c.reply.network.value, c.reply.remote_id, partial(store, [c], (), ())) for c in collected
+                (str(c.reply.network), c.reply.remote_id, partial(store, [c], (), ())) for c in collected
             ]
-            steps += [(r.network.value, r.remote_id, partial(store, (), [r], ())) for r in removals]
+            steps += [(str(r.network), r.remote_id, partial(store, (), [r], ())) for r in removals]
             for network, remote_id, step in steps:
                 try:
                     with connection.begin_nested():
@@ -269,11 +269,11 @@ class CommentStore:
         result = SaveResult()
         for link in links:
             self._upsert_link(connection, link)
-        existing = self._existing(connection, [(c.reply.network.value, c.reply.remote_id) for c in collected])
+        existing = self._existing(connection, [(str(c.reply.network), c.reply.remote_id) for c in collected])
         new: dict[tuple[str, str], Collected] = {}
         later: list[Collected] = []  # edits, and repeats of a reply already in this page
         for item in collected:
-            key = (item.reply.network.value, item.reply.remote_id)
+            key = (str(item.reply.network), item.reply.remote_id)
             if key in existing or key in new:
                 later.append(item)
             elif not item.update_only:
@@ -281,13 +281,13 @@ class CommentStore:
         existing.update(self._insert(connection, list(new.values()), now))
         result.new.extend(new.values())
         for item in later:
-            key = (item.reply.network.value, item.reply.remote_id)
+            key = (str(item.reply.network), item.reply.remote_id)
             existing[key] = self._tie(connection, existing[key], item)
             result.edited += self._update(connection, existing[key], item, now, after_edit)
         for removal in removals:
             result.removed += connection.execute(
                 delete(comments).where(
-                    comments.c.network == removal.network.value, comments.c.remote_id == removal.remote_id
+                    comments.c.network == str(removal.network), comments.c.remote_id == removal.remote_id
                 )
             ).rowcount
         return result
@@ -416,7 +416,7 @@ class CommentStore:
         return 1
 
     def _upsert_link(self, connection: Connection, link: ForwardLink) -> None:
-        network = Network.TELEGRAM.value
+        network = str(link.network)
         known = connection.execute(
             select(remote_links.c.original).where(
                 remote_links.c.network == network, remote_links.c.remote_id == link.remote_id
@@ -440,7 +440,7 @@ class CommentStore:
 
     # -- what a reply answers --------------------------------------------------------
 
-    def answered(self, network: Network, remote_ids: Iterable[str]) -> dict[str, str]:
+    def answered(self, network: str, remote_ids: Iterable[str]) -> dict[str, str]:
         """For each remote id among ``remote_ids`` that stands for a publication — a message
         Relais published, its Telegram discussion copy, or a reply already collected under
         one — the key of that publication."""
@@ -452,7 +452,7 @@ class CommentStore:
             originals = dict(
                 connection.execute(
                     select(remote_links.c.remote_id, remote_links.c.original).where(
-                        remote_links.c.network == network.value, remote_links.c.remote_id.in_(wanted)
+                        remote_links.c.network == str(network), remote_links.c.remote_id.in_(wanted)
                     )
                 ).all()
             )
@@ -460,7 +460,7 @@ class CommentStore:
             published = dict(
                 connection.execute(
                     select(publications.c.remote_id, publications.c.key).where(
-                        publications.c.network == network.value,
+                        publications.c.network == str(network),
                         publications.c.state == PublicationState.PUBLISHED.value,
                         publications.c.remote_id.in_(lookup),
                     )
@@ -469,7 +469,7 @@ class CommentStore:
             parents = dict(
                 connection.execute(
                     select(comments.c.remote_id, comments.c.publication).where(
-                        comments.c.network == network.value,
+                        comments.c.network == str(network),
                         comments.c.remote_id.in_(wanted),
                         comments.c.publication.is_not(None),
                     )
@@ -485,13 +485,13 @@ class CommentStore:
                 found[remote_id] = key
         return found
 
-    def published_statuses(self, network: Network, since: datetime) -> list[str]:
+    def published_statuses(self, network: str, since: datetime) -> list[str]:
         """Remote ids of what Relais published on ``network`` since ``since``."""
         with self.engine.connect() as connection:
             return list(
                 connection.execute(
                     select(publications.c.remote_id).where(
-                        publications.c.network == network.value,
+                        publications.c.network == str(network),
                         publications.c.state == PublicationState.PUBLISHED.value,
                         publications.c.finished_at >= since,
                         publications.c.remote_id.is_not(None),
@@ -499,7 +499,7 @@ class CommentStore:
                 ).scalars()
             )
 
-    def texts_by(self, network: Network, author_ids: Iterable[str]) -> set[tuple[str, str]]:
+    def texts_by(self, network: str, author_ids: Iterable[str]) -> set[tuple[str, str]]:
         """The (author, text) pairs already stored for these authors, to spot repeats."""
         authors = list(set(author_ids))
         found: set[tuple[str, str]] = set()
@@ -508,31 +508,31 @@ class CommentStore:
                 found.update(
                     connection.execute(
                         select(comments.c.author_id, comments.c.text).where(
-                            comments.c.network == network.value,
+                            comments.c.network == str(network),
                             comments.c.author_id.in_(authors[chunk : chunk + 500]),
                         )
                     ).all()
                 )
         return found
 
-    def to_recheck(self, network: Network, limit: int) -> list[str]:
+    def to_recheck(self, network: str, limit: int) -> list[str]:
         """The replies looked at longest ago (never, first): each recheck takes the next
         ones, so that in time every stored reply is seen again, however old."""
         with self.engine.connect() as connection:
             return list(
                 connection.execute(
                     select(comments.c.remote_id)
-                    .where(comments.c.network == network.value)
+                    .where(comments.c.network == str(network))
                     .order_by(comments.c.checked_at.is_not(None), comments.c.checked_at, comments.c.id.desc())
                     .limit(limit)
                 ).scalars()
             )
 
-    def mark_checked(self, network: Network, remote_ids: Sequence[str], now: datetime) -> None:
+    def mark_checked(self, network: str, remote_ids: Sequence[str], now: datetime) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 update(comments)
-                .where(comments.c.network == network.value, comments.c.remote_id.in_(list(remote_ids)))
+                .where(comments.c.network == str(network), comments.c.remote_id.in_(list(remote_ids)))
                 .values(checked_at=now)
             )
 
@@ -764,7 +764,7 @@ def _values(item: Collected, now: datetime) -> dict[str, Any]:
     reply = item.reply
     flagged = bool(item.flags)
     return {
-        "network": reply.network.value,
+        "network": str(reply.network),
         "remote_id": reply.remote_id,
         "campaign": item.campaign,
         "publication": item.publication,
