@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonReader
+from bot.adapters.mastodon.reader import MastodonReader
 from bot.clock import SimulatedClock
 from bot.ports import PermanentError, RateLimited, TemporaryError
 from bot.services.collector import Collector, CollectorTiming, Feed, Feeds

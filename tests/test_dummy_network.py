@@ -31,6 +31,7 @@ from bot import app, networks
 from bot.domain import Channel, ForwardLink, Publication, Removal, Reply
 from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
 from bot.ports import NotConfigured, Notify, OnWire, Page, PermanentError, Receipt, Sender
+from bot.services.collector import Feed, Feeds
 from bot.settings import Settings
 from bot.store import db
 from bot.store.comments import CommentStore
@@ -136,16 +137,15 @@ def reader(settings: Any) -> LoopbackReader | None:
 
 
 def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
-    async def loop() -> None:
-        while not stop.is_set():
-            if await collector.db(lock.acquire):
-                after = await collector.db(collector.store.position, f"{NAME}:updates")
-                page = await source.updates(after)
-                await collector.save(NAME, f"{NAME}:updates", page, source)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), POLL)
+    """The collector's one loop, driving this network's one feed."""
 
-    return loop()
+    async def read_updates() -> None:
+        after = await collector.store.run(collector.comments.position, f"{NAME}:updates")
+        page = await source.updates(after)
+        await collector.save(NAME, f"{NAME}:updates", page, source)
+
+    feeds = Feeds(f"{NAME} collector", (Feed(f"{NAME}:updates", read_updates, POLL),), first_retry=1.0)
+    return collector.follow(feeds, lock, stop)
 
 
 def alerts(settings: Any, sender: Sender) -> Notify | None:

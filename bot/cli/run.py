@@ -11,10 +11,11 @@ import click
 
 from bot.cli.campaigns import load
 from bot.cli.common import fail, settings, store_url
-from bot.domain import Network, PublicationState
+from bot.domain import PublicationState
 
 if TYPE_CHECKING:
     from bot.domain import Campaign
+    from bot.ports import Source
     from bot.settings import Settings
 
 
@@ -69,7 +70,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             from rich.console import Console
 
             senders = app.console_senders(Console(highlight=False))
-            sources: dict[Network, object] = {}  # a rehearsal collects nothing
+            sources: dict[str, Source] = {}  # a rehearsal collects nothing
             url = "sqlite://"
         else:
             url = store_url(ctx)

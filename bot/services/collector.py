@@ -273,7 +273,7 @@ class Collector:
         for tag in sorted(self._by_tag()):
             await self._drain(
                 f"mastodon:tag:{tag}",
-                lambda after, tag=tag: source.hashtag_page(tag, after),
+                partial(source.hashtag_page, tag),
                 source,
                 rewind=self.timing.federation_delay,
             )

@@ -86,12 +86,12 @@ class Runner:
                 self.timers.cancel(key)
                 continue
             if publication.at > now:
-                self.timers.set(key, publication.at, publisher.fire)
+                self.timers.arm(key, publication.at, publisher.fire)
                 report.scheduled += 1
                 continue
             reason = lateness(publication, now, publisher.grace(publication))
             if reason is None:
-                self.timers.set(key, now, publisher.fire)
+                self.timers.arm(key, now, publisher.fire)
                 report.overdue_sent += 1
             elif state := await publisher.miss(key, now, f"missed: {reason}"):
                 log.warning("%s: %s: %s", key, state, reason)
