@@ -251,7 +251,12 @@ def _allowed_keys(model: type[BaseModel], path: Path_, data: Any) -> list[str]:
     candidates = _models_in(model)
     node = data
     for part in path:
-        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            node = node[part]
+        else:
+            node = None
         owner = next((m for m in candidates if part in m.model_fields), None)
         if owner is not None:  # otherwise a list index or a key of a map: same models below
             candidates = _models_in(owner.model_fields[str(part)].annotation)
