@@ -3,7 +3,7 @@
 
     python3 dev.py rehearse [ARGS]   rehearse the sample campaign on the console
     python3 dev.py test [ARGS]       run the test suite (pytest)
-    python3 dev.py lint              ruff check
+    python3 dev.py lint              ruff check, then mypy over bot/
     python3 dev.py relais ARGS       any relais command
     python3 dev.py lock              re-resolve requirements.lock after editing pyproject.toml
 
@@ -82,7 +82,9 @@ def main(argv: list[str]) -> None:
     elif task == "test":
         run("python", "-m", "pytest", *args)
     elif task == "lint":
-        run("ruff", "check", ".", *args)
+        if subprocess.call([str(BIN / "ruff"), "check", ".", *args]) != 0:
+            sys.exit(1)
+        run("mypy")  # over bot/, as [tool.mypy] in pyproject.toml says
     elif task == "relais":
         run("relais", *args)
     else:

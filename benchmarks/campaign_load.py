@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import json
 import os
 import resource
 import statistics
@@ -41,9 +42,9 @@ from pathlib import Path
 import yaml
 
 import bot
-from bot.cli import plan_json
 from bot.core.campaigns import load_campaigns
 from bot.domain import PublicationState
+from bot.services.documents import plan_document
 
 FILES = 5
 POSTS_PER_FILE = 800
@@ -138,7 +139,8 @@ def main() -> None:
                 (p for c in result.campaigns for p in c.publications),
                 key=lambda p: (p.at, p.campaign, p.id, p.channel.name),
             )
-            return plan_json(rows, dict.fromkeys((p.key for p in rows), PublicationState.PENDING))
+            states = dict.fromkeys((p.key for p in rows), PublicationState.PENDING)
+            return json.dumps(plan_document(rows, states), ensure_ascii=False)
 
         count = sum(len(c.publications) for c in validate().campaigns)
         runs: dict[str, list[float]] = {"bare parse": [], "validate": [], "plan --format json": []}

@@ -65,18 +65,17 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests/ is not an installed package
@@ -91,16 +90,18 @@ from benchmarks.report import (  # noqa: E402
     show,
     summary,
 )
-from bot.adapters import mastodon as mastodon_adapter  # noqa: E402
-from bot.adapters.mastodon import MastodonReader  # noqa: E402
-from bot.channels import Page  # noqa: E402
+from bot.adapters.mastodon import text as mastodon_adapter  # noqa: E402
+from bot.adapters.mastodon.reader import MastodonReader  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
+from bot.ports import Page  # noqa: E402
 from bot.services.collector import Collector, CollectorTiming  # noqa: E402
 from bot.store import db  # noqa: E402
 from bot.store.comments import Collected, Comment, CommentStore  # noqa: E402
+from bot.store.handle import Store  # noqa: E402
 from bot.store.schema import comments as comments_table  # noqa: E402
 
+T = TypeVar("T")
 HASHTAG = "gautrinweb2"
 TOKEN = "bench-token-not-real"
 STATUSES = 20_000
@@ -335,19 +336,19 @@ def fake_mastodon(items: list[Post]) -> Iterator[tuple[str, int]]:
             child.join(10)
 
 
-class TimedRunner:
-    """The collector's ``db``: store calls one at a time in a worker thread, as the
-    publisher runs them, with the time each function spends in that thread."""
+class TimedStore(Store):
+    """The store as the bot holds it (its calls one at a time on its one thread), with the
+    time each function spends in that thread."""
 
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relais-db")
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
         self.inside: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
 
-    async def __call__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         name = getattr(function, "__name__", repr(function))
 
-        def timed() -> Any:
+        def timed() -> T:
             began = time.perf_counter()
             try:
                 return function(*args, **kwargs)
@@ -355,7 +356,7 @@ class TimedRunner:
                 self.inside[name] += time.perf_counter() - began
                 self.calls[name] += 1
 
-        return await asyncio.get_running_loop().run_in_executor(self.pool, timed)
+        return await super().run(timed)
 
 
 class TimedSource:
@@ -389,16 +390,11 @@ def run_collect(count: int, seed: int) -> list[Figure]:
     items = posts(count, seed)
     with tempfile.TemporaryDirectory(prefix="relais-bench-") as tmp:
         path = Path(tmp) / "relais.db"
-        engine = db.create(migrated(path))
-        store = CommentStore(engine)
         began = time.perf_counter()
-        with fake_mastodon(items) as (url, pid):
+        with TimedStore(db.create(migrated(path))) as runner, fake_mastodon(items) as (url, pid):
             filled = time.perf_counter() - began
-            runner = TimedRunner()
-            source, wall, fake_cpu = asyncio.run(collect(url, pid, store, runner, count))
+            source, wall, fake_cpu = asyncio.run(collect(url, pid, runner, count))
             apart = read_apart(url, pid)
-        runner.pool.shutdown()
-        engine.dispose()
         connection = sqlite3.connect(path)
         stored, flagged = connection.execute(
             "SELECT count(*), coalesce(sum(state = 'flagged'), 0) FROM comments"
@@ -487,7 +483,7 @@ def read_apart(url: str, pid: int) -> dict[str, float | None]:
 
 
 async def collect(
-    url: str, pid: int, store: CommentStore, runner: TimedRunner, count: int
+    url: str, pid: int, store: TimedStore, count: int
 ) -> tuple[TimedSource, float, float]:
     reader = MastodonReader(url, TOKEN)
     await reader.start()
@@ -495,7 +491,6 @@ async def collect(
     collector = Collector(
         store,
         SystemClock(),
-        runner,
         lambda: [campaign()],
         CollectorTiming(pages_per_round=count // PAGE + 10),
     )

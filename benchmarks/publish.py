@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.adapters.telegram import OVERALL_BURST, OVERALL_PER_SECOND  # the sender's pacing
+from bot.adapters.telegram.transport import OVERALL_BURST, OVERALL_PER_SECOND  # the sender's pacing
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests/ is not an installed package

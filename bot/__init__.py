@@ -1,20 +1,29 @@
 """Relais: publishes campaign posts to Telegram and Mastodon and collects the replies.
 
-Layers, from the bottom up; a module imports only from its own layer or those below
-(``tests/test_layers.py`` checks it):
+Layers; a module imports only from its own layer or those below it (``tests/test_layers.py``
+checks it):
 
-1. ``bot.domain``, ``bot.clock``, ``bot.problems``, ``bot.channels``: plain typed
-   objects and the protocols networks are seen through (``Sender``, ``MastodonSource``,
-   ``TelegramSource``), no I/O.
-2. ``bot.core``: loading and validating ``schedules/``, rendering ``messages/``.
+1. The base: ``bot.domain``, ``bot.clock``, ``bot.problems`` (plain typed objects, no I/O)
+   and ``bot.ports``, what the services need from a network: the ``Sender`` protocol, the
+   sources replies are read from, ``OnWire``, and the errors a network's failures become.
+2. ``bot.networks``: what each network means (its limits and how it counts length, its text
+   flavour, whether a send may be repeated and for how long, its channels' keys, the shape
+   of its secrets), one profile each, in a registry; an unknown network is an error.
+3. ``bot.core``: loading and validating ``schedules/``, rendering ``messages/``.
    ``bot.store``: the ledger of publications, the comment store and the acknowledgement
    queue (SQLAlchemy, Alembic).
-3. ``bot.services``: publishing, timers, collecting, moderation rules, acknowledging,
-   export; they see networks only through the protocols of ``bot.channels``.
-4. ``bot.adapters``: one module per network (plus the console); each is the only module
-   that imports its network's library, and none imports the store or a service.
-5. ``bot.settings``, ``bot.logs``, ``bot.app`` and ``bot.cli``: read settings once and
-   wire it all up.
+4. The two sides of the ports, which never import each other:
+   ``bot.services`` (publishing, timers, collecting, moderation rules, acknowledging,
+   export) use networks only through ``bot.ports``; ``bot.adapters`` implement them, one
+   package per network (plus the console), each the only one that imports its network's
+   library, none importing the store or a service.
+5. ``bot.settings``, ``bot.logs``, ``bot.app`` and ``bot.cli``: read settings once and wire
+   it all up; ``bot.app`` iterates the registered networks, asking each one's adapter
+   package (``ports.Adapter``) for its sender, its reader and its collecting loop.
+
+Adding a network: a profile in ``bot/networks/``, an adapter package in ``bot/adapters/``,
+and a line in ``bot/networks/__init__.py`` that registers it (its credentials go in
+``bot/settings.py``).
 """
 
 __version__ = "0.1.0"

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from bot.channels import ChannelError, PermanentError, Sender
+from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
-from bot.domain import Campaign, Network
+from bot.domain import Campaign
+from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.services.alerts import Alerts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
 from bot.store import db, in_memory, location, prepare
+from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse
 
 log = logging.getLogger("bot")
@@ -33,80 +34,75 @@ class SetupError(Exception):
     """The bot cannot start; the message says what to fix."""
 
 
-def networks_used(campaigns: list[Campaign]) -> set[Network]:
+def adapter(network: str) -> Adapter:
+    """The adapter package of a registered network (``UnknownNetwork`` for any other),
+    imported when first needed: nothing of a network's library is loaded before."""
+    return cast(Adapter, importlib.import_module(networks.profile(network).adapter))
+
+
+def networks_used(campaigns: list[Campaign]) -> set[str]:
     return {channel.network for c in campaigns for channel in c.channels.values()}
 
 
-def build_senders(settings: Settings, networks: set[Network]) -> dict[Network, Sender]:
+def _in_order(used: set[str]) -> list[str]:
+    """The networks ``used``, in the registry's order; an unknown one is an error."""
+    for name in used:
+        networks.profile(name)
+    return [name for name in networks.names() if name in used]
+
+
+def build_senders(settings: Settings, used: set[str]) -> dict[str, Sender]:
     """A sender per network the campaigns use; refuses to start without its credentials."""
-    senders: dict[Network, Sender] = {}
-    if Network.TELEGRAM in networks:
-        if settings.telegram_token is None:
-            raise SetupError(
-                "a campaign has a Telegram channel but RELAIS_TELEGRAM_TOKEN is not set "
-                "(see .env.example and the README's 'Connecting real accounts')"
-            )
-        from bot.adapters.telegram import TelegramSender
-
-        senders[Network.TELEGRAM] = TelegramSender(
-            settings.telegram_token.get_secret_value(), settings.telegram_api_url
-        )
-    if Network.MASTODON in networks:
-        if settings.mastodon_url is None or settings.mastodon_token is None:
-            raise SetupError(
-                "a campaign has a Mastodon channel but RELAIS_MASTODON_URL or "
-                "RELAIS_MASTODON_TOKEN is not set (see .env.example)"
-            )
-        from bot.adapters.mastodon import MastodonSender
-
-        senders[Network.MASTODON] = MastodonSender(
-            settings.mastodon_url, settings.mastodon_token.get_secret_value()
-        )
+    senders: dict[str, Sender] = {}
+    for network in _in_order(used):
+        try:
+            senders[network] = adapter(network).sender(settings)
+        except NotConfigured as error:
+            raise SetupError(str(error)) from None
     return senders
 
 
-def build_sources(settings: Settings, networks: set[Network]) -> dict[Network, Any]:
+def build_sources(settings: Settings, used: set[str]) -> dict[str, Source]:
     """A reader of replies per network the campaigns use (credentials checked by
     ``build_senders`` already)."""
-    sources: dict[Network, Any] = {}
-    if Network.TELEGRAM in networks and settings.telegram_token is not None:
-        from bot.adapters.telegram import TelegramReader
-
-        sources[Network.TELEGRAM] = TelegramReader(
-            settings.telegram_token.get_secret_value(), settings.telegram_api_url
-        )
-    if Network.MASTODON in networks and settings.mastodon_url and settings.mastodon_token is not None:
-        from bot.adapters.mastodon import MastodonReader
-
-        sources[Network.MASTODON] = MastodonReader(
-            settings.mastodon_url, settings.mastodon_token.get_secret_value()
-        )
+    sources: dict[str, Source] = {}
+    for network in _in_order(used):
+        source = adapter(network).reader(settings)
+        if source is not None:
+            sources[network] = source
     return sources
 
 
-def console_senders(console: object) -> dict[Network, Sender]:
+def console_senders(console: object) -> dict[str, Sender]:
     from bot.adapters.console import ConsoleSender
 
     sender = ConsoleSender(console)  # type: ignore[arg-type]
-    return {Network.TELEGRAM: sender, Network.MASTODON: sender}
+    return dict.fromkeys(networks.names(), sender)
+
+
+def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
+    """Where the staff is told of publications gone wrong: the first network whose adapter
+    takes them (a Telegram chat, when RELAIS_ALERT_TELEGRAM_CHAT is set), or nowhere."""
+    for network, sender in senders.items():
+        notify = adapter(network).alerts(settings, sender)
+        if notify is not None:
+            return notify
+    return None
 
 
 @contextmanager
-def open_ledger(url: str) -> Iterator[Ledger]:
-    """The ledger of the store at ``url`` (absolute: see ``bot.store``), created if need be
-    and migrated to the current schema."""
+def open_store(url: str) -> Iterator[Store]:
+    """The store at ``url`` (absolute: see ``bot.store``), created if need be and migrated
+    to the current schema, with this process registered in its ledger; closed on the way
+    out, whatever happens."""
     prepare(url)
-    engine = db.create(url)
-    ledger = Ledger(engine, owner=uuid.uuid4().hex)
-    try:
-        ledger.register()  # before migrating: a second process on SQLite stops here
-        db.upgrade(engine)
-        yield ledger
-    except StoreInUse as error:
-        raise SetupError(str(error)) from None
-    finally:
-        ledger.close()
-        engine.dispose()
+    with Store.open(url) as store:
+        try:
+            store.ledger.register()  # before migrating: a second process on SQLite stops here
+            db.upgrade(store.engine)
+            yield store
+        except StoreInUse as error:
+            raise SetupError(str(error)) from None
 
 
 def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, url: str) -> None:
@@ -127,10 +123,10 @@ def warn_if_new_store(ledger: Ledger, campaigns: list[Campaign], now: datetime, 
 async def serve(
     settings: Settings,
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     *,
     database_url: str,
-    sources: Mapping[Network, Any] | None = None,
+    sources: Mapping[str, Source] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
 ) -> None:
@@ -140,40 +136,38 @@ async def serve(
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
-    for network, part in [*senders.items(), *sources.items()]:
+    parts: list[tuple[str, Sender | Source]] = [*senders.items(), *sources.items()]
+    for network, part in parts:
         try:
             await part.start()
         except PermanentError as error:
             raise SetupError(str(error)) from None
         except ChannelError as error:  # the network is down: keep going, it will be retried
             log.error("%s is not reachable at start (%s); it will be retried", network, error)
-    with open_ledger(database_url) as ledger:
+    with open_store(database_url) as store:
+        ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
-        alert_sender = senders.get(Network.TELEGRAM) if settings.alert_telegram_chat else None
-        publisher = Publisher(ledger, senders, clock, retry=retry, redact=redact)
-        if alert_sender is not None:
-            notify = partial(alert_sender.send_alert, settings.alert_telegram_chat)  # type: ignore[attr-defined]
-            publisher.on_outcome = Alerts(ledger, clock, publisher.db, notify).flush
-        recovered = await publisher.db(ledger.recover, clock.now())
+        notify = alerts(settings, senders)
+        alert = Alerts(store, clock, notify).flush if notify is not None else None
+        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
+        recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
         timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
         timers.start()
-        runner = Runner(
-            publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=publisher.on_outcome
-        )
+        runner = Runner(publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=alert)
         runner.campaigns = {c.source: c for c in campaigns}
         await runner.apply(campaigns)
-        if publisher.on_outcome is not None:
-            await publisher.on_outcome()
+        if alert is not None:
+            await alert()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop))
         sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes
-        collectors, locks = _start_collectors(settings, ledger, publisher, runner, sources, clock, stop)
-        collectors += _start_acknowledgers(ledger, publisher, runner, sources, clock, stop)
+        collectors, locks = _start_collectors(settings, store, runner, sources, clock, stop)
+        collectors += _start_acknowledgers(store, runner, sources, clock, stop)
         log.info("running; %d campaign(s); stop with Ctrl-C or SIGTERM", len(campaigns))
         await stop.wait()
         log.info("stopping: the requests on the wire finish, the sends waiting are left pending")
@@ -187,61 +181,50 @@ async def serve(
         for lock in locks:
             lock.release()
         await publisher.stop()
-        for part in [*senders.values(), *sources.values()]:
+        for _, part in parts:
             await part.close()
     log.info("stopped")
 
 
 def _start_collectors(
     settings: Settings,
-    ledger: Ledger,
-    publisher: Publisher,
+    store: Store,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Source],
     clock: Clock,
     stop: asyncio.Event,
 ) -> tuple[list[asyncio.Task], list[Any]]:
-    """One task per network that reads the replies to the campaigns."""
+    """One task per network that reads the replies to the campaigns: its adapter's loop."""
     from bot.services.collector import Collector, CollectorTiming
-    from bot.store.comments import CollectorLock, CommentStore
 
-    store = CommentStore(ledger.engine)
     collector = Collector(
         store,
         clock,
-        publisher.db,
         lambda: list(runner.campaigns.values()),
         CollectorTiming(poll=settings.poll_seconds),
     )
-    tasks, locks = [], []
-    if Network.MASTODON in sources:
-        locks.append(lock := CollectorLock(ledger.engine, "mastodon"))
-        tasks.append(asyncio.create_task(collector.run_mastodon(sources[Network.MASTODON], lock, stop)))
-    if Network.TELEGRAM in sources:
-        locks.append(lock := CollectorLock(ledger.engine, "telegram"))
-        tasks.append(asyncio.create_task(collector.run_telegram(sources[Network.TELEGRAM], lock, stop)))
+    tasks: list[asyncio.Task[None]] = []
+    locks: list[Any] = []
+    for network, source in sources.items():
+        locks.append(lock := store.lock(network))
+        tasks.append(asyncio.create_task(adapter(network).collect(collector, source, lock, stop)))
     return tasks, locks
 
 
 def _start_acknowledgers(
-    ledger: Ledger,
-    publisher: Publisher,
+    store: Store,
     runner: Runner,
-    sources: Mapping[Network, Any],
+    sources: Mapping[str, Source],
     clock: Clock,
     stop: asyncio.Event,
 ) -> list[asyncio.Task]:
     """One task per network that sends the favourites and 👍 owed to approved replies, at
     its own pace, beside the collectors (never in their way)."""
     from bot.services.acknowledgements import Acknowledger
-    from bot.store.acknowledgements import AcknowledgementQueue
 
-    queue = AcknowledgementQueue(ledger.engine, ledger.owner)
     return [
         asyncio.create_task(
-            Acknowledger(
-                network, source, queue, clock, publisher.db, lambda: list(runner.campaigns.values())
-            ).run(stop)
+            Acknowledger(network, source, store, clock, lambda: list(runner.campaigns.values())).run(stop)
         )
         for network, source in sources.items()
     ]
@@ -278,7 +261,7 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
 
 async def rehearse(
     campaigns: list[Campaign],
-    senders: Mapping[Network, Sender],
+    senders: Mapping[str, Sender],
     start: datetime,
     speed: float | None,
     schedules: Path,
@@ -287,14 +270,14 @@ async def rehearse(
     """``relais run --dry-run --from DATE``: the real publishing code on a simulated clock,
     with an in-memory ledger, so nothing is recorded. Returns the count per final state."""
     clock = SimulatedClock(start, speed)
-    with open_ledger("sqlite://") as ledger:
-        publisher = Publisher(ledger, senders, clock)
+    with open_store("sqlite://") as store:
+        publisher = Publisher(store, senders, clock)
         timers = SimulatedTimers(clock)
         runner = Runner(publisher, timers, schedules, messages)
         await runner.apply(campaigns)
         await timers.run(after_each=publisher.drain)
         await publisher.stop()
-        return ledger.counts()
+        return store.ledger.counts()
 
 
 def quiet_logging_for_rehearsal() -> None:

@@ -1,11 +1,8 @@
-"""Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock.
-
-``asyncio`` is imported where a clock sleeps: ``relais validate`` and ``plan`` only read
-the time (a tenth of their start-up, were it not for pydantic-settings importing it too).
-"""
+"""Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,8 +24,6 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        import asyncio
-
         while (delay := (when - self.now()).total_seconds()) > 0:
             await asyncio.sleep(delay)
 
@@ -56,7 +51,18 @@ class SimulatedClock:
         if delta <= 0:
             return
         if self.speed is not None:
-            import asyncio
-
             await asyncio.sleep(delta / self.speed)
         self._now = when.astimezone(UTC)
+
+
+async def wait_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
+    """Wait on ``clock`` until ``when``, or less if ``stop`` is set (the bot is stopping)."""
+    if stop.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep_until(when))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()

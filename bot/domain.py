@@ -11,6 +11,10 @@ from zoneinfo import ZoneInfo
 
 
 class Network(StrEnum):
+    """The names of the networks Relais ships with. Which names are networks, and what each
+    one means, is the registry's (``bot.networks``): a network field holds any registered
+    name, and code asks its profile rather than comparing names."""
+
     TELEGRAM = "telegram"
     MASTODON = "mastodon"
 
@@ -29,7 +33,7 @@ class Channel:
     """A named target of a campaign: a Telegram chat or a Mastodon account."""
 
     name: str
-    network: Network
+    network: str  # a registered network's name (``bot.networks``)
     chat: str | int | None = None  # Telegram: "@username" or a numeric id
     visibility: str = "public"  # Mastodon
     max_characters: int | None = None  # Mastodon: the limit the campaign assumes
@@ -57,7 +61,7 @@ class Publication:
     channel: Channel
     at: datetime  # aware, UTC
     timezone: ZoneInfo
-    text: str  # rendered for the channel's network (Telegram HTML or Mastodon plain text)
+    text: str  # rendered in the text flavour of the channel's network (HTML or plain text)
     length: int  # as the network counts it
     limit: int
     language: str  # the first one of a message in several languages together
@@ -120,7 +124,7 @@ class Reply:
     surrogates in it become U+FFFD (``storable``).
     """
 
-    network: Network
+    network: str
     remote_id: str  # Mastodon: the status id; Telegram: "<chat id>:<message id>"
     text: str  # plain text, never HTML
     created_at: datetime  # aware
@@ -167,13 +171,15 @@ class Reply:
 class Removal:
     """A reply its author deleted."""
 
-    network: Network
+    network: str
     remote_id: str
 
 
 @dataclass(frozen=True)
 class ForwardLink:
-    """Telegram: the copy of a channel post in its discussion group, which comments answer."""
+    """A copy of a published post that replies answer instead of the post itself (Telegram:
+    the automatic forward of a channel post into its discussion group)."""
 
-    remote_id: str  # "<group id>:<message id>"
-    original: str  # "<channel id>:<message id>" (the receipt of the published post)
+    remote_id: str  # the copy: "<group id>:<message id>"
+    original: str  # the post: "<channel id>:<message id>" (the receipt of the publication)
+    network: str

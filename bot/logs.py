@@ -19,20 +19,14 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 from urllib.parse import quote
 
-REDACTED = "[redacted]"
+from bot import networks
+from bot.networks import REDACTED
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Libraries that are chatty below WARNING, some of them with secrets in what they say.
 QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "hpack", "aiolimiter")
 
-# A bot token: the bot's numeric id, a colon (maybe URL-encoded) and at least 30 characters.
-_TOKEN = re.compile(r"(?<![0-9])[0-9]{5,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
-# In a URL, the path segment after "/bot" (the Bot API's /bot<token>/method and
-# /file/bot<token>/path), whatever the token looks like.
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+(?P<path>/[^\s?#]*)")
-_BOT_SEGMENT = re.compile(r"/bot[^/\s?#\"'<>)]+")
-# Outside a URL, only a token-like "/bot<id>:<...>/" segment.
-_BOT_PATH = re.compile(r"/bot[0-9]+(?::|%3[Aa])[^/\s?#\"'<>]+")
 # "Bearer <value>", or "bearer" in any case after "Authorization" (not "the bearer of news").
 _BEARER = re.compile(r"\b(Bearer|BEARER|(?i:authorization\W{0,4}bearer))\s+[A-Za-z0-9._~+/=-]+")
 
@@ -41,18 +35,13 @@ _secrets: tuple[str, ...] = ()  # longest first
 
 
 def redact(text: str) -> str:
-    """``text`` with every configured secret, Telegram token and bearer value replaced."""
+    """``text`` with every configured secret, every secret shaped like one of a network's
+    (its profile's ``redact``: Telegram bot tokens) and bearer values replaced."""
     for secret in _secrets:
         text = text.replace(secret, REDACTED)
-    text = _TOKEN.sub(REDACTED, text)
-    text = _URL.sub(_redact_url, text)
-    text = _BOT_PATH.sub(f"/bot{REDACTED}", text)
+    for network in networks.registered():
+        text = network.redact(text)
     return _BEARER.sub(rf"\1 {REDACTED}", text)
-
-
-def _redact_url(match: re.Match[str]) -> str:
-    url, start = match.group(0), match.start("path") - match.start()
-    return url[:start] + _BOT_SEGMENT.sub(f"/bot{REDACTED}", url[start:])
 
 
 def redact_record(record: logging.LogRecord) -> None:
@@ -96,7 +85,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

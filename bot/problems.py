@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -33,3 +34,14 @@ class Problem:
         if self.line:
             return f"{self.file}:{self.line}:{self.column or 1}: {message}"
         return f"{self.file}: {message}"
+
+
+def shown(value: Any) -> str:
+    """A value as YAML writes it, for a message: ``true``, ``'x'``, ``a list``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "a map"
+    return repr(value)

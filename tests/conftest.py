@@ -101,3 +101,11 @@ def _no_bot_left_running() -> Iterator[None]:
     from tests.harness import kill_leftovers
 
     kill_leftovers()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs ``relais run`` as a process (the ``deployment`` fixture) is slow:
+    ``python3 dev.py test -m "not slow"`` leaves those to CI."""
+    for item in items:
+        if "deployment" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from bot.clock import SystemClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication, PublicationState
 from bot.services.collector import Collector, CollectorTiming
-from bot.store.comments import CommentStore
+from bot.store.handle import Store
 from bot.store.ledger import Ledger
 
 TAG = "gautrinweb2"
@@ -30,15 +30,8 @@ CAMPAIGN = Campaign(
 )
 
 
-async def in_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """The store's calls, in the event loop's thread (the app runs them in a worker)."""
-    return function(*args, **kwargs)
-
-
 def collector(engine: Engine, **timing: Any) -> Collector:
-    return Collector(
-        CommentStore(engine), SystemClock(), in_loop, lambda: [CAMPAIGN], CollectorTiming(**timing)
-    )
+    return Collector(Store(engine), SystemClock(), lambda: [CAMPAIGN], CollectorTiming(**timing))
 
 
 def publication(network: Network, pub_id: str = "annonce") -> Publication:

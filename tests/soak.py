@@ -42,7 +42,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.telegram import GROUP_BURST
+from bot.adapters.telegram.transport import GROUP_BURST
 from bot.store import db
 from bot.store.ledger import Ledger, Row
 from bot.store.schema import comments

@@ -20,15 +20,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.clock import SimulatedClock, SystemClock
 from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
+from bot.services.moderation import ModerationService
 from bot.store import db
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
+from bot.store.handle import Store
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment, stamp
@@ -47,10 +49,6 @@ def campaign(*, acknowledge: bool = True) -> Campaign:
     )
 
 
-async def run(function, *args, **kwargs):  # the store's calls, in the loop's thread
-    return function(*args, **kwargs)
-
-
 def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
     """The collector asked for the statuses after ``newest``: everything up to it is stored."""
     return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
@@ -60,6 +58,11 @@ def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
 def comment_ids(store: CommentStore) -> dict[str, int]:
     """The stored replies' ids by remote id."""
     return {c.remote_id: c.id for c in store.list(limit=None)}
+
+
+def decide(store: CommentStore, ids: list[int], state: CommentState, *, actor: str) -> None:
+    """A moderator's decision, through the moderation service."""
+    ModerationService(store, SimulatedClock(NOW)).decide(ids, state, actor=actor)
 
 
 # -- end to end: `relais run` and `relais comments approve` ---------------------------------
@@ -158,11 +161,11 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     engine: Engine, mastodon_reader: tuple[FakeMastodon, MastodonReader]
 ) -> None:
     fake, reader = mastodon_reader
-    store = CommentStore(engine)
-    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign()])
+    collector = Collector(Store(engine), SimulatedClock(NOW), lambda: [campaign()])
+    store = collector.comments
     earlier = [fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)]
     await collector.mastodon_round(reader, 1)
-    store.decide(list(comment_ids(store).values()), CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
     burst = [fake.add_remote_status(f"b{i}@example.org", f"<p>Rafale {i} #gautrinweb2</p>") for i in range(40)]
     late = fake.add_remote_status("late@example.org", "<p>Après la rafale #gautrinweb2</p>")
     mark = len(fake.requests)
@@ -179,11 +182,11 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
     """40 replies in one page, all approved at once: their 👍 go at the worker's pace (and
     the reader's limiter's, 14 a minute in a group), and the next reply is stored at once."""
     fake, reader = telegram_reader
-    store = CommentStore(engine)
+    bot = Store(engine, "w")  # one store, shared by the collector and the worker, as in relais run
+    store = bot.comments
     clock = SystemClock()
-    collector = Collector(store, clock, run, lambda: [campaign()], CollectorTiming(long_poll=5))
-    worker = Acknowledger(Network.TELEGRAM, reader, AcknowledgementQueue(engine, "w"), clock, run,
-                          lambda: [campaign()])
+    collector = Collector(bot, clock, lambda: [campaign()], CollectorTiming(long_poll=5))
+    worker = Acknowledger(Network.TELEGRAM, reader, bot, clock, lambda: [campaign()])
     lock = CollectorLock(engine, "telegram")
     for i in range(40):
         fake.group_message(GROUP_ID, fake.user(1000 + i, f"U{i}"), f"Avis {i} #gautrinweb2")
@@ -192,7 +195,7 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
     try:
         # the burst is stored once the next getUpdates confirms it
         await asyncio.to_thread(fake.wait_for, lambda tg: not tg.pending_updates, 10)
-        store.decide(list(comment_ids(store).values()), CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+        decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
         tasks.append(asyncio.create_task(worker.run(stop)))
         await asyncio.to_thread(fake.wait_for, lambda tg: len(tg.reaction_requests) >= 1, 10)
         late = fake.group_message(GROUP_ID, fake.user(2000, "Tard"), "Après la rafale #gautrinweb2")
@@ -206,6 +209,7 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
             task.cancel()  # a collector stuck in acknowledgements would not see the stop
         await asyncio.gather(*tasks, return_exceptions=True)
         lock.release()
+        bot.close()
     assert f"{GROUP_ID}:{late['message']['message_id']}" in comment_ids(store)
     assert still_queued >= 20  # stored long before the queue could drain
 
@@ -221,19 +225,27 @@ class Desk:
     network: Network
     fake: FakeMastodon | FakeTelegram
     reader: MastodonReader | TelegramReader
-    store: CommentStore
-    queue: AcknowledgementQueue
+    opened: Store  # as the bot holds it
     clock: SimulatedClock
     campaigns: list[Campaign]
     messages: dict[str, dict] = field(default_factory=dict)  # Telegram: what was posted
 
     @property
+    def store(self) -> CommentStore:
+        return self.opened.comments
+
+    @property
+    def queue(self) -> AcknowledgementQueue:
+        return self.opened.acknowledgements
+
+    @property
     def collector(self) -> Collector:
-        return Collector(self.store, self.clock, run, lambda: self.campaigns, CollectorTiming(long_poll=0))
+        return Collector(self.opened, self.clock, lambda: self.campaigns, CollectorTiming(long_poll=0))
 
     def worker(self, owner: str = "worker") -> Acknowledger:
-        queue = AcknowledgementQueue(self.store.engine, owner)
-        return Acknowledger(self.network, self.reader, queue, self.clock, run, lambda: self.campaigns)
+        """A worker of its own process (an ``owner`` of its own)."""
+        return Acknowledger(self.network, self.reader, Store(self.opened.engine, owner), self.clock,
+                            lambda: self.campaigns)
 
     def post(self, text: str = "Bravo #gautrinweb2", *, author: int = 1, nobot: bool = False) -> str:
         """A follower's reply; its remote id."""
@@ -273,7 +285,7 @@ class Desk:
 
     def approve(self, *remote_ids: str, state: CommentState = CommentState.APPROVED) -> None:
         ids = comment_ids(self.store)
-        self.store.decide([ids[r] for r in remote_ids], state, actor="ana", reason=None, now=self.clock.now())
+        ModerationService(self.store, self.clock).decide([ids[r] for r in remote_ids], state, actor="ana")
 
     def entries(self) -> dict[str, Entry]:
         by_comment = {c.id: c.remote_id for c in self.store.list(limit=None)}
@@ -292,23 +304,22 @@ async def drain(desk: Desk, worker: Acknowledger, longest: timedelta = timedelta
 
 @pytest.fixture(params=[Network.MASTODON, Network.TELEGRAM], ids=str)
 async def desk(request: pytest.FixtureRequest, engine: Engine) -> AsyncIterator[Desk]:
-    store = CommentStore(engine)
-    queue = AcknowledgementQueue(engine, "test")
+    opened = Store(engine, "test")
     clock = SimulatedClock(NOW)
     if request.param == Network.MASTODON:
-        with FakeMastodon(token=MASTODON_TOKEN) as fake:
+        with opened, FakeMastodon(token=MASTODON_TOKEN) as fake:
             reader = MastodonReader(fake.url, MASTODON_TOKEN)
             await reader.start()
-            yield Desk(Network.MASTODON, fake, reader, store, queue, clock, [campaign()])
+            yield Desk(Network.MASTODON, fake, reader, opened, clock, [campaign()])
             await reader.close()
         return
-    with FakeTelegram(rate_limited=False) as fake:
+    with opened, FakeTelegram(rate_limited=False) as fake:
         fake.add_chat(GROUP_ID, "supergroup", title="Discussion")
         # The adapter's own limiter paces in real time; here the worker's pace, on the
         # simulated clock, is what is tested.
         reader = TelegramReader(DEFAULT_TOKEN, fake.url, timeout=5.0, rate_limit=False)
         await reader.start()
-        yield Desk(Network.TELEGRAM, fake, reader, store, queue, clock, [campaign()])
+        yield Desk(Network.TELEGRAM, fake, reader, opened, clock, [campaign()])
         await reader.close()
 
 
@@ -490,8 +501,8 @@ async def test_a_stop_cuts_a_long_wait_short(desk: Desk) -> None:
     await desk.collect()
     desk.approve(reply)
     desk.fake.retry_after(3600, method="setMessageReaction")  # wait an hour, says Telegram
-    queue = AcknowledgementQueue(desk.store.engine, "real-time")
-    worker = Acknowledger(Network.TELEGRAM, desk.reader, queue, SystemClock(), run, lambda: desk.campaigns)
+    worker = Acknowledger(Network.TELEGRAM, desk.reader, Store(desk.store.engine, "real-time"), SystemClock(),
+                          lambda: desk.campaigns)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.to_thread(desk.fake.wait_for, lambda *_: len(desk.requests()) == 1, 10)
@@ -540,10 +551,10 @@ def test_an_approval_queues_one_acknowledgement_in_its_own_transaction(engine: E
     store, queue = CommentStore(engine), AcknowledgementQueue(engine, "me")
     store.save_page(None, None, [collected("1"), collected("2", nobot=True), collected("3")], now=NOW)
     ids = comment_ids(store)
-    store.decide([ids["3"]], CommentState.FLAGGED, actor="ana", reason=None, now=NOW)
+    decide(store, [ids["3"]], CommentState.FLAGGED, actor="ana")
     assert queue.entries() == []
-    store.decide([ids["1"], ids["2"]], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
-    store.decide([ids["1"], ids["2"]], CommentState.APPROVED, actor="bob", reason=None, now=NOW)
+    decide(store, [ids["1"], ids["2"]], CommentState.APPROVED, actor="ana")
+    decide(store, [ids["1"], ids["2"]], CommentState.APPROVED, actor="bob")
     [entry] = queue.entries()
     assert (entry.comment_id, entry.remote_id, entry.state, entry.next_at) == (ids["1"], "1", "queued", NOW)
     store.save_page(None, None, [], [Removal(Network.MASTODON, "1")], now=NOW)  # its author deletes it
@@ -557,7 +568,7 @@ def test_processes_sharing_a_postgresql_store_share_the_queue(postgres_url: str)
     store = CommentStore(engine)
     store.save_page(None, None, [collected(str(i)) for i in range(60)], now=NOW)
     ids = sorted(comment_ids(store).values())
-    store.decide(ids, CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    decide(store, ids, CommentState.APPROVED, actor="ana")
     claimed: dict[str, list[int]] = {"a": [], "b": [], "c": []}
     start = threading.Barrier(len(claimed))
 

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.mastodon import MastodonReader
+from bot.adapters.mastodon.reader import MastodonReader
 from bot.clock import SystemClock
 from bot.domain import Campaign, Moderation
 from bot.services.collector import Collector
 from bot.store import db
 from bot.store.comments import CollectorLock, CommentStore
+from bot.store.handle import Store
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import (
@@ -162,21 +163,16 @@ class Reading:
 async def reading(tmp_path: Path) -> AsyncIterator[Reading]:
     engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
     db.upgrade(engine)
-    store = CommentStore(engine)
     assert CollectorLock(engine, "mastodon").acquire()  # SQLite: the one process always owns it
     campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
                         hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
                         moderation=Moderation())
 
-    async def run(function, *args, **kwargs):  # the store's calls, in the loop's thread
-        return function(*args, **kwargs)
-
-    with FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+    with Store(engine) as opened, FakeMastodon(token=MASTODON_TOKEN) as mastodon:
         reader = MastodonReader(mastodon.url, MASTODON_TOKEN)
         await reader.start()
-        yield Reading(mastodon, reader, Collector(store, SystemClock(), run, lambda: [campaign]), store)
+        yield Reading(mastodon, reader, Collector(opened, SystemClock(), lambda: [campaign]), opened.comments)
         await reader.close()
-    engine.dispose()
 
 
 async def test_a_reply_that_arrives_late_by_federation_is_still_collected(reading: Reading) -> None:

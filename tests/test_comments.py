@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from bot.channels import Page
 from bot.clock import SimulatedClock
 from bot.domain import (
     Campaign,
@@ -24,9 +23,11 @@ from bot.domain import (
     Removal,
     Reply,
 )
+from bot.ports import Page
 from bot.services.collector import Collector
-from bot.services.moderation import auto_flags
+from bot.services.moderation import ModerationService, NoSuchReply, after_edit, auto_flags
 from bot.store.comments import Collected, CommentStore
+from bot.store.handle import Store
 from bot.store.ledger import Ledger
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -155,11 +156,18 @@ def test_a_deleted_reply_is_deleted_from_the_store(store: CommentStore) -> None:
 def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
     save(store, reply("1"))
     [comment] = store.list()
-    assert store.decide(
-        [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier", now=NOW
-    ) == [comment.id]
-    store.decide(
-        [comment.id], CommentState.APPROVED, actor="bob", reason=None, now=NOW + timedelta(minutes=1)
+    with pytest.raises(NoSuchReply, match=r"^no reply 999$"):  # all or nothing
+        ModerationService(store, SimulatedClock(NOW)).decide(
+            [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier"
+        )
+    assert [
+        c.id
+        for c in ModerationService(store, SimulatedClock(NOW)).decide(
+            [comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier"
+        )
+    ] == [comment.id]
+    ModerationService(store, SimulatedClock(NOW + timedelta(minutes=1))).decide(
+        [comment.id], CommentState.APPROVED, actor="bob"
     )
     found, events = store.get(comment.id)
     assert (found.state, found.decided_by) == ("approved", "bob")
@@ -202,7 +210,7 @@ def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: 
     ledger.sync([pub], NOW)
     ledger.claim([pub.key], NOW)
     ledger.finish(pub.key, PublicationState.PUBLISHED, NOW, remote_id="-100:5")
-    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5")], now=NOW)
+    store.save_page(None, None, [], links=[ForwardLink("-200:9", "-100:5", "telegram")], now=NOW)
     assert store.answered(Network.TELEGRAM, ["-100:5", "-200:9", "-200:10"]) == {
         "-100:5": "c/annonce/tg",
         "-200:9": "c/annonce/tg",
@@ -226,11 +234,7 @@ def test_auto_flags_say_why() -> None:
 
 async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: CommentStore) -> None:
     clock = SimulatedClock(NOW)
-
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    collector = Collector(store, clock, run, lambda: [campaign()])
+    collector = Collector(Store(store.engine), clock, lambda: [campaign()])
     page = Page(
         [
             reply("1", "Bravo #GautrinWeb2", tags=("gautrinweb2",)),
@@ -258,18 +262,15 @@ async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: Comment
 def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentStore) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
     [comment] = store.list()
-    store.decide([comment.id], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
+    ModerationService(store, SimulatedClock(NOW)).decide([comment.id], CommentState.APPROVED, actor="ana")
     spam = reply("1", "Achetez sur spam.example.com #gautrinweb2", edited_at=NOW)
-    store.save_page(None, None, [Collected(spam, "c", None)], now=NOW)
+    store.save_page(None, None, [Collected(spam, "c", None)], now=NOW, after_edit=after_edit)
     [comment] = store.list()
     assert (comment.state, comment.reason) == ("flagged", "edited after it was approved")
 
 
 async def test_an_edit_that_drops_the_hashtag_still_updates_the_stored_reply(store: CommentStore) -> None:
-    async def run(function, *args, **kwargs):
-        return function(*args, **kwargs)
-
-    collector = Collector(store, SimulatedClock(NOW), run, lambda: [campaign()])
+    collector = Collector(Store(store.engine), SimulatedClock(NOW), lambda: [campaign()])
     await collector.save(
         Network.TELEGRAM,
         "t",

@@ -105,6 +105,31 @@ def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
     )
 
 
+def test_a_batch_with_an_unknown_reply_decides_nothing(root: Path) -> None:
+    result = relais(root, "comments", "approve", "1", "3", "99", "--as", "bob")
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", "relais: no reply 99\n")
+    listed = json.loads(relais(root, "comments", "list", "--format", "json").stdout)["comments"]
+    assert {c["id"]: (c["state"], c["version"]) for c in listed} == {
+        1: ("pending", 1),
+        2: ("pending", 1),
+        3: ("pending", 1),
+    }
+
+
+def test_show_as_json_gives_the_reply_its_context_and_history(root: Path) -> None:
+    relais(root, "comments", "flag", "2", "--reason", "à voir", "--as", "ana")
+    document = json.loads(relais(root, "comments", "show", "2", "--format", "json").stdout)
+    assert document["comment"]["text"] == HOSTILE
+    assert (document["comment"]["state"], document["comment"]["version"]) == ("flagged", 2)
+    assert document["answers"] is None  # the store has no record of that publication
+    assert [(e["kind"], e["actor"], e["reason"]) for e in document["history"]] == [
+        ("collected", "relais", None),
+        ("flagged", "ana", "à voir"),
+    ]
+    missing = relais(root, "comments", "show", "99", "--format", "json")
+    assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", "relais: no reply 99\n")
+
+
 def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
     relais(root, "comments", "reject", "1", "--as", "ana")
     relais(root, "comments", "approve", "2", "3", "--as", "ana")

@@ -18,6 +18,8 @@ from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import MASTODON_TOKEN, Deployment, posted_ids, sent_ids
 
+pytestmark = pytest.mark.slow  # it runs `relais run` as a process
+
 ROUNDS = int(os.environ.get("RELAIS_CRASH_ROUNDS", "10"))
 POSTS = 10  # each to Telegram and Mastodon
 STATES_AFTER_A_CRASH = {"published", "unknown"}

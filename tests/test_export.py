@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.clock import SimulatedClock
 from bot.domain import CommentState, Network, Reply
+from bot.services.moderation import ModerationService
 from bot.store import db
 from bot.store.comments import Collected, CommentStore
 
@@ -94,8 +96,9 @@ def root(tmp_path: Path) -> Path:
     ]
     store.save_page(None, None, replies, now=NOW)
     ids = list(range(1, len(TEXTS) + 1))
-    store.decide(ids[:-1], CommentState.APPROVED, actor="ana", reason=None, now=NOW)
-    store.decide(ids[-1:], CommentState.APPROVED, actor="ana", reason=" -1 point", now=NOW)
+    moderation = ModerationService(store, SimulatedClock(NOW))
+    moderation.decide(ids[:-1], CommentState.APPROVED, actor="ana")
+    moderation.decide(ids[-1:], CommentState.APPROVED, actor="ana", reason=" -1 point")
     engine.dispose()
     return tmp_path
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, storable
 from bot.services.collector import Collector
 from bot.store.schema import comment_events, comments
@@ -256,7 +256,7 @@ def run_telegram(engine: Engine, tg: FakeTelegram) -> Callable[[list[tuple[str, 
 
     async def read_all() -> None:
         while True:
-            offset = await collecting.db(collecting.store.position, POSITION)
+            offset = await collecting.store.run(collecting.comments.position, POSITION)
             page = await reader.updates(offset, 0)
             await collecting.save(Network.TELEGRAM, POSITION, page)
             before = counts(engine)
@@ -272,7 +272,7 @@ def run_telegram(engine: Engine, tg: FakeTelegram) -> Callable[[list[tuple[str, 
             QUIET_GROUP, FakeTelegram.user(499, "Zoé"), f"Bien reçu #{TAG}"
         )  # after the junk
         runner.run(read_all())
-        assert collecting.store.position(POSITION) == str(last["update_id"] + 1)
+        assert collecting.comments.position(POSITION) == str(last["update_id"] + 1)
         assert stored_ids(engine) >= {f"{QUIET_GROUP}:{last['message']['message_id']}"}
         stored, collected = counts(engine)
         assert stored == collected
@@ -403,8 +403,8 @@ def run_mastodon(engine: Engine, md: FakeMastodon) -> Callable[[list[Any]], None
         last = md.add_remote_status("zoe@example.org", f"<p>Dernier #{TAG}</p>")
         last["id"] = str(next(next_id))
         md.malformed(path=TIMELINE, body=json.dumps([last, *reversed(numbered)]))
-        runner.run(read(collecting.store.position(position)))
-        assert collecting.store.position(position) == last["id"]
+        runner.run(read(collecting.comments.position(position)))
+        assert collecting.comments.position(position) == last["id"]
         assert last["id"] in stored_ids(engine)
         stored, collected = counts(engine)
         assert stored == collected

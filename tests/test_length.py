@@ -1,4 +1,7 @@
-from bot.core.length import mastodon_length, telegram_length
+from bot.core.markdown import render
+from bot.networks.mastodon import length as mastodon_length
+from bot.networks.telegram import length as telegram_length
+from bot.networks.telegram import shown_text
 
 
 def test_mastodon_counts_links_as_23_and_remote_mentions_as_the_user() -> None:
@@ -20,3 +23,10 @@ def test_mastodon_link_length_follows_the_instance() -> None:
 def test_telegram_counts_utf16_code_units() -> None:
     assert telegram_length("abc") == 3
     assert telegram_length("😀 é") == 4
+
+
+def test_telegram_length_is_the_same_for_validation_and_the_adapter() -> None:
+    """Validation counts the text the renderer says Telegram shows; the adapter counts what
+    Telegram shows of the HTML it sends: one definition, the same figure."""
+    rendered = render("**Bravo** 😀 à <tous> & [le site](https://example.org/?a=1&b=2) \\*\n\nfin")
+    assert telegram_length(shown_text(rendered.html)) == telegram_length(rendered.telegram_text) == 34

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.mastodon import MastodonSender
-from bot.channels import PermanentError, RateLimited, TemporaryError
-from bot.core.length import mastodon_length
+from bot.adapters.mastodon.sender import MastodonSender
 from bot.domain import Channel, Media, Network, Publication
+from bot.networks.mastodon import length as mastodon_length
+from bot.ports import PermanentError, RateLimited, TemporaryError
 from tests.fakes.mastodon_api import FakeMastodon
 
 

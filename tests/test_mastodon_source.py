@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.mastodon import MastodonReader, MastodonSender, html_to_text, status_text
-from bot.channels import MastodonSource, PermanentError, RateLimited, TemporaryError
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.mastodon.sender import MastodonSender
+from bot.adapters.mastodon.text import html_to_text, status_text
 from bot.domain import Channel, Network, Publication, Removal, Reply
+from bot.ports import MastodonSource, PermanentError, RateLimited, TemporaryError
 from tests.fakes.mastodon_api import FakeMastodon
 
 TOKEN = "s3cret-mastodon-token-for-source-tests"

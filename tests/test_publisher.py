@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,14 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonSender
-from bot.channels import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.adapters.mastodon.sender import MastodonSender
 from bot.clock import SimulatedClock
 from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.ports import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
+from bot.store.handle import Store
 from bot.store.ledger import Ledger, Row
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
@@ -90,31 +92,33 @@ def campaign(*publications: Publication) -> Campaign:
 
 
 @pytest.fixture
-def world(engine: Engine) -> tuple[Ledger, SimulatedClock]:
-    return Ledger(engine, "me"), SimulatedClock(START)
+def world(engine: Engine) -> Iterator[tuple[Store, SimulatedClock]]:
+    with Store(engine, "me") as store:
+        yield store, SimulatedClock(START)
 
 
 async def play(
-    ledger: Ledger,
+    store: Store,
     clock: SimulatedClock,
     senders: dict,
     *publications: Publication,
     retry: RetryPolicy = FAST,
     grace: timedelta = timedelta(minutes=15),
 ) -> dict[str, tuple[str, int, str | None]]:
-    publisher = Publisher(ledger, senders, clock, retry=retry)
+    publisher = Publisher(store, senders, clock, retry=retry)
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([dataclasses.replace(campaign(*publications), grace=grace)])
     await timers.run(after_each=publisher.drain)
     await publisher.stop()
-    return {k: (r.state, r.attempts, r.last_error) for k, r in ledger.rows().items()}
+    return {k: (r.state, r.attempts, r.last_error) for k, r in store.ledger.rows().items()}
 
 
 async def test_publishes_each_publication_once_at_its_time(world) -> None:
-    ledger, clock = world
+    store, clock = world
+    ledger = store.ledger
     sender = ScriptedSender()
     rows = await play(
-        ledger,
+        store,
         clock,
         {Network.MASTODON: sender, Network.TELEGRAM: sender},
         pub("a", START + timedelta(hours=1)),
@@ -127,7 +131,7 @@ async def test_publishes_each_publication_once_at_its_time(world) -> None:
     # a second run over the same ledger sends nothing again
     assert (
         await play(
-            ledger,
+            store,
             clock,
             {Network.MASTODON: sender, Network.TELEGRAM: sender},
             pub("a", START + timedelta(hours=1)),
@@ -139,25 +143,25 @@ async def test_publishes_each_publication_once_at_its_time(world) -> None:
 
 
 async def test_temporary_errors_are_retried_then_published(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([TemporaryError("HTTP 502"), TemporaryError("connection refused")])
-    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    rows = await play(store, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
     assert rows == {"c/a/masto": ("published", 3, None)}
 
 
 async def test_retries_are_bounded(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([TemporaryError("HTTP 500")] * 10)
-    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    rows = await play(store, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
     assert rows == {"c/a/masto": ("failed", 4, "gave up retrying: HTTP 500")}
     assert len(sender.sent) == 4
 
 
 async def test_a_rate_limit_waits_what_the_server_asks(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([RateLimited("429", retry_after=42)])
     rows = await play(
-        ledger,
+        store,
         clock,
         {Network.MASTODON: sender},
         pub("a", START + timedelta(minutes=1)),
@@ -168,29 +172,29 @@ async def test_a_rate_limit_waits_what_the_server_asks(world) -> None:
 
 
 async def test_permanent_errors_fail_at_once_with_the_server_reason(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([PermanentError("Validation failed: Text character limit of 500 exceeded")])
-    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    rows = await play(store, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
     assert rows == {"c/a/masto": ("failed", 1, "Validation failed: Text character limit of 500 exceeded")}
 
 
 async def test_an_unknown_outcome_is_never_sent_again(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([OutcomeUnknown("timed out after the request was sent")])
     rows = await play(
-        ledger, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM)
+        store, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM)
     )
     assert rows == {"c/a/tg": ("unknown", 1, "timed out after the request was sent")}
     assert sender.sent == ["c/a/tg"]
-    await play(ledger, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM))
+    await play(store, clock, {Network.TELEGRAM: sender}, pub("a", START + timedelta(minutes=1), TELEGRAM))
     assert sender.sent == ["c/a/tg"]
 
 
 async def test_overdue_within_grace_is_sent_at_start_beyond_grace_is_missed(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender()
     rows = await play(
-        ledger,
+        store,
         clock,
         {Network.MASTODON: sender},
         pub("late", START - timedelta(minutes=14)),
@@ -206,11 +210,11 @@ async def test_overdue_within_grace_is_sent_at_start_beyond_grace_is_missed(worl
 
 
 async def test_a_reminder_is_never_sent_after_its_livestream_started(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender()
     starts = START - timedelta(minutes=5)
     rows = await play(
-        ledger,
+        store,
         clock,
         {Network.MASTODON: sender},
         pub("live@10m", starts - timedelta(minutes=10), not_after=starts),
@@ -221,14 +225,15 @@ async def test_a_reminder_is_never_sent_after_its_livestream_started(world) -> N
 
 
 async def test_retries_stop_at_the_deadline(world) -> None:
-    ledger, clock = world
+    store, clock = world
     sender = ScriptedSender([RateLimited("429", retry_after=3600)])  # would go past the grace period
-    rows = await play(ledger, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
+    rows = await play(store, clock, {Network.MASTODON: sender}, pub("a", START + timedelta(minutes=1)))
     assert rows == {"c/a/masto": ("failed", 1, "gave up retrying: 429")}
 
 
 async def test_a_failing_channel_does_not_delay_another(world) -> None:
-    ledger, clock = world
+    store, clock = world
+    ledger = store.ledger
     stuck = asyncio.Event()
 
     class Hanging(ScriptedSender):  # on the wire, its answer slow to come
@@ -238,7 +243,7 @@ async def test_a_failing_channel_does_not_delay_another(world) -> None:
             return await super().publish(publication, on_wire=on_wire)
 
     fast = ScriptedSender()
-    publisher = Publisher(ledger, {Network.MASTODON: Hanging(), Network.TELEGRAM: fast}, clock, retry=FAST)
+    publisher = Publisher(store, {Network.MASTODON: Hanging(), Network.TELEGRAM: fast}, clock, retry=FAST)
     timers = SimulatedTimers(clock)
     runner = Runner(publisher, timers, HERE, HERE)
     await runner.apply(
@@ -258,17 +263,20 @@ async def _until(condition) -> None:
 
 
 async def test_alerts_are_sent_once_per_problem(world) -> None:
-    ledger, clock = world
+    store, clock = world
     told: list[str] = []
 
     async def notify(text: str) -> None:
         told.append(text)
 
+    alerts = Alerts(store, clock, notify)
     publisher = Publisher(
-        ledger, {Network.MASTODON: ScriptedSender([PermanentError("HTTP 403 Forbidden")])}, clock, retry=FAST
+        store,
+        {Network.MASTODON: ScriptedSender([PermanentError("HTTP 403 Forbidden")])},
+        clock,
+        retry=FAST,
+        on_outcome=alerts.flush,
     )
-    alerts = Alerts(ledger, clock, publisher.db, notify)
-    publisher.on_outcome = alerts.flush
     timers = SimulatedTimers(clock)
     runner = Runner(publisher, timers, HERE, HERE, on_change=alerts.flush)
     await runner.apply(
@@ -298,17 +306,18 @@ def test_lateness_rules() -> None:
 
 
 async def test_a_channel_whose_network_has_no_account_fails_with_a_reason(world) -> None:
-    ledger, clock = world
+    store, clock = world
     rows = await play(
-        ledger, clock, {Network.TELEGRAM: ScriptedSender()}, pub("a", START + timedelta(minutes=1))
+        store, clock, {Network.TELEGRAM: ScriptedSender()}, pub("a", START + timedelta(minutes=1))
     )
     assert rows == {
         "c/a/masto": ("failed", 0, "this relais run has no mastodon account: restart it with its settings")
     }
 
 
-async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(engine: Engine) -> None:
-    ledger = Ledger(engine, "me")
+async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(world) -> None:
+    store, _ = world
+    ledger = store.ledger
     clock = SimulatedClock(START, speed=1.0)  # real seconds: the wait is really long
     attempted = asyncio.Event()
 
@@ -318,7 +327,7 @@ async def test_a_stop_during_a_retry_wait_leaves_the_publication_pending(engine:
             return await super().publish(publication, on_wire=on_wire)
 
     sender = Limited([RateLimited("429", retry_after=600)])
-    publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=FAST)
+    publisher = Publisher(store, {Network.MASTODON: sender}, clock, retry=FAST)
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([campaign(pub("a", START))])
     await timers.run()
@@ -335,11 +344,11 @@ async def test_a_post_tried_before_a_crash_and_now_too_late_is_unknown_not_misse
     ledger.sync([late], START - timedelta(minutes=20))
     ledger.claim([late.key], START - timedelta(minutes=20))
     ledger.wire(late.key, START - timedelta(minutes=20))
-    survivor = Ledger(engine, "me")
-    assert [r.state for r in survivor.recover(START - timedelta(minutes=19))] == [
-        "pending"
-    ]  # Mastodon: retry
-    rows = await play(survivor, SimulatedClock(START), {Network.MASTODON: ScriptedSender()}, late)
+    with Store(engine, "me") as survivor:
+        assert [r.state for r in survivor.ledger.recover(START - timedelta(minutes=19))] == [
+            "pending"
+        ]  # Mastodon: retry
+        rows = await play(survivor, SimulatedClock(START), {Network.MASTODON: ScriptedSender()}, late)
     assert rows["c/a/masto"][0] == "unknown"
     assert rows["c/a/masto"][2].endswith("an earlier attempt may have published it")
 
@@ -351,14 +360,15 @@ def long_grace(*publications: Publication) -> Campaign:
     return dataclasses.replace(campaign(*publications), grace=timedelta(hours=2))
 
 
-async def _timed_out_then_stopped(ledger: Ledger, fake: FakeMastodon, late: Publication) -> None:
+async def _timed_out_then_stopped(store: Store, fake: FakeMastodon, late: Publication) -> None:
     """The first attempt reaches the server, whose answer comes after the client gave up;
     the bot is stopped while it waits to try again: the row is given back to ``pending``."""
     sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=0.5)
     await sender.start()
     fake.delay(seconds=3, path="/api/v1/statuses")
     clock = SimulatedClock(START, speed=1.0)  # the retry wait is real: the stop cuts it short
-    publisher = Publisher(ledger, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    publisher = Publisher(store, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    ledger = store.ledger
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([long_grace(late)])
     await timers.run()
@@ -369,24 +379,24 @@ async def _timed_out_then_stopped(ledger: Ledger, fake: FakeMastodon, late: Publ
     assert len(fake.statuses) == 1  # the first attempt did publish it
 
 
-async def _restart(ledger: Ledger, fake: FakeMastodon, late: Publication, at: datetime) -> Row:
+async def _restart(store: Store, fake: FakeMastodon, late: Publication, at: datetime) -> Row:
     sender = MastodonSender(fake.url, MASTODON_TOKEN, timeout=5)
     await sender.start()
     try:
-        await play(ledger, SimulatedClock(at), {Network.MASTODON: sender}, late, grace=timedelta(hours=2))
+        await play(store, SimulatedClock(at), {Network.MASTODON: sender}, late, grace=timedelta(hours=2))
     finally:
         await sender.close()
-    return ledger.rows()[late.key]
+    return store.ledger.rows()[late.key]
 
 
 async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_forgotten(world) -> None:
-    ledger, _ = world
+    store, _ = world
     late = pub("a", START)
     with FakeMastodon(token=MASTODON_TOKEN) as fake:
-        await _timed_out_then_stopped(ledger, fake, late)
+        await _timed_out_then_stopped(store, fake, late)
         fake.forget_idempotency_keys()  # what the server does after about an hour
         posts_before = len([r for r in fake.requests if r.path == "/api/v1/statuses"])
-        row = await _restart(ledger, fake, late, START + timedelta(minutes=55))  # within grace
+        row = await _restart(store, fake, late, START + timedelta(minutes=55))  # within grace
         assert row.state == "unknown", row
         assert "idempotency" in (row.last_error or ""), row.last_error
         assert len(fake.statuses) == 1
@@ -396,11 +406,11 @@ async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_for
 async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_inside_the_window(
     world,
 ) -> None:
-    ledger, _ = world
+    store, _ = world
     late = pub("a", START)
     with FakeMastodon(token=MASTODON_TOKEN) as fake:
-        await _timed_out_then_stopped(ledger, fake, late)
-        row = await _restart(ledger, fake, late, START + timedelta(minutes=10))
+        await _timed_out_then_stopped(store, fake, late)
+        row = await _restart(store, fake, late, START + timedelta(minutes=10))
         assert row.state == "published", row
         assert len(fake.statuses) == 1
         [first, again] = [r for r in fake.requests if r.path == "/api/v1/statuses"]
@@ -411,7 +421,8 @@ async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_insi
 
 
 async def test_a_stop_gives_back_at_once_a_send_still_waiting_for_a_rate_limit(world) -> None:
-    ledger, clock = world
+    store, clock = world
+    ledger = store.ledger
     waiting = asyncio.Event()
 
     class Paced(ScriptedSender):  # waits for its turn (a flood limiter) before the wire
@@ -420,7 +431,7 @@ async def test_a_stop_gives_back_at_once_a_send_still_waiting_for_a_rate_limit(w
             await asyncio.Event().wait()  # its turn never comes before the stop
             return await super().publish(publication, on_wire=on_wire)
 
-    publisher = Publisher(ledger, {Network.TELEGRAM: Paced()}, clock, retry=FAST)
+    publisher = Publisher(store, {Network.TELEGRAM: Paced()}, clock, retry=FAST)
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([campaign(pub("a", START, TELEGRAM))])
     await timers.run()
@@ -434,9 +445,10 @@ async def test_a_stop_gives_back_at_once_a_send_still_waiting_for_a_rate_limit(w
 
 async def test_a_sweep_sends_a_row_claimed_by_this_process_that_no_task_sends(world) -> None:
     """A claim whose answer a store outage lost: the row is this process's, no task sends it."""
-    ledger, clock = world
+    store, clock = world
+    ledger = store.ledger
     sender = ScriptedSender()
-    publisher = Publisher(ledger, {Network.TELEGRAM: sender}, clock, retry=FAST)
+    publisher = Publisher(store, {Network.TELEGRAM: sender}, clock, retry=FAST)
     timers = SimulatedTimers(clock)
     late = pub("a", START, TELEGRAM)
     await Runner(publisher, timers, HERE, HERE).apply([campaign(late)])

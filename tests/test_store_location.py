@@ -183,6 +183,7 @@ def networks() -> Iterator[tuple[FakeTelegram, FakeMastodon]]:
         yield telegram, mastodon
 
 
+@pytest.mark.slow
 def test_run_on_a_new_store_with_publications_past_due_says_so(
     tmp_path: Path, networks: tuple[FakeTelegram, FakeMastodon]
 ) -> None:

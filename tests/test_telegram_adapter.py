@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.adapters.telegram import TOKEN_REFUSED, TelegramSender, visible_length
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from bot.adapters.telegram.sender import TelegramSender
+from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
 from bot.domain import Channel, Media, Network, Publication
 from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
+from bot.networks.telegram import length, shown_text
+from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
 
 
@@ -105,7 +107,7 @@ def publication(text: str, chat: str | int = "@GautrinWeb2", media: tuple[Media,
         at=datetime(2026, 11, 27, 15, 0, tzinfo=UTC),
         timezone=MONTREAL,
         text=text,
-        length=visible_length(text),
+        length=length(shown_text(text)),
         limit=1024 if media else 4096,
         language="fr-CA",
         media=media,
@@ -161,30 +163,9 @@ async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSende
     ]
 
 
-async def test_a_long_text_is_split_between_paragraphs(sender: TelegramSender, tg: FakeTelegram) -> None:
-    paragraphs = [f"<b>Partie {n}</b> " + "é" * 480 for n in range(10)]  # ~5000 characters
-    text = "\n\n".join(paragraphs)
-    assert visible_length(text) > 4096
-
-    receipt = await sender.publish(publication(text), on_wire=no_wait)
-
-    first, second = tg.sent
-    assert first.text is not None
-    assert second.text is not None
-    assert len(first.text) <= 4096
-    assert len(second.text) <= 4096
-    shown = [p.replace("<b>", "").replace("</b>", "") for p in paragraphs]
-    assert first.text == "\n\n".join(shown[:8])  # as many whole paragraphs as fit
-    assert second.text == "\n\n".join(shown[8:])
-    assert {"type": "bold", "offset": 0, "length": 8} in second.entities  # tags stay whole
-    assert receipt.remote_id == f"{CHANNEL}:{first.message_id}"
-
-
-async def test_a_paragraph_over_the_limit_is_refused_before_sending(
-    sender: TelegramSender, tg: FakeTelegram
-) -> None:
+async def test_a_text_over_the_limit_is_refused_before_sending(sender: TelegramSender, tg: FakeTelegram) -> None:
     with pytest.raises(PermanentError, match="4097 characters"):
-        await sender.publish(publication("court\n\n" + "x" * 4097), on_wire=no_wait)
+        await sender.publish(publication("<b>x</b>" + "x" * 4096), on_wire=no_wait)
     assert tg.sent == []
 
 
@@ -346,22 +327,6 @@ async def test_a_connection_lost_after_sending_is_an_unknown_outcome(
     assert len(tg.sent) == 2
 
 
-@no_retry_after_warning
-async def test_a_failure_after_the_first_part_is_an_unknown_outcome(
-    sender: TelegramSender, tg: FakeTelegram
-) -> None:
-    text = "a" * 3000 + "\n\n" + "b" * 3000
-    tg.fail("sendMessage", status=500)
-    with pytest.raises(TemporaryError):  # the first part failed: nothing was published
-        await sender.publish(publication(text), on_wire=no_wait)
-    assert tg.sent == []
-
-    tg.rate_limits(per_second=None, per_chat_per_minute=1)  # the second part gets a 429
-    with pytest.raises(OutcomeUnknown, match=r"published part 1 of 2 \(message 1\) but part 2 failed"):
-        await sender.publish(publication(text), on_wire=no_wait)
-    assert [s.text for s in tg.sent] == ["a" * 3000]
-
-
 async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
     telegram = TelegramSender(TOKEN, closed_port_url(), timeout=2.0)
     try:
@@ -372,6 +337,35 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
             await telegram.publish(publication("x"), on_wire=no_wait)
     finally:
         await telegram.close()
+
+
+async def test_on_wire_is_awaited_once_right_before_the_request(sender: TelegramSender, tg: FakeTelegram) -> None:
+    received_before: list[int] = []
+
+    async def on_wire() -> None:
+        received_before.append(len(tg.sent))
+
+    await sender.publish(publication("maintenant"), on_wire=on_wire)
+
+    assert received_before == [0]
+    assert [s.text for s in tg.sent] == ["maintenant"]
+
+
+async def test_a_request_that_cannot_connect_was_never_on_the_wire() -> None:
+    """The attempt is recorded once a connection is ready: a crash while connecting, or while
+    waiting for a connection, leaves the publication pending instead of in doubt."""
+    on_wire_calls: list[str] = []
+
+    async def on_wire() -> None:
+        on_wire_calls.append("on the wire")
+
+    telegram = TelegramSender(TOKEN, closed_port_url(), timeout=2.0)
+    try:
+        with pytest.raises(TemporaryError, match="nothing was sent"):
+            await telegram.publish(publication("x"), on_wire=on_wire)
+    finally:
+        await telegram.close()
+    assert on_wire_calls == []
 
 
 async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) -> None:
@@ -541,16 +535,3 @@ async def test_when_on_wire_refuses_nothing_is_sent_and_its_error_comes_out(
     assert [r.method for r in tg.requests if r.method == "sendMessage"] == []
     await sender.publish(publication("ensuite"), on_wire=no_wait)  # the sender still works
     assert [m.text for m in tg.sent] == ["ensuite"]
-
-
-async def test_on_wire_is_awaited_once_per_request_of_a_long_text(
-    tg: FakeTelegram, sender: TelegramSender
-) -> None:
-    calls: list[int] = []
-
-    async def on_wire() -> None:
-        calls.append(len(tg.sent))
-
-    text = "\n\n".join(["a" * 3000, "b" * 3000])
-    await sender.publish(publication(text), on_wire=on_wire)
-    assert calls == [0, 1]

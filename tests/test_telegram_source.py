@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.adapters.telegram import POLLING_CONFLICT, TelegramReader, TelegramSender
-from bot.channels import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
+from bot.adapters.telegram.reader import POLLING_CONFLICT, TelegramReader
+from bot.adapters.telegram.sender import TelegramSender
 from bot.domain import ForwardLink, Network, Reply
+from bot.ports import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
 from tests.fakes.telegram_api import JSON, FakeTelegram
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token
@@ -196,7 +197,7 @@ async def test_a_comment_on_a_channel_post_answers_its_automatic_forward(
 
     link, first, second = page.items
     forward_id = f"{GROUP}:{forward['message_id']}"
-    assert link == ForwardLink(remote_id=forward_id, original=f"{CHANNEL}:{post['message_id']}")
+    assert link == ForwardLink(remote_id=forward_id, original=f"{CHANNEL}:{post['message_id']}", network="telegram")
     assert isinstance(first, Reply)
     assert (first.in_reply_to, first.author_id, first.author_handle, first.author_name) == (
         forward_id,
@@ -222,7 +223,7 @@ async def test_a_legacy_automatic_forward(reader: TelegramReader, tg: FakeTelegr
 
     page = await read(reader)
 
-    assert page.items == [ForwardLink(f"{GROUP}:{message['message_id']}", f"{CHANNEL}:{post['message_id']}")]
+    assert page.items == [ForwardLink(f"{GROUP}:{message['message_id']}", f"{CHANNEL}:{post['message_id']}", "telegram")]
 
 
 async def test_a_channel_speaking_in_its_group_is_the_author(

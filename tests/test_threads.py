@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from bot.adapters.mastodon import MastodonReader, MastodonSender
-from bot.adapters.telegram import TelegramReader
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.mastodon.sender import MastodonSender
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network
 from bot.services.collector import Collector
 from bot.store.comments import CommentStore
@@ -53,7 +54,7 @@ def answers(engine: Engine) -> dict[str, str | None]:
 
 async def read_page(reader: TelegramReader, collector: Collector) -> None:
     """One getUpdates page, stored with its offset."""
-    offset = await collector.db(collector.store.position, POSITION)
+    offset = await collector.store.run(collector.comments.position, POSITION)
     page = await reader.updates(offset, 0)
     await collector.save(Network.TELEGRAM, POSITION, page)
 

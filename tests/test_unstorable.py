@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select, text
 
-from bot.adapters.mastodon import MastodonReader
-from bot.adapters.telegram import TelegramReader
-from bot.channels import TemporaryError
+from bot.adapters.mastodon.reader import MastodonReader
+from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, Reply, storable
 from bot.logs import QUIET_LIBRARIES, configure_logging
+from bot.ports import TemporaryError
 from bot.services.collector import Collector
 from bot.store import db
 from bot.store.comments import Collected, CollectorLock, CommentStore
@@ -167,8 +167,8 @@ async def test_telegram_text_no_store_can_hold_does_not_stop_the_collector(
 
     await run_telegram_until(collecting, reader, tg, lambda t: offset_asked(t, after["update_id"] + 1))
 
-    assert collecting.store.position(POSITION) == str(after["update_id"] + 1)
-    stored = {c.remote_id: c for c in collecting.store.list(limit=None)}
+    assert collecting.comments.position(POSITION) == str(after["update_id"] + 1)
+    stored = {c.remote_id: c for c in collecting.comments.list(limit=None)}
     assert set(stored) == {
         f"{c['message']['chat']['id']}:{c['message']['message_id']}" for c in (poison, after)
     }
@@ -226,8 +226,8 @@ async def test_mastodon_text_no_store_can_hold_does_not_stop_the_collector(
 
     await collecting.mastodon_round(masto, 1)
 
-    assert collecting.store.position(f"mastodon:tag:{TAG}") == after["id"]
-    stored = {c.remote_id: c for c in collecting.store.list(limit=None)}
+    assert collecting.comments.position(f"mastodon:tag:{TAG}") == after["id"]
+    stored = {c.remote_id: c for c in collecting.comments.list(limit=None)}
     assert set(stored) == {poison["id"], after["id"]}
     kept = stored[poison["id"]]
     fields = [
@@ -359,7 +359,7 @@ async def test_telegram_a_failing_save_logs_no_text_and_no_name(
     assert_nothing_personal(logged(caplog))
     where = f"{GROUP}:{poison['message']['message_id']}"
     assert any(where in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)  # by its id
-    assert collecting.store.position(POSITION) == str(after["update_id"] + 1)
+    assert collecting.comments.position(POSITION) == str(after["update_id"] + 1)
     assert [r.remote_id for r in set_aside_rows(engine)] == [where]
 
 
@@ -384,7 +384,7 @@ async def test_mastodon_a_failing_save_logs_no_text_and_no_name(
         lock.release()
 
     assert_nothing_personal(logged(caplog))
-    assert collecting.store.position(f"mastodon:tag:{TAG}") == after["id"]
+    assert collecting.comments.position(f"mastodon:tag:{TAG}") == after["id"]
     assert len(set_aside_rows(engine)) == 1
 
 

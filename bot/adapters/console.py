@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
-from bot.channels import OnWire, Receipt
-from bot.domain import Network, Publication
+from bot import networks
+from bot.domain import Publication
+from bot.networks import Flavour
+from bot.ports import OnWire, Receipt
 
 
 class ConsoleSender:
@@ -44,11 +46,8 @@ class ConsoleSender:
         self.console.print(header)
         if publication.warning:
             self.console.print(Padding(Text(f"CW: {publication.warning}", "yellow"), (0, 0, 0, 4)))
-        body = (
-            telegram_html_to_text(publication.text)
-            if publication.channel.network is Network.TELEGRAM
-            else Text(publication.text)
-        )
+        flavour = networks.profile(publication.channel.network).flavour
+        body = html_to_text(publication.text) if flavour is Flavour.HTML else Text(publication.text)
         self.console.print(Padding(body, (0, 0, 0, 4)))
         for media in publication.media:
             self.console.print(Padding(Text(f"[{media.path.name}: {media.alt}]", "magenta"), (0, 0, 0, 4)))
@@ -56,15 +55,15 @@ class ConsoleSender:
         return Receipt(remote_id=f"console-{next(self._ids)}")
 
 
-def telegram_html_to_text(html: str) -> Text:
-    """Telegram HTML (b, i, a) as styled terminal text; everything else stays text."""
-    parser = _TelegramHtml()
+def html_to_text(html: str) -> Text:
+    """The HTML flavour (b, i, a) as styled terminal text; everything else stays text."""
+    parser = _Html()
     parser.feed(html)
     parser.close()
     return parser.text
 
 
-class _TelegramHtml(HTMLParser):
+class _Html(HTMLParser):
     _STYLES: ClassVar[dict[str, str]] = {
         "b": "bold",
         "strong": "bold",

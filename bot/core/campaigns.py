@@ -9,9 +9,8 @@ from __future__ import annotations
 import difflib
 import gc
 import os
-import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -21,23 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
-from bot.core import i18n, languages, length, markdown, translations, zones
+from bot import networks
+from bot.core import i18n, languages, markdown, translations, zones
 from bot.core import media as images
-from bot.core.schema import (
-    CampaignSpec,
-    ChannelSpec,
-    Hashtags,
-    LivestreamSpec,
-    ModerationSpec,
-    PostSpec,
-    TelegramChannelSpec,
-)
-from bot.core.schema_errors import explain, shown
+from bot.core.schema import CampaignSpec, Hashtags, LivestreamSpec, ModerationSpec, PostSpec
+from bot.core.schema_errors import explain
 from bot.core.template_problems import ProblemsOnce, TemplateProblem
 from bot.core.templates import SUFFIX, MessageTemplates, byte_position
 from bot.core.times import START, TimeError, parse_duration, parse_reminder, parse_time
 from bot.core.yamlsource import Located, Path_, Position, YamlSyntaxError, parse
-from bot.domain import Campaign, Channel, Media, Moderation, Network, Publication
+from bot.domain import Campaign, Channel, Media, Moderation, Publication
 from bot.problems import Problem, Severity
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
@@ -57,8 +49,6 @@ LIVESTREAM_VARS = POST_VARS | {
     "live",
 }
 _SEPARATE = "bilingual: separate"
-_TELEGRAM_USERNAME = re.compile(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$")
-_NUMERIC = re.compile(r"^-?\d+$")
 
 
 @dataclass
@@ -542,10 +532,8 @@ class _FileLoader:
             return None
         zone = None
         if "/" in name or name == "UTC":  # tried as written (listing every zone reads them all)
-            try:
+            with suppress(ZoneInfoNotFoundError, ValueError):
                 zone = ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                pass
         elif name in _zone_names():  # another name only if the tz database lists it
             zone = ZoneInfo(name)
         if zone is not None:
@@ -565,26 +553,18 @@ class _FileLoader:
             return None
 
     def _channel(self, name: str, raw: Any) -> Channel | None:
-        root: ChannelSpec | None = self._validate(ChannelSpec, raw, ("channels", name))
+        root = self._validate(networks.channel_spec(), raw, ("channels", name))
         if root is None:
             return None
         spec = root.root
         if spec.language is not None and (wrong := languages.problem(spec.language)):
             self.error(("channels", name, "language"), wrong)
             return None
-        if isinstance(spec, TelegramChannelSpec):
-            if wrong := _chat_problem(spec.chat):
-                self.error(("channels", name, "chat"), wrong)
-                return None
-            chat = int(spec.chat) if isinstance(spec.chat, str) and _NUMERIC.match(spec.chat) else spec.chat
-            return Channel(name, Network.TELEGRAM, chat=chat, language=spec.language)
-        return Channel(
-            name,
-            Network.MASTODON,
-            visibility=spec.visibility,
-            max_characters=spec.max_characters,
-            language=spec.language,
-        )
+        try:
+            return networks.profile(spec.network).channel(name, spec)
+        except networks.ChannelProblem as problem:
+            self.error(("channels", name, problem.key), problem.message)
+            return None
 
     def _unique(self, pub_id: str, path: Path_, ids: dict[str, Path_]) -> bool:
         if pub_id in ids:
@@ -786,7 +766,6 @@ class _FileLoader:
         spec = specs[0]
         rendered, media = renderings[0]
         warning = spec.warning
-        telegram = Network.TELEGRAM  # (an enum member is slow to look up: once, not per channel)
         if len(renderings) > 1:
             rendered = translations.joined([r for r, _ in renderings])
             media = tuple(
@@ -796,17 +775,15 @@ class _FileLoader:
             warning = translations.together_text([s.warning for s in specs])
         publications = []
         for channel in edition.channels:
-            if channel.network is telegram:
-                text = rendered.html
-                size = length.telegram_length(rendered.telegram_text)
-                limit = length.TELEGRAM_CAPTION_LIMIT if media else length.TELEGRAM_TEXT_LIMIT
-                what = "caption" if media else "message"
+            network = networks.profile(channel.network)
+            if network.flavour is networks.Flavour.HTML:
+                text, displayed = rendered.html, rendered.telegram_text
             else:
-                text = rendered.plain
-                size = length.mastodon_length(text, warning or "")
-                limit = channel.max_characters or length.MASTODON_DEFAULT_LIMIT
-                what = "post"
+                text = displayed = rendered.plain
+            size = network.length(displayed, warning)
+            limit = network.limit(channel, bool(media))
             if size > limit:
+                what = network.what(bool(media))
                 both = translations.listed(edition.languages) if len(edition.languages) > 1 else ""
                 self.error(
                     (*item.path, "message" if spec.message else "text"),
@@ -1002,26 +979,6 @@ class _FileLoader:
             )
             return None
         return file
-
-
-def _chat_problem(chat: Any) -> str | None:
-    """What is wrong with a Telegram ``chat:``, or None. Never coerced: ``true`` is not user 1."""
-    if chat is None:
-        return (
-            "'chat' has no value; write an @username in quotes, like \"@GautrinWeb2\", or a numeric "
-            "chat id, like -1001234567890"
-        )
-    if isinstance(chat, bool) or not isinstance(chat, str | int):
-        return (
-            "'chat' must be an @username in quotes, like \"@GautrinWeb2\", or a numeric chat id, "
-            f"like -1001234567890; not {shown(chat)}"
-        )
-    if isinstance(chat, str) and not (_NUMERIC.match(chat) or _TELEGRAM_USERNAME.match(chat)):
-        return (
-            f"chat {chat!r} is neither an @username nor a numeric chat id; write "
-            f'"@{chat.lstrip("@")}" for a public channel or group, or its numeric id, like -1001234567890'
-        )
-    return None
 
 
 def _local(moment: datetime, campaign: Campaign) -> str:

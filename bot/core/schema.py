@@ -1,4 +1,5 @@
-"""The shape of a campaign file, as pydantic models. Meaning is checked in ``campaigns``."""
+"""The shape of a campaign file, as pydantic models. Meaning is checked in ``campaigns``; a
+channel's shape is its network's (``bot.networks``)."""
 
 from __future__ import annotations
 
@@ -12,25 +13,6 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TelegramChannelSpec(_Strict):
-    network: Literal["telegram"]
-    chat: Any  # "@username" or a numeric id; checked by the loader, which says which (not coerced)
-    language: NonEmpty | None = None  # takes only this language of posts in several
-
-
-class MastodonChannelSpec(_Strict):
-    network: Literal["mastodon"]
-    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
-    max_characters: Annotated[int, Field(gt=0)] = 500
-    language: NonEmpty | None = None
-
-
-class ChannelSpec(
-    RootModel[Annotated[TelegramChannelSpec | MastodonChannelSpec, Field(discriminator="network")]]
-):
-    pass
 
 
 class MediaSpec(_Strict):

@@ -10,7 +10,9 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, RootModel
 
+from bot import networks
 from bot.core.yamlsource import Path_
+from bot.problems import shown
 
 # What an entry of each list is called: "this post", "this reminder".
 _ITEM = {
@@ -82,19 +84,11 @@ def explain(
         return path[:-1], False, _missing(str(path[-1]))
     network = value.get("network") if isinstance(value, dict) else None
     if kind == "union_tag_invalid" and network is None:
-        return (
-            (*path, "network"),
-            False,
-            "'network' has no value; write network: telegram or network: mastodon",
-        )
+        return (*path, "network"), False, f"'network' has no value; write {_networks()}"
     if kind == "union_tag_invalid":
-        return (
-            (*path, "network"),
-            False,
-            f"unknown network {shown(network)}; write network: telegram or network: mastodon",
-        )
+        return (*path, "network"), False, f"unknown network {shown(network)}; write {_networks()}"
     if kind == "union_tag_not_found":
-        return path, False, "missing key 'network'; add network: telegram or network: mastodon"
+        return path, False, f"missing key 'network'; add {_networks()}"
     message = _message(kind, path, value, error.get("ctx") or {}, comment)
     if message is None:  # a case not foreseen: pydantic's words, which at least say what
         message = error["msg"][0].lower() + error["msg"][1:]
@@ -102,15 +96,9 @@ def explain(
     return path, False, message
 
 
-def shown(value: Any) -> str:
-    """A value as YAML writes it, for a message: ``true``, ``'x'``, ``a list``."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list | dict):
-        return "a list" if isinstance(value, list) else "a map"
-    return repr(value)
+def _networks() -> str:
+    """``network: telegram or network: mastodon``: each registered network."""
+    return " or ".join(f"network: {name}" for name in networks.names())
 
 
 def _missing(name: str) -> str:
@@ -208,7 +196,7 @@ def _hashtag(value: Any) -> str:
     joined, underscored = re.sub(r"\W+", "", text), re.sub(r"\W+", "_", text).strip("_")
     fix = joined if joined == underscored else f"{joined} or {underscored}"
     return (
-        f"{value!r} cannot be a hashtag: Telegram and Mastodon hashtags hold only letters, digits "
+        f"{value!r} cannot be a hashtag: {networks.titles()} hashtags hold only letters, digits "
         f"and _; write {fix}"
     )
 
@@ -263,7 +251,12 @@ def _allowed_keys(model: type[BaseModel], path: Path_, data: Any) -> list[str]:
     candidates = _models_in(model)
     node = data
     for part in path:
-        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int):
+            node = node[part]
+        else:
+            node = None
         owner = next((m for m in candidates if part in m.model_fields), None)
         if owner is not None:  # otherwise a list index or a key of a map: same models below
             candidates = _models_in(owner.model_fields[str(part)].annotation)

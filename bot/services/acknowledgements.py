@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from bot.channels import ChannelError, MastodonSource, PermanentError, RateLimited, TelegramSource
-from bot.clock import Clock
-from bot.domain import Campaign, Network
-from bot.store.acknowledgements import LEASE, Acknowledgement, AcknowledgementQueue
+from bot import networks
+from bot.clock import Clock, wait_until
+from bot.domain import Campaign
+from bot.ports import ChannelError, PermanentError, RateLimited, Source
+from bot.services.backoff import Backoff
+from bot.store.acknowledgements import LEASE, Acknowledgement
+from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
-Run = Callable[..., Awaitable[Any]]
 LONGEST_BACKOFF = 300.0  # seconds, when the store itself fails
 
 
@@ -41,47 +42,40 @@ class Pace:
     longest_retry: float = 3600.0
 
 
-# Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
-# publishing: favourites take at most 10 + 60 of them. Telegram documents no figure for
-# reactions: at most 5 + 20 a minute here (the reader's limiter also paces each chat).
-PACES = {
-    Network.MASTODON: Pace(burst=10, every=5.0),
-    Network.TELEGRAM: Pace(burst=5, every=3.0),
-}
-
-
 class Acknowledger:
     """Sends one network's queued acknowledgements through its reader."""
 
     def __init__(
         self,
-        network: Network,
-        source: MastodonSource | TelegramSource,
-        queue: AcknowledgementQueue,
+        network: str,
+        source: Source,
+        store: Store,
         clock: Clock,
-        db: Run,
         campaigns: Callable[[], Sequence[Campaign]],
         pace: Pace | None = None,
     ) -> None:
         self.network = network
         self.source = source
-        self.queue = queue
+        self.store = store
+        self.queue = store.acknowledgements
         self.clock = clock
-        self.db = db
         self.campaigns = campaigns
-        self.pace = pace or PACES[network]
+        if pace is None:  # the network's own (its profile says why)
+            pacing = networks.profile(network).acknowledgements
+            pace = Pace(burst=pacing.burst, every=pacing.every)
+        self.pace = pace
         self._tokens = float(self.pace.burst)
         self._counted_at: datetime | None = None
         self._paused_until: datetime | None = None  # the network asked us to wait
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: send what is due, at this network's pace."""
-        backoff = 0.0
+        backoff = Backoff(1.0, LONGEST_BACKOFF)
         recovered = False
         while not stop.is_set():
             try:
                 if not recovered:
-                    if taken := await self.db(self.queue.recover, self.clock.now()):
+                    if taken := await self.store.run(self.queue.recover, self.clock.now()):
                         log.info(
                             "%s: %d acknowledgement(s) left by a stopped run are due again",
                             self.network,
@@ -89,14 +83,14 @@ class Acknowledger:
                         )
                     recovered = True
                 when = await self.step()
-                backoff = 0.0
+                backoff.succeeded()
             except Exception:  # the store, or a bug: never let the worker die silently
-                backoff = min(max(2 * backoff, 1.0), LONGEST_BACKOFF)
+                wait = backoff.failed()
                 log.exception(
-                    "%s acknowledgements: unexpected error; trying again in %.0f s", self.network, backoff
+                    "%s acknowledgements: unexpected error; trying again in %.0f s", self.network, wait
                 )
-                when = self.clock.now() + timedelta(seconds=backoff)
-            await _sleep_until(self.clock, when, stop)
+                when = self.clock.now() + timedelta(seconds=wait)
+            await wait_until(self.clock, when, stop)
 
     async def step(self) -> datetime:
         """Send at most one due acknowledgement; return when to call again."""
@@ -107,7 +101,7 @@ class Acknowledger:
         if ready > now:
             return ready
         acknowledging = {c.slug for c in self.campaigns() if c.acknowledge}
-        ack = await self.db(self.queue.claim, self.network, now, self.pace.lease, acknowledging)
+        ack = await self.store.run(self.queue.claim, self.network, now, self.pace.lease, acknowledging)
         if ack is None:
             return now + timedelta(seconds=self.pace.idle)
         self._tokens -= 1
@@ -135,15 +129,15 @@ class Acknowledger:
             log.warning(
                 "%s: acknowledgements paused %.0f s, as the network asks", self.network, error.retry_after
             )
-            await self.db(self.queue.retry, ack, until, str(error), counted=False)
+            await self.store.run(self.queue.retry, ack, until, str(error), counted=False)
         except PermanentError as error:
             log.warning("%s: reply %d cannot be acknowledged: %s", self.network, ack.comment_id, error)
-            await self.db(self.queue.fail, ack, str(error))
+            await self.store.run(self.queue.fail, ack, str(error))
         except ChannelError as error:  # temporary, or in doubt: acknowledging again is harmless
             tries = ack.attempts + 1
             if tries >= self.pace.attempts:
                 log.warning("%s: gave up acknowledging reply %d: %s", self.network, ack.comment_id, error)
-                await self.db(self.queue.fail, ack, f"gave up after {tries} attempts: {error}")
+                await self.store.run(self.queue.fail, ack, f"gave up after {tries} attempts: {error}")
                 return
             delay = min(self.pace.first_retry * 2 ** (tries - 1), self.pace.longest_retry)
             log.info(
@@ -153,20 +147,9 @@ class Acknowledger:
                 error,
                 delay,
             )
-            await self.db(self.queue.retry, ack, self.clock.now() + timedelta(seconds=delay), str(error))
+            until = self.clock.now() + timedelta(seconds=delay)
+            await self.store.run(self.queue.retry, ack, until, str(error))
         else:
-            await self.db(self.queue.sent, ack, self.clock.now())
+            await self.store.run(self.queue.sent, ack, self.clock.now())
             log.info("%s: acknowledged reply %d", self.network, ack.comment_id)
 
-
-async def _sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
-    """Wait on the bot's clock until ``when``, or less if the bot is stopping."""
-    if stop.is_set():
-        return
-    sleeper = asyncio.ensure_future(clock.sleep_until(when))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()

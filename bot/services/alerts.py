@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.channels import ChannelError
 from bot.clock import Clock
-from bot.store.ledger import Ledger, Row
+from bot.ports import ChannelError
+from bot.store.handle import Store
+from bot.store.ledger import Row
 
 log = logging.getLogger(__name__)
-Run = Callable[..., Awaitable]
 
 _WHAT = {
     "failed": "was not published",
@@ -29,16 +29,13 @@ def alert_text(row: Row) -> str:
 class Alerts:
     """Each row is reported at most once: the ledger marks it before the message is sent."""
 
-    def __init__(
-        self, ledger: Ledger, clock: Clock, db: Run, notify: Callable[[str], Awaitable[object]]
-    ) -> None:
-        self.ledger = ledger
+    def __init__(self, store: Store, clock: Clock, notify: Callable[[str], Awaitable[object]]) -> None:
+        self.store = store
         self.clock = clock
-        self.db = db
         self.notify = notify
 
     async def flush(self) -> None:
-        for row in await self.db(self.ledger.take_alerts, self.clock.now()):
+        for row in await self.store.run(self.store.ledger.take_alerts, self.clock.now()):
             try:
                 await self.notify(alert_text(row))
             except ChannelError as error:

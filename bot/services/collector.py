@@ -8,29 +8,51 @@ approval, and goes through its own queue (``bot.services.acknowledgements``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
 
-from bot.channels import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
-from bot.clock import Clock
+from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
-from bot.services.moderation import auto_flags
-from bot.store.comments import Collected, CollectorLock, CommentStore, SaveResult
+from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
+from bot.services.backoff import Backoff
+from bot.services.moderation import after_edit, auto_flags
+from bot.store.comments import Collected, CollectorLock, SaveResult
 from bot.store.db import store_failure
+from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
-Run = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Something a collector reads again and again: a Mastodon hashtag timeline, the
+    mentions, the replies under our posts, the recheck of stored replies, Telegram's
+    updates; later a stream, or another network's timeline."""
+
+    name: str
+    read: Callable[[], Awaitable[object]]
+    every: float  # seconds from one round to its next reading; 0: at once (a long poll waits itself)
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """One network's collector: its feeds, read in turn (one account, one rate limit), and
+    the words of its log lines."""
+
+    label: str  # "mastodon collector"
+    feeds: tuple[Feed, ...]
+    first_retry: float  # seconds before a failing feed is read again, doubling to the longest back-off
+    then: str = "next round in"
 
 
 @dataclass(frozen=True)
 class CollectorTiming:
-    poll: float = 30.0  # seconds between two rounds of Mastodon reading
-    context_every: int = 10  # rounds between two readings of the replies under our posts
-    recheck_every: int = 20  # rounds between two checks of recent replies for edits and deletions
+    poll: float = 30.0  # seconds between two readings of a Mastodon timeline
+    context_every: int = 10  # polls between two readings of the replies under our posts
+    recheck_every: int = 20  # polls between two checks of recent replies for edits and deletions
     recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
     long_poll: float = 25.0  # Telegram getUpdates timeout
@@ -42,15 +64,14 @@ class CollectorTiming:
 class Collector:
     def __init__(
         self,
-        store: CommentStore,
+        store: Store,
         clock: Clock,
-        db: Run,
         campaigns: Callable[[], Sequence[Campaign]],
         timing: CollectorTiming | None = None,
     ) -> None:
         self.store = store
+        self.comments = store.comments
         self.clock = clock
-        self.db = db
         self.campaigns = campaigns
         self.timing = timing or CollectorTiming()
 
@@ -88,13 +109,13 @@ class Collector:
         local_links = {link.remote_id: link.original for link in links}
         in_page = {r.remote_id: r for r in replies}
         asked = {r.in_reply_to for r in replies if r.in_reply_to} | {r.thread for r in replies if r.thread}
-        answered = await self.db(self.store.answered, network, asked | set(local_links.values()))
+        answered = await self.store.run(self.comments.answered, network, asked | set(local_links.values()))
         for copy, original in local_links.items():
             if original in answered:
                 answered[copy] = answered[original]
         by_tag = self._by_tag()
         by_slug = {c.slug: c for c in self.campaigns()}
-        seen_texts = await self.db(self.store.texts_by, network, {r.author_id for r in replies})
+        seen_texts = await self.store.run(self.comments.texts_by, network, {r.author_id for r in replies})
         kept = []
         for reply in replies:
             publication = _answered_by(reply, answered, in_page)
@@ -126,8 +147,8 @@ class Collector:
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
         collected = await self.keep(network, replies, links)
-        result = await self.db(
-            self.store.save_page,
+        result = await self.store.run(
+            self.comments.save_page,
             position,
             page.cursor,
             collected,
@@ -135,6 +156,7 @@ class Collector:
             links,
             now=self.clock.now(),
             origin=origin,
+            after_edit=after_edit,
         )
         if result.new or result.edited or result.removed or result.set_aside:
             log.info(
@@ -147,60 +169,135 @@ class Collector:
             )
         return result
 
-    # -- Mastodon --------------------------------------------------------------------------
+    # -- the loop ------------------------------------------------------------------------
 
-    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        rounds = 0
-        backoff = 0.0
+    async def follow(self, feeds: Feeds, lock: CollectorLock, stop: asyncio.Event) -> None:
+        """Read ``feeds`` on the clock until ``stop``, while this process owns ``lock``.
+
+        Each feed is read when it is due, then is due again ``every`` seconds after the
+        round. A feed that fails waits on its own, the longest back-off after a refusal,
+        else a back-off that doubles, while the others keep their pace; a rate limit holds
+        them all (it is the account's) for what the network asks. Nothing a feed raises
+        ends the loop."""
+        longest = self.timing.longest_backoff
+        backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
+        holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
+        due = dict.fromkeys(backoffs, self.clock.now())
         while not stop.is_set():
             try:
-                if await self.db(lock.acquire):
-                    await self.mastodon_round(source, rounds)
-                    rounds += 1
-                backoff = 0.0
-            except RateLimited as error:
-                backoff = error.retry_after
-                log.warning("mastodon collector: rate limited; next round in %.0f s", backoff)
-            except PermanentError as error:
-                backoff = self.timing.longest_backoff
-                log.error("mastodon collector: %s", error)
-            except ChannelError as error:
-                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                log.warning("mastodon collector: %s; next round in %.0f s", error, backoff)
-            except Exception as error:  # the store, or a bug: never let the collector die silently
-                backoff = min(max(2 * backoff, self.timing.poll), self.timing.longest_backoff)
-                _log_failure("mastodon collector", error, f"next round in {backoff:.0f} s")
-            await _pause(stop, max(backoff, self.timing.poll))
+                ours = await self.store.run(lock.acquire)
+            except Exception as error:
+                wait = holding.failed()
+                _log_failure(feeds.label, error, f"{feeds.then} {wait:.0f} s")
+                await wait_until(self.clock, self._after(wait), stop)
+                continue
+            holding.succeeded()
+            if not ours:  # another process collects this network
+                await wait_until(self.clock, self._after(self.timing.poll), stop)
+                continue
+            waits: dict[str, float] = {}
+            limited = 0.0
+            for feed in feeds.feeds:
+                if stop.is_set():
+                    break
+                if due[feed.name] <= self.clock.now():
+                    try:
+                        waits[feed.name] = await self._read(feeds, feed, backoffs[feed.name])
+                    except RateLimited as error:
+                        log.warning("%s: rate limited; %s %.0f s", feeds.label, feeds.then, error.retry_after)
+                        limited = max(error.retry_after, feeds.first_retry)
+                        break
+            end = self.clock.now()
+            for name, wait in waits.items():
+                due[name] = end + timedelta(seconds=wait)
+            if limited:
+                due = {name: max(when, end + timedelta(seconds=limited)) for name, when in due.items()}
+            if (next_round := min(due.values(), default=end)) > end:
+                await wait_until(self.clock, next_round, stop)
+
+    async def _read(self, feeds: Feeds, feed: Feed, backoff: Backoff) -> float:
+        """Read ``feed`` once; the seconds until it is due again. Raises ``RateLimited``."""
+        try:
+            await feed.read()
+        except RateLimited:
+            raise
+        except PermanentError as error:
+            log.error("%s: %s", feeds.label, error)
+            return self.timing.longest_backoff
+        except ChannelError as error:
+            wait = backoff.failed()
+            log.warning("%s: %s; %s %.0f s", feeds.label, error, feeds.then, wait)
+            return wait
+        except Exception as error:  # the store, or a bug: never let the collector die silently
+            wait = backoff.failed()
+            _log_failure(feeds.label, error, f"{feeds.then} {wait:.0f} s")
+            return wait
+        backoff.succeeded()
+        return feed.every
+
+    def _after(self, seconds: float) -> datetime:
+        return self.clock.now() + timedelta(seconds=seconds)
+
+    # -- Mastodon --------------------------------------------------------------------------
+
+    def mastodon_feeds(self, source: MastodonSource) -> Feeds:
+        """Every hashtag's timeline and the mentions each ``poll``; the replies under our
+        posts and the recheck of stored replies every so many polls."""
+        timing = self.timing
+        poll = timing.poll
+        return Feeds(
+            "mastodon collector",
+            (
+                Feed("mastodon:hashtags", partial(self._read_hashtags, source), poll),
+                Feed("mastodon:mentions", partial(self._read_mentions, source), poll),
+                Feed("mastodon:contexts", partial(self._read_contexts, source), poll * timing.context_every),
+                Feed("mastodon:recheck", partial(self.recheck, source), poll * timing.recheck_every),
+            ),
+            first_retry=poll,
+        )
+
+    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        await self.follow(self.mastodon_feeds(source), lock, stop)
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
-        """One reading of every hashtag and of the mentions; the replies under our posts and
-        the edits and deletions of recent replies every so many rounds."""
+        """Each Mastodon feed once, in the loop's order, by hand: the replies under our posts
+        on rounds that are a multiple of ``context_every``, the recheck of ``recheck_every``."""
+        await self._read_hashtags(source)
+        await self._read_mentions(source)
+        if round_number % self.timing.context_every == 0:
+            await self._read_contexts(source)
+        if round_number % self.timing.recheck_every == 0:
+            await self.recheck(source)
+
+    async def _read_hashtags(self, source: MastodonSource) -> None:
         for tag in sorted(self._by_tag()):
             await self._drain(
                 f"mastodon:tag:{tag}",
-                lambda after, tag=tag: source.hashtag_page(tag, after),
+                partial(source.hashtag_page, tag),
                 source,
                 rewind=self.timing.federation_delay,
             )
+
+    async def _read_mentions(self, source: MastodonSource) -> None:
         await self._drain("mastodon:mentions", source.mentions_page, source)
-        if round_number % self.timing.context_every == 0:
-            since = self.clock.now() - self.timing.context_age
-            for status_id in await self.db(self.store.published_statuses, Network.MASTODON, since):
-                replies = await source.replies_to(status_id)
-                origin = f"mastodon:context:{status_id}"
-                await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
-        if round_number % self.timing.recheck_every == 0:
-            await self.recheck(source)
+
+    async def _read_contexts(self, source: MastodonSource) -> None:
+        since = self.clock.now() - self.timing.context_age
+        for status_id in await self.store.run(self.comments.published_statuses, Network.MASTODON, since):
+            replies = await source.replies_to(status_id)
+            origin = f"mastodon:context:{status_id}"
+            await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
 
     async def recheck(self, source: MastodonSource) -> None:
         """Look again at the replies seen longest ago: an edit updates one, a deletion
         deletes it (in turn, every stored reply is looked at again, however old)."""
-        remote_ids = await self.db(self.store.to_recheck, Network.MASTODON, self.timing.recheck_limit)
+        limit = self.timing.recheck_limit
+        remote_ids = await self.store.run(self.comments.to_recheck, Network.MASTODON, limit)
         items = [await source.lookup(remote_id) for remote_id in remote_ids]
         changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
         if changed:
             await self.save(Network.MASTODON, None, Page(list(changed), None), origin="mastodon:recheck")
-        await self.db(self.store.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
+        await self.store.run(self.comments.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
 
     async def _drain(
         self,
@@ -214,7 +311,7 @@ class Collector:
         With ``rewind``, first read again the statuses of that long before the position: a
         status from another instance gets an id made from the time it was written, so one
         that arrives late sorts before statuses already read (the store keeps each once)."""
-        after = await self.db(self.store.position, position)
+        after = await self.store.run(self.comments.position, position)
         if rewind and after:
             await self._catch_up(fetch, source, after, rewind)
         for _ in range(self.timing.pages_per_round):
@@ -243,30 +340,18 @@ class Collector:
 
     # -- Telegram --------------------------------------------------------------------------
 
+    def telegram_feeds(self, source: TelegramSource) -> Feeds:
+        """The updates, read again as soon as a page is stored: the long poll is the wait."""
+        feed = Feed("telegram:updates", partial(self._read_updates, source), 0.0)
+        return Feeds("telegram collector", (feed,), first_retry=1.0, then="trying again in")
+
     async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        backoff = 0.0
-        while not stop.is_set():
-            try:
-                if not await self.db(lock.acquire):
-                    await _pause(stop, self.timing.poll)
-                    continue
-                offset = await self.db(self.store.position, "telegram:updates")
-                page = await source.updates(offset, self.timing.long_poll)
-                await self.save(Network.TELEGRAM, "telegram:updates", page, source)
-                backoff = 0.0
-            except RateLimited as error:
-                await _pause(stop, error.retry_after)
-            except PermanentError as error:
-                log.error("telegram collector: %s", error)
-                await _pause(stop, self.timing.longest_backoff)
-            except ChannelError as error:
-                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                log.warning("telegram collector: %s; trying again in %.0f s", error, backoff)
-                await _pause(stop, backoff)
-            except Exception as error:  # the store, or a bug: never let the collector die silently
-                backoff = min(max(2 * backoff, 1.0), self.timing.longest_backoff)
-                _log_failure("telegram collector", error, f"trying again in {backoff:.0f} s")
-                await _pause(stop, backoff)
+        await self.follow(self.telegram_feeds(source), lock, stop)
+
+    async def _read_updates(self, source: TelegramSource) -> None:
+        offset = await self.store.run(self.comments.position, "telegram:updates")
+        page = await source.updates(offset, self.timing.long_poll)
+        await self.save(Network.TELEGRAM, "telegram:updates", page, source)
 
 
 def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:
@@ -300,8 +385,3 @@ def _rewound(cursor: str | None, delta: timedelta) -> str | None:
     milliseconds = (int(cursor) >> 16) - int(delta.total_seconds() * 1000)
     return str(max(milliseconds, 0) << 16)
 
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less if the bot is stopping."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -29,8 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -38,10 +37,11 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from bot.channels import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
 from bot.clock import Clock
-from bot.domain import Network, Publication, PublicationState
-from bot.store.ledger import KEY_FORGOTTEN, Ledger, Row, Wire
+from bot.domain import Campaign, Publication, PublicationState
+from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
+from bot.store.handle import Store
+from bot.store.ledger import Row, Wire, key_forgotten
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +57,8 @@ class _NotOurs(Exception):
 
 
 class _KeyForgotten(Exception):
-    """A Mastodon post tried too long ago to be retried; the ledger made it ``unknown``."""
+    """A post tried too long ago to be retried under its idempotency key; the ledger made it
+    ``unknown``."""
 
 
 class _StoreDown(TemporaryError):
@@ -107,28 +108,32 @@ def _human(delta: timedelta) -> str:
 
 
 class Publisher:
+    """Sends the due publications of the campaigns it was given (``load``). Its state
+    changes only through its methods; the store and the clock come in, and outcomes
+    that need telling go out through ``on_outcome`` (the alerts)."""
+
     def __init__(
         self,
-        ledger: Ledger,
-        senders: Mapping[Network, Sender],
+        store: Store,
+        senders: Mapping[str, Sender],  # by network name
         clock: Clock,
         *,
         retry: RetryPolicy | None = None,
         redact: Redact = lambda text: text,
         on_outcome: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.ledger = ledger
-        self.senders = senders
-        self.clock = clock
-        self.retry = retry or RetryPolicy()
+        self._store = store
+        self._ledger = store.ledger
+        self._senders = senders
+        self._clock = clock
+        self._retry = retry or RetryPolicy()
         self._backoff = wait_exponential_jitter(
-            multiplier=self.retry.initial, max=self.retry.maximum, jitter=self.retry.initial
+            multiplier=self._retry.initial, max=self._retry.maximum, jitter=self._retry.initial
         )
-        self.redact = redact
-        self.on_outcome = on_outcome
-        self.publications: dict[str, Publication] = {}
-        self.graces: dict[str, timedelta] = {}  # by campaign
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relais-db")
+        self._redact = redact
+        self._on_outcome = on_outcome
+        self._publications: dict[str, Publication] = {}
+        self._graces: dict[str, timedelta] = {}  # by campaign
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # keys being claimed or sent by this process's tasks
@@ -137,12 +142,28 @@ class Publisher:
         self._give_up_at: datetime | None = None  # stopping: when to stop retrying the store
         self._store_away = False
 
-    async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store call off the event loop, one at a time (SQLite has one writer)."""
-        return await asyncio.get_running_loop().run_in_executor(self._db, partial(function, *args, **kwargs))
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def grace(self, publication: Publication) -> timedelta:
-        return self.graces.get(publication.campaign, timedelta(minutes=15))
+        return self._graces.get(publication.campaign, timedelta(minutes=15))
+
+    # -- what there is to publish -----------------------------------------------------
+
+    async def load(self, campaigns: Iterable[Campaign], now: datetime) -> dict[str, Row]:
+        """Take the publications of ``campaigns`` as the ones to send (a timer that fires
+        for any other is ignored), each with its ledger row as of ``now``; the rows."""
+        campaigns = list(campaigns)
+        wanted = {p.key: p for c in campaigns for p in c.publications}
+        self._graces = {c.slug: c.grace for c in campaigns}
+        rows = await self._store.run(self._ledger.sync, wanted.values(), now)
+        self._publications = wanted
+        return rows
+
+    async def miss(self, key: str, now: datetime, reason: str) -> str | None:
+        """Record that publication ``key`` came due too long ago (``Ledger.miss``)."""
+        return await self._store.run(self._ledger.miss, key, now, reason)
 
     # -- due publications ------------------------------------------------------------
 
@@ -171,12 +192,12 @@ class Publisher:
     async def _claim_due(self) -> None:
         await asyncio.sleep(0)  # let the other timers of this instant add their keys
         keys, self._due = self._due, []
-        known = list(dict.fromkeys(k for k in keys if k in self.publications and k not in self._busy))
+        known = list(dict.fromkeys(k for k in keys if k in self._publications and k not in self._busy))
         if not known:
             return
         self._busy.update(known)  # before the claim: a sweep queued after it must not take them
         try:
-            claimed = set(await self.db(self.ledger.claim, known, self.clock.now()))
+            claimed = set(await self._store.run(self._ledger.claim, known, self._clock.now()))
         except Exception:  # the store is unreachable: try these again shortly, in order
             self._busy.difference_update(known)
             log.exception(
@@ -191,9 +212,9 @@ class Publisher:
         self._busy.difference_update(set(known) - claimed)
         for key in known:  # in the order they came due
             if key in claimed:
-                self._spawn(self._send(self.publications[key]))
-        if len(claimed) < len(known) and self.on_outcome is not None:
-            await self.on_outcome()  # some may have been closed as unknown (a forgotten key)
+                self._spawn(self._send(self._publications[key]))
+        if len(claimed) < len(known) and self._on_outcome is not None:
+            await self._on_outcome()  # some may have been closed as unknown (a forgotten key)
 
     # -- rows no one is sending any more -----------------------------------------------
 
@@ -204,18 +225,18 @@ class Publisher:
         busy = frozenset(self._busy)  # read now: the store calls run in order, after the claims
 
         def run() -> list[Row]:
-            if not self.ledger.heartbeat():
+            if not self._ledger.heartbeat():
                 log.warning("the store connection that shows this process alive was lost; taken again")
-            return self.ledger.recover(self.clock.now(), busy)
+            return self._ledger.recover(self._clock.now(), busy)
 
-        rows = await self.db(run)
+        rows = await self._store.run(run)
         for row in rows:
             log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
         for row in rows:
             if row.state == PublicationState.PENDING:
                 await self.fire(row.key)
-        if any(row.state != PublicationState.PENDING for row in rows) and self.on_outcome is not None:
-            await self.on_outcome()
+        if any(row.state != PublicationState.PENDING for row in rows) and self._on_outcome is not None:
+            await self._on_outcome()
         return rows
 
     async def watch(self, every: float = SWEEP_SECONDS) -> None:
@@ -249,10 +270,9 @@ class Publisher:
         """Take no new publication; give back at once the ones whose request is not on the
         wire (waiting for a rate limit or a retry), let the requests on the wire finish."""
         self._stopping = True
-        self._give_up_at = self.clock.now() + timedelta(seconds=STOP_RECORD_SECONDS)
+        self._give_up_at = self._clock.now() + timedelta(seconds=STOP_RECORD_SECONDS)
         self._stop_event.set()
         await self.drain()
-        self._db.shutdown(wait=True)
 
     # -- one send ----------------------------------------------------------------------
 
@@ -264,12 +284,12 @@ class Publisher:
 
     async def _send_claimed(self, publication: Publication) -> None:
         key = publication.key
-        reason = lateness(publication, self.clock.now(), self.grace(publication))
+        reason = lateness(publication, self._clock.now(), self.grace(publication))
         if reason is not None:
             log.warning("%s: missed: %s", key, reason)
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
             return
-        sender = self.senders.get(publication.channel.network)
+        sender = self._senders.get(publication.channel.network)
         if sender is None:
             reason = (
                 f"this relais run has no {publication.channel.network} account: restart it with its settings"
@@ -294,24 +314,25 @@ class Publisher:
         except _NotOurs:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
-            log.error("%s: unknown whether it was published, not sent again: %s", key, KEY_FORGOTTEN)
-            if self.on_outcome is not None:
-                await self.on_outcome()
+            forgotten = key_forgotten(publication.channel.network)
+            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
+            if self._on_outcome is not None:
+                await self._on_outcome()
         except PermanentError as error:
-            log.error("%s: failed: %s", key, self.redact(str(error)))
+            log.error("%s: failed: %s", key, self._redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=str(error))
         except OutcomeUnknown as error:
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, self.redact(str(error))
+                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error))
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
             if self._stopping:  # nothing of it is on the wire: it goes out at the next start
-                log.warning("%s: not sent before stopping (%s); left pending", key, self.redact(str(error)))
-                await self._record(key, "its release", self.ledger.release, key, self.clock.now(),
-                                   self.redact(str(error)))
+                log.warning("%s: not sent before stopping (%s); left pending", key, self._redact(str(error)))
+                await self._record(key, "its release", self._ledger.release, key, self._clock.now(),
+                                   self._redact(str(error)))
                 return
-            log.error("%s: failed after retries: %s", key, self.redact(str(error)))
+            log.error("%s: failed after retries: %s", key, self._redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
         except Exception as error:  # a bug: never risk sending it twice
             log.exception("%s: unexpected error, marked unknown", key)
@@ -349,7 +370,7 @@ class Publisher:
             return
         send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
         try:
-            found = await self.db(self.ledger.wire, key, self.clock.now())
+            found = await self._store.run(self._ledger.wire, key, self._clock.now())
         except Exception as error:
             send.on_wire = False
             raise _StoreDown(
@@ -371,17 +392,17 @@ class Publisher:
         recorded = await self._record(
             key,
             f"its outcome ({state.value}{', ' + remote_id if remote_id else ''})",
-            self.ledger.finish,
+            self._ledger.finish,
             key,
             state,
-            self.clock.now(),
+            self._clock.now(),
             remote_id=remote_id,
             remote_url=remote_url,
-            error=self.redact(error) if error else None,
+            error=self._redact(error) if error else None,
         )
-        if recorded is not None and state is not PublicationState.PUBLISHED and self.on_outcome is not None:
+        if recorded is not None and state is not PublicationState.PUBLISHED and self._on_outcome is not None:
             with contextlib.suppress(Exception):  # an alert must not lose the outcome's log line
-                await self.on_outcome()
+                await self._on_outcome()
 
     async def _record(
         self, key: str, what: str, function: Callable[..., T], *args: Any, **kwargs: Any
@@ -392,9 +413,9 @@ class Publisher:
         warned = False
         while True:
             try:
-                result = await self.db(function, *args, **kwargs)
+                result = await self._store.run(function, *args, **kwargs)
             except Exception as error:
-                if self._give_up_at is not None and self.clock.now() >= self._give_up_at:
+                if self._give_up_at is not None and self._clock.now() >= self._give_up_at:
                     log.error(
                         "%s: stopped before the store came back; %s was not recorded (%s): the next "
                         "start treats the send as interrupted",
@@ -412,7 +433,7 @@ class Publisher:
                     )
                     warned = True
                 seconds = next(waits, STORE_RETRY_SECONDS[-1])
-                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds))
+                await self._clock.sleep_until(self._clock.now() + timedelta(seconds=seconds))
                 continue
             if warned:
                 log.info("%s: %s recorded now that the store answers", key, what)
@@ -420,7 +441,8 @@ class Publisher:
 
     async def _sleep(self, seconds: float) -> None:
         """Wait before a retry, on the clock; a stop cuts the wait short."""
-        waiting = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds)))
+        until = self._clock.now() + timedelta(seconds=seconds)
+        waiting = asyncio.ensure_future(self._clock.sleep_until(until))
         stopping = asyncio.ensure_future(self._stop_event.wait())
         await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
@@ -429,19 +451,19 @@ class Publisher:
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimited):
-            return min(max(error.retry_after, 0.0), self.retry.longest_rate_limit_wait)
+            return min(max(error.retry_after, 0.0), self._retry.longest_rate_limit_wait)
         return self._backoff(state)
 
     def _stop(self, publication: Publication, state: RetryCallState) -> bool:
         """Give up after the last attempt, or when the next one would come too late."""
-        if state.attempt_number >= self.retry.attempts or self._stopping:
+        if state.attempt_number >= self._retry.attempts or self._stopping:
             return True
-        upcoming = self.clock.now() + timedelta(seconds=state.upcoming_sleep)
+        upcoming = self._clock.now() + timedelta(seconds=state.upcoming_sleep)
         return lateness(publication, upcoming, self.grace(publication)) is not None
 
     async def _before_retry(self, key: str, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        message = self.redact(str(error))
+        message = self._redact(str(error))
         log.warning(
             "%s: attempt %d failed (%s); retrying in %.1f s",
             key,
@@ -449,4 +471,4 @@ class Publisher:
             message,
             state.upcoming_sleep,
         )
-        await self._record(key, "the error", self.ledger.note_error, key, message)
+        await self._record(key, "the error", self._ledger.note_error, key, message)

@@ -75,10 +75,8 @@ class Runner:
     async def apply(self, campaigns: list[Campaign]) -> ApplyReport:
         publisher = self.publisher
         wanted: dict[str, Publication] = {p.key: p for c in campaigns for p in c.publications}
-        publisher.graces = {c.slug: c.grace for c in campaigns}
         now = publisher.clock.now()
-        rows = await publisher.db(publisher.ledger.sync, wanted.values(), now)
-        publisher.publications = wanted
+        rows = await publisher.load(campaigns, now)
         report = ApplyReport()
         for key in self.timers.keys() - wanted.keys():
             self.timers.cancel(key)
@@ -88,14 +86,14 @@ class Runner:
                 self.timers.cancel(key)
                 continue
             if publication.at > now:
-                self.timers.set(key, publication.at, publisher.fire)
+                self.timers.arm(key, publication.at, publisher.fire)
                 report.scheduled += 1
                 continue
             reason = lateness(publication, now, publisher.grace(publication))
             if reason is None:
-                self.timers.set(key, now, publisher.fire)
+                self.timers.arm(key, now, publisher.fire)
                 report.overdue_sent += 1
-            elif state := await publisher.db(publisher.ledger.miss, key, now, f"missed: {reason}"):
+            elif state := await publisher.miss(key, now, f"missed: {reason}"):
                 log.warning("%s: %s: %s", key, state, reason)
                 report.missed.append(key)
         if report.missed and self.on_change is not None:

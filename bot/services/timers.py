@@ -23,7 +23,7 @@ Callback = Callable[[str], Awaitable[None]]
 
 
 class Timers(Protocol):
-    def set(self, key: str, at: datetime, callback: Callback) -> None:
+    def arm(self, key: str, at: datetime, callback: Callback) -> None:
         """Call ``callback(key)`` at ``at`` (now if it is past); replaces a timer of that key."""
         ...
 
@@ -56,7 +56,7 @@ class SchedulerTimers:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def set(self, key: str, at: datetime, callback: Callback) -> None:
+    def arm(self, key: str, at: datetime, callback: Callback) -> None:
         self.scheduler.add_job(callback, "date", run_date=at, args=[key], id=key, replace_existing=True)
 
     def cancel(self, key: str) -> None:
@@ -80,7 +80,7 @@ class SimulatedTimers:
         self._timers: dict[str, tuple[datetime, int, Callback]] = {}
         self._order = itertools.count()
 
-    def set(self, key: str, at: datetime, callback: Callback) -> None:
+    def arm(self, key: str, at: datetime, callback: Callback) -> None:
         entry = (at, next(self._order), callback)
         self._timers[key] = entry
         heapq.heappush(self._heap, (at, entry[1], key))

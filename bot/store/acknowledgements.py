@@ -11,8 +11,8 @@ One row per reply, ever; it goes with the reply when its author deletes it::
                                                       approved, a #nobot author, or a campaign
                                                       without ``acknowledge: true``
 
-A row is queued in the same transaction as the approval (``enqueue``, called by
-``CommentStore.decide`` whatever face the moderator used), unless the author is #nobot or
+A row is queued in the same transaction as the approval (``enqueue``, called by the
+moderation service whatever face the moderator used), unless the author is #nobot or
 the reply was acknowledged already. Approving a reply again queues it again only if it
 was skipped, so nothing goes out twice. A claim is a lease: the row of a worker that died
 is due again once its ``next_at`` passes (sending it again is harmless: a second
@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.domain import CommentState, Network
+from bot.domain import CommentState
 from bot.store.schema import UTCDateTime, comments
 from bot.store.schema import acknowledgements as table
 
@@ -102,7 +102,7 @@ class AcknowledgementQueue:
         self.owner = owner  # this process (claims are marked with it)
 
     def claim(
-        self, network: Network, now: datetime, lease: timedelta, acknowledging: Collection[str]
+        self, network: str, now: datetime, lease: timedelta, acknowledging: Collection[str]
     ) -> Acknowledgement | None:
         """The next due acknowledgement of ``network``, held for ``lease``; or None.
 
@@ -122,7 +122,7 @@ class AcknowledgementQueue:
                         comments.c.campaign,
                     )
                     .join_from(table, comments, table.c.comment_id == comments.c.id)
-                    .where(table.c.network == network.value, table.c.state == QUEUED, table.c.next_at <= now)
+                    .where(table.c.network == str(network), table.c.state == QUEUED, table.c.next_at <= now)
                     .order_by(table.c.next_at, table.c.id)
                     .limit(_BATCH)
                     .with_for_update(of=table, skip_locked=True)
@@ -145,7 +145,7 @@ class AcknowledgementQueue:
                     ).rowcount
                     if taken:
                         return Acknowledgement(
-                            row.id, row.comment_id, network.value, row.remote_id, row.attempts
+                            row.id, row.comment_id, str(network), row.remote_id, row.attempts
                         )
 
     def sent(self, ack: Acknowledgement, now: datetime) -> None:

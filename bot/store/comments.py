@@ -9,30 +9,36 @@ FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    FromClause,
+    Select,
     bindparam,
     column,
     delete,
     func,
     insert,
+    or_,
     select,
     table,
     text,
     update,
 )
 
-from bot.domain import CommentState, ForwardLink, Network, PublicationState, Removal, Reply, storable
+from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.db import refused
 from bot.store.schema import (
@@ -94,6 +100,22 @@ class Comment:
     decided_at: datetime | None
     acknowledged_at: datetime | None
     checked_at: datetime | None
+    version: int  # counted up by each decision and each edit
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the store writes when an edit changes a reply's moderation."""
+
+    state: CommentState
+    reason: str  # kept on the reply
+    event_reason: str  # written in its history
+
+
+# What an author's edit does to a reply's moderation, given its state and the reasons the
+# new text gives to hold it: the rule is the moderation service's (``after_edit``); None
+# leaves the decision as it is.
+EditRule = Callable[[str, tuple[str, ...]], Verdict | None]
 
 
 @dataclass(frozen=True)
@@ -154,8 +176,10 @@ class CommentStore:
         *,
         now: datetime,
         origin: str | None = None,
+        after_edit: EditRule | None = None,
     ) -> SaveResult:
-        """Store what a collector read and its new position, all or nothing.
+        """Store what a collector read and its new position, all or nothing; an edit
+        changes a reply's moderation as ``after_edit`` says (without it, not at all).
 
         Unless the store refuses one of the items (a value it cannot take: see ``refused``):
         then the page is stored again item by item, each in a savepoint, and an item still
@@ -168,7 +192,7 @@ class CommentStore:
         origin = (origin or position_name or "unpositioned")[:200]
         try:
             with self.engine.begin() as connection:
-                result = self._store(connection, collected, removals, links, now)
+                result = self._store(connection, collected, removals, links, now, after_edit)
                 self._advance(connection, position_name, cursor, now)
             return result
         except Exception as error:
@@ -179,7 +203,7 @@ class CommentStore:
                 origin,
                 type(error).__name__,
             )
-        return self._save_each(position_name, cursor, collected, removals, links, now, origin)
+        return self._save_each(position_name, cursor, collected, removals, links, now, origin, after_edit)
 
     def _save_each(
         self,
@@ -190,19 +214,20 @@ class CommentStore:
         links: Sequence[ForwardLink],
         now: datetime,
         origin: str,
+        after_edit: EditRule | None,
     ) -> SaveResult:
         result = SaveResult()
         with self.engine.begin() as connection:
             if not self._postgres:  # so that the savepoints nest in it (pysqlite begins lazily)
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
-            store = partial(self._store, connection, now=now)
+            store = partial(self._store, connection, now=now, after_edit=after_edit)
             steps: list[tuple[str, str, Callable[[], SaveResult]]] = [
-                (Network.TELEGRAM.value, link.remote_id, partial(store, (), (), [link])) for link in links
+                (str(link.network), link.remote_id, partial(store, (), (), [link])) for link in links
             ]
             steps += [
-                (c.reply.network.value, c.reply.remote_id, partial(store, [c], (), ())) for c in collected
+                (str(c.reply.network), c.reply.remote_id, partial(store, [c], (), ())) for c in collected
             ]
-            steps += [(r.network.value, r.remote_id, partial(store, (), [r], ())) for r in removals]
+            steps += [(str(r.network), r.remote_id, partial(store, (), [r], ())) for r in removals]
             for network, remote_id, step in steps:
                 try:
                     with connection.begin_nested():
@@ -239,15 +264,16 @@ class CommentStore:
         removals: Sequence[Removal],
         links: Sequence[ForwardLink],
         now: datetime,
+        after_edit: EditRule | None,
     ) -> SaveResult:
         result = SaveResult()
         for link in links:
             self._upsert_link(connection, link)
-        existing = self._existing(connection, [(c.reply.network.value, c.reply.remote_id) for c in collected])
+        existing = self._existing(connection, [(str(c.reply.network), c.reply.remote_id) for c in collected])
         new: dict[tuple[str, str], Collected] = {}
         later: list[Collected] = []  # edits, and repeats of a reply already in this page
         for item in collected:
-            key = (item.reply.network.value, item.reply.remote_id)
+            key = (str(item.reply.network), item.reply.remote_id)
             if key in existing or key in new:
                 later.append(item)
             elif not item.update_only:
@@ -255,13 +281,13 @@ class CommentStore:
         existing.update(self._insert(connection, list(new.values()), now))
         result.new.extend(new.values())
         for item in later:
-            key = (item.reply.network.value, item.reply.remote_id)
+            key = (str(item.reply.network), item.reply.remote_id)
             existing[key] = self._tie(connection, existing[key], item)
-            result.edited += self._update(connection, existing[key], item, now)
+            result.edited += self._update(connection, existing[key], item, now, after_edit)
         for removal in removals:
             result.removed += connection.execute(
                 delete(comments).where(
-                    comments.c.network == removal.network.value, comments.c.remote_id == removal.remote_id
+                    comments.c.network == str(removal.network), comments.c.remote_id == removal.remote_id
                 )
             ).rowcount
         return result
@@ -337,8 +363,16 @@ class CommentStore:
             (row["network"], row["remote_id"]): Comment(id=i, **row) for i, row in zip(ids, rows, strict=True)
         }
 
-    def _update(self, connection: Connection, old: Comment, item: Collected, now: datetime) -> int:
-        """An edit: keep the previous text in the history; a new reason to hold it flags it."""
+    def _update(
+        self,
+        connection: Connection,
+        old: Comment,
+        item: Collected,
+        now: datetime,
+        after_edit: EditRule | None,
+    ) -> int:
+        """An edit: keep the previous text in the history; its moderation changes as
+        ``after_edit`` says."""
         reply = item.reply
         if reply.text == old.text and reply.edited_at == old.edited_at:
             return 0
@@ -346,6 +380,7 @@ class CommentStore:
             "text": reply.text,
             "edited_at": reply.edited_at or now,
             "hashtags": f" {' '.join(reply.hashtags)} " if reply.hashtags else "",
+            "version": comments.c.version + 1,
         }
         events = [
             {
@@ -356,22 +391,11 @@ class CommentStore:
                 "previous_text": old.text,
             }
         ]
-        if old.state in (CommentState.APPROVED, CommentState.REJECTED):
-            # a decision was about the old text: the new one needs a look
-            reason = f"edited after it was {old.state}"
+        verdict = after_edit(old.state, item.flags) if after_edit else None
+        if verdict is not None:
             values |= {
-                "state": CommentState.FLAGGED.value,
-                "reason": "; ".join((reason, *item.flags)),
-                "decided_by": SYSTEM_ACTOR,
-                "decided_at": now,
-            }
-            events.append(
-                {"comment_id": old.id, "at": now, "kind": "flagged", "actor": SYSTEM_ACTOR, "reason": reason}
-            )
-        elif item.flags and old.state == CommentState.PENDING:
-            values |= {
-                "state": CommentState.FLAGGED.value,
-                "reason": "; ".join(item.flags),
+                "state": verdict.state.value,
+                "reason": verdict.reason,
                 "decided_by": SYSTEM_ACTOR,
                 "decided_at": now,
             }
@@ -379,9 +403,9 @@ class CommentStore:
                 {
                     "comment_id": old.id,
                     "at": now,
-                    "kind": "flagged",
+                    "kind": verdict.state.value,
                     "actor": SYSTEM_ACTOR,
-                    "reason": "; ".join(item.flags),
+                    "reason": verdict.event_reason,
                 }
             )
         connection.execute(update(comments).where(comments.c.id == old.id).values(values))
@@ -392,7 +416,7 @@ class CommentStore:
         return 1
 
     def _upsert_link(self, connection: Connection, link: ForwardLink) -> None:
-        network = Network.TELEGRAM.value
+        network = str(link.network)
         known = connection.execute(
             select(remote_links.c.original).where(
                 remote_links.c.network == network, remote_links.c.remote_id == link.remote_id
@@ -416,7 +440,7 @@ class CommentStore:
 
     # -- what a reply answers --------------------------------------------------------
 
-    def answered(self, network: Network, remote_ids: Iterable[str]) -> dict[str, str]:
+    def answered(self, network: str, remote_ids: Iterable[str]) -> dict[str, str]:
         """For each remote id among ``remote_ids`` that stands for a publication — a message
         Relais published, its Telegram discussion copy, or a reply already collected under
         one — the key of that publication."""
@@ -428,7 +452,7 @@ class CommentStore:
             originals = dict(
                 connection.execute(
                     select(remote_links.c.remote_id, remote_links.c.original).where(
-                        remote_links.c.network == network.value, remote_links.c.remote_id.in_(wanted)
+                        remote_links.c.network == str(network), remote_links.c.remote_id.in_(wanted)
                     )
                 ).all()
             )
@@ -436,7 +460,7 @@ class CommentStore:
             published = dict(
                 connection.execute(
                     select(publications.c.remote_id, publications.c.key).where(
-                        publications.c.network == network.value,
+                        publications.c.network == str(network),
                         publications.c.state == PublicationState.PUBLISHED.value,
                         publications.c.remote_id.in_(lookup),
                     )
@@ -445,7 +469,7 @@ class CommentStore:
             parents = dict(
                 connection.execute(
                     select(comments.c.remote_id, comments.c.publication).where(
-                        comments.c.network == network.value,
+                        comments.c.network == str(network),
                         comments.c.remote_id.in_(wanted),
                         comments.c.publication.is_not(None),
                     )
@@ -461,13 +485,13 @@ class CommentStore:
                 found[remote_id] = key
         return found
 
-    def published_statuses(self, network: Network, since: datetime) -> list[str]:
+    def published_statuses(self, network: str, since: datetime) -> list[str]:
         """Remote ids of what Relais published on ``network`` since ``since``."""
         with self.engine.connect() as connection:
             return list(
                 connection.execute(
                     select(publications.c.remote_id).where(
-                        publications.c.network == network.value,
+                        publications.c.network == str(network),
                         publications.c.state == PublicationState.PUBLISHED.value,
                         publications.c.finished_at >= since,
                         publications.c.remote_id.is_not(None),
@@ -475,7 +499,7 @@ class CommentStore:
                 ).scalars()
             )
 
-    def texts_by(self, network: Network, author_ids: Iterable[str]) -> set[tuple[str, str]]:
+    def texts_by(self, network: str, author_ids: Iterable[str]) -> set[tuple[str, str]]:
         """The (author, text) pairs already stored for these authors, to spot repeats."""
         authors = list(set(author_ids))
         found: set[tuple[str, str]] = set()
@@ -484,53 +508,89 @@ class CommentStore:
                 found.update(
                     connection.execute(
                         select(comments.c.author_id, comments.c.text).where(
-                            comments.c.network == network.value,
+                            comments.c.network == str(network),
                             comments.c.author_id.in_(authors[chunk : chunk + 500]),
                         )
                     ).all()
                 )
         return found
 
-    def to_recheck(self, network: Network, limit: int) -> list[str]:
+    def to_recheck(self, network: str, limit: int) -> list[str]:
         """The replies looked at longest ago (never, first): each recheck takes the next
         ones, so that in time every stored reply is seen again, however old."""
         with self.engine.connect() as connection:
             return list(
                 connection.execute(
                     select(comments.c.remote_id)
-                    .where(comments.c.network == network.value)
+                    .where(comments.c.network == str(network))
                     .order_by(comments.c.checked_at.is_not(None), comments.c.checked_at, comments.c.id.desc())
                     .limit(limit)
                 ).scalars()
             )
 
-    def mark_checked(self, network: Network, remote_ids: Sequence[str], now: datetime) -> None:
+    def mark_checked(self, network: str, remote_ids: Sequence[str], now: datetime) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 update(comments)
-                .where(comments.c.network == network.value, comments.c.remote_id.in_(list(remote_ids)))
+                .where(comments.c.network == str(network), comments.c.remote_id.in_(list(remote_ids)))
                 .values(checked_at=now)
             )
 
     # -- moderators --------------------------------------------------------------------
 
-    def list(
+    def find(
         self,
+        query: CommentQuery | None = None,
         *,
-        states: Sequence[str] | None = None,
-        search: str | None = None,
-        campaign: str | None = None,
+        after: int | None = None,
         limit: int | None = 50,
         newest_first: bool = True,
-    ) -> list[Comment]:
-        query = select(*_COLUMNS)
-        order = comments.c.id
-        if search and search.strip():
-            words = _WORD.findall(search)
+    ) -> builtins.list[Comment]:
+        """The replies ``query`` selects in the order they were collected (newest or oldest
+        first), from the one that follows ``after`` (an id: the last of the previous page),
+        so that a page stays put however many replies come in meanwhile."""
+        selected = self._select(select(*_COLUMNS), query or CommentQuery())
+        if selected is None:
+            return []
+        statement, order = selected
+        if after is not None:
+            statement = statement.where(order < after if newest_first else order > after)
+        statement = statement.order_by(order.desc() if newest_first else order.asc())
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            return [Comment(*row) for row in connection.execute(statement).all()]
+
+    def count(self, query: CommentQuery | None = None) -> int:
+        """How many replies ``query`` selects."""
+        selected = self._select(select(func.count()), query or CommentQuery())
+        if selected is None:
+            return 0
+        with self.engine.connect() as connection:
+            return int(connection.execute(selected[0]).scalar_one())
+
+    def counts(self, query: CommentQuery | None = None) -> dict[str, int]:
+        """How many replies in each state (the states ``query`` selects set aside)."""
+        unstated = replace(query, states=()) if query else CommentQuery()
+        selected = self._select(select(comments.c.state, func.count()), unstated)
+        if selected is None:
+            return {}
+        with self.engine.connect() as connection:
+            return dict(connection.execute(selected[0].group_by(comments.c.state)).all())
+
+    def _select(
+        self, statement: Select[Any], query: CommentQuery
+    ) -> tuple[Select[Any], ColumnElement[Any]] | None:
+        """``statement`` restricted to what ``query`` selects, and the column replies are
+        ordered by; None when nothing can match (a search without a word)."""
+        order: ColumnElement[Any] = comments.c.id
+        source: FromClause = comments
+        if query.search and query.search.strip():
+            words = _WORD.findall(query.search)
             if not words:
-                return []
+                return None
             if self._postgres:
-                query = query.where(
+                statement = statement.where(
                     text("comments.search @@ plainto_tsquery('simple', :search)").bindparams(
                         bindparam("search", " ".join(words))
                     )
@@ -539,21 +599,37 @@ class CommentStore:
                 # FTS5 first, in its own rowid order, so that LIMIT stops it early however
                 # common the words; each word quoted, so no FTS syntax comes from the user.
                 fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-                query = query.select_from(_FTS.join(comments, comments.c.id == _FTS.c.rowid)).where(
+                source = _FTS.join(comments, comments.c.id == _FTS.c.rowid)
+                statement = statement.where(
                     text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
                 )
                 order = _FTS.c.rowid
-        if states:
-            query = query.where(comments.c.state.in_(list(states)))
-        if campaign:
-            query = query.where(comments.c.campaign == campaign)
-        query = query.order_by(order.desc() if newest_first else order.asc())
-        if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as connection:
-            return [Comment(*row) for row in connection.execute(query).all()]
+        statement = statement.select_from(source)
+        if query.states:
+            statement = statement.where(comments.c.state.in_(list(query.states)))
+        if query.campaign:
+            statement = statement.where(comments.c.campaign == query.campaign)
+        if query.network:
+            statement = statement.where(comments.c.network == query.network)
+        if query.language:  # "fr" also selects "fr-CA"
+            statement = statement.where(
+                or_(
+                    comments.c.language == query.language,
+                    comments.c.language.startswith(f"{query.language}-", autoescape=True),
+                )
+            )
+        if query.author:
+            statement = statement.where(
+                or_(comments.c.author_handle == query.author, comments.c.author_id == query.author)
+            )
+        if query.since is not None:
+            statement = statement.where(comments.c.created_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(comments.c.created_at < query.until)
+        return statement, order
 
-    def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
+    def get(self, comment_id: int) -> tuple[Comment, builtins.list[Event]] | None:
+        """A reply and its history, oldest event first."""
         with self.engine.connect() as connection:
             row = connection.execute(select(*_COLUMNS).where(comments.c.id == comment_id)).first()
             if row is None:
@@ -571,44 +647,124 @@ class CommentStore:
             ).all()
         return Comment(*row), [Event(*e) for e in events]
 
-    def decide(
-        self, ids: Sequence[int], state: CommentState, *, actor: str, reason: str | None, now: datetime
-    ) -> list[int]:
-        """Record a moderator's decision on each comment; returns the ids that exist. An
-        approval queues the reply's acknowledgement in the same transaction."""
-        with self.engine.begin() as connection:
-            found = list(
-                connection.execute(select(comments.c.id).where(comments.c.id.in_(list(ids)))).scalars()
-            )
-            if found:
-                connection.execute(
-                    update(comments)
-                    .where(comments.c.id.in_(found))
-                    .values(state=state.value, reason=reason, decided_by=actor, decided_at=now)
-                )
-                connection.execute(
-                    insert(comment_events),
-                    [
-                        {"comment_id": i, "at": now, "kind": state.value, "actor": actor, "reason": reason}
-                        for i in found
-                    ],
-                )
-                if state == CommentState.APPROVED:  # owed a favourite or a 👍, with this decision
-                    enqueue_acknowledgements(connection, found, now)
-        return found
-
-    def counts(self) -> dict[str, int]:
+    def by_remote_id(self, network: str, remote_id: str) -> Comment | None:
         with self.engine.connect() as connection:
-            return dict(
-                connection.execute(select(comments.c.state, func.count()).group_by(comments.c.state)).all()
+            row = connection.execute(
+                select(*_COLUMNS).where(comments.c.network == network, comments.c.remote_id == remote_id)
+            ).first()
+        return None if row is None else Comment(*row)
+
+    @contextmanager
+    def deciding(self, ids: Iterable[int]) -> Iterator[Decisions]:
+        """The replies ``ids`` as they stand (those that exist), locked until the block ends,
+        and the means to record a decision on them in the same transaction: nobody decides
+        them meanwhile. Nothing is written if the block raises."""
+        wanted = sorted(set(ids))  # locked in one order, so that two batches cannot deadlock
+        with self.engine.begin() as connection:
+            if not self._postgres:  # the write lock now, not at the first write (pysqlite)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            current: dict[int, Comment] = {}
+            for chunk in _chunks(wanted):
+                statement = select(*_COLUMNS).where(comments.c.id.in_(chunk)).order_by(comments.c.id)
+                if self._postgres:
+                    statement = statement.with_for_update()
+                current.update({row.id: Comment(*row) for row in connection.execute(statement).all()})
+            yield Decisions(connection, current)
+
+    def list(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        search: str | None = None,
+        campaign: str | None = None,
+        limit: int | None = 50,
+        newest_first: bool = True,
+    ) -> builtins.list[Comment]:
+        """``find`` by state, words and campaign. (Last in the class: a method named ``list``
+        hides the builtin from the annotations below it.)"""
+        query = CommentQuery(states=tuple(states or ()), search=search, campaign=campaign)
+        return self.find(query, limit=limit, newest_first=newest_first)
+
+
+@dataclass(frozen=True)
+class CommentQuery:
+    """Which replies: each criterion given narrows the selection."""
+
+    states: tuple[str, ...] = ()  # any of these states
+    search: str | None = None  # every word of it, accents aside
+    campaign: str | None = None
+    network: str | None = None
+    language: str | None = None  # "fr" selects "fr" and "fr-CA"
+    author: str | None = None  # a handle, as shown, or the network's id of the author
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+
+
+class Decisions:
+    """Replies locked for a decision (``CommentStore.deciding``): ``current`` holds them as
+    they stand, ``record`` writes the decision."""
+
+    def __init__(self, connection: Connection, current: dict[int, Comment]) -> None:
+        self.current = current
+        self._connection = connection
+
+    def record(
+        self,
+        ids: Sequence[int],
+        state: CommentState,
+        *,
+        actor: str,
+        reason: str | None,
+        now: datetime,
+        acknowledge: bool,
+    ) -> list[Comment]:
+        """Write the decision on each of ``ids`` (among ``current``) and its event; with
+        ``acknowledge``, queue each reply's acknowledgement too. Returns the replies as
+        they now stand."""
+        for chunk in _chunks(list(ids)):
+            self._connection.execute(
+                update(comments)
+                .where(comments.c.id.in_(chunk))
+                .values(
+                    state=state.value,
+                    reason=reason,
+                    decided_by=actor,
+                    decided_at=now,
+                    version=comments.c.version + 1,
+                )
             )
+        if ids:
+            self._connection.execute(
+                insert(comment_events),
+                [
+                    {"comment_id": i, "at": now, "kind": state.value, "actor": actor, "reason": reason}
+                    for i in ids
+                ],
+            )
+        if acknowledge:
+            enqueue_acknowledgements(self._connection, ids, now)
+        return [
+            replace(
+                self.current[i],
+                state=state.value,
+                reason=reason,
+                decided_by=actor,
+                decided_at=now,
+                version=self.current[i].version + 1,
+            )
+            for i in ids
+        ]
 
 
-def _values(item: Collected, now: datetime) -> dict[str, object]:
+def _chunks(items: list[int], size: int = 500) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _values(item: Collected, now: datetime) -> dict[str, Any]:
     reply = item.reply
     flagged = bool(item.flags)
     return {
-        "network": reply.network.value,
+        "network": str(reply.network),
         "remote_id": reply.remote_id,
         "campaign": item.campaign,
         "publication": item.publication,
@@ -631,6 +787,7 @@ def _values(item: Collected, now: datetime) -> dict[str, object]:
         "decided_at": now if flagged else None,
         "acknowledged_at": None,
         "checked_at": None,
+        "version": 1,
     }
 
 

@@ -6,7 +6,7 @@ One row per (campaign, publication id, channel). Its states::
        ^                  |
        +-- release -------+   (stopping: nothing of this send is on the wire)
        +-- recover -------+   (its process died, or its task is gone: nothing was sent, or a
-                               Mastodon retry is safe under the same idempotency key)
+                               retry is safe under the same idempotency key)
     pending --miss--> missed | unknown      (came due too long ago)
 
 A row is claimed (``sending``, committed) *before* anything is sent. ``wire`` is recorded
@@ -15,12 +15,17 @@ limits: it sets ``on_wire`` (this send's outcome is not known yet; a TemporaryEr
 it, see ``note_error``), ``first_wire_at`` (once, ever) and counts the attempt. Whether a
 publication is in doubt follows from them alone:
 
-- Telegram cannot deduplicate: a row is in doubt while ``on_wire``. A ``sending`` row left
-  by a dead process becomes ``unknown`` if on the wire, else ``pending`` (sent again).
-- Mastodon retries carry one idempotency key, which the server remembers about an hour:
-  a row that was ever on the wire may be sent again only within
-  ``MASTODON_IDEMPOTENCY_WINDOW`` of ``first_wire_at``; past it, it is ``unknown``, whether
-  it is ``sending`` or ``pending`` (``claim``, ``wire``, ``miss`` and ``recover`` all check).
+Each network's profile says whether a send that may have gone out can be sent again safely,
+and for how long (its ``repeat_window``, see ``bot.networks``):
+
+- A network that cannot deduplicate (Telegram): a row is in doubt while ``on_wire``. A
+  ``sending`` row left by a dead process becomes ``unknown`` if on the wire, else
+  ``pending`` (sent again).
+- A network whose retries carry one idempotency key, which the server remembers for a
+  while (Mastodon, about an hour): a row that was ever on the wire may be sent again only
+  within the network's ``repeat_window`` of ``first_wire_at``; past it, it is ``unknown``,
+  whether it is ``sending`` or ``pending`` (``claim``, ``wire``, ``miss`` and ``recover``
+  all check).
 
 Claims use ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional
 ``UPDATE … WHERE state = 'pending'`` everywhere, so two processes never both send a row.
@@ -41,28 +46,31 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.domain import Network, Publication, PublicationState
+from bot import networks
+from bot.domain import Publication, PublicationState
 from bot.store.schema import publications as table
 
 PENDING = PublicationState.PENDING.value
 SENDING = PublicationState.SENDING.value
 UNKNOWN = PublicationState.UNKNOWN.value
-MASTODON = Network.MASTODON.value
 ALERTED_STATES = (
     PublicationState.FAILED.value,
     PublicationState.UNKNOWN.value,
     PublicationState.MISSED.value,
 )
-# A Mastodon server remembers an idempotency key for about an hour: a send interrupted
-# less than this long ago is safely retried with the same key.
-MASTODON_IDEMPOTENCY_WINDOW = timedelta(minutes=50)
 _CHUNK = 500
 EARLIER_ATTEMPT = "an earlier attempt may have published it"
-KEY_FORGOTTEN = (
-    f"an earlier attempt may have published it, over {MASTODON_IDEMPOTENCY_WINDOW.seconds // 60} min "
-    "ago: Mastodon may have forgotten its idempotency key since, so sending it again could publish "
-    "it twice"
-)
+
+
+def key_forgotten(network: str) -> str:
+    """Why a row of ``network`` went out too long ago to be sent again."""
+    profile = networks.profile(network)
+    window = profile.repeat_window or timedelta()
+    return (
+        f"an earlier attempt may have published it, over {window.seconds // 60} min ago: "
+        f"{profile.title} may have forgotten its idempotency key since, so sending it again could "
+        "publish it twice"
+    )
 
 
 DIED_ON_THE_WIRE = (
@@ -79,7 +87,7 @@ class Wire(StrEnum):
 
     OK = "ok"  # recorded: the request may go
     LOST = "lost"  # the row is no longer this process's to send (taken over, settled)
-    EXPIRED = "expired"  # Mastodon: its key is forgotten; the row is now unknown
+    EXPIRED = "expired"  # its idempotency key is forgotten; the row is now unknown
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,7 @@ class Ledger:
                     "campaign": p.campaign,
                     "publication": p.id,
                     "channel": p.channel.name,
-                    "network": p.channel.network.value,
+                    "network": str(p.channel.network),
                     "due_at": p.at,
                     "state": PENDING,
                     "attempts": 0,
@@ -255,8 +263,8 @@ class Ledger:
     def claim(self, keys: Sequence[str], now: datetime) -> list[str]:
         """Take the pending rows among ``keys`` for this process; return the keys taken.
         Rows another process is claiming at the same moment are skipped, not waited for.
-        A Mastodon row whose idempotency key the server may have forgotten is not taken:
-        it becomes ``unknown``."""
+        A row whose idempotency key the server may have forgotten is not taken: it becomes
+        ``unknown``."""
         taken: list[str] = []
         with self.engine.begin() as connection:
             for chunk in _chunks(list(keys)):
@@ -267,12 +275,17 @@ class Ledger:
                     .where(table.c.key.in_(chunk), table.c.state == PENDING, table.c.due_at <= now)
                     .with_for_update(skip_locked=True)
                 ).all()
-                expired = [c.id for c in candidates if _key_forgotten(c.network, c.first_wire_at, now)]
-                if expired:
+                expired = {
+                    c.id: c.network for c in candidates if _key_forgotten(c.network, c.first_wire_at, now)
+                }
+                for network in sorted(set(expired.values())):
                     connection.execute(
                         update(table)
-                        .where(table.c.id.in_(expired), table.c.state == PENDING)
-                        .values(state=UNKNOWN, last_error=KEY_FORGOTTEN, finished_at=now, updated_at=now)
+                        .where(table.c.id.in_([i for i, n in expired.items() if n == network]))
+                        .where(table.c.state == PENDING)
+                        .values(
+                            state=UNKNOWN, last_error=key_forgotten(network), finished_at=now, updated_at=now
+                        )
                     )
                 ids = [c.id for c in candidates if c.id not in expired]
                 if not ids:
@@ -303,7 +316,9 @@ class Ledger:
                 connection.execute(
                     update(table)
                     .where(*mine)
-                    .values(state=UNKNOWN, last_error=KEY_FORGOTTEN, finished_at=now, updated_at=now)
+                    .values(
+                        state=UNKNOWN, last_error=key_forgotten(row.network), finished_at=now, updated_at=now
+                    )
                 )
                 return Wire.EXPIRED
             connection.execute(
@@ -373,8 +388,9 @@ class Ledger:
 
     def miss(self, key: str, now: datetime, reason: str) -> str | None:
         """Close a pending publication that came due too long ago: ``missed``, or ``unknown``
-        when an earlier request may have published it (a Mastodon post given back after a
-        timeout). Returns the state given, or None if not pending."""
+        when an earlier request may have published it (a post given back after a timeout on
+        a network whose retries carry an idempotency key). Returns the state given, or None
+        if not pending."""
         with self.engine.begin() as connection:
             row = connection.execute(
                 select(table.c.network, table.c.on_wire, table.c.first_wire_at).where(
@@ -411,10 +427,11 @@ class Ledger:
         that died, and this process's own rows outside ``busy`` (the keys its tasks hold),
         e.g. claimed in a transaction whose answer a store outage lost.
 
-        Nothing on the wire: back to ``pending``. On the wire: Telegram has no idempotency,
-        such a message may have arrived, so it becomes ``unknown`` and is never sent again;
-        a Mastodon post goes back to ``pending`` (the retry carries the same idempotency
-        key) unless the server may have forgotten the key. Returns the rows changed.
+        Nothing on the wire: back to ``pending``. On the wire: on a network without
+        idempotency (Telegram) such a message may have arrived, so it becomes ``unknown`` and
+        is never sent again; on one whose retries carry an idempotency key (Mastodon) it goes
+        back to ``pending`` unless the server may have forgotten the key. Returns the rows
+        changed.
         """
         held = set(busy)
         with self.engine.begin() as connection:
@@ -432,8 +449,8 @@ class Ledger:
                     continue
                 values: dict[str, Any] = {"state": UNKNOWN, "finished_at": now}
                 if _key_forgotten(network, first_wire_at, now):
-                    values["last_error"] = KEY_FORGOTTEN
-                elif in_doubt(network, on_wire, first_wire_at) and network != MASTODON:
+                    values["last_error"] = key_forgotten(network)
+                elif in_doubt(network, on_wire, first_wire_at) and _window(network) is None:
                     values["last_error"] = DIED_ON_THE_WIRE
                 else:
                     values = {"state": PENDING, "owner": None, "on_wire": False}
@@ -476,17 +493,22 @@ class Ledger:
 
 def in_doubt(network: str, on_wire: bool, first_wire_at: datetime | None) -> bool:
     """Whether an earlier request of a publication may have published it: one whose outcome
-    was never known, or, on Mastodon (whose timeouts are retried), any that went out."""
-    return bool(on_wire) or (network == MASTODON and first_wire_at is not None)
+    was never known, or, on a network whose timeouts are retried under an idempotency key
+    (Mastodon), any that went out."""
+    return bool(on_wire) or (first_wire_at is not None and _window(network) is not None)
 
 
 def _key_forgotten(network: str, first_wire_at: datetime | None, now: datetime) -> bool:
-    """A Mastodon post went out so long ago that the server may have forgotten its key."""
-    return (
-        network == MASTODON
-        and first_wire_at is not None
-        and now - first_wire_at >= MASTODON_IDEMPOTENCY_WINDOW
-    )
+    """A post went out so long ago that the server may have forgotten its idempotency key."""
+    if first_wire_at is None:
+        return False
+    window = _window(network)
+    return window is not None and now - first_wire_at >= window
+
+
+def _window(network: str) -> timedelta | None:
+    """How long a send of ``network`` that may have gone out can be sent again safely."""
+    return networks.profile(network).repeat_window
 
 
 def _insert_new(connection: Connection) -> Any:

@@ -108,6 +108,8 @@ comments = Table(
     Column("decided_at", UTCDateTime),
     Column("acknowledged_at", UTCDateTime),
     Column("checked_at", UTCDateTime),  # last looked at again for edits and deletions
+    # counted up by each decision and each edit: a decision carries the version it was made on
+    Column("version", Integer, nullable=False, server_default="1"),
     UniqueConstraint("network", "remote_id"),
     Index(None, "state", "created_at"),
     Index(None, "network", "author_id"),

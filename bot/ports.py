@@ -1,12 +1,17 @@
-"""What the services need from a network: the ``Sender`` protocol, which adapters
+"""The ports: what the services need from a network. The ``Sender`` protocol, which adapters
 implement, and the errors they raise. Adapters translate their library's exceptions into
-these; the publisher decides what to do (retry, wait, give up, never repeat)."""
+these; the publisher decides what to do (retry, wait, give up, never repeat).
+
+``Adapter`` is what composition needs from a network's adapter package: its sender and its
+reader built from the settings, its collecting loop, where its alerts go.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain import ForwardLink, Publication, Removal, Reply
 
@@ -45,7 +50,12 @@ class OutcomeUnknown(ChannelError):
     was sent): sending it again could publish it twice."""
 
 
+class NotConfigured(Exception):
+    """A network the campaigns use has no credentials; the message names the settings to set."""
+
+
 OnWire = Callable[[], Awaitable[None]]
+Notify = Callable[[str], Awaitable[object]]  # tells the staff of a publication gone wrong
 
 
 class Sender(Protocol):
@@ -118,4 +128,48 @@ class TelegramSource(Protocol):
 
     async def acknowledge(self, remote_id: str) -> None:
         """React to a reply (a 👍)."""
+        ...
+
+
+class Source(Protocol):
+    """What the reader of every network has, besides what its collecting loop reads with
+    (``MastodonSource``, ``TelegramSource``)."""
+
+    async def start(self) -> None: ...
+
+    async def acknowledge(self, remote_id: str) -> None:
+        """Acknowledge an approved reply (a favourite, a reaction)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AlertSender(Protocol):
+    """A sender that can also tell a staff chat what went wrong."""
+
+    async def send_alert(self, chat: str | int, text: str) -> Receipt: ...
+
+
+class Adapter(Protocol):
+    """A network's adapter package (its ``__init__``), as composition uses it; the profile
+    names it (``bot.networks.Profile.adapter``). ``settings`` are the bot's settings, of
+    which each adapter reads its own; nothing of the network's library is imported before
+    ``sender`` or ``reader`` is called."""
+
+    def sender(self, settings: Any) -> Sender:
+        """The network's sender; ``NotConfigured`` without its credentials."""
+        ...
+
+    def reader(self, settings: Any) -> Source | None:
+        """The network's reader, or None without its credentials."""
+        ...
+
+    def collect(
+        self, collector: Any, source: Any, lock: Any, stop: asyncio.Event
+    ) -> Coroutine[Any, Any, None]:
+        """The collector's loop over this network's replies, until ``stop``."""
+        ...
+
+    def alerts(self, settings: Any, sender: Sender) -> Notify | None:
+        """Where the staff is told of publications gone wrong, if through this network."""
         ...

@@ -1,0 +1,162 @@
+"""What every command shares: the settings, opening the store, as whom a moderator acts,
+and saying a failure in one line.
+
+Light on purpose (see ``bot.cli``): the settings' and the store's libraries are imported
+when a command asks for them, not when the command line starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from bot.store import StoreLocationError, location, missing_file
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bot.settings import Settings
+
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+
+
+@dataclass
+class Session:
+    """What one run of ``relais`` learns once (click's context object)."""
+
+    settings: Settings | None = None
+    warned: set[str] = field(default_factory=set)  # warnings already said
+
+
+def session(ctx: click.Context) -> Session:
+    return ctx.ensure_object(Session)
+
+
+def fail(message: str, code: int = EXIT_FAILURE, *, hint: str | None = None) -> NoReturn:
+    """Say what went wrong in one line (and what to do, with ``hint``), then exit."""
+    click.echo(f"relais: {message}" + (f"; {hint}" if hint else ""), err=True)
+    sys.exit(code)
+
+
+def warn(ctx: click.Context, message: str) -> None:
+    """A warning, said once per run however often a command comes across it."""
+    said = session(ctx).warned
+    if message not in said:
+        said.add(message)
+        click.echo(f"relais: warning: {message}", err=True)
+
+
+def echo_json(document: Mapping[str, object]) -> None:
+    """One JSON document on stdout and nothing else, indented for a person at a terminal."""
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2 if sys.stdout.isatty() else None))
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def settings(ctx: click.Context) -> Settings:
+    """The settings, checked: a warning per unknown RELAIS_* variable, and for values that
+    cannot work one line each naming the variable and the fix, then exit 2."""
+    state = session(ctx)
+    if state.settings is None:
+        import os
+
+        from pydantic import ValidationError
+
+        from bot.settings import Settings, unknown_variables
+
+        for warning in unknown_variables(os.environ):
+            click.echo(f"relais: warning: {warning}", err=True)
+        try:
+            state.settings = Settings()
+        except ValidationError as error:
+            for problem in error.errors(include_url=False, include_input=False):
+                cause = problem.get("ctx", {}).get("error")
+                message = str(cause) if problem["type"] == "value_error" and cause else problem["msg"]
+                if problem["loc"]:
+                    name = "RELAIS_" + "_".join(str(part) for part in problem["loc"]).upper()
+                    message = f"{name}: {message}"
+                click.echo(f"relais: {message}", err=True)
+            sys.exit(EXIT_INVALID)
+    return state.settings
+
+
+def store_url(ctx: click.Context) -> str:
+    """The store's URL (absolute), after refusing to start a new store beside one an
+    earlier version left in the working directory (exit 2, naming both)."""
+    hint = left_behind(settings(ctx))
+    if hint:
+        fail(hint, EXIT_INVALID)
+    return settings(ctx).database_url.get_secret_value()
+
+
+def store_location(ctx: click.Context) -> str:
+    """Where the store is, for people (no password)."""
+    return location(settings(ctx).database_url.get_secret_value())
+
+
+def left_behind(settings: Settings) -> str | None:
+    """What to do when a store an earlier version made is in the working directory and
+    none where the settings now say."""
+    old = settings.store_left_behind()
+    if old is None:
+        return None
+    store = location(settings.database_url.get_secret_value())
+    return (
+        f"no store at {store}, but {old} exists (a relative SQLite path is now under the state "
+        f"directory, see README): move it to {Path(store).parent}, or set RELAIS_DATABASE_URL=sqlite:///{old}"
+    )
+
+
+@contextmanager
+def open_store(ctx: click.Context) -> Iterator[Engine]:
+    """The engine of an existing, current store, disposed of when the block ends; exits
+    with the reason and the fix otherwise (a command that reads never creates a store)."""
+    from bot.store import db
+
+    url = store_url(ctx)
+    if missing_file(url):
+        fail(
+            f"no store at {location(url)}: Relais has not run with this store yet "
+            "(if it has, set RELAIS_DATABASE_URL to its store)"
+        )
+    try:
+        engine = db.create(url)
+        current = db.is_current(engine)
+    except db.StoreError as error:
+        fail(str(error))
+    try:
+        if not current:
+            fail(f"{location(url)} is not a current Relais store: run `relais db upgrade`")
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The store's failures (it cannot be opened, created or migrated) as one line."""
+    from bot.store.db import StoreError
+
+    try:
+        yield
+    except (StoreError, StoreLocationError) as error:
+        fail(str(error))
+
+
+def actor(given: str | None) -> str:
+    """As whom a moderator acts: the name given (``--as``), else their login name."""
+    if given:
+        return given
+    import getpass
+
+    return getpass.getuser()

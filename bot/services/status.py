@@ -1,0 +1,46 @@
+"""What ``relais status`` reports: the store read, never changed."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from bot.domain import PublicationState
+from bot.services.documents import StatusDocument, status_row
+from bot.store.acknowledgements import AcknowledgementQueue
+from bot.store.comments import CommentStore
+from bot.store.ledger import Ledger
+
+
+def report(engine: Engine, *, store: str, upcoming: int) -> StatusDocument:
+    """What was published, failed, is in doubt or was missed; the next ``upcoming``
+    publications; where the collectors are; the replies and acknowledgements per state;
+    what the store set aside. ``store`` says where the store is, for people."""
+    rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
+    comments = CommentStore(engine)
+    positions = comments.positions()
+    aside = comments.set_aside_latest()
+    return {
+        "store": store,
+        "counts": {state.value: sum(r.state == state for r in rows) for state in PublicationState},
+        "publications": [status_row(r) for r in rows if r.state != PublicationState.PENDING],
+        "next": [status_row(r) for r in rows if r.state == PublicationState.PENDING][:upcoming],
+        "collectors": {
+            name: {"position": position, "updated": at.isoformat()}
+            for name, (position, at) in positions.items()
+        },
+        "replies": comments.counts(),
+        "acknowledgements": AcknowledgementQueue(engine, "status").counts(),
+        "set_aside": {
+            "count": sum(comments.set_aside_count().values()),
+            "latest": [
+                {
+                    "network": item["network"],
+                    "remote_id": item["remote_id"],
+                    "from": item["from"],
+                    "error": item["error"],
+                    "at": item["at"].isoformat(),
+                }
+                for item in aside
+            ],
+        },
+    }

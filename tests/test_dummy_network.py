@@ -1,0 +1,320 @@
+"""A third network, added the way a real one would be: a profile, an adapter (a sender, a
+reader, its collecting loop) and one registration, with nothing else of Relais changed. A
+campaign then goes through it end to end: validated against its own limit, published once
+to a loopback server that speaks its little HTTP API, and a reply collected, tied to the post.
+
+This module is the network's whole home: the profile (``Loopback``) names this module as its
+adapter package, whose ``sender``, ``reader``, ``collect`` and ``alerts`` composition calls.
+In ``bot/`` the same network would take ``bot/networks/loopback.py``, a
+``bot/adapters/loopback/`` package and a ``register`` line (plus its credentials in
+``bot/settings.py``, which this test adds by subclassing the settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot import app, networks
+from bot.domain import Channel, ForwardLink, Publication, Removal, Reply
+from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
+from bot.ports import NotConfigured, Notify, OnWire, Page, PermanentError, Receipt, Sender
+from bot.services.collector import Feed, Feeds
+from bot.settings import Settings
+from bot.store import db
+from bot.store.comments import CommentStore
+from bot.store.ledger import Ledger
+from tests.conftest import Project
+
+NAME = "loopback"
+LIMIT = 280
+POLL = 0.05  # seconds between two readings (the network has no long polling)
+ZONE = ZoneInfo("America/Montreal")
+
+
+# -- the profile ---------------------------------------------------------------------------------
+class LoopbackChannelSpec(ChannelSpec):
+    network: Literal["loopback"]
+    room: NonEmpty
+    language: NonEmpty | None = None
+
+
+class Loopback(Profile):
+    name = NAME
+    title = "Loopback"
+    flavour = Flavour.PLAIN
+    adapter = __name__
+    channel_spec = LoopbackChannelSpec
+
+    def channel(self, name: str, spec: Any) -> Channel:
+        return Channel(name, NAME, chat=spec.room, language=spec.language)
+
+    def length(self, shown: str, warning: str | None = None) -> int:
+        return len(shown)
+
+    def limit(self, channel: Channel, media: bool) -> int:
+        return LIMIT
+
+
+# -- the adapter -----------------------------------------------------------------------------
+class LoopbackSettings(Settings):
+    loopback_url: str | None = None
+
+
+class LoopbackSender:
+    def __init__(self, url: str) -> None:
+        self._http = httpx.AsyncClient(base_url=url, timeout=5.0)
+
+    async def start(self) -> None:
+        return None
+
+    async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
+        await on_wire()
+        answer = await self._http.post(
+            "/messages", json={"room": publication.channel.chat, "text": publication.text}
+        )
+        if answer.status_code != 200:
+            raise PermanentError(f"the loopback server refused: {answer.status_code}")
+        return Receipt(remote_id=answer.json()["id"])
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class LoopbackReader:
+    def __init__(self, url: str) -> None:
+        self._http = httpx.AsyncClient(base_url=url, timeout=5.0)
+
+    async def start(self) -> None:
+        return None
+
+    async def updates(self, after: str | None) -> Page:
+        answer = await self._http.get("/updates", params={"after": after or "0"})
+        messages = answer.json()["messages"]
+        replies: list[Reply | Removal | ForwardLink] = [
+            Reply(
+                network=NAME,
+                remote_id=m["id"],
+                text=m["text"],
+                created_at=datetime.fromisoformat(m["at"]),
+                author_id=m["author"],
+                author_handle=f"@{m['author']}",
+                author_name=m["author"],
+                hashtags=tuple(w[1:].lower() for w in m["text"].split() if w.startswith("#")),
+                in_reply_to=m.get("reply_to"),
+            )
+            for m in messages
+        ]
+        return Page(items=replies, cursor=messages[-1]["id"] if messages else after)
+
+    async def acknowledge(self, remote_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def sender(settings: Any) -> Sender:
+    if not settings.loopback_url:
+        raise NotConfigured("a campaign has a Loopback channel but loopback_url is not set")
+    return LoopbackSender(settings.loopback_url)
+
+
+def reader(settings: Any) -> LoopbackReader | None:
+    return LoopbackReader(settings.loopback_url) if settings.loopback_url else None
+
+
+def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
+    """The collector's one loop, driving this network's one feed."""
+
+    async def read_updates() -> None:
+        after = await collector.store.run(collector.comments.position, f"{NAME}:updates")
+        page = await source.updates(after)
+        await collector.save(NAME, f"{NAME}:updates", page, source)
+
+    feeds = Feeds(f"{NAME} collector", (Feed(f"{NAME}:updates", read_updates, POLL),), first_retry=1.0)
+    return collector.follow(feeds, lock, stop)
+
+
+def alerts(settings: Any, sender: Sender) -> Notify | None:
+    return None
+
+
+# -- the loopback server -----------------------------------------------------------------------
+class Server:
+    """The network itself: rooms of messages, posted and read over HTTP."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.posts: list[dict[str, Any]] = []
+        self.posted = asyncio.Event()
+        self.read_after: list[str] = []
+        self._read_past: dict[str, asyncio.Event] = {}
+        self.url = ""
+
+    def reply(self, author: str, text: str, reply_to: str) -> str:
+        number = str(len(self.messages) + 1)
+        at = datetime.now(UTC).isoformat()
+        self.messages.append({"id": number, "author": author, "text": text, "reply_to": reply_to, "at": at})
+        return number
+
+    def read_past(self, message: str) -> asyncio.Event:
+        """Set once a reader asked for what comes after ``message``: it has had it."""
+        return self._read_past.setdefault(message, asyncio.Event())
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        number = str(len(self.messages) + 1)
+        message = {"id": number, "author": "relais", "at": datetime.now(UTC).isoformat(), **body}
+        self.messages.append(message)
+        self.posts.append(message)
+        self.posted.set()
+        return web.json_response({"id": number})
+
+    async def _updates(self, request: web.Request) -> web.Response:
+        after = request.query["after"]
+        self.read_after.append(after)
+        for message, event in self._read_past.items():
+            if int(after) >= int(message):
+                event.set()
+        new = [m for m in self.messages if int(m["id"]) > int(after) and m["author"] != "relais"]
+        return web.json_response({"messages": new})
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Server]:
+        application = web.Application()
+        application.router.add_post("/messages", self._post)
+        application.router.add_get("/updates", self._updates)
+        runner = web.AppRunner(application)
+        await runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        await web.SockSite(runner, sock).start()
+        try:
+            yield self
+        finally:
+            await runner.cleanup()
+
+
+class LogEvent(logging.Handler):
+    """Sets an event when a log record says ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self._loop.call_soon_threadsafe(self.event.set)
+
+
+# -- the test --------------------------------------------------------------------------------------
+@pytest.fixture
+def loopback() -> Iterator[Profile]:
+    profile = Loopback()
+    networks.register(profile)  # the registration line
+    try:
+        yield profile
+    finally:
+        networks.unregister(NAME)
+
+
+CAMPAIGN = """\
+campaign: essai
+timezone: America/Montreal
+language: fr-CA
+hashtags: [essai]
+channels:
+  salon: {{network: loopback, room: accueil}}
+posts:
+  - {{id: bonjour, at: "{at}", text: "**Bonjour** à tous #essai"}}
+"""
+
+
+def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
+    project: Project, loopback: Profile
+) -> None:
+    project.campaign(CAMPAIGN.format(at="2030-05-02 09:00").replace("loopback", "nowhere"))
+    assert project.problems() == [
+        "schedules/c.yaml:6:20: unknown network 'nowhere'; write network: telegram or network: mastodon "
+        "or network: loopback"
+    ]
+
+    project.campaign(CAMPAIGN.format(at="2030-05-02 09:00").replace("à tous", "x" * LIMIT))
+    assert project.problems() == [
+        f"schedules/c.yaml:8:49: 'bonjour' is too long for salon: the loopback message has {LIMIT + 15} "
+        f"characters, the limit is {LIMIT}"
+    ]
+
+
+async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Project, loopback: Profile) -> None:
+    now = datetime.now(UTC)
+    local = (now - timedelta(minutes=1)).astimezone(ZONE)
+    project.campaign(CAMPAIGN.format(at=f"{local:%Y-%m-%d %H:%M}"))
+    result = project.load()
+    assert result.errors == []
+    (campaign,) = result.campaigns
+    (publication,) = campaign.publications
+    assert (publication.text, publication.length, publication.limit) == ("Bonjour à tous #essai", 21, LIMIT)
+
+    url = f"sqlite:///{project.root / 'relais.db'}"
+    published = LogEvent(f"{publication.key}: published")
+    logger = logging.getLogger("bot.services.publisher")
+    level = logger.level
+    logger.addHandler(published)
+    logger.setLevel(logging.INFO)
+    try:
+        async with Server().running() as server:
+            settings = LoopbackSettings(
+                database_url=SecretStr(url),
+                schedules_dir=project.root / "schedules",
+                messages_dir=project.root / "messages",
+                loopback_url=server.url,
+            )
+            used = app.networks_used(result.campaigns)
+            assert used == {NAME}
+            senders = app.build_senders(settings, used)
+            sources = app.build_sources(settings, used)
+            bot = asyncio.create_task(
+                app.serve(settings, result.campaigns, senders, database_url=url, sources=sources)
+            )
+            await asyncio.wait_for(published.event.wait(), timeout=30)
+            reply = server.reply("alice", "Merci ! #essai", reply_to=server.posts[0]["id"])
+            await asyncio.wait_for(server.read_past(reply).wait(), timeout=30)
+            signal.raise_signal(signal.SIGTERM)  # relais run stops on SIGTERM
+            await asyncio.wait_for(bot, timeout=30)
+    finally:
+        logger.removeHandler(published)
+        logger.setLevel(level)
+
+    assert [(p["room"], p["text"]) for p in server.posts] == [("accueil", "Bonjour à tous #essai")]
+    engine = db.create(url)
+    try:
+        row = Ledger(engine, owner="test").rows()[publication.key]
+        assert (row.state, row.network, row.remote_id, row.attempts) == ("published", NAME, "1", 1)
+        (comment,) = CommentStore(engine).list()
+        assert (comment.network, comment.remote_id, comment.text, comment.author_handle) == (
+            NAME,
+            reply,
+            "Merci ! #essai",
+            "@alice",
+        )
+        assert (comment.campaign, comment.publication) == ("essai", publication.key)
+    finally:
+        engine.dispose()
+
