@@ -207,6 +207,7 @@ class _FileLoader:
         self.together = False  # the campaign's bilingual: together
         self.hashtags: dict[str, tuple[str, ...]] | None = None  # hashtags: given per language
         self._hashtag_context: dict[str, dict[str, Any]] = {}  # see _hashtag_vars
+        self._every_channel: tuple[Channel, ...] | None = None  # see _targets
 
     # -- reporting -----------------------------------------------------------------
 
@@ -582,8 +583,10 @@ class _FileLoader:
 
     def _targets(self, campaign: Campaign, item: _Item) -> tuple[Channel, ...]:
         names = item.first.to
-        if names is None:
-            return tuple(c for c in campaign.channels.values() if c is not None)
+        if names is None:  # (most posts: every channel, made once)
+            if self._every_channel is None:
+                self._every_channel = tuple(c for c in campaign.channels.values() if c is not None)
+            return self._every_channel
         targets = []
         for i, name in enumerate(names):
             if name not in campaign.channels:
@@ -762,8 +765,7 @@ class _FileLoader:
         """The publications of one edition of a post, one per channel, each checked
         against its network's length limit. Several languages together make one message;
         its media are the first language's files, with each language's alt text."""
-        specs = [item.specs[language] for language in edition.languages]
-        spec = specs[0]
+        spec = item.specs[edition.languages[0]]
         rendered, media = renderings[0]
         warning = spec.warning
         if len(renderings) > 1:
@@ -772,11 +774,12 @@ class _FileLoader:
                 Media(m.path, translations.together_text([other[i].alt for _, other in renderings]) or m.alt)
                 for i, m in enumerate(media)
             )
-            warning = translations.together_text([s.warning for s in specs])
+            warning = translations.together_text([item.specs[lang].warning for lang in edition.languages])
         publications = []
+        html = networks.Flavour.HTML  # (an enum member is slow to look up: once, not per channel)
         for channel in edition.channels:
             network = networks.profile(channel.network)
-            if network.flavour is networks.Flavour.HTML:
+            if network.flavour is html:
                 text, displayed = rendered.html, rendered.telegram_text
             else:
                 text = displayed = rendered.plain

@@ -58,25 +58,28 @@ def plan_document(
     from bot.core.campaigns import display_path
 
     times: dict[tuple[datetime, ZoneInfo], tuple[str, str]] = {}  # (a post's channels share theirs)
+    # Looked up rather than asked of each enum member (``.value`` is a slow property).
+    names = {state: state.value for state in PublicationState}
     rows: list[PlanRow] = []
     for p in publications:
-        if (p.at, p.timezone) not in times:
-            times[p.at, p.timezone] = (p.local_at.isoformat(), p.at.isoformat())
-        local, utc = times[p.at, p.timezone]
+        when = times.get((p.at, p.timezone))
+        if when is None:
+            when = times[p.at, p.timezone] = (p.local_at.isoformat(), p.at.isoformat())
+        channel = p.channel
         rows.append(
             {
                 "id": p.id,
                 "campaign": p.campaign,
-                "channel": p.channel.name,
-                "network": str(p.channel.network),
-                "local_time": local,
-                "utc_time": utc,
+                "channel": channel.name,
+                "network": str(channel.network),
+                "local_time": when[0],
+                "utc_time": when[1],
                 "timezone": p.timezone.key,
-                "state": states[p.key].value,
+                "state": names[states[p.key]],
                 "text": p.text,
                 "length": p.length,
                 "limit": p.limit,
-                "media": [{"file": display_path(m.path), "alt": m.alt} for m in p.media],
+                "media": [{"file": display_path(m.path), "alt": m.alt} for m in p.media] if p.media else [],
                 "warning": p.warning,
             }
         )
