@@ -79,7 +79,7 @@ def _inline(text: str) -> tuple[str, str, str]:
             shown.append(before)
             plain.append(before)
         done = end
-        kind = match.lastgroup
+        kind = match.lastgroup or ""  # every alternative of the pattern is a named group
         if kind == "escaped":
             char = match["escaped"]
             html.append(char)  # (none of the escapable characters is special in HTML)

@@ -251,9 +251,9 @@ def _allowed_keys(model: type[BaseModel], path: Path_, data: Any) -> list[str]:
     candidates = _models_in(model)
     node = data
     for part in path:
-        if isinstance(node, dict):
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int):
+        if isinstance(node, list):
+            node = node[part] if isinstance(part, int) else None
+        elif isinstance(node, dict):
             node = node[part]
         else:
             node = None

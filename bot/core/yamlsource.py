@@ -40,7 +40,7 @@ _SHORTCUT = None not in _SafeLoader.yaml_implicit_resolvers and not _SafeLoader.
 _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}")
 
 
-class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+class _Loader(_SafeLoader):
     """The safe loader, with PyYAML's resolver skipped where it cannot find anything.
 
     The composer asks the resolver for the tag of every node; PyYAML's tries a list of
@@ -65,7 +65,7 @@ class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
                     return _STR
                 tag = self._resolved[value, implicit] = super().resolve(kind, value, implicit)
             return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+        return super().resolve(kind, value, implicit)
 
     if _SHORTCUT:  # (without path resolvers, PyYAML's own do nothing, but are called for every node)
 
