@@ -160,7 +160,7 @@ def main() -> None:
             "relais plan --format json": [relais, "plan", "--format", "json"],
         }.items():
             times = []
-            for _ in range(max(2, repeat // 2)):
+            for _ in range(repeat):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 began = time.perf_counter()
                 subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=environment)
@@ -180,7 +180,7 @@ def main() -> None:
     print(f"  validate + plan        {both * 1000:8.1f} ms")
     print(f"  ratio (validate + plan) / bare parse: {ratio:.2f}x")
     print(f"  ratio plan / bare parse:              {best['plan --format json'] / best['bare parse']:.2f}x")
-    print("as commands (process start-up and imports included), best run:")
+    print(f"as commands (process start-up and imports included), best of {repeat}:")
     for name, (wall, cpu) in commands.items():
         print(f"  {name:<28} {wall * 1000:8.1f} ms  (CPU {cpu * 1000:.1f} ms)")
     total = commands["relais validate"][0] + commands["relais plan --format json"][0]
