@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from html import escape
+from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core import markdown, times, yamlsource
+from bot.core import campaigns, markdown, times, yamlsource
 
 # Scalars of every kind YAML resolves: numbers, booleans, nulls, timestamps, merge keys, text.
 _PIECES = ["1", "0x1F", "0o7", "-", "+", ".", "5e3", ".inf", ".NaN", "~", "null", "Null", "true",
@@ -123,3 +124,33 @@ def test_the_usual_time_form_reads_as_the_checked_one(text: str) -> None:
         assert times._usual(text) is None
     else:
         assert times._usual(text) == checked
+
+
+def test_a_publication_made_at_once_is_the_one_the_constructor_makes() -> None:
+    from dataclasses import FrozenInstanceError, fields
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.domain import Channel, Media, Network, Publication
+
+    given = {
+        "campaign": "c",
+        "id": "rapport@1h",
+        "channel": Channel("m", Network.MASTODON, max_characters=500),
+        "at": datetime(2030, 1, 7, 14, tzinfo=UTC),
+        "timezone": ZoneInfo("America/Montreal"),
+        "text": "Rapport",
+        "length": 7,
+        "limit": 500,
+        "language": "fr-CA",
+        "media": (Media(Path("a.jpg"), "alt"),),
+        "warning": None,
+        "not_after": datetime(2030, 1, 7, 15, tzinfo=UTC),
+    }
+    assert {f.name for f in fields(Publication)} == set(given)  # (a new field: add it here)
+    made, expected = campaigns._publication(**given), Publication(**given)
+    assert (made, hash(made), repr(made), made.key) == (expected, hash(expected), repr(expected), expected.key)
+    with pytest.raises(FrozenInstanceError):
+        made.text = "x"  # type: ignore[misc]
+    fewer = {k: v for k, v in given.items() if k != "not_after"}
+    assert campaigns._publication(**fewer) == Publication(**fewer)  # (the constructor's defaults)
