@@ -1,16 +1,10 @@
-"""Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock.
-
-``asyncio`` is imported where a clock waits: ``relais validate`` and ``plan`` only read the
-time, and importing asyncio was a twentieth of their time.
-"""
+"""Time comes in as a clock object, so a campaign can be rehearsed on a simulated clock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    import asyncio
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -30,8 +24,6 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        import asyncio
-
         while (delay := (when - self.now()).total_seconds()) > 0:
             await asyncio.sleep(delay)
 
@@ -59,16 +51,12 @@ class SimulatedClock:
         if delta <= 0:
             return
         if self.speed is not None:
-            import asyncio
-
             await asyncio.sleep(delta / self.speed)
         self._now = when.astimezone(UTC)
 
 
 async def wait_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
     """Wait on ``clock`` until ``when``, or less if ``stop`` is set (the bot is stopping)."""
-    import asyncio
-
     if stop.is_set():
         return
     sleeper = asyncio.ensure_future(clock.sleep_until(when))

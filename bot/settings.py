@@ -1,11 +1,5 @@
 """Settings, read once from the environment and ``.env`` (see ``.env.example``).
 
-Where the values come from, first found: the arguments of ``Settings(...)``, the process
-environment, then ``.env`` in the working directory; a variable is ``RELAIS_<NAME>`` in any
-case, and an empty value means "not set". (pydantic-settings' rules; Relais reads them
-itself: importing pydantic-settings, and asyncio with it, was a tenth of the time of
-``relais validate``, which reviewers run on every change.)
-
 Every value is checked when the settings are read, that is at the start of every command:
 a value that cannot work is refused with a message naming the fix (the CLI prints one line
 per variable and exits 2), and the message never repeats the value, which may be a secret.
@@ -30,7 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.store import anchored, sqlite_file
 
@@ -49,16 +44,15 @@ _SQLITE = re.compile(r"sqlite(?:\+pysqlite)?://(?:/.*)?", re.DOTALL)
 _POSTGRES = re.compile(r"postgresql(?:\+psycopg)?://\S*")
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(
-        validate_default=True,  # the defaults go through the same checks
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # RELAIS_TELEGRAM_TOKEN= in .env means "not set"
         extra="ignore",  # a shared .env may hold other programs' variables
         hide_input_in_errors=True,  # a value may be a secret
     )
-
-    def __init__(self, **values: Any) -> None:
-        """The settings: ``values``, else the environment's and ``.env``'s (see above)."""
-        super().__init__(**{**environment_values(os.environ, Path(ENV_FILE)), **values})
 
     state_dir: Path | None = None  # where a relative SQLite path is; see the module's docstring
     database_url: SecretStr = SecretStr("sqlite:///relais.db")
@@ -202,28 +196,6 @@ class Settings(BaseModel):
             return None
         old = Path.cwd() / self._relative_store
         return old if old.is_file() else None
-
-
-def environment_values(environ: Mapping[str, str], env_file: Path) -> dict[str, str]:
-    """The settings' values that ``environ`` and ``env_file`` (if it is a file) give, by
-    field name: the environment's over the file's, names in any case, empty values left
-    out. The file is read by python-dotenv (quotes, ``export``, ``${VAR}``)."""
-    names = {f"{PREFIX}{name}".lower(): name for name in Settings.model_fields}
-    sources: list[Mapping[str, str | None]] = [environ]
-    if env_file.is_file():
-        from dotenv import dotenv_values
-
-        sources.append(dotenv_values(env_file, encoding="utf-8"))
-    found: dict[str, str] = {}
-    for source in reversed(sources):  # (the file first: the environment wins)
-        # Names in any case; of two spelled alike, the later; "" is not set, and neither is
-        # a line of .env without "=" (None), which still hides an earlier spelling.
-        given = {key.lower(): value for key, value in source.items() if value != ""}
-        for key, name in names.items():
-            value = given.get(key)
-            if value is not None:
-                found[name] = value
-    return found
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:

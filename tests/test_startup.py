@@ -28,8 +28,7 @@ print(json.dumps({"code": code, "modules": sorted({name.split(".")[0] for name i
 """
 # Sending, collecting, scheduling, migrating, exporting: none of it is validate's or plan's.
 NETWORK = {"telegram", "mastodon", "httpx", "httpcore", "requests", "aiolimiter", "apscheduler", "tenacity"}
-# asyncio: a twentieth of relais validate's time, and neither command waits for anything.
-OTHERS = {"alembic", "mako", "watchfiles", "openpyxl", "PIL", "markdown_it", "rich", "asyncio", "pydantic_settings"}
+OTHERS = {"alembic", "mako", "watchfiles", "openpyxl", "PIL", "markdown_it", "rich"}
 STORE = {"sqlalchemy", "psycopg"}
 
 
@@ -79,4 +78,4 @@ def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120)
     modules = loaded(project, "plan", "--format", "json")
     assert "sqlalchemy" in modules  # it read the store
-    assert modules & (NETWORK | OTHERS) == {"asyncio"}  # (SQLAlchemy imports it)
+    assert modules & (NETWORK | OTHERS) == set()

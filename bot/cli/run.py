@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -54,8 +55,6 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     if speed is not None and speed <= 0:
         raise click.UsageError("--speed must be a positive number")
     given = settings(ctx)
-    import asyncio  # (here: validate and plan import this module, and need none of it)
-
     from bot import app
     from bot.logs import configure_logging
     from bot.store import StoreLocationError
@@ -85,8 +84,6 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
 
 def rehearse(settings: Settings, campaigns: list[Campaign], start_text: str, speed: float | None) -> None:
     """The campaigns on the console, on a simulated clock from ``start_text``."""
-    import asyncio
-
     from rich.console import Console
 
     from bot import app
