@@ -98,11 +98,7 @@ class MastodonReader(MastodonClient):
         min_id, limit = _min_id(after), _page_limit(limit)
 
         def read(notification: object) -> _Read:
-            if not isinstance(notification, Mapping):
-                raise _Malformed("not a JSON object")
-            notification_id = _int_id(notification.get("id"))
-            if notification_id is None:
-                raise _Malformed("no valid id")
+            notification, notification_id = _identified(notification)
             status = notification.get("status")
             if notification.get("type") != "mention" or status is None:
                 return notification_id, None
@@ -178,11 +174,7 @@ class MastodonReader(MastodonClient):
 
     def _reply(self, status: object) -> Reply:
         """A status as a Reply; ``_Malformed`` when it lacks what a Reply needs."""
-        if not isinstance(status, Mapping):
-            raise _Malformed("not a JSON object")
-        status_id = _int_id(status.get("id"))
-        if status_id is None:
-            raise _Malformed("no valid id")
+        status, status_id = _identified(status)
         account = status.get("account")
         if not isinstance(account, Mapping):
             raise _Malformed(f"status {status_id} has no account")
@@ -274,6 +266,16 @@ def _checked_id(value: str) -> str:
     if number is None:
         raise ValueError(f"not a Mastodon id: {value!r}")
     return str(number)
+
+
+def _identified(value: object) -> tuple[Mapping[str, Any], int]:
+    """A JSON object of Mastodon's and its id; ``_Malformed`` when it is neither."""
+    if not isinstance(value, Mapping):
+        raise _Malformed("not a JSON object")
+    found = _int_id(value.get("id"))
+    if found is None:
+        raise _Malformed("no valid id")
+    return value, found
 
 
 def _int_id(value: object) -> int | None:
