@@ -21,7 +21,7 @@ from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
-from bot.store import db, in_memory, location, prepare
+from bot.store import database, in_memory, location, prepare
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse
 
@@ -99,7 +99,7 @@ def open_store(url: str) -> Iterator[Store]:
     with Store.open(url) as store:
         try:
             store.ledger.register()  # before migrating: a second process on SQLite stops here
-            db.upgrade(store.engine)
+            database.upgrade(store.engine)
             yield store
         except StoreInUse as error:
             raise SetupError(str(error)) from None

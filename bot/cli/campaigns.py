@@ -76,17 +76,17 @@ def recorded_states(ctx: click.Context, keys: list[str]) -> dict[str, Publicatio
         warn(ctx, hint)
     if missing_file(url):
         return states
-    from bot.store import db
+    from bot.store import database
     from bot.store.ledger import Ledger
 
     try:
-        engine = db.create(url)
-        if db.is_current(engine):
+        engine = database.create(url)
+        if database.is_current(engine):
             states.update(
                 {k: PublicationState(r.state) for k, r in Ledger(engine, "plan").rows(keys).items()}
             )
         engine.dispose()
-    except db.StoreError as error:
+    except database.StoreError as error:
         click.echo(f"relais: states unknown: {error}", err=True)
     return states
 

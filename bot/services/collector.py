@@ -20,7 +20,7 @@ from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLi
 from bot.services.backoff import Backoff
 from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult
-from bot.store.db import store_failure
+from bot.store.database import store_failure
 from bot.store.handle import Store
 
 log = logging.getLogger(__name__)

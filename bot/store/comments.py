@@ -9,7 +9,6 @@ FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import re
 import zlib
@@ -40,7 +39,7 @@ from sqlalchemy import (
 
 from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
-from bot.store.db import refused
+from bot.store.database import refused
 from bot.store.schema import (
     collector_positions,
     comment_events,
@@ -545,7 +544,7 @@ class CommentStore:
         after: int | None = None,
         limit: int | None = 50,
         newest_first: bool = True,
-    ) -> builtins.list[Comment]:
+    ) -> list[Comment]:
         """The replies ``query`` selects in the order they were collected (newest or oldest
         first), from the one that follows ``after`` (an id: the last of the previous page),
         so that a page stays put however many replies come in meanwhile."""
@@ -628,7 +627,7 @@ class CommentStore:
             statement = statement.where(comments.c.created_at < query.until)
         return statement, order
 
-    def get(self, comment_id: int) -> tuple[Comment, builtins.list[Event]] | None:
+    def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
         """A reply and its history, oldest event first."""
         with self.engine.connect() as connection:
             row = connection.execute(select(*_COLUMNS).where(comments.c.id == comment_id)).first()
@@ -670,20 +669,6 @@ class CommentStore:
                     statement = statement.with_for_update()
                 current.update({row.id: Comment(*row) for row in connection.execute(statement).all()})
             yield Decisions(connection, current)
-
-    def list(
-        self,
-        *,
-        states: Sequence[str] | None = None,
-        search: str | None = None,
-        campaign: str | None = None,
-        limit: int | None = 50,
-        newest_first: bool = True,
-    ) -> builtins.list[Comment]:
-        """``find`` by state, words and campaign. (Last in the class: a method named ``list``
-        hides the builtin from the annotations below it.)"""
-        query = CommentQuery(states=tuple(states or ()), search=search, campaign=campaign)
-        return self.find(query, limit=limit, newest_first=newest_first)
 
 
 @dataclass(frozen=True)
