@@ -132,7 +132,7 @@ async def serve(
 ) -> None:
     """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
     reloading schedules/ on change."""
-    from bot.logs import redact
+    from bot.logs import redactor
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
@@ -149,6 +149,7 @@ async def serve(
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         notify = alerts(settings, senders)
         alert = Alerts(store, clock, notify).flush if notify is not None else None
+        redact = redactor(settings.secrets())
         publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-BASE = {"bot", "bot.domain", "bot.clock", "bot.problems", "bot.ports"}
+BASE = {"bot", "bot.domain", "bot.clock", "bot.problems", "bot.ports", "bot.redact"}
 # What each layer may import from bot/, by module prefix.
 ALLOWED = {
     "base": BASE,

@@ -25,8 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from bot.domain import Channel
 
-REDACTED = "[redacted]"  # what a secret becomes in a log line or a message
-
 
 class Flavour(StrEnum):
     """The text a network takes; the renderer (``bot.core.markdown``) makes both."""
@@ -121,7 +119,7 @@ class Profile(ABC):
 
     def redact(self, text: str) -> str:
         """``text`` with the network's secrets, recognised by their shape, replaced by
-        ``REDACTED`` (``bot.logs`` applies it to every log record)."""
+        ``bot.redact.REDACTED`` (``bot.logs`` applies it to every log record)."""
         return text
 
     def __repr__(self) -> str:

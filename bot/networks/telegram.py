@@ -14,8 +14,9 @@ import re
 from typing import Any, Literal
 
 from bot.domain import Channel
-from bot.networks import REDACTED, ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
+from bot.networks import ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.problems import shown
+from bot.redact import REDACTED
 
 NAME = "telegram"
 TEXT_LIMIT = 4096

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -21,6 +21,8 @@ from sqlalchemy.exc import (
     StatementError,
 )
 from sqlalchemy.pool import StaticPool
+
+from bot.redact import REDACTED, redact
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -196,14 +198,19 @@ def _explained(engine: Engine) -> Iterator[None]:
     except SQLAlchemyError as error:
         url = engine.url
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        if url.password:
-            reason = reason.replace(str(url.password), "***")
-        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}") from None
+        password = str(url.password) if url.password else None
+        raise StoreError(f"cannot use {_shown(url)}: {redact(reason, password)}") from None
 
 
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return _shown(make_url(url))
     except ArgumentError:
         return "(not a URL)"
+
+
+def _shown(url: URL) -> str:
+    # SQLAlchemy hides a password as "***", and would percent-encode REDACTED if set as one.
+    shown = url.render_as_string(hide_password=True)
+    return shown.replace(":***@", f":{REDACTED}@", 1) if url.password else shown
