@@ -21,8 +21,14 @@ from bot.redact import Redactor
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-# Libraries that are chatty below WARNING, some of them with secrets in what they say.
-QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "hpack", "aiolimiter")
+# Libraries that are chatty below WARNING, some of them with secrets in what they say; and
+# those of each network's adapter, which its profile names (``quiet_libraries``).
+QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "hpack")
+
+
+def quiet_libraries() -> tuple[str, ...]:
+    """The loggers kept at WARNING or above: the common libraries' and the networks'."""
+    return QUIET_LIBRARIES + tuple(name for p in networks.registered() for name in p.quiet_loggers)
 
 
 def _network_shapes(text: str) -> str:
@@ -130,6 +136,6 @@ def configure_logging(secrets: Iterable[str], level: str = "INFO") -> Redactor:
     handler.addFilter(RedactingFilter(redact))
     root.addHandler(handler)
     root.setLevel(numeric)
-    for name in QUIET_LIBRARIES:
+    for name in quiet_libraries():
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     return redact

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging, redactor
+from bot.logs import RedactingFilter, configure_logging, quiet_libraries, redactor
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # a real token's shape
 SECRET = "mastodon-access-token-42"
@@ -20,7 +20,7 @@ def restore_logging() -> Iterator[None]:
     """Undo configure_logging(): our handler, the record factory, the levels."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     yield
     configure_logging([])  # forget the secrets
     for handler in our_handlers():

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, select, text
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, Reply, storable
-from bot.logs import QUIET_LIBRARIES, configure_logging
+from bot.logs import configure_logging, quiet_libraries
 from bot.ports import TemporaryError
 from bot.services.collector import Collector
 from bot.store import database
@@ -394,7 +394,7 @@ def production_logging() -> Iterator[None]:
     arguments as the record is made), undone afterwards."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     handlers = list(root.handlers)
     configure_logging([TOKEN], "DEBUG")
     yield

@@ -29,6 +29,7 @@ ACKNOWLEDGE_REACTION = "👍"
 
 
 class TelegramReader(TelegramBot):
+    network = NAME
     """Reads the messages people post where the bot is (groups, channels' discussion groups,
     private chats), for the collector: the ``TelegramSource`` of ``bot.ports``.
 
