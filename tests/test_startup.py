@@ -79,3 +79,24 @@ def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     modules = loaded(project, "plan", "--format", "json")
     assert "sqlalchemy" in modules  # it read the store
     assert modules & (NETWORK | OTHERS) == set()
+
+
+# What `relais --help` and `--version` must never import: each is a tenth of a second or more
+# of a command that only prints text (benchmarks/startup.py). asyncio: a fifth of --help.
+HEAVY = {
+    "pydantic", "pydantic_settings", "sqlalchemy", "alembic", "jinja2", "yaml", "babel", "rich",
+    "telegram", "mastodon", "httpx", "requests", "apscheduler", "watchfiles", "openpyxl", "PIL",
+    "asyncio",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("--version",), ("--help",), ("run", "--help"), ("comments", "--help"), ("db", "--help"),
+     ("validate", "--help"), ("comments", "list", "--help")],
+    ids=" ".join,
+)  # fmt: skip
+def test_help_and_version_import_no_heavy_library(project: Path, command: tuple[str, ...]) -> None:
+    modules = loaded(project, *command)
+    assert "click" in modules  # (the check sees what was loaded)
+    assert modules & HEAVY == set()
