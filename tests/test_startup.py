@@ -100,3 +100,12 @@ def test_help_and_version_import_no_heavy_library(project: Path, command: tuple[
     modules = loaded(project, *command)
     assert "click" in modules  # (the check sees what was loaded)
     assert modules & HEAVY == set()
+
+
+def test_a_current_store_is_upgraded_without_alembic(project: Path) -> None:
+    """`relais db upgrade` (and `relais run` at start) on a store already current has
+    nothing to apply: Alembic, its migrations and its 8 MB stay unloaded."""
+    assert "alembic" in loaded(project, "db", "upgrade")  # a new store: migrated by Alembic
+    modules = loaded(project, "db", "upgrade")
+    assert "sqlalchemy" in modules  # it looked at the store
+    assert "alembic" not in modules
