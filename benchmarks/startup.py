@@ -75,7 +75,7 @@ def seed(database_url: str) -> None:
     """Three replies in the store, for ``comments`` and ``export`` to show."""
     from bot.domain import Network, Reply
     from bot.store.comments import Collected, CommentStore
-    from bot.store.db import create
+    from bot.store.database import create
 
     now = datetime.now(UTC)
     replies = [
