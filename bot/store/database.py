@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import StaticPool
 
 from bot.redact import REDACTED, redact
+from bot.store.glance import heads as _heads
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -160,31 +159,6 @@ def is_current(engine: Engine) -> bool:
 
 
 _VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
-
-
-@lru_cache(maxsize=1)
-def _heads() -> frozenset[str] | None:
-    """The revisions of ``migrations/versions`` that none revises, or None if a file there
-    does not say its ``revision`` and ``down_revision`` plainly."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
-        values: dict[str, ast.expr] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-                values[node.target.id] = node.value
-            elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
-                values[target.id] = node.value
-        try:
-            revision = ast.literal_eval(values["revision"])
-            down = ast.literal_eval(values["down_revision"])
-        except (KeyError, ValueError, SyntaxError):
-            return None
-        if not isinstance(revision, str):
-            return None
-        revisions.add(revision)
-        revised.update([down] if isinstance(down, str) else down or ())
-    return frozenset(revisions - revised)
 
 
 def _is_current_by_alembic(engine: Engine) -> bool:
