@@ -256,3 +256,19 @@ def test_a_page_keeps_its_place_newest_first_while_replies_arrive(
     rest = moderation.page(after=first.next, limit=10, newest_first=True)
     assert [c.remote_id for c in first.comments + rest.comments] == ["5", "4", "3", "2", "1"]
     assert NOW + timedelta(minutes=6) == moderation.page(limit=1, newest_first=True).comments[0].created_at
+
+
+def test_the_queue_gives_a_page_its_total_and_the_tabs_at_once(
+    store: CommentStore, moderation: ModerationService
+) -> None:
+    save(store, *(reply(str(i), f"Casino {i}" if i % 2 else "Bravo", author=str(i)) for i in range(7)))
+    moderation.decide([ids(store)["1"]], APPROVED, actor="ana")
+    pending = CommentQuery(states=("pending",), search="casino")
+    first = moderation.queue(pending, limit=1)
+    assert ([c.remote_id for c in first.page.comments], first.page.total) == (["3"], 2)
+    assert first.counts == {PENDING: 2, APPROVED: 1, REJECTED: 0, FLAGGED: 0}
+    rest = moderation.queue(pending, after=first.page.next, limit=1)
+    assert ([c.remote_id for c in rest.page.comments], rest.page.next) == (["5"], None)
+    everything = moderation.queue(newest_first=True)
+    assert (everything.page.total, everything.page.comments[0].remote_id) == (7, "6")
+    assert moderation.queue(CommentQuery(search="!!!")).page.total == 0
