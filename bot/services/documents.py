@@ -154,7 +154,7 @@ class StatusDocument(TypedDict):
 def status_row(row: Row) -> StatusRow:
     return {
         "campaign": row.campaign,
-        "id": row.publication,
+        "id": row.publication_id,
         "channel": row.channel,
         "network": row.network,
         "due": row.due_at.isoformat(),
@@ -248,7 +248,7 @@ def comment_item(c: Comment, zones: Zones = _utc) -> CommentItem:
         "remote_id": c.remote_id,
         "url": c.url,
         "campaign": c.campaign,
-        "answers": c.publication,
+        "answers": c.publication_key,
         "author": {"handle": c.author_handle, "name": c.author_name, "nobot": c.author_nobot},
         "text": c.text,
         "language": c.language,
@@ -294,7 +294,7 @@ def comment_detail(detail: Detail, zones: Zones = _utc) -> CommentDetail:
         else {
             "key": answers.key,
             "campaign": answers.campaign,
-            "id": answers.publication,
+            "id": answers.publication_id,
             "channel": answers.channel,
             "network": answers.network,
             "state": answers.state,
