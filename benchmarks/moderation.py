@@ -1,7 +1,7 @@
 """How fast the moderation desk's service answers with 100,000 replies in a SQLite store.
 
 A temporary SQLite store (``db.create`` + ``db.upgrade``: WAL, the FTS5 index, the indexes
-of migration 0007) is filled through the public store API: ``--replies`` (100,000) replies
+of migration 0008) is filled through the public store API: ``--replies`` (100,000) replies
 saved by ``CommentStore.save_page`` in pages of 500, over three campaigns, both networks,
 French and English, 5,000 authors, texts drawn from a few thousand words with Zipf-like
 frequencies (a few words in most replies, thousands in very few), one in ten flagged by

@@ -594,7 +594,7 @@ class CommentStore:
         ordered by; None when nothing can match (a search without a word).
 
         ``counting``: the statement counts, it reads no reply. On SQLite it then reads the
-        replies' covering index alone (``ix_comments_queue``, migration 0007) rather than
+        replies' covering index alone (``ix_comments_queue``, migration 0008) rather than
         their rows, which hold the text, or, for a search, looks up only the matches: a count
         of 100,000 replies stays within a few milliseconds (benchmarks/moderation.py)."""
         order: ColumnElement[Any] = comments.c.id

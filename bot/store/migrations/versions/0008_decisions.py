@@ -17,8 +17,8 @@ Plain ADD COLUMNs (never a batch copy of ``comments``: that would drop the full-
 index's triggers with it). Existing rows keep NULLs: events written before this revision
 belong to no decision and cannot be undone.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
