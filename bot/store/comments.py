@@ -657,6 +657,16 @@ class CommentStore:
             statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
 
+    def ids_within(self, ranges: Sequence[tuple[int, int]]) -> builtins.list[int]:
+        """The stored ids within each (first, last) range, in order."""
+        found: builtins.list[int] = []
+        with self.engine.connect() as connection:
+            for first, last in ranges:
+                found += connection.execute(
+                    select(comments.c.id).where(comments.c.id.between(first, last)).order_by(comments.c.id)
+                ).scalars()
+        return found
+
     def get(self, comment_id: int) -> tuple[Comment, builtins.list[Event]] | None:
         """A reply and its history, oldest event first."""
         with self.engine.connect() as connection:
