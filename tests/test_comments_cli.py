@@ -136,7 +136,10 @@ def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
     relais(root, "comments", "approve", "2", "3", "--as", "ana")
     out = root / "archive.csv"
     result = relais(root, "export", "--format", "csv", "-o", str(out))
-    assert (result.returncode, result.stdout) == (0, f"2 replies from {root / 'relais.db'} written to {out}\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"2 replies from {root / 'relais.db'} written to {out}\n",
+    )
     content = out.read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(content.splitlines()))
     assert [r["author"] for r in rows] == ["participant 1", "participant 2"]

@@ -222,3 +222,22 @@ def test_list_gives_the_text_the_room_at_100_columns_and_no_padding_piped(root: 
     piped = relais(root, "comments", "list", "--oldest").stdout.splitlines()
     assert all(line == line.rstrip() for line in piped)
     assert any(long.replace("#gautrinweb2", "").strip() in line for line in piped)  # one line, never folded
+
+
+def test_hostile_text_stays_data_in_every_face(root: Path) -> None:
+    hostile = "<script>alert(1)</script>\u202eevil\u200b{{ 7*7 }}\x1b[2J " + "x" * 100_000
+    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    CommentStore(engine).save_page(None, None, [reply(7, hostile, author="\u202emallory")], now=NOW)
+    engine.dispose()
+    document = json.loads(relais(root, "comments", "list", "--search", "script", "--format", "json").stdout)
+    assert [c["text"] for c in document["comments"]] == [hostile]
+    listed = relais(root, "comments", "list", "--search", "script", COLUMNS="100").stdout
+    assert "\u202e" not in listed
+    assert "\x1b" not in listed
+    assert max(len(line) for line in listed.splitlines()) <= 100
+    piped = relais(root, "comments", "list", "--search", "script").stdout
+    assert "<script>alert(1)</script>\\u202eevil\\u200b{{ 7*7 }}\\u001b[2J xxx" in piped
+    decided = relais(root, "comments", "flag", "--search", "script", "--yes", "--format", "json")
+    assert json.loads(decided.stdout)["comments"][0]["text"] == hostile
+    author = relais(root, "comments", "author", "mastodon", "\u202emallory").stdout
+    assert "\u202e" not in author

@@ -319,3 +319,19 @@ def test_the_documents_give_times_in_the_campaign_zone_and_text_as_written(
     history = documents.decisions_document(moderation.decisions())
     assert [(d["id"], d["state"], d["count"]) for d in history["decisions"]] == [(decided.id, "rejected", 1)]
     assert json.loads(json.dumps(author, ensure_ascii=False))["replies"][0]["comment"]["text"] == hostile
+
+
+def test_no_reply_text_or_author_name_in_a_log_line(
+    store: CommentStore, moderation: ModerationService, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    save(store, reply("1", "Texte secret", author="1"))
+    [only] = ids(store).values()
+    decision = moderation.decide([only], APPROVED, actor="ana")
+    moderation.undo(decision.id, actor="ana")
+    moderation.decide_matching(CommentQuery(search="secret"), FLAGGED, actor="ana")
+    moderation.author("mastodon", "@user1@example.org")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert ("Texte secret" in logged, "User 1" in logged, "@user1" in logged) == (False, False, False)
