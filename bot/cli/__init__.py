@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from bot import __version__
-from bot.cli import campaigns, comments, database, export, run, status
+from bot.cli import campaigns, comments, database, export, moderators, run, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,5 +44,6 @@ for command in (
     comments.comments,
     export.export,
     database.db,
+    moderators.moderators,
 ):
     main.add_command(command)
