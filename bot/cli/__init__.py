@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from bot import __version__
-from bot.cli import campaigns, comments, database, export, moderators, run, status
+from bot.cli import campaigns, comments, database, export, moderators, run, status, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -45,5 +45,6 @@ for command in (
     export.export,
     database.db,
     moderators.moderators,
+    web.web,
 ):
     main.add_command(command)
