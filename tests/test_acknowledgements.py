@@ -285,7 +285,10 @@ class Desk:
 
     def approve(self, *remote_ids: str, state: CommentState = CommentState.APPROVED) -> None:
         ids = comment_ids(self.store)
-        ModerationService(self.store, self.clock).decide([ids[r] for r in remote_ids], state, actor="ana")
+        code = "spam" if state == CommentState.REJECTED else None
+        ModerationService(self.store, self.clock).decide(
+            [ids[r] for r in remote_ids], state, actor="ana", reason_code=code
+        )
 
     def entries(self) -> dict[str, Entry]:
         by_comment = {c.id: c.remote_id for c in self.store.list(limit=None)}

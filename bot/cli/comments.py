@@ -216,7 +216,12 @@ def decision(state: CommentState, verb: str) -> click.Command:
     def command(ctx: click.Context, ids: tuple[int, ...], reason: str | None, name: str | None) -> None:
         moderator = actor(name)
         with open_store(ctx) as engine, moderation_errors():
-            done = moderation(engine).decide(list(ids), state, actor=moderator, reason=reason)
+            code = "other" if state == CommentState.REJECTED else None  # (until --code)
+            done = (
+                moderation(engine)
+                .decide(list(ids), state, actor=moderator, reason=reason, reason_code=code)
+                .comments
+            )
         click.echo(f"{state.value}: {', '.join(str(i) for i in sorted(c.id for c in done))} (by {moderator})")
 
     command.__doc__ = f"""Mark replies {state.value}, with an optional reason; recorded with who and when.

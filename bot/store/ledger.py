@@ -452,9 +452,7 @@ class Ledger:
         held = set(busy)
         with self.engine.begin() as connection:
             stuck = connection.execute(
-                select(
-                    table.c.key, table.c.owner, table.c.network, table.c.on_wire, table.c.first_wire_at
-                )
+                select(table.c.key, table.c.owner, table.c.network, table.c.on_wire, table.c.first_wire_at)
                 .where(table.c.state == SENDING)
                 .with_for_update(skip_locked=True)
             ).all()

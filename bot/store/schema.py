@@ -104,6 +104,7 @@ comments = Table(
     Column("edited_at", UTCDateTime),
     Column("state", String(16), nullable=False),
     Column("reason", Text),
+    Column("reason_code", String(32)),  # a rejection's: one of the moderation service's ReasonCode
     Column("decided_by", String(200)),
     Column("decided_at", UTCDateTime),
     Column("acknowledged_at", UTCDateTime),
@@ -114,6 +115,9 @@ comments = Table(
     Index(None, "state", "created_at"),
     Index(None, "network", "author_id"),
     Index(None, "network", "checked_at"),
+    Index(None, "state", "id"),  # the queue's order within a tab
+    Index(None, "campaign", "state", "id"),
+    Index(None, "author_handle"),  # the author view
 )
 
 comment_events = Table(
@@ -126,6 +130,33 @@ comment_events = Table(
     Column("actor", String(200), nullable=False),  # a moderator's name, or "relais"
     Column("reason", Text),
     Column("previous_text", Text),  # for "edited": the text before the edit
+    # A moderator's decision (or its undo): which one, and the reply's moderation before it
+    # (what an undo restores) and its version after it (an undo is refused once it moved on).
+    Column("decision_id", Integer, index=True),
+    Column("reason_code", String(32)),
+    Column("previous_state", String(16)),
+    Column("previous_reason", Text),
+    Column("previous_reason_code", String(32)),
+    Column("previous_decided_by", String(200)),
+    Column("previous_decided_at", UTCDateTime),
+    Column("version", Integer),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    # One row per moderator's decision, on one reply or many (see bot/store/decisions.py).
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # what it made the replies ("undo": restored each)
+    Column("reason_code", String(32)),
+    Column("reason", Text),
+    Column("count", Integer, nullable=False),  # how many replies it decided
+    Column("undoes", Integer),  # the decision this one undid
+    Column("undone_by", Integer),  # the decision that undid this one
+    Column("undone_at", UTCDateTime),
+    Index(None, "actor", "id"),
 )
 
 collector_positions = Table(
