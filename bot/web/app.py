@@ -69,6 +69,7 @@ def routes() -> list[Route | Mount]:
         Route("/language", login.choose_language, methods=["POST"]),
         Route("/decide", decisions.decide, methods=["POST"]),
         Route("/decide/matching", decisions.decide_matching, methods=["POST"]),
+        Route("/undo", decisions.undo, methods=["POST"]),
         Route("/replies/{reply_id:int}", replies.reply_page),
         Route("/authors/{network}/{handle:path}", replies.author_page),
         Route("/export", exports.export_page),
@@ -87,9 +88,16 @@ def create_app(
     *,
     demo_login: tuple[str, str] | None = None,
 ) -> ASGIApp:
-    moderation = ModerationService(store.comments, clock)
-    accounts_store = ModeratorStore(store.engine)
     known = list(campaigns)
+    by_slug = {c.slug: c for c in known}
+
+    def acknowledges(slug: str | None) -> bool:
+        """Whether the campaign asks for approved replies to be acknowledged (one the desk
+        does not know is queued: the worker, which reads the files, decides)."""
+        return by_slug[slug].acknowledge if slug in by_slug else True
+
+    moderation = ModerationService(store.comments, clock, acknowledges=acknowledges if known else None)
+    accounts_store = ModeratorStore(store.engine)
     desk = Desk(
         store=store,
         clock=clock,

@@ -67,6 +67,13 @@ REPLY_WORDS = {
     "collected": N_("collected"),
     "edited": N_("edited"),
 }
+REASON_WORDS = {  # why a reply is rejected: the service's reason codes, and their names
+    "spam": N_("Spam"),
+    "off_topic": N_("Off topic"),
+    "abusive": N_("Abusive"),
+    "personal_information": N_("Personal information"),
+    "other": N_("Other"),
+}
 PUBLICATION_WORDS = {
     "planned": N_("planned"),
     "pending": N_("waiting"),

@@ -163,6 +163,7 @@ async def render(
     except (LoginNeeded, Forbidden):
         me = None
     context = {
+        "reasons": i18n.REASON_WORDS,
         **document,
         "me": me,
         "csrf": here.sessions.csrf(session(request)),

@@ -17,11 +17,12 @@ from starlette.responses import JSONResponse, Response
 from bot.domain import CommentState, Publication
 from bot.services.moderation import PAGE_SIZE, CommentQuery, Page
 from bot.store.comments import Comment
+from bot.web import i18n
 from bot.web.errors import DeskError
 from bot.web.i18n import N_
 from bot.web.pages import Desk, desk, moderator, render
 
-STATES = tuple(s.value for s in CommentState)
+DONE = (*(s.value for s in CommentState), "undo")  # what a decision made of the replies
 TABS = ("pending", "flagged", "approved", "rejected", "all")
 TAB_LABELS = {
     "pending": N_("To review"),
@@ -30,14 +31,8 @@ TAB_LABELS = {
     "rejected": N_("Rejected"),
     "all": N_("All"),
 }
-REASONS = {  # why a reply is rejected: a short list, and the moderator's words besides
-    "spam": N_("Spam"),
-    "off_topic": N_("Off topic"),
-    "abusive": N_("Abusive"),
-    "personal_information": N_("Personal information"),
-    "other": N_("Other"),
-}
-FILTERS = ("campaign", "network", "language", "author", "since", "until", "q")
+REASONS = i18n.REASON_WORDS
+FILTERS = ("campaign", "network", "language", "author", "since", "until", "q", "reason", "decided_by")
 NEW_CAP = 999  # "999+ new replies" beyond
 _TAG = re.compile(r"<[^>]*>")
 
@@ -64,6 +59,8 @@ class Selection:
             author=f.get("author") or None,
             since=_day(f.get("since"), zone),
             until=_day(f.get("until"), zone, next_day=True),
+            reason=f.get("reason") or None,
+            decided_by=f.get("decided_by") or None,
         )
 
     def address(self, **changes: Any) -> str:
@@ -184,7 +181,8 @@ async def queue_page(request: Request) -> Response:
         "live": chosen.address(),
         "reasons": REASONS,
         "done": _int(request.query_params.get("done")),
-        "done_as": request.query_params.get("as") if request.query_params.get("as") in STATES else None,
+        "done_as": request.query_params.get("as") if request.query_params.get("as") in DONE else None,
+        "decision": _int(request.query_params.get("decision")),
     }
     return await render(request, "queue.html", document)
 

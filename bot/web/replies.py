@@ -28,28 +28,25 @@ async def reply_page(request: Request) -> Response:
         "parent": detail.parent,
         "reasons": REASONS,
         "rejecting": request.query_params.get("reject") == "1",
+        "undone": {e.undoes for e in detail.history if e.undoes is not None},
     }
     return await render(request, "reply.html", document)
 
 
 async def author_page(request: Request) -> Response:
     """Every reply by one author, across campaigns, with the decisions taken."""
-    from bot.services.moderation import CommentQuery
-
     await moderator(request)
     here = desk(request)
     network, handle = request.path_params["network"], request.path_params["handle"]
-    query = CommentQuery(network=network, author=handle)
-    page = await here.run(here.moderation.page, query, limit=200, newest_first=True)
-    counts = await here.run(here.moderation.counts, query)
-    if not page.comments:
+    view = await here.run(here.moderation.author, network, handle)
+    if not view.comments:
         raise NotFound("No reply by this author.")
     document = {
         "network": network,
         "handle": handle,
-        "name": page.comments[0].author_name,
-        "replies": [shown(c, here) for c in page.comments],
-        "total": page.total,
-        "counts": {state.value: n for state, n in counts.items()},
+        "name": view.name,
+        "replies": [shown(c, here) for c in view.comments],
+        "total": view.total,
+        "counts": {state.value: n for state, n in view.counts.items()},
     }
     return await render(request, "author.html", document)
