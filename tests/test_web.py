@@ -59,7 +59,9 @@ async def test_a_moderator_logs_in_and_sees_the_queue_oldest_first(desk: Desk) -
     logged = await desk.login("bob")
     assert (logged.status_code, logged.headers["location"]) == (303, "/")
     cookie = logged.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Secure" not in cookie
     page = soup((await desk.page("/")).text)
     assert page.select_one(".shown").text == "1–7 de 7"
     assert [a["id"] for a in page.select("article.reply")] == [f"r{n}" for n in range(1, 8)]
@@ -330,7 +332,7 @@ async def test_overturning_a_colleague_asks_and_then_forces(desk: Desk) -> None:
     assert refused.status_code == 409
     retry = soup(refused.text).select_one('form[action="/decide"]')
     fields = {i["name"]: i["value"] for i in retry.select("input")}
-    assert fields["action"] == "reject" and fields["ids"] == "1"
+    assert (fields["action"], fields["ids"]) == ("reject", "1")
     forced = await desk.post("/decide", {**fields, "force": "1"})
     assert forced.status_code == 303
     assert state(desk.engine, 1) == "rejected"
