@@ -173,7 +173,7 @@
         if (count) count.textContent = numbers.format(n);
       }
       if (live.new > 0) {
-        banner.querySelector("a").textContent = words.new.replace("%s", numbers.format(live.new) + (live.more ? "+" : ""));
+        banner.querySelector("a").textContent = words.new.replace("{n}", numbers.format(live.new) + (live.more ? "+" : ""));
         banner.hidden = false;
       }
     } catch (e) {
