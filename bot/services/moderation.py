@@ -267,6 +267,28 @@ class ModerationService:
         total = len(found) if limit is None and after is None else self.store.count(query)
         return Page(shown, total, shown[-1].id if more else None)
 
+    def queue(
+        self,
+        query: CommentQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int = PAGE_SIZE,
+        newest_first: bool = False,
+    ) -> tuple[Page, dict[CommentState, int]]:
+        """``page`` and ``counts`` together, as a queue with its tabs shows them, counted
+        once: the page's total is the sum of the counts of the states ``query`` selects
+        (a search over many replies costs one count, not two)."""
+        if limit < 1:
+            raise InvalidRequest(f"a page holds at least one reply, not {limit}")
+        query = _checked(query)
+        counts = self.counts(query)
+        states = query.states or tuple(counts)
+        found = self.store.find(query, after=after, limit=limit + 1, newest_first=newest_first)
+        more = len(found) > limit
+        shown = found[:limit] if more else found
+        total = sum(n for state, n in counts.items() if state in states)
+        return Page(shown, total, shown[-1].id if more else None), counts
+
     def counts(self, query: CommentQuery | None = None) -> dict[CommentState, int]:
         """How many replies in each state (every state, 0 included) among those ``query``
         selects, its states set aside: the tabs of a queue."""

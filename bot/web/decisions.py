@@ -26,6 +26,7 @@ from bot.services.moderation import (
 )
 from bot.store.comments import Comment
 from bot.web.errors import Conflict, DeskError, NotFound, wants_json
+from bot.web.i18n import N_
 from bot.web.login import _next
 from bot.web.pages import checked_form, desk, moderator, render
 from bot.web.queue import selection
@@ -177,13 +178,15 @@ class _refusals:
         if isinstance(error, Refused):
             replies = [_said(c) for c in error.replies[:50]]
             if isinstance(error, Overturning):
-                message = "A colleague already decided these replies: nothing was decided."
+                message = N_("A colleague already decided these replies: nothing was decided.")
                 retry = _retry(self.form, error.replies)
             elif isinstance(error, MatchChanged):
-                message = "The replies matching this filter changed since you confirmed: nothing was decided."
+                message = N_(
+                    "The replies matching this filter changed since you confirmed: nothing was decided."
+                )
                 retry = None
             else:
-                message = "Someone decided these replies since you saw them: nothing was decided."
+                message = N_("Someone decided these replies since you saw them: nothing was decided.")
                 retry = None
             raise Conflict(message, replies=replies, back=back, retry=retry) from None
         if isinstance(error, NoSuchReply):

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_skeleton
+from babel.dates import DateTimePattern, parse_pattern
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -50,8 +50,17 @@ def when(moment: datetime | None, zone: ZoneInfo, language: str) -> str:
     """A date and time as the language writes them, in ``zone`` (2 mai 2012, 14 h 05)."""
     if moment is None:
         return ""
-    day = format_skeleton("yMMMd", moment, tzinfo=zone, locale=locale(language))
-    return f"{day}, {format_skeleton('Hm', moment, tzinfo=zone, locale=locale(language))}"
+    day, hour = _patterns(language)
+    local = moment.astimezone(zone)
+    return f"{day.apply(local, locale(language))}, {hour.apply(local, locale(language))}"
+
+
+@cache
+def _patterns(language: str) -> tuple[DateTimePattern, DateTimePattern]:
+    """The language's own patterns for a day and a time (CLDR's skeletons yMMMd and Hm),
+    parsed once: a queue page writes a hundred dates."""
+    skeletons = locale(language).datetime_skeletons
+    return parse_pattern(skeletons["yMMMd"]), parse_pattern(skeletons["Hm"])
 
 
 def number(n: int, language: str) -> str:

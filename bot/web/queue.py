@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.domain import CommentState, Publication
-from bot.services.moderation import PAGE_SIZE, CommentQuery, Page
+from bot.services.moderation import PAGE_SIZE, CommentQuery
 from bot.store.comments import Comment
 from bot.web import i18n
 from bot.web.errors import DeskError
@@ -147,10 +147,9 @@ async def queue_page(request: Request) -> Response:
     here = desk(request)
     chosen = selection(request.query_params)
     query = chosen.query(here)
-    page: Page = await here.run(
-        here.moderation.page, query, after=chosen.after, newest_first=chosen.newest_first
+    page, counts = await here.run(
+        here.moderation.queue, query, after=chosen.after, newest_first=chosen.newest_first
     )
-    counts = await here.run(here.moderation.counts, query)
     await here.remember_posts([c.publication for c in page.comments if c.publication])
     total_all = sum(counts.values())
     tabs = [
@@ -196,9 +195,8 @@ async def live(request: Request) -> Response:
     chosen = selection(request.query_params)
     query = chosen.query(here)
     seen = _int(request.query_params.get("seen")) or 0
-    counts = await here.run(here.moderation.counts, query)
     # the replies after the newest shown, oldest first: how many (at most NEW_CAP)
-    fresh = await here.run(here.moderation.page, query, after=seen, limit=NEW_CAP)
+    fresh, counts = await here.run(here.moderation.queue, query, after=seen, limit=NEW_CAP)
     document = {
         "counts": {state.value: n for state, n in counts.items()} | {"all": sum(counts.values())},
         "new": len(fresh.comments),
