@@ -256,3 +256,66 @@ def test_a_page_keeps_its_place_newest_first_while_replies_arrive(
     rest = moderation.page(after=first.next, limit=10, newest_first=True)
     assert [c.remote_id for c in first.comments + rest.comments] == ["5", "4", "3", "2", "1"]
     assert NOW + timedelta(minutes=6) == moderation.page(limit=1, newest_first=True).comments[0].created_at
+
+
+def test_the_queue_gives_a_page_its_total_and_the_tabs_at_once(
+    store: CommentStore, moderation: ModerationService
+) -> None:
+    save(store, *(reply(str(i), f"Casino {i}" if i % 2 else "Bravo", author=str(i)) for i in range(7)))
+    moderation.decide([ids(store)["1"]], APPROVED, actor="ana")
+    pending = CommentQuery(states=("pending",), search="casino")
+    first = moderation.queue(pending, limit=1)
+    assert ([c.remote_id for c in first.page.comments], first.page.total) == (["3"], 2)
+    assert first.counts == {PENDING: 2, APPROVED: 1, REJECTED: 0, FLAGGED: 0}
+    rest = moderation.queue(pending, after=first.page.next, limit=1)
+    assert ([c.remote_id for c in rest.page.comments], rest.page.next) == (["5"], None)
+    everything = moderation.queue(newest_first=True)
+    assert (everything.page.total, everything.page.comments[0].remote_id) == (7, "6")
+    assert moderation.queue(CommentQuery(search="!!!")).page.total == 0
+
+
+def test_the_documents_give_times_in_the_campaign_zone_and_text_as_written(
+    store: CommentStore, moderation: ModerationService
+) -> None:
+    import json
+    from zoneinfo import ZoneInfo
+
+    from bot.services import documents
+
+    hostile = "<script>alert(1)</script> \u202eevil\u200b {{ 7*7 }}"
+    save(store, reply("1", hostile, author="1"), reply("2", author="2"))
+    montreal = ZoneInfo("America/Montreal")
+
+    def zones(campaign: str | None) -> ZoneInfo:
+        return montreal if campaign == "c" else ZoneInfo("UTC")
+
+    queue = documents.queue_document(moderation.queue(limit=1), zones=zones)
+    assert (queue["shown"], queue["total"], queue["order"]) == (1, 2, "oldest")
+    assert queue["next"] == queue["comments"][0]["id"]
+    assert queue["counts"] == {"pending": 2, "approved": 0, "rejected": 0, "flagged": 0}
+    [item] = queue["comments"]
+    assert (item["text"], item["created"], item["timezone"]) == (
+        hostile,
+        "2012-05-02T14:00:00-04:00",
+        "America/Montreal",
+    )
+    decided = moderation.decide([item["id"]], REJECTED, actor="bob", reason_code="abusive", reason="<b>")
+    document = documents.decision_document(decided, zones)
+    assert {k: document[k] for k in ("decision", "state", "actor", "reason_code", "reason", "count")} == {  # type: ignore[literal-required]
+        "decision": decided.id,
+        "state": "rejected",
+        "actor": "bob",
+        "reason_code": "abusive",
+        "reason": "<b>",
+        "count": 1,
+    }
+    with pytest.raises(Overturning) as refused:
+        moderation.decide([item["id"]], APPROVED, actor="ana")
+    conflict = documents.conflict_document(refused.value)
+    assert (conflict["error"], [c["decided_by"] for c in conflict["comments"]]) == ("overturning", ["bob"])
+    author = documents.author_document(moderation.author("mastodon", "@user1@example.org"), zones)
+    assert [e["kind"] for e in author["replies"][0]["history"]] == ["collected", "rejected"]
+    assert author["replies"][0]["history"][1]["decision"] == decided.id
+    history = documents.decisions_document(moderation.decisions())
+    assert [(d["id"], d["state"], d["count"]) for d in history["decisions"]] == [(decided.id, "rejected", 1)]
+    assert json.loads(json.dumps(author, ensure_ascii=False))["replies"][0]["comment"]["text"] == hostile

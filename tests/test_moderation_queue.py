@@ -22,6 +22,6 @@ def test_the_queue_is_the_page_and_the_counts(engine: Engine) -> None:
         CommentQuery(states=("rejected",)),
     ):
         for after in (None, 5):
-            page, counts = service.queue(query, after=after, limit=10)
-            assert page == service.page(query, after=after, limit=10)
-            assert counts == service.counts(query)
+            shown = service.queue(query, after=after, limit=10)
+            assert shown.page == service.page(query, after=after, limit=10)
+            assert shown.counts == service.counts(query)

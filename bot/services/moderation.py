@@ -54,6 +54,7 @@ __all__ = [  # CommentQuery too: the faces build queries without reaching into t
     "NoSuchReply",
     "Overturning",
     "Page",
+    "Queue",
     "ReasonCode",
     "after_edit",
     "auto_flags",
@@ -190,6 +191,14 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """What a queue shows at once: a page and the tabs' counts under the same filter."""
+
+    page: Page
+    counts: dict[CommentState, int]  # every state, its own state set aside (the tabs)
+
+
+@dataclass(frozen=True)
 class Decision:
     """A decision as recorded: ``state`` is what it made the replies (``undo``: each got
     back what it had before decision ``undoes``); ``comments`` as they now stand."""
@@ -274,20 +283,18 @@ class ModerationService:
         after: int | None = None,
         limit: int = PAGE_SIZE,
         newest_first: bool = False,
-    ) -> tuple[Page, dict[CommentState, int]]:
-        """``page`` and ``counts`` together, as a queue with its tabs shows them, counted
-        once: the page's total is the sum of the counts of the states ``query`` selects
-        (a search over many replies costs one count, not two)."""
+    ) -> Queue:
+        """``page`` and ``counts`` at once, the page's total taken from the counts (one
+        count instead of two): what the desk's queue and ``comments list`` show."""
+        query = _checked(query)
         if limit < 1:
             raise InvalidRequest(f"a page holds at least one reply, not {limit}")
-        query = _checked(query)
         counts = self.counts(query)
-        states = query.states or tuple(counts)
         found = self.store.find(query, after=after, limit=limit + 1, newest_first=newest_first)
         more = len(found) > limit
-        shown = found[:limit] if more else found
-        total = sum(n for state, n in counts.items() if state in states)
-        return Page(shown, total, shown[-1].id if more else None), counts
+        shown = found[:limit]
+        total = sum(n for state, n in counts.items() if not query.states or state.value in query.states)
+        return Queue(Page(shown, total, shown[-1].id if more else None), counts)
 
     def counts(self, query: CommentQuery | None = None) -> dict[CommentState, int]:
         """How many replies in each state (every state, 0 included) among those ``query``

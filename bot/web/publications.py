@@ -37,7 +37,7 @@ async def publications_page(request: Request) -> Response:
             {
                 "key": key,
                 "campaign": row.campaign,
-                "id": row.publication,
+                "id": row.publication_id,
                 "channel": row.channel,
                 "network": row.network,
                 "at": row.due_at,

@@ -129,15 +129,15 @@ def web_link(url: str | None) -> str | None:
 
 def shown(c: Comment, desk: Desk) -> dict[str, Any]:
     """One reply as the page shows it (and the JSON gives it)."""
-    post = desk.publications.get(c.publication or "")
+    post = desk.publications.get(c.publication_key or "")
     return {
         "comment": c,
         "url": web_link(c.url),
         "author": c.author_handle or c.author_id,
         "profile": web_link(profile(c)),
-        "post": c.publication.split("/")[1] if c.publication else None,
+        "post": c.publication_key.split("/")[1] if c.publication_key else None,
         "post_excerpt": excerpt(post),
-        "post_url": web_link(desk.post_urls.get(c.publication or "")),
+        "post_url": web_link(desk.post_urls.get(c.publication_key or "")),
         "flags": [r for r in (c.reason or "").split("; ") if r] if c.state == "flagged" else [],
     }
 
@@ -147,10 +147,11 @@ async def queue_page(request: Request) -> Response:
     here = desk(request)
     chosen = selection(request.query_params)
     query = chosen.query(here)
-    page, counts = await here.run(
+    shown_queue = await here.run(
         here.moderation.queue, query, after=chosen.after, newest_first=chosen.newest_first
     )
-    await here.remember_posts([c.publication for c in page.comments if c.publication])
+    page, counts = shown_queue.page, shown_queue.counts
+    await here.remember_posts([c.publication_key for c in page.comments if c.publication_key])
     total_all = sum(counts.values())
     tabs = [
         {
@@ -196,7 +197,8 @@ async def live(request: Request) -> Response:
     query = chosen.query(here)
     seen = _int(request.query_params.get("seen")) or 0
     # the replies after the newest shown, oldest first: how many (at most NEW_CAP)
-    fresh, counts = await here.run(here.moderation.queue, query, after=seen, limit=NEW_CAP)
+    live_queue = await here.run(here.moderation.queue, query, after=seen, limit=NEW_CAP)
+    fresh, counts = live_queue.page, live_queue.counts
     document = {
         "counts": {state.value: n for state, n in counts.items()} | {"all": sum(counts.values())},
         "new": len(fresh.comments),

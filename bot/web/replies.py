@@ -20,7 +20,7 @@ async def reply_page(request: Request) -> Response:
     except NoSuchReply:
         raise NotFound("There is no reply with this number (its author may have deleted it).") from None
     c = detail.comment
-    await here.remember_posts([c.publication] if c.publication else [])
+    await here.remember_posts([c.publication_key] if c.publication_key else [])
     document = {
         "reply": shown(c, here),
         "history": detail.history,

@@ -5,8 +5,8 @@ password); ``session_epoch`` counts up when the password changes, which ends eve
 signed for the old one. ``web_keys`` holds the key the desk signs its cookies with, made
 once, so that every process serving the desk on this store agrees on it.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

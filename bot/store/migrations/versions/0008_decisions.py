@@ -9,14 +9,16 @@ indexes for the moderators' queue.
 - ``comments.reason_code`` and ``comment_events.reason_code``: why a reply was rejected,
   from a short fixed list (the moderation service's ``ReasonCode``).
 - Indexes so that a queue page stays fast at 100,000 replies: by state then id (the
-  queue's order), by campaign, state and id, and by author's handle (the author view).
+  queue's order), by campaign then id, by network then id, by author's handle (the author view), and
+  ``ix_comments_queue``, every column a queue filters on but the text and the author, which
+  the counts (the tabs, "N of M") read instead of the rows.
 
 Plain ADD COLUMNs (never a batch copy of ``comments``: that would drop the full-text
 index's triggers with it). Existing rows keep NULLs: events written before this revision
 belong to no decision and cannot be undone.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -26,12 +28,14 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
 TZ = sa.DateTime(timezone=True)
+# Every column a queue filters on but the text and the author: counting reads this alone.
+QUEUE = ["campaign", "state", "network", "language", "created_at", "decided_by", "reason_code", "reason"]
 EVENT_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("decision_id", sa.Integer),
     sa.Column("reason_code", sa.String(32)),
@@ -65,13 +69,17 @@ def upgrade() -> None:
         op.add_column("comment_events", column)
     op.create_index("ix_comment_events_decision_id", "comment_events", ["decision_id"])
     op.create_index("ix_comments_state_id", "comments", ["state", "id"])
-    op.create_index("ix_comments_campaign_state_id", "comments", ["campaign", "state", "id"])
+    op.create_index("ix_comments_campaign_id", "comments", ["campaign", "id"])
+    op.create_index("ix_comments_network_id", "comments", ["network", "id"])
     op.create_index("ix_comments_author_handle", "comments", ["author_handle"])
+    op.create_index("ix_comments_queue", "comments", QUEUE)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_comments_queue", "comments")
     op.drop_index("ix_comments_author_handle", "comments")
-    op.drop_index("ix_comments_campaign_state_id", "comments")
+    op.drop_index("ix_comments_network_id", "comments")
+    op.drop_index("ix_comments_campaign_id", "comments")
     op.drop_index("ix_comments_state_id", "comments")
     op.drop_index("ix_comment_events_decision_id", "comment_events")
     for column in reversed(EVENT_COLUMNS):  # SQLite 3.35+, PostgreSQL
