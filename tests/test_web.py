@@ -69,6 +69,13 @@ async def test_a_moderator_logs_in_and_sees_the_queue_oldest_first(desk: Desk) -
     assert tabs == {"pending": "7", "flagged": "0", "approved": "0", "rejected": "0", "all": "7"}
 
 
+async def test_over_https_the_cookie_is_secure(desk: Desk) -> None:
+    desk.client.base_url = "https://desk.test"
+    logged = await desk.login("bob")
+    assert logged.status_code == 303
+    assert "Secure" in logged.headers["set-cookie"]
+
+
 async def test_a_page_asked_for_before_logging_in_comes_back_after(desk: Desk) -> None:
     asked = await desk.client.get("/replies/3")
     assert asked.headers["location"] == "/login?next=/replies/3"
