@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from bot.clock import SimulatedClock
@@ -77,13 +78,17 @@ class Desk:
         return await self.client.post(path, data=data, headers=headers)
 
 
+# argon2 at its lowest cost: the tests check what is hashed and when, not how hard
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 async def open_desk(engine: Engine) -> AsyncIterator[Desk]:
-    accounts = Accounts(ModeratorStore(engine), SimulatedClock(NOW))
+    accounts = Accounts(ModeratorStore(engine), SimulatedClock(NOW), CHEAP)
     accounts.add("ana", PASSWORD, admin=True)
     accounts.add("bob", PASSWORD)
     clock = SimulatedClock(NOW)
     store = Store(engine)
-    app = create_app(store, clock)
+    app = create_app(store, clock, hasher=CHEAP)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as client:
         yield Desk(client, engine, clock)

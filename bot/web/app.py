@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
@@ -87,6 +88,7 @@ def create_app(
     campaigns: Iterable[Campaign] = (),
     *,
     demo_login: tuple[str, str] | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> ASGIApp:
     known = list(campaigns)
     by_slug = {c.slug: c for c in known}
@@ -102,7 +104,7 @@ def create_app(
         store=store,
         clock=clock,
         moderation=moderation,
-        accounts=Accounts(accounts_store, clock),
+        accounts=Accounts(accounts_store, clock, hasher),
         sessions=Sessions(accounts_store.key("session")),
         campaigns={c.slug: c for c in known},
         publications={p.key: p for c in known for p in c.publications},
