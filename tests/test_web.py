@@ -309,12 +309,14 @@ async def test_a_colleague_deciding_meanwhile_gets_409_naming_them(desk: Desk) -
     answer = await desk.fetch("/decide", {"one": "3:approve", "v": seen[3]})
     assert answer.status_code == 409
     body = answer.json()
-    assert body["replies"][0]["id"] == 3
-    assert (body["replies"][0]["state"], body["replies"][0]["by"]) == ("flagged", "ana")
+    assert body["kind"] == "decided_meanwhile"
+    assert body["comments"][0]["id"] == 3
+    assert (body["comments"][0]["state"], body["comments"][0]["decided_by"]) == ("flagged", "ana")
     assert state(desk.engine, 3) == "flagged"
     page = await desk.post("/decide", {"one": "3:approve", "v": seen[3]})
     assert page.status_code == 409
-    assert "signalée par ana" in soup(page.text).select_one(".meanwhile").text
+    said = " ".join(soup(page.text).select_one(".meanwhile").text.split())
+    assert said == "Réponse 3 : signalée par ana, 2 mai 2012, 18 h 00"  # no campaign known: UTC
 
 
 async def test_a_batch_is_all_or_nothing(desk: Desk) -> None:
@@ -328,7 +330,7 @@ async def test_a_batch_is_all_or_nothing(desk: Desk) -> None:
     assert [state(desk.engine, i) for i in (4, 5, 6)] == ["pending", "flagged", "pending"]
     fetched = await desk.fetch("/decide", {"ids": ["4", "6"], "action": "approve", "v": list(seen.values())})
     assert fetched.status_code == 200
-    assert [r["state"] for r in fetched.json()["replies"]] == ["approved", "approved"]
+    assert [r["state"] for r in fetched.json()["comments"]] == ["approved", "approved"]
 
 
 async def test_overturning_a_colleague_asks_and_then_forces(desk: Desk) -> None:
@@ -377,7 +379,7 @@ async def test_undo_from_the_notice_and_the_u_key(desk: Desk) -> None:
     assert [state(desk.engine, i) for i in (1, 2)] == ["pending", "pending"]
     await desk.fetch("/decide", {"one": "3:approve", "v": seen[3]})
     last = await desk.fetch("/undo", {})
-    assert last.json()["replies"][0]["id"] == 3
+    assert last.json()["comments"][0]["id"] == 3
     assert state(desk.engine, 3) == "pending"
 
 
@@ -461,6 +463,18 @@ async def test_live_counts_and_new_replies(desk: Desk) -> None:
     add_replies(desk.engine, [reply(8, "nouvelle"), reply(9, "encore")])
     again = await desk.client.get("/live?tab=pending&seen=7", headers={"Accept": "application/json"})
     assert (again.json()["new"], again.json()["counts"]["pending"]) == (2, 9)
+
+
+async def test_the_pages_json_is_the_services_document(desk: Desk) -> None:
+    await desk.login("bob")
+    json_please = {"Accept": "application/json"}
+    queue = (await desk.client.get("/?tab=pending", headers=json_please)).json()
+    assert (queue["shown"], queue["total"], queue["next"], queue["counts"]["pending"]) == (7, 7, None, 7)
+    assert queue["comments"][0]["text"] == "Réponse 1 #gautrinweb2"
+    detail = (await desk.client.get("/replies/2", headers=json_please)).json()
+    assert (detail["comment"]["id"], detail["history"][0]["kind"]) == (2, "collected")
+    author = (await desk.client.get("/authors/mastodon/@alice@example.org", headers=json_please)).json()
+    assert author["total"] == 7
 
 
 async def test_every_answer_carries_the_security_headers(desk: Desk) -> None:

@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bot.domain import CommentState
-from bot.services.moderation import (
-    Conflict as Refused,
-)
+from bot.services.documents import conflict_document, decision_document
+from bot.services.moderation import Conflict as Refused
 from bot.services.moderation import (
     Decision,
     InvalidRequest,
@@ -91,7 +90,7 @@ async def decide(request: Request) -> Response:
     code, note = _why(form, state)
     here = desk(request)
     seen = {i: v for i, v in _versions(form).items() if i in ids}
-    with _refusals(form):
+    with _refusals(request, form):
         decision = await here.run(
             here.moderation.decide,
             ids,
@@ -114,7 +113,7 @@ async def decide_matching(request: Request) -> Response:
     state = _state(form)
     code, note = _why(form, state)
     expected = _ids([form.get("expected") or ""])[0]
-    with _refusals(form):
+    with _refusals(request, form):
         decision = await here.run(
             here.moderation.decide_matching,
             chosen.query(here),
@@ -135,7 +134,7 @@ async def undo(request: Request) -> Response:
     form = await checked_form(request)
     here = desk(request)
     given = str(form.get("decision") or "")
-    with _refusals(form):
+    with _refusals(request, form):
         if given:
             decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name)
         else:
@@ -167,8 +166,9 @@ async def _confirm(request: Request, form: FormData) -> Response:
 class _refusals:
     """The service's refusals as the desk's errors (a 409 names who decided what)."""
 
-    def __init__(self, form: FormData) -> None:
+    def __init__(self, request: Request, form: FormData) -> None:
         self.form = form
+        self.zones = desk(request).zone
 
     def __enter__(self) -> None:
         return None
@@ -176,7 +176,7 @@ class _refusals:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
         back = _next(self.form.get("back"))
         if isinstance(error, Refused):
-            replies = [_said(c) for c in error.replies[:50]]
+            said = conflict_document(error, self.zones)
             if isinstance(error, Overturning):
                 message = N_("A colleague already decided these replies: nothing was decided.")
                 retry = _retry(self.form, error.replies)
@@ -188,7 +188,8 @@ class _refusals:
             else:
                 message = N_("Someone decided these replies since you saw them: nothing was decided.")
                 retry = None
-            raise Conflict(message, replies=replies, back=back, retry=retry) from None
+            comments = said["comments"][:50]
+            raise Conflict(message, kind=said["error"], comments=comments, back=back, retry=retry) from None
         if isinstance(error, NoSuchReply):
             raise NotFound("This reply no longer exists (its author may have deleted it).", ids=error.ids)
         if isinstance(error, NoSuchDecision):
@@ -217,26 +218,8 @@ def _retry(form: FormData, replies: list[Comment]) -> dict[str, Any] | None:
 
 def _decided(request: Request, form: FormData, decision: Decision) -> Response:
     if wants_json(request):
-        return JSONResponse(
-            {
-                "decision": decision.id,
-                "state": decision.state,
-                "undoes": decision.undoes,
-                "replies": [{"id": c.id, "state": c.state, "version": c.version} for c in decision.comments],
-            }
-        )
+        return JSONResponse(decision_document(decision, desk(request).zone))
     back = _next(form.get("back"))
     joiner = "&" if "?" in back else "?"
     done = f"done={len(decision.comments)}&as={decision.state}&decision={decision.id}"
     return RedirectResponse(f"{back}{joiner}{done}", status_code=303)
-
-
-def _said(c: Comment) -> dict[str, Any]:
-    """Who did what to a reply, for the 409: the state, by whom, when, its version now."""
-    return {
-        "id": c.id,
-        "state": c.state,
-        "by": c.decided_by,
-        "at": c.decided_at.isoformat() if c.decided_at else None,
-        "version": c.version,
-    }

@@ -10,10 +10,9 @@ time zone, the way the language writes them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import DateTimePattern, parse_pattern
@@ -28,6 +27,11 @@ DEFAULT = "fr"
 def N_(message: str) -> str:
     """Marks a message id for extraction where it is defined; translated where shown."""
     return message
+
+
+# Before a colon, French puts a no-break space; English puts none (a rule of the language's
+# typography, not a message to translate).
+COLONS = {"fr": "\u00a0: ", "en": ": "}
 
 
 def language_of(asked: str | None) -> str:
@@ -46,13 +50,21 @@ def locale(language: str) -> Locale:
     return Locale.parse(LANGUAGES[language])
 
 
-def when(moment: datetime | None, zone: ZoneInfo, language: str) -> str:
+def when(moment: datetime | None, zone: tzinfo, language: str) -> str:
     """A date and time as the language writes them, in ``zone`` (2 mai 2012, 14 h 05)."""
     if moment is None:
         return ""
     day, hour = _patterns(language)
     local = moment.astimezone(zone)
     return f"{day.apply(local, locale(language))}, {hour.apply(local, locale(language))}"
+
+
+def when_written(iso: str | None, language: str) -> str:
+    """A time a document gives (ISO 8601, in its campaign's zone) as the language writes it."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso)
+    return when(moment, moment.tzinfo or UTC, language)
 
 
 @cache

@@ -150,12 +150,15 @@ async def render(
     *,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> Response:
     """``document`` as the page ``template`` (with what every page shows), or as JSON when
-    the page's script asks for it (``document`` alone: what the template gets besides is
-    for the page)."""
+    the page's script asks for it: ``data``, the service's typed document of what the page
+    shows (``bot.services.documents``, as ``relais comments --format json`` prints it), or
+    else ``document`` itself."""
     if wants_json(request) and template != "error.html":
-        return finish(request, JSONResponse(_json(document), status_code=status, headers=headers))
+        body = data if data is not None else _json(document)
+        return finish(request, JSONResponse(body, status_code=status, headers=headers))
     lang = language(request)
     here = desk(request)
     try:
@@ -168,9 +171,11 @@ async def render(
         "me": me,
         "csrf": here.sessions.csrf(session(request)),
         "lang": lang,
+        "colon": i18n.COLONS[lang],
         "path": request.url.path,
         "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "when": lambda moment, campaign=None: i18n.when(moment, here.zone(campaign), lang),
+        "when_iso": lambda written: i18n.when_written(written, lang),
         "number": lambda n: i18n.number(n, lang),
         "demo_login": here.demo_login,
         "said": lambda word: i18n.word(i18n.REPLY_WORDS, word, lang),

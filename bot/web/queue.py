@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.domain import CommentState, Publication
+from bot.services.documents import queue_document
 from bot.services.moderation import PAGE_SIZE, CommentQuery
 from bot.store.comments import Comment
 from bot.web import i18n
@@ -184,7 +185,8 @@ async def queue_page(request: Request) -> Response:
         "done_as": request.query_params.get("as") if request.query_params.get("as") in DONE else None,
         "decision": _int(request.query_params.get("decision")),
     }
-    return await render(request, "queue.html", document)
+    data = queue_document(shown_queue, newest_first=chosen.newest_first, zones=here.zone)
+    return await render(request, "queue.html", document, data=data)
 
 
 async def live(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.services.documents import author_document, comment_detail
 from bot.services.moderation import NoSuchReply
 from bot.web.errors import NotFound
 from bot.web.pages import desk, moderator, render
@@ -30,7 +31,7 @@ async def reply_page(request: Request) -> Response:
         "rejecting": request.query_params.get("reject") == "1",
         "undone": {e.undoes for e in detail.history if e.undoes is not None},
     }
-    return await render(request, "reply.html", document)
+    return await render(request, "reply.html", document, data=comment_detail(detail, here.zone))
 
 
 async def author_page(request: Request) -> Response:
@@ -49,4 +50,4 @@ async def author_page(request: Request) -> Response:
         "total": view.total,
         "counts": {state.value: n for state, n in view.counts.items()},
     }
-    return await render(request, "author.html", document)
+    return await render(request, "author.html", document, data=author_document(view, here.zone))

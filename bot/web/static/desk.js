@@ -35,6 +35,11 @@
   function step(by) {
     const all = replies();
     const at = all.indexOf(current);
+    const next = document.querySelector('a[rel="next"]');
+    if (by > 0 && at === all.length - 1 && next) {
+      window.location.assign(next.href); // past the last reply: the next page
+      return;
+    }
     focusReply(all[Math.min(all.length - 1, Math.max(0, at + by))] || all[0]);
   }
 
@@ -49,8 +54,8 @@
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
-      const who = (answer.replies || [])
-        .map((r) => `${words.reply.replace("%s", r.id)}: ${words[r.state] || r.state}${r.by ? " " + words.by + " " + r.by : ""}`)
+      const who = (answer.comments || [])
+        .map((r) => `${words.reply.replace("%s", r.id)}${words.colon}${words[r.state] || r.state}${r.decided_by ? " " + words.by + " " + r.decided_by : ""}`)
         .join("; ");
       say(`${words.failed} ${answer.error || response.status}${who ? " — " + who : ""}`);
       return null;
@@ -59,7 +64,7 @@
   }
 
   function shown(answer) {
-    for (const r of answer.replies) {
+    for (const r of answer.comments) {
       const article = document.getElementById("r" + r.id);
       if (!article) continue;
       article.className = "reply " + r.state + (article === current ? " current" : "");
@@ -82,7 +87,7 @@
       if (!answer) return;
       shown(answer);
       lastDecision = answer.decision;
-      say(`${words.reply.replace("%s", id)}: ${words[answer.state] || answer.state}.`, answer.decision);
+      say(`${words.reply.replace("%s", id)}${words.colon}${words[answer.state] || answer.state}.`, answer.decision);
       const all = replies();
       focusReply(all[all.indexOf(reply) + 1] || reply);
     } catch (e) {
@@ -98,7 +103,7 @@
       shown(answer);
       lastDecision = null;
       say(words.undone);
-      const first = document.getElementById("r" + (answer.replies[0] || {}).id);
+      const first = document.getElementById("r" + (answer.comments[0] || {}).id);
       if (first) focusReply(first);
     } catch (e) {
       say(words.offline);
