@@ -452,6 +452,39 @@ async def test_publications_page_and_language(desk: Desk) -> None:
     assert '<html lang="en-CA">' in english.text
 
 
+async def test_the_plan_with_what_was_missed_and_why(engine: Engine) -> None:
+    from pathlib import Path
+
+    from bot.core.campaigns import load_campaigns
+    from bot.store.ledger import Ledger
+
+    root = Path(__file__).resolve().parent.parent
+    campaigns = load_campaigns([root / "schedules"], root / "messages").campaigns
+    publications = [p for c in campaigns for p in c.publications]
+    ledger = Ledger(engine, "test")
+    ledger.sync(publications, NOW)
+    ledger.miss(publications[0].key, NOW, "came due while <b>nothing</b> ran")
+    async for desk in open_desk(engine, campaigns):
+        await desk.login("bob")
+        page = soup((await desk.page("/publications")).text)
+        rows = page.select("table.plan tbody tr")
+        assert len(rows) == len(publications)
+        first = [td.text for td in rows[0].select("td")]
+        assert first[3:] == ["manquée", "came due while <b>nothing</b> ran"]
+        assert first[0] == "19 sept. 2011, 10 h 00"  # the campaign's zone, America/Montreal
+        assert {tr["class"][0] for tr in rows[1:]} == {"pending"}
+
+
+async def test_a_cross_site_post_is_refused_even_with_a_token(desk: Desk) -> None:
+    await desk.login("bob")
+    seen = await versions(desk)
+    answer = await desk.post(
+        "/decide", {"one": "1:approve", "v": seen[1]}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert answer.status_code == 403
+    assert state(desk.engine, 1) == "pending"
+
+
 async def test_live_counts_and_new_replies(desk: Desk) -> None:
     await desk.login("bob")
     live = await desk.client.get("/live?tab=pending&seen=7", headers={"Accept": "application/json"})

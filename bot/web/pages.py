@@ -102,7 +102,10 @@ async def moderator(request: Request, *, admin: bool = False) -> Moderator:
 
 async def checked_form(request: Request) -> FormData:
     """The form sent, once its CSRF token (the ``csrf`` field, or the ``X-CSRF-Token``
-    header of a fetch) is the session's; ``Forbidden`` otherwise."""
+    header of a fetch) is the session's, and the browser does not say that it came from
+    another site (``Sec-Fetch-Site``, as datasette checks); ``Forbidden`` otherwise."""
+    if request.headers.get("sec-fetch-site") == "cross-site":  # the browser says where it came from
+        raise Forbidden("This form has expired or did not come from the desk: reload the page and try again.")
     form = await request.form()
     token = request.headers.get("x-csrf-token") or form.get("csrf")
     if not desk(request).sessions.csrf_ok(session(request), token if isinstance(token, str) else None):
