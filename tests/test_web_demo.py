@@ -72,3 +72,18 @@ def test_relais_web_demo_serves_the_desk_and_prints_its_login(tmp_path: Path) ->
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_relais_web_needs_a_moderator_not_campaign_files(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'relais.db'}"
+    command = [sys.executable, "-m", "bot"]
+    subprocess.run([*command, "db", "upgrade"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    refused = subprocess.run(
+        [*command, "web", "--port", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "relais: warning: no campaign files in schedules: times are shown in UTC and the plan is empty",
+        "relais: no moderator can log in yet; add one with relais moderators add NAME --admin",
+    ]

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.campaigns import load
-from bot.cli.common import fail, open_store, settings
+from bot.cli.common import count, fail, open_store, settings, warn
 
 if TYPE_CHECKING:
     from bot.domain import Campaign
@@ -43,7 +42,7 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
     from bot.store.handle import Store
     from bot.web.app import create_app
 
-    campaigns = load(ctx, [], keep_going=True)
+    campaigns = _campaigns(ctx)
     proxy = settings(ctx).web_behind_proxy
     options = {
         "host": host,
@@ -73,6 +72,26 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
             app = create_app(store, SystemClock(), campaigns)
             click.echo(f"Moderation desk on http://{host}:{port}/ (Ctrl+C stops it)")
             uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _campaigns(ctx: click.Context) -> list[Campaign]:
+    """The campaigns that validate, for their time zones and their plan. The desk serves
+    the replies without them: a campaign file with a problem, or none at all, is a
+    warning, never a reason not to start."""
+    from bot.core.campaigns import load_campaigns
+
+    given = settings(ctx)
+    if not given.schedules_dir.is_dir():
+        warn(ctx, f"no campaign files in {given.schedules_dir}: times are shown in UTC and the plan is empty")
+        return []
+    result = load_campaigns([given.schedules_dir], given.messages_dir)
+    if result.errors:
+        warn(
+            ctx,
+            f"{count(len(result.errors), 'problem')} in the campaign files (relais validate lists them): "
+            f"the desk knows the {count(len(result.campaigns), 'campaign')} that validate",
+        )
+    return result.campaigns
 
 
 def _demo_store(folder: Path, campaigns: list[Campaign]) -> tuple[Store, tuple[str, str]]:
