@@ -16,10 +16,12 @@ from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.domain import Campaign
 from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
+from bot.problems import Problem
 from bot.services.alerts import Alerts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
+from bot.services.watchdog import Watchdog
 from bot.settings import Settings
 from bot.store import db, in_memory, location, prepare
 from bot.store.handle import Store
@@ -153,10 +155,19 @@ async def serve(
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
+        runner_ref: list[Runner] = []
+        watchdog = Watchdog(
+            store,
+            clock,
+            notify,
+            lambda: {p.key for c in runner_ref[0].campaigns.values() for p in c.publications},
+        )
+        await watchdog.start(p for c in campaigns for p in c.publications)
         timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
         timers.start()
         runner = Runner(publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=alert)
         runner.campaigns = {c.source: c for c in campaigns}
+        runner_ref.append(runner)
         await runner.apply(campaigns)
         if alert is not None:
             await alert()
@@ -164,7 +175,8 @@ async def serve(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        watcher = asyncio.create_task(_watch(runner, stop))
+        watcher = asyncio.create_task(_watch(runner, stop, notify))
+        beater = asyncio.create_task(watchdog.run(stop))
         sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes
         collectors, locks = _start_collectors(settings, store, runner, sources, clock, stop)
         collectors += _start_acknowledgers(store, runner, sources, clock, stop)
@@ -174,6 +186,7 @@ async def serve(
         timers.shutdown()
         watcher.cancel()
         sweeper.cancel()
+        await asyncio.gather(beater, return_exceptions=True)
         await asyncio.gather(sweeper, return_exceptions=True)
         for task in collectors:
             task.cancel()
@@ -183,6 +196,7 @@ async def serve(
         await publisher.stop()
         for _, part in parts:
             await part.close()
+        await watchdog.stop()
     log.info("stopped")
 
 
@@ -230,13 +244,15 @@ def _start_acknowledgers(
     ]
 
 
-async def _watch(runner: Runner, stop: asyncio.Event) -> None:
-    """Reload the campaigns when schedules/ or messages/ change."""
+async def _watch(runner: Runner, stop: asyncio.Event, notify: Notify | None = None) -> None:
+    """Reload the campaigns when schedules/ or messages/ change; the alert chat is told when
+    a file stops validating (once per set of problems)."""
     from watchfiles import awatch
 
     paths = [p for p in (runner.schedules, runner.messages) if p.exists()]
     loaded = runner.fingerprint()
     watching = False
+    told: dict[str, tuple[str, ...]] = {}  # by file: the problems the alert chat was told
     async for changes in awatch(
         *paths,
         stop_event=stop,
@@ -254,9 +270,32 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
                 continue
         log.info("campaign files changed: reloading")
         try:
-            await runner.reload()
+            problems = await runner.reload()
         except Exception:  # a reload must never stop the bot
             log.exception("reload failed; the previous campaigns keep running")
+            continue
+        told = await _tell_invalid(problems, told, notify)
+
+
+async def _tell_invalid(
+    problems: list[Problem], told: dict[str, tuple[str, ...]], notify: Notify | None
+) -> dict[str, tuple[str, ...]]:
+    """Tell the alert chat of each file whose errors are new since the last reload; returns
+    what has been told now (a file that validates again is forgotten)."""
+    from bot.services.alerts import invalid_text
+
+    now: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.is_error:
+            now.setdefault(problem.file, []).append(problem)
+    current = {file: tuple(str(p) for p in found) for file, found in now.items()}
+    for file, found in now.items():
+        if notify is not None and told.get(file) != current[file]:
+            try:
+                await notify(invalid_text(file, found))
+            except ChannelError as error:
+                log.error("could not tell the alert chat that %s no longer validates: %s", file, error)
+    return current
 
 
 async def rehearse(

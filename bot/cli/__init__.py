@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from bot import __version__
-from bot.cli import campaigns, comments, database, export, run, status
+from bot.cli import campaigns, check, comments, database, export, run, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -41,6 +41,7 @@ for command in (
     campaigns.plan,
     run.run,
     status.status,
+    check.check,
     comments.comments,
     export.export,
     database.db,

@@ -9,7 +9,7 @@ Light on purpose: nothing here imports a database library, so ``relais plan`` st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from bot.domain import Publication, PublicationState
 if TYPE_CHECKING:
     from bot.services.moderation import Detail
     from bot.store.comments import Comment, Event
+    from bot.store.heartbeat import Beat
     from bot.store.ledger import Row
 
 # -- the plan ----------------------------------------------------------------------------
@@ -121,10 +122,30 @@ class SetAside(TypedDict):
     latest: list[SetAsideItem]
 
 
+class ProcessItem(TypedDict):
+    """A ``relais run`` process, as its heartbeat tells."""
+
+    host: str
+    pid: int
+    started: str
+    seen: str  # last beat
+    seen_seconds_ago: float
+    stopped: str | None  # when it stopped cleanly
+
+
+class BotDocument(TypedDict):
+    """Whether the bot runs on this store: its processes alive now, else the last one."""
+
+    running: bool
+    processes: list[ProcessItem]  # alive now, latest seen first
+    last: ProcessItem | None  # the latest seen, alive or not; None: no bot ever ran here
+
+
 class StatusDocument(TypedDict):
     """``relais status --format json``."""
 
     store: str  # where the store is (no password)
+    bot: BotDocument
     counts: dict[str, int]  # publications per state, every state
     publications: list[StatusRow]  # settled or in doubt, by due time
     next: list[StatusRow]  # the next pending ones
@@ -132,6 +153,30 @@ class StatusDocument(TypedDict):
     replies: dict[str, int]  # per state, the states that have some
     acknowledgements: dict[str, int]
     set_aside: SetAside
+
+
+def process_item(beat: Beat, now: datetime) -> ProcessItem:
+    return {
+        "host": beat.host,
+        "pid": beat.pid,
+        "started": beat.started_at.isoformat(),
+        "seen": beat.seen_at.isoformat(),
+        "seen_seconds_ago": round((now - beat.seen_at).total_seconds(), 1),
+        "stopped": beat.stopped_at.isoformat() if beat.stopped_at else None,
+    }
+
+
+def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | None = None) -> BotDocument:
+    """From the heartbeats, latest seen first; a beat older than ``stale_after`` (default:
+    the heartbeat's own) is a process gone."""
+    alive = [
+        process_item(b, now) for b in beats if (b.alive(now, stale_after) if stale_after else b.alive(now))
+    ]
+    return {
+        "running": bool(alive),
+        "processes": alive,
+        "last": process_item(beats[0], now) if beats else None,
+    }
 
 
 def status_row(row: Row) -> StatusRow:

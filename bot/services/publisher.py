@@ -329,8 +329,9 @@ class Publisher:
         except TemporaryError as error:
             if self._stopping:  # nothing of it is on the wire: it goes out at the next start
                 log.warning("%s: not sent before stopping (%s); left pending", key, self._redact(str(error)))
-                await self._record(key, "its release", self._ledger.release, key, self._clock.now(),
-                                   self._redact(str(error)))
+                await self._record(
+                    key, "its release", self._ledger.release, key, self._clock.now(), self._redact(str(error))
+                )
                 return
             log.error("%s: failed after retries: %s", key, self._redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")

@@ -436,9 +436,7 @@ class Ledger:
         held = set(busy)
         with self.engine.begin() as connection:
             stuck = connection.execute(
-                select(
-                    table.c.key, table.c.owner, table.c.network, table.c.on_wire, table.c.first_wire_at
-                )
+                select(table.c.key, table.c.owner, table.c.network, table.c.on_wire, table.c.first_wire_at)
                 .where(table.c.state == SENDING)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -485,6 +483,18 @@ class Ledger:
                 ).scalars()
             )
             return list(self._rows(connection, keys).values())
+
+    def overdue(self, before: datetime) -> list[Row]:
+        """Rows due at or before ``before`` and still not sent (``pending`` or ``sending``),
+        oldest first: a publisher that keeps up leaves none for long."""
+        with self.engine.connect() as connection:
+            keys = connection.execute(
+                select(table.c.key)
+                .where(table.c.state.in_([PENDING, SENDING]), table.c.due_at <= before)
+                .order_by(table.c.due_at)
+            ).scalars()
+            rows = self._rows(connection, list(keys))
+        return sorted(rows.values(), key=lambda r: (r.due_at, r.key))
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
