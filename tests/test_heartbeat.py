@@ -46,7 +46,8 @@ def test_a_process_beats_stops_and_is_told_who_ran_before(engine: Engine) -> Non
     ]
     later = bot_document(found, T0 + timedelta(hours=3))  # no beat for 50 min: gone, never stopped
     assert later["running"] is False
-    assert later["last"] is not None and later["last"]["stopped"] is None
+    assert later["last"] is not None
+    assert later["last"]["stopped"] is None
 
 
 @pytest.fixture
@@ -89,7 +90,8 @@ def test_a_start_after_being_down_past_a_publication_tells_the_alert_chat_once(s
         "to 2026-12-01 13:00 UTC; 1 publication(s) came due meanwhile"
     )
     assert "- c/pendant/masto" in told[0]
-    assert "avant" not in told[0] and "apres" not in told[0]
+    assert "avant" not in told[0]
+    assert "apres" not in told[0]
 
 
 def test_a_stall_is_told_once_and_again_after_it_cleared(store: Store) -> None:
@@ -143,7 +145,8 @@ def test_status_and_check_alive_follow_the_running_bot(deployment: Deployment) -
     )
     assert bot.stop() == 0
     document = json.loads(deployment.relais("status", "--format", "json").stdout)["bot"]
-    assert document["running"] is False and document["last"]["pid"] == bot.process.pid
+    assert document["running"] is False
+    assert document["last"]["pid"] == bot.process.pid
     assert document["last"]["stopped"] is not None
     dead = deployment.relais("check", "--alive")
     assert dead.returncode == 1
