@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from bot import __version__
-from bot.cli import campaigns, check, comments, database, export, run, status
+from bot.cli import campaigns, check, comments, database, export, resolve, run, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,6 +42,7 @@ for command in (
     run.run,
     status.status,
     check.check,
+    resolve.resolve,
     comments.comments,
     export.export,
     database.db,

@@ -50,6 +50,24 @@ def show(document: StatusDocument) -> None:
     for line in bot_lines(document["bot"]):
         click.echo(f"bot: {line}")
     tables(document["counts"], document["publications"], document["next"])
+    to_settle = [r for r in document["publications"] if r["command"]]
+    if to_settle:
+        click.echo()
+        click.echo("to settle (each needs a person):")
+        for r in to_settle:
+            click.echo(f"  {r['state']}: {r['command']}")
+    settled = [r for r in document["publications"] if r["settled"]]
+    if settled:
+        click.echo()
+        click.echo("settled by a person:")
+        for r in settled:
+            s = r["settled"]
+            assert s is not None
+            why = f": {s['reason']}" if s["reason"] else ""
+            click.echo(
+                f"  {r['campaign']}/{r['id']}/{r['channel']} ({s['was']}): {s['action']} by {s['by']}, "
+                f"{_when(s['at'])}{why} — now {r['state']}"
+            )
     if positions or replies:
         click.echo()
         click.echo(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.services.moderation import Detail
     from bot.store.comments import Comment, Event
     from bot.store.heartbeat import Beat
-    from bot.store.ledger import Row
+    from bot.store.ledger import Row, Settlement
 
 # -- the plan ----------------------------------------------------------------------------
 
@@ -104,6 +104,19 @@ class StatusRow(TypedDict):
     remote_id: str | None
     url: str | None
     finished: str | None
+    command: str | None  # what settles it (relais resolve …), when it needs a person
+    settled: SettledItem | None  # the latest decision a person recorded about it
+
+
+class SettledItem(TypedDict):
+    """A person's decision about a publication (``relais resolve``)."""
+
+    by: str
+    at: str
+    action: str  # published, resend, skip
+    was: str  # the state it was in
+    reason: str | None
+    url: str | None
 
 
 class CollectorPosition(TypedDict):
@@ -179,7 +192,7 @@ def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | 
     }
 
 
-def status_row(row: Row) -> StatusRow:
+def status_row(row: Row, settled: Settlement | None = None, command: str | None = None) -> StatusRow:
     return {
         "campaign": row.campaign,
         "id": row.publication,
@@ -192,6 +205,17 @@ def status_row(row: Row) -> StatusRow:
         "remote_id": row.remote_id,
         "url": row.remote_url,
         "finished": row.finished_at.isoformat() if row.finished_at else None,
+        "command": command,
+        "settled": None
+        if settled is None
+        else {
+            "by": settled.actor,
+            "at": settled.at.isoformat(),
+            "action": settled.action,
+            "was": settled.previous_state,
+            "reason": settled.reason,
+            "url": settled.url,
+        },
     }
 
 
