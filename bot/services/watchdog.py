@@ -88,7 +88,7 @@ class Watchdog:
         current = set(self.current())
         rows = [
             r
-            for r in await self.store.run(self.store.ledger.overdue, now - self.stall_after)
+            for r in await self.store.run(self.store.ledger.stalled, now - self.stall_after)
             if r.key in current
         ]
         if rows and not self._stalled:

@@ -19,6 +19,9 @@ its grace period, through ``claim`` like any other, so the running bot and the c
 asked cannot both send it. Its earlier attempts no longer count (``first_wire_at`` is
 cleared): the person accepted that it may go out twice.
 
+A due ``pending`` row is claimed when its timer fires, and again by the sweep (``overdue``)
+if that claim skipped it while another process held it.
+
 A row is claimed (``sending``, committed) *before* anything is sent. ``wire`` is recorded
 right before a request that may publish is written, after any wait for the network's rate
 limits: it sets ``on_wire`` (this send's outcome is not known yet; a TemporaryError clears
@@ -465,6 +468,19 @@ class Ledger:
             )
             return result.rowcount == 1
 
+    def overdue(self, now: datetime) -> list[str]:
+        """The keys of the ``pending`` rows that are due: normally claimed the moment they
+        come due, so these are rows a claim skipped because another process held them at that
+        moment and then gave them up (it died before its claim committed)."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(table.c.key)
+                    .where(table.c.state == PENDING, table.c.due_at <= now)
+                    .order_by(table.c.due_at, table.c.id)
+                ).scalars()
+            )
+
     def recover(self, now: datetime, busy: Iterable[str] = ()) -> list[Row]:
         """Deal with ``sending`` rows that no one is sending any more: those of processes
         that died, and this process's own rows outside ``busy`` (the keys its tasks hold),
@@ -611,7 +627,7 @@ class Ledger:
             )
             return list(self._rows(connection, keys).values())
 
-    def overdue(self, before: datetime) -> list[Row]:
+    def stalled(self, before: datetime) -> list[Row]:
         """Rows due at or before ``before`` and still not sent (``pending`` or ``sending``),
         oldest first: a publisher that keeps up leaves none for long."""
         with self.engine.connect() as connection:
