@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
@@ -26,6 +26,9 @@ from bot.settings import Settings
 from bot.store import db, in_memory, location, prepare
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse
+
+if TYPE_CHECKING:
+    from bot.services.check import Finding
 
 log = logging.getLogger("bot")
 RELOAD_DEBOUNCE_MS = 300
@@ -92,6 +95,59 @@ def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
     return None
 
 
+async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[Finding]:
+    """``relais check`` against the networks the campaigns use (and the alert chat's)."""
+    from bot.services.check import (
+        Finding,
+        Level,
+        check_mastodon,
+        check_telegram,
+        telegram_chats,
+    )
+
+    used = networks_used(campaigns)
+    findings: list[Finding] = []
+    if "telegram" in used or settings.alert_telegram_chat:
+        try:
+            telegram = adapter("telegram").inspector(settings)
+        except NotConfigured as error:
+            findings.append(Finding(Level.ERROR, "telegram", str(error)))
+        else:
+            try:
+                findings += await check_telegram(
+                    telegram, telegram_chats(campaigns), settings.alert_telegram_chat
+                )
+            finally:
+                await telegram.close()
+    if "mastodon" in used:
+        try:
+            mastodon = adapter("mastodon").inspector(settings)
+        except NotConfigured as error:
+            findings.append(Finding(Level.ERROR, "mastodon", str(error)))
+        else:
+            try:
+                findings += await check_mastodon(mastodon, campaigns)
+            finally:
+                await mastodon.close()
+    return findings
+
+
+async def _checks_at_start(settings: Settings, campaigns: list[Campaign]) -> None:
+    """``relais run``: what ``relais check`` would find, as warnings (a missing right says
+    so now, naming the chat, rather than at the first due post)."""
+    from bot.services.check import Level
+
+    try:
+        findings = await network_checks(settings, campaigns)
+    except Exception as error:  # a check must never stop the bot
+        log.warning("the checks at start could not run: %s", type(error).__name__)
+        return
+    for finding in findings:
+        if finding.level is not Level.OK:
+            fix = f"; fix: {finding.fix}" if finding.fix else ""
+            log.warning("check: %s: %s%s", finding.subject, finding.message, fix)
+
+
 @contextmanager
 def open_store(url: str) -> Iterator[Store]:
     """The store at ``url`` (absolute: see ``bot.store``), created if need be and migrated
@@ -131,9 +187,11 @@ async def serve(
     sources: Mapping[str, Source] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
+    check: bool = False,
 ) -> None:
     """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
-    reloading schedules/ on change."""
+    reloading schedules/ on change; with ``check``, what ``relais check`` finds on the
+    networks is logged as warnings at start (in the background)."""
     from bot.logs import redact
 
     clock = clock or SystemClock()
@@ -146,6 +204,7 @@ async def serve(
             raise SetupError(str(error)) from None
         except ChannelError as error:  # the network is down: keep going, it will be retried
             log.error("%s is not reachable at start (%s); it will be retried", network, error)
+    checks = asyncio.create_task(_checks_at_start(settings, campaigns)) if check else None
     with open_store(database_url) as store:
         ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
@@ -187,6 +246,9 @@ async def serve(
         watcher.cancel()
         sweeper.cancel()
         await asyncio.gather(beater, return_exceptions=True)
+        if checks is not None:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
         await asyncio.gather(sweeper, return_exceptions=True)
         for task in collectors:
             task.cancel()

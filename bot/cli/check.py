@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from bot.cli.common import EXIT_FAILURE, fail, open_store
+from bot.cli.common import EXIT_FAILURE, echo_json, fail, open_store, settings, store_url
+
+if TYPE_CHECKING:
+    from bot.services.check import Finding
 
 
 @click.command()
@@ -22,17 +27,59 @@ from bot.cli.common import EXIT_FAILURE, fail, open_store
     metavar="SECONDS",
     help="With --alive: a heartbeat older than this is stale.",
 )
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def check(ctx: click.Context, alive: bool, max_age: float) -> None:
-    """Check that every channel of every campaign can work: credentials, chats, rights,
-    the instance's limits, the store. Each failure comes with its fix; exit 1 if any.
+def check(ctx: click.Context, alive: bool, max_age: float, fmt: str) -> None:
+    """Check, against the real networks, that every channel of every campaign can work:
+    the tokens and their scopes, each Telegram chat and the bot's rights there, each
+    channel's discussion group (where comments are), the alert chat, the Mastodon
+    instance's limits, the store. Each problem comes with its fix; exit 1 if there is any
+    (warnings alone: 0). Nothing is sent or changed.
 
     \b
-    Example (a cron job or an uptime monitor):
-      relais check --alive || echo "the bot is down"
+    Example:
+      relais check
+      relais check --alive || echo "the bot is down"   # cron, an uptime monitor
     """
     if alive:
         is_alive(ctx, max_age)
+        return
+    import asyncio
+
+    from bot import app
+    from bot.cli.campaigns import load
+    from bot.services.check import check_store, failed
+    from bot.services.documents import check_document
+
+    given = settings(ctx)
+    findings = check_store(store_url(ctx))
+    campaigns = load(ctx, [], keep_going=True)
+    findings += asyncio.run(app.network_checks(given, campaigns))
+    if fmt == "json":
+        echo_json(check_document(findings))
+    else:
+        show(findings)
+    if failed(findings):
+        raise SystemExit(EXIT_FAILURE)
+
+
+def show(findings: list[Finding]) -> None:
+    """A checklist: one line a check, its fix under each problem, a count at the end."""
+    from bot.services.check import Level
+
+    marks = {Level.OK: "ok     ", Level.WARNING: "warning", Level.ERROR: "FAILED "}
+    for f in findings:
+        click.echo(f"{marks[f.level]}  {f.subject}: {f.message}")
+        if f.fix and f.level is not Level.OK:
+            click.echo(f"         fix: {f.fix}")
+    errors = sum(f.level is Level.ERROR for f in findings)
+    warnings = sum(f.level is Level.WARNING for f in findings)
+    if errors:
+        click.echo(f"\n{errors} problem(s) and {warnings} warning(s): fix them, then run relais check again.")
+    elif warnings:
+        click.echo(f"\nready, with {warnings} warning(s).")
+    else:
+        click.echo("\nready: every check passed.")
 
 
 def is_alive(ctx: click.Context, max_age: float) -> None:

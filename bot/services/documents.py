@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import Publication, PublicationState
 
 if TYPE_CHECKING:
+    from bot.services.check import Finding
     from bot.services.moderation import Detail
     from bot.store.comments import Comment, Event
     from bot.store.heartbeat import Beat
@@ -216,6 +217,38 @@ def status_row(row: Row, settled: Settlement | None = None, command: str | None 
             "reason": settled.reason,
             "url": settled.url,
         },
+    }
+
+
+# -- the pre-flight ----------------------------------------------------------------------
+
+
+class CheckItem(TypedDict):
+    level: str  # ok, warning, error
+    subject: str  # store, telegram, telegram @chat, mastodon…
+    message: str
+    fix: str | None
+
+
+class CheckDocument(TypedDict):
+    """``relais check --format json``."""
+
+    ok: bool  # no error (warnings allowed): the exit status is 0
+    errors: int
+    warnings: int
+    checks: list[CheckItem]
+
+
+def check_document(findings: Sequence[Finding]) -> CheckDocument:
+    items: list[CheckItem] = [
+        {"level": str(f.level), "subject": f.subject, "message": f.message, "fix": f.fix} for f in findings
+    ]
+    errors = sum(i["level"] == "error" for i in items)
+    return {
+        "ok": not errors,
+        "errors": errors,
+        "warnings": sum(i["level"] == "warning" for i in items),
+        "checks": items,
     }
 
 
