@@ -25,7 +25,7 @@ from bot.services.watchdog import Watchdog
 from bot.settings import Settings
 from bot.store import db, in_memory, location, prepare
 from bot.store.handle import Store
-from bot.store.ledger import Ledger, StoreInUse
+from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
     from bot.services.check import Finding
@@ -37,6 +37,10 @@ WATCH_TICK_MS = 500
 
 class SetupError(Exception):
     """The bot cannot start; the message says what to fix."""
+
+
+class StoreBusy(SetupError):
+    """Another ``relais run`` holds this SQLite store."""
 
 
 def adapter(network: str) -> Adapter:
@@ -160,6 +164,8 @@ def open_store(url: str) -> Iterator[Store]:
             db.upgrade(store.engine)
             yield store
         except StoreInUse as error:
+            raise StoreBusy(str(error)) from None
+        except StoreNotWritable as error:
             raise SetupError(str(error)) from None
 
 

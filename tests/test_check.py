@@ -367,3 +367,66 @@ def test_relais_check_and_relais_run_name_the_missing_right(deployment: Deployme
     fixed = deployment.relais("check")
     assert fixed.returncode == 0, fixed.stdout
     assert fixed.stdout.rstrip().endswith("ready, with 1 warning(s).")  # no discussion group
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path) -> Iterator[Path]:
+    """An existing store whose file and directory cannot be written, even by root (an
+    immutable file behaves as one on a read-only disk)."""
+    import shutil
+    import subprocess
+
+    from bot.store import db
+
+    state = tmp_path / "state"
+    state.mkdir()
+    engine = db.create(f"sqlite:///{state / 'relais.db'}")
+    db.upgrade(engine)
+    engine.dispose()
+    files = [state / "relais.db", state]
+    for extra in state.glob("relais.db-*"):
+        extra.unlink()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *map(str, files)]).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield state / "relais.db"
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+
+
+def test_a_read_only_store_is_one_line_naming_the_fix(read_only_store: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{read_only_store}"
+    (error,) = [f for f in check_store(url) if f.level is Level.ERROR]
+    assert error.message == f"{read_only_store} cannot be written: the bot could not record what it publishes"
+    assert error.fix is not None
+    assert error.fix.startswith(f"give the user that runs relais write access to {read_only_store}")
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "c.yaml").write_text(
+        "campaign: c\ntimezone: UTC\nlanguage: fr\nhashtags: [x]\nchannels:\n  masto: {network: mastodon}\n"
+        'posts:\n  - {id: a, at: "2030-01-01 10:00", text: "bonjour"}\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env |= {
+        "RELAIS_DATABASE_URL": url,
+        "RELAIS_MASTODON_URL": closed_port_url(),
+        "RELAIS_MASTODON_TOKEN": "abc",
+    }
+    for args in (["status"], ["resolve", "c/a/masto", "--skip", "--as", "x"], ["run"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        last = result.stderr.splitlines()[-1]
+        assert last.startswith("relais: cannot "), (args, last)
+        assert f"must be able to {'read and write' if args[0] != 'run' else 'write'}" in last, (args, last)

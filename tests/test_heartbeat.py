@@ -20,7 +20,7 @@ from bot.store.handle import Store
 from bot.store.heartbeat import Heartbeat, beats
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import MASTODON_TOKEN, Deployment
+from tests.harness import MASTODON_TOKEN, Bot, Deployment
 from tests.test_ledger import pub
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -153,3 +153,40 @@ def test_status_and_check_alive_follow_the_running_bot(deployment: Deployment) -
     assert dead.stderr.startswith("relais: not running since ")
     assert dead.stderr.rstrip().endswith("start it (systemctl start relais, or relais run)")
     assert "Traceback" not in dead.stderr
+
+
+def test_a_pushed_file_that_stops_validating_is_told_once(deployment: Deployment) -> None:
+    deployment.telegram.add_chat(-100999, "supergroup", title="Équipe")
+    deployment.extra_env["RELAIS_ALERT_TELEGRAM_CHAT"] = "-100999"
+    path = deployment.campaign([("plus-tard", datetime.now(UTC) + timedelta(days=1))], to="masto")
+    bot = deployment.start()
+    bot.wait_for_line("watching ")
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("grace: 15m", "grace: quinze"), encoding="utf-8")
+
+    def told(tg: FakeTelegram) -> list[str]:
+        return [m.text or "" for m in tg.sent if m.chat_id == -100999]
+
+    deployment.telegram.wait_for(lambda tg: len(told(tg)) == 1, timeout=20)
+    (alert,) = told(deployment.telegram)
+    assert alert.startswith(
+        "Relais: schedules/c.yaml no longer validates; its last good version keeps running until it is fixed "
+        "(1 problem(s)):\n- schedules/c.yaml:"
+    )
+    # the same problems again (another save): not told again; fixed, then broken again: told
+    path.write_text(good.replace("grace: 15m", "grace: quinze") + "\n", encoding="utf-8")
+    wait_for_count(bot, "does not validate: its last good version keeps running", 2)
+    path.write_text(good, encoding="utf-8")
+    wait_for_count(bot, "campaign files changed: reloading", 3)
+    wait_for_count(bot, "publications scheduled", 4)  # at start, then after each of the 3 reloads
+    path.write_text(good.replace("grace: 15m", "grace: quinze"), encoding="utf-8")
+    deployment.telegram.wait_for(lambda tg: len(told(tg)) == 2, timeout=20)
+    assert bot.stop() == 0
+    assert len(told(deployment.telegram)) == 2  # the second save of the same problems told nothing
+
+
+def wait_for_count(bot: Bot, fragment: str, n: int, timeout: float = 20) -> None:
+    with bot._changed:
+        assert bot._changed.wait_for(lambda: sum(fragment in line for line in bot.lines) >= n, timeout), (
+            bot.log
+        )

@@ -235,6 +235,6 @@ async def _send(
     try:
         with app.open_store(url) as store:
             return await send_again(store, senders, clock, campaigns, keys)
-    except app.SetupError:  # another relais run holds this SQLite store: it sends them
+    except app.StoreBusy:  # another relais run holds this SQLite store: it sends them
         click.echo("relais run is running on this store: it sends them within a few seconds…", err=True)
         return await wait_for_outcome(ledger, clock, keys)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -464,17 +465,18 @@ def check_store(url: str) -> list[Finding]:
                 "if the bot ran before, its store is elsewhere: set RELAIS_DATABASE_URL or RELAIS_STATE_DIR",
             ),
         ]
-    if path is not None and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        blocked = path if not os.access(path, os.W_OK) else path.parent
+    blocked = _unwritable(path) if path is not None else None
+    if path is not None and blocked is not None:
         found.append(
             Finding(
                 Level.ERROR,
                 "store",
-                f"{blocked} is read-only: the bot cannot record what it publishes",
+                f"{blocked} cannot be written: the bot could not record what it publishes",
                 f"give the user that runs relais write access to {path} and {path.parent} "
-                "(SQLite writes a journal beside it)",
+                "(SQLite writes a journal beside it), on a disk mounted read-write",
             )
         )
+        return found  # SQLite cannot even read it in WAL mode: nothing more to learn
     try:
         engine = db.create(url)
     except db.StoreError as error:
@@ -526,6 +528,23 @@ def check_store(url: str) -> list[Finding]:
             )
         )
     return found
+
+
+def _unwritable(path: Path) -> Path | None:
+    """The SQLite file, or its directory, if it cannot be written (tried, not guessed from
+    the permission bits: root ignores those, a read-only disk or an immutable file does not)."""
+    try:
+        with open(path, "r+b"):  # opened for writing, nothing written
+            pass
+    except OSError:
+        return path
+    try:
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=".relais-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError:
+        return path.parent
+    return None
 
 
 def _postgres_read_only(engine: object) -> bool:

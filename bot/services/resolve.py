@@ -70,7 +70,10 @@ async def send_again(
     await publisher.resend(wanted)
     await publisher.drain()
     await publisher.stop()
-    return await store.run(store.ledger.rows, wanted)
+    rows = await store.run(store.ledger.rows, wanted)
+    if any(r.state in UNSETTLED for r in rows.values()):  # another process claimed it first
+        rows = await wait_for_outcome(store.ledger, clock, wanted)
+    return rows
 
 
 async def wait_for_outcome(

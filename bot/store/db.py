@@ -198,7 +198,18 @@ def _explained(engine: Engine) -> Iterator[None]:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         if url.password:
             reason = reason.replace(str(url.password), "***")
-        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}") from None
+        hint = ""
+        if url.get_backend_name() == "sqlite" and any(words in reason for words in _NOT_WRITABLE):
+            where = Path(str(url.database))
+            hint = (
+                f"; the user that runs relais must be able to read and write {where} and its directory "
+                f"{where.parent} (SQLite keeps its journal beside it)"
+            )
+        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}{hint}") from None
+
+
+# SQLite's words when the file or its directory cannot be written (permissions, a read-only disk).
+_NOT_WRITABLE = ("unable to open database file", "readonly database", "disk I/O error")
 
 
 def safe_url(url: str) -> str:

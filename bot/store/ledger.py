@@ -54,6 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
@@ -99,6 +100,10 @@ DIED_ON_THE_WIRE = (
 
 class StoreInUse(Exception):
     """Another process already runs on this SQLite store."""
+
+
+class StoreNotWritable(Exception):
+    """The store's directory cannot be written (permissions, a read-only disk)."""
 
 
 class Unsettleable(Exception):
@@ -182,7 +187,13 @@ class Ledger:
         if not self._postgres and database not in (None, "", ":memory:") and self._lock_file is None:
             import fcntl  # POSIX; the bot runs on Linux
 
-            handle = open(f"{database}.lock", "a")  # noqa: SIM115 - held open for the process's life
+            try:
+                handle = open(f"{database}.lock", "a")  # noqa: SIM115 - held open for the process's life
+            except OSError as error:
+                raise StoreNotWritable(
+                    f"cannot write {database}.lock beside the store ({error.strerror}): the user that runs "
+                    f"relais must be able to write {Path(str(database)).parent}"
+                ) from None
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
