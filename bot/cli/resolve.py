@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import click
@@ -86,6 +85,8 @@ def resolve(
             doubtful = [k for k in keys if rows[k].state == "unknown"]
             if doubtful and not yes:
                 _confirm(doubtful)
+        import asyncio
+
         code = asyncio.run(
             _settle(
                 given,

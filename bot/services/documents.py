@@ -196,7 +196,7 @@ def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | 
 def status_row(row: Row, settled: Settlement | None = None, command: str | None = None) -> StatusRow:
     return {
         "campaign": row.campaign,
-        "id": row.publication,
+        "id": row.publication_id,
         "channel": row.channel,
         "network": row.network,
         "due": row.due_at.isoformat(),
@@ -327,7 +327,7 @@ def comment_item(c: Comment) -> CommentItem:
         "remote_id": c.remote_id,
         "url": c.url,
         "campaign": c.campaign,
-        "answers": c.publication,
+        "answers": c.publication_key,
         "author": {"handle": c.author_handle, "name": c.author_name, "nobot": c.author_nobot},
         "text": c.text,
         "language": c.language,
@@ -367,7 +367,7 @@ def comment_detail(detail: Detail) -> CommentDetail:
         else {
             "key": answers.key,
             "campaign": answers.campaign,
-            "id": answers.publication,
+            "id": answers.publication_id,
             "channel": answers.channel,
             "network": answers.network,
             "state": answers.state,

@@ -58,7 +58,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import networks
 from bot.domain import Publication, PublicationState
@@ -144,7 +143,7 @@ class Wire(StrEnum):
 class Row:
     key: str
     campaign: str
-    publication: str
+    publication_id: str
     channel: str
     network: str
     due_at: datetime
@@ -275,7 +274,7 @@ class Ledger:
                 {
                     "key": p.key,
                     "campaign": p.campaign,
-                    "publication": p.id,
+                    "publication_id": p.id,
                     "channel": p.channel.name,
                     "network": str(p.channel.network),
                     "due_at": p.at,
@@ -678,7 +677,11 @@ def _window(network: str) -> timedelta | None:
 def _insert_new(connection: Connection) -> Any:
     """An INSERT that can skip rows whose key exists (both dialects say ON CONFLICT)."""
     if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # (imported for PostgreSQL only: 15 ms)
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
