@@ -88,6 +88,22 @@ def test_an_administrator_without_the_right_to_post(tg: FakeTelegram) -> None:
     )
 
 
+def test_a_group_the_bot_is_in_or_was_removed_from() -> None:
+    with FakeTelegram() as tg:
+        tg.add_chat(-100555, "supergroup", title="Citoyens", username="Citoyens_Gautrin")
+        found = telegram_findings(tg, chat="@Citoyens_Gautrin")
+        assert problems(found) == []
+        assert found[1].message == f"{BOT} is a member of group @Citoyens_Gautrin (used by c/tg)"
+        tg.set_bot_member(-100555, "kicked")
+        assert problems(telegram_findings(tg, chat="@Citoyens_Gautrin")) == [
+            (
+                "error",
+                f"{BOT} is not a member of group @Citoyens_Gautrin (used by c/tg)",
+                f"add {BOT} to @Citoyens_Gautrin (it was removed from it)",
+            ),
+        ]
+
+
 def test_a_channel_without_a_discussion_group() -> None:
     with FakeTelegram() as tg:
         tg.add_chat(CHAT_ID, "channel", title="Gouverner ensemble", username=CHAT[1:])

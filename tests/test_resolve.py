@@ -202,3 +202,22 @@ def test_a_failed_post_whose_cause_was_fixed_goes_out_and_bad_keys_change_nothin
     status = deployment.relais("status").stdout
     assert "c/doute/masto (missed): skip by paul" in status
     assert "trop tard — now skipped" in status
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_resend_races_the_running_bot_and_goes_out_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Both the command and the bot may take the row; the ledger's claim lets one send it."""
+    with FakeTelegram() as telegram, FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        deployment = Deployment(tmp_path, telegram, mastodon, postgres_url)
+        now = datetime.now(UTC)
+        deployment.campaign([(f"vieux{i}", now - timedelta(hours=2)) for i in range(4)], to="masto")
+        bot = deployment.start()
+        bot.wait_for_line("running;")
+        keys = [f"c/vieux{i}/masto" for i in range(4)]
+        done = deployment.relais("resolve", *keys, "--resend", "--as", "paul")
+        assert done.returncode == 0, done.stderr
+        assert [line.split(": ")[2].split()[0] for line in done.stdout.splitlines()] == ["published"] * 4
+        assert bot.stop() == 0
+        assert sorted(posted_ids(mastodon)) == [f"vieux{i}" for i in range(4)]
