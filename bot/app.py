@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
     from bot.services.check import Finding
+    from bot.store.ledger import Resolution, Row
 
 log = logging.getLogger("bot")
 RELOAD_DEBOUNCE_MS = 300
@@ -392,3 +393,102 @@ async def rehearse(
 
 def quiet_logging_for_rehearsal() -> None:
     logging.getLogger("bot").setLevel(logging.ERROR)
+
+
+async def settle(
+    settings: Settings,
+    engine: Any,
+    url: str,
+    keys: list[str],
+    action: Resolution,
+    actor: str,
+    reason: str | None,
+    link: str | None,
+    campaigns: list[Campaign],
+    say: Callable[[str], None],
+) -> dict[str, Row]:
+    """``relais resolve``: record a person's decision (``Ledger.resolve``; ``Unsettleable``
+    changes nothing), send again what they asked to resend — from here, or by the
+    ``relais run`` that holds the SQLite store — and tell the alert chat. A network that
+    does not answer for a resend is a ``SetupError`` before anything changes. ``say``
+    takes the warnings and notices meant for the person."""
+    from bot.clock import SystemClock
+    from bot.services.alerts import resolution_text
+    from bot.services.resolve import action_words, outcome
+    from bot.store.ledger import Resolution
+
+    clock = SystemClock()
+    ledger = Ledger(engine, "resolve")
+    senders: dict[str, Sender] = {}
+    try:
+        if action is Resolution.RESEND:  # the accounts work, before the rows change
+            networks = {p.channel.network for c in campaigns for p in c.publications if p.key in keys}
+            senders = await _started(settings, networks)
+        notify, extra = await _notifier(settings, senders, say)
+        senders.update(extra)
+        rows = {
+            r.key: r for r in ledger.resolve(keys, action, clock.now(), actor=actor, reason=reason, url=link)
+        }
+        if action is Resolution.RESEND:
+            rows = await _send_again(url, senders, clock, campaigns, keys, ledger, say)
+        for key in keys:
+            if notify is not None:
+                text = resolution_text(key, action_words(action), actor, reason, outcome(rows[key]))
+                try:
+                    await notify(text)
+                except ChannelError as error:
+                    say(f"warning: the alert chat was not told: {error}")
+        return rows
+    finally:
+        for sender in senders.values():
+            await sender.close()
+
+
+async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
+    """The senders of ``networks``, started: a ``SetupError`` if one does not answer."""
+    senders = build_senders(settings, networks)
+    for network, sender in senders.items():
+        try:
+            await sender.start()
+        except ChannelError as error:
+            for opened in senders.values():
+                await opened.close()
+            raise SetupError(f"{network}: {error}; nothing was changed (relais check says more)") from None
+    return senders
+
+
+async def _notifier(
+    settings: Settings, senders: dict[str, Sender], say: Callable[[str], None]
+) -> tuple[Notify | None, dict[str, Sender]]:
+    """Where a decision is told, and any sender opened only for that."""
+    if not settings.alert_telegram_chat or settings.telegram_token is None:
+        return None, {}
+    extra: dict[str, Sender] = {}
+    if "telegram" not in senders:
+        extra = build_senders(settings, {"telegram"})
+        try:
+            await extra["telegram"].start()
+        except ChannelError as error:
+            say(f"warning: the alert chat cannot be told: {error}")
+            return None, extra
+    return alerts(settings, {**senders, **extra}), extra
+
+
+async def _send_again(
+    url: str,
+    senders: dict[str, Sender],
+    clock: Clock,
+    campaigns: list[Campaign],
+    keys: list[str],
+    ledger: Ledger,
+    say: Callable[[str], None],
+) -> dict[str, Row]:
+    """Send them from here, or let the ``relais run`` that holds the SQLite store do it."""
+    from bot.services.resolve import send_again, wait_for_outcome
+
+    try:
+        with open_store(url) as store:
+            return await send_again(store, senders, clock, campaigns, keys)
+    except StoreBusy:  # another relais run holds this SQLite store: it sends them
+        say("relais run is running on this store: it sends them within a few seconds…")
+        return await wait_for_outcome(ledger, clock, keys)

@@ -11,11 +11,9 @@ from bot.cli.common import EXIT_FAILURE, EXIT_INVALID, fail, open_store, setting
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from bot.clock import Clock
     from bot.domain import Campaign
-    from bot.ports import Notify, Sender
     from bot.settings import Settings
-    from bot.store.ledger import Ledger, Resolution, Row
+    from bot.store.ledger import Resolution
 
 
 @click.command()
@@ -145,97 +143,19 @@ async def _settle(
     campaigns: list[Campaign],
 ) -> int:
     from bot import app
-    from bot.clock import SystemClock
-    from bot.ports import ChannelError
-    from bot.services.alerts import resolution_text
     from bot.services.resolve import action_words, outcome
-    from bot.store.ledger import Ledger, Resolution, Unsettleable
+    from bot.store.ledger import Resolution, Unsettleable
 
-    clock = SystemClock()
-    ledger = Ledger(engine, "resolve")
-    senders: dict[str, Sender] = {}
+    def say(line: str) -> None:
+        click.echo(f"relais: {line}", err=True)
+
     try:
-        if action is Resolution.RESEND:  # the accounts work, before the rows change
-            networks = {p.channel.network for c in campaigns for p in c.publications if p.key in keys}
-            senders = await _started(given, networks)
-        notify, extra = await _notifier(given, senders)
-        senders.update(extra)
-        try:
-            rows = {
-                r.key: r
-                for r in ledger.resolve(keys, action, clock.now(), actor=actor, reason=reason, url=link)
-            }
-        except Unsettleable as error:
-            fail(str(error))
-        if action is Resolution.RESEND:
-            rows = await _send(url, senders, clock, campaigns, keys, ledger)
-        code = 0
-        for key in keys:
-            said = outcome(rows[key])
-            click.echo(f"{key}: {action_words(action)} by {actor}: {said}")
-            if action is Resolution.RESEND and rows[key].state != "published":
-                code = EXIT_FAILURE
-            if notify is not None:
-                try:
-                    await notify(resolution_text(key, action_words(action), actor, reason, said))
-                except ChannelError as error:
-                    click.echo(f"relais: warning: the alert chat was not told: {error}", err=True)
-        return code
-    except app.SetupError as error:
+        rows = await app.settle(given, engine, url, keys, action, actor, reason, link, campaigns, say)
+    except (app.SetupError, Unsettleable) as error:
         fail(str(error))
-    finally:
-        for sender in senders.values():
-            await sender.close()
-
-
-async def _started(given: Settings, networks: set[str]) -> dict[str, Sender]:
-    from bot import app
-    from bot.ports import ChannelError
-
-    senders = app.build_senders(given, networks)
-    for network, sender in senders.items():
-        try:
-            await sender.start()
-        except ChannelError as error:
-            for opened in senders.values():
-                await opened.close()
-            fail(f"{network}: {error}", hint="nothing was changed; run relais check")
-    return senders
-
-
-async def _notifier(given: Settings, senders: dict[str, Sender]) -> tuple[Notify | None, dict[str, Sender]]:
-    """Where the decision is told, and any sender opened only for that."""
-    from bot import app
-    from bot.ports import ChannelError
-
-    if not given.alert_telegram_chat or given.telegram_token is None:
-        return None, {}
-    extra: dict[str, Sender] = {}
-    if "telegram" not in senders:
-        extra = app.build_senders(given, {"telegram"})
-        try:
-            await extra["telegram"].start()
-        except ChannelError as error:
-            click.echo(f"relais: warning: the alert chat cannot be told: {error}", err=True)
-            return None, extra
-    return app.alerts(given, {**senders, **extra}), extra
-
-
-async def _send(
-    url: str,
-    senders: dict[str, Sender],
-    clock: Clock,
-    campaigns: list[Campaign],
-    keys: list[str],
-    ledger: Ledger,
-) -> dict[str, Row]:
-    """Send them from here, or let the ``relais run`` that holds the SQLite store do it."""
-    from bot import app
-    from bot.services.resolve import send_again, wait_for_outcome
-
-    try:
-        with app.open_store(url) as store:
-            return await send_again(store, senders, clock, campaigns, keys)
-    except app.StoreBusy:  # another relais run holds this SQLite store: it sends them
-        click.echo("relais run is running on this store: it sends them within a few seconds…", err=True)
-        return await wait_for_outcome(ledger, clock, keys)
+    code = 0
+    for key in keys:
+        click.echo(f"{key}: {action_words(action)} by {actor}: {outcome(rows[key])}")
+        if action is Resolution.RESEND and rows[key].state != "published":
+            code = EXIT_FAILURE
+    return code
