@@ -190,3 +190,28 @@ def wait_for_count(bot: Bot, fragment: str, n: int, timeout: float = 20) -> None
         assert bot._changed.wait_for(lambda: sum(fragment in line for line in bot.lines) >= n, timeout), (
             bot.log
         )
+
+
+def test_a_restart_after_being_down_past_a_publication_tells_the_alert_chat(deployment: Deployment) -> None:
+    deployment.telegram.add_chat(-100999, "supergroup", title="Équipe")
+    deployment.extra_env["RELAIS_ALERT_TELEGRAM_CHAT"] = "-100999"
+    deployment.campaign([("plus-tard", datetime.now(UTC) + timedelta(days=1))], to="masto")
+    bot = deployment.start()
+    bot.wait_for_line("running;")
+    assert bot.stop() == 0
+    # while it was down, a post came due (pushed meanwhile, its time just past)
+    deployment.campaign(
+        [
+            ("pendant", datetime.now(UTC) - timedelta(milliseconds=1)),
+            ("plus-tard", datetime.now(UTC) + timedelta(days=1)),
+        ],
+        to="masto",
+    )
+    bot = deployment.start()
+    deployment.telegram.wait_for(lambda tg: any(m.chat_id == -100999 for m in tg.sent), timeout=20)
+    assert deployment.mastodon.wait_for(lambda: len(deployment.mastodon.statuses) == 1, timeout=20)
+    assert bot.stop() == 0
+    (alert,) = [m.text or "" for m in deployment.telegram.sent if m.chat_id == -100999]
+    assert alert.startswith("Relais: the bot was not running from ")
+    assert "1 publication(s) came due meanwhile (sent now if within their grace period, else missed" in alert
+    assert alert.endswith("\n- c/pendant/masto")
