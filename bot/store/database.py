@@ -179,7 +179,19 @@ def _explained(engine: Engine) -> Iterator[None]:
         url = engine.url
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         password = str(url.password) if url.password else None
-        raise StoreError(f"cannot use {_shown(url)}: {redact(reason, password)}") from None
+        reason = redact(reason, password)
+        hint = ""
+        if url.get_backend_name() == "sqlite" and any(words in reason for words in _NOT_WRITABLE):
+            where = Path(str(url.database))
+            hint = (
+                f"; the user that runs relais must be able to read and write {where} and its directory "
+                f"{where.parent} (SQLite keeps its journal beside it)"
+            )
+        raise StoreError(f"cannot use {_shown(url)}: {reason}{hint}") from None
+
+
+# SQLite's words when the file or its directory cannot be written (permissions, a read-only disk).
+_NOT_WRITABLE = ("unable to open database file", "readonly database", "disk I/O error")
 
 
 def safe_url(url: str) -> str:
