@@ -7,15 +7,21 @@ So the redaction is applied to each record as it is created (whatever handler re
 it: ours, pytest's ``caplog``, any other), again by a filter on our handler, and once more
 to the final formatted line. ``redact()`` applies the same rules to any text, such as the
 error messages the publisher stores.
+
+Two formats: text, one line a record, its time with the offset of the machine's zone; and
+JSON (``RELAIS_LOG_FORMAT=json``), one object a line for journald and log shippers, with the
+fields a record carries in ``extra`` (``FIELDS``: a publication's key, outcome and link).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -23,9 +29,16 @@ from bot import networks
 from bot.networks import REDACTED
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-# Libraries that are chatty below WARNING, some of them with secrets in what they say.
-QUIET_LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "hpack", "aiolimiter")
+FORMATS = ("text", "json")
+# Libraries that are chatty below WARNING, some of them with secrets in what they say:
+# alembic says eleven lines at every start (the store says what it migrated itself),
+# watchfiles one at every reload, urllib3 (under Mastodon.py) a line per request at DEBUG.
+QUIET_LIBRARIES = (
+    "httpx", "httpcore", "telegram", "apscheduler", "hpack", "aiolimiter",
+    "alembic", "watchfiles", "urllib3", "PIL", "asyncio",
+)
+# What a record may carry in ``extra`` for the JSON format (never a reply's text or author).
+FIELDS = ("publication", "outcome", "url")
 
 # "Bearer <value>", or "bearer" in any case after "Authorization" (not "the bearer of news").
 _BEARER = re.compile(r"\b(Bearer|BEARER|(?i:authorization\W{0,4}bearer))\s+[A-Za-z0-9._~+/=-]+")
@@ -72,11 +85,41 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def timestamp(record: logging.LogRecord, sep: str = " ") -> str:
+    """When the record was made, in the machine's zone, to the millisecond, with its offset."""
+    return datetime.fromtimestamp(record.created).astimezone().isoformat(sep, "milliseconds")
+
+
 class RedactingFormatter(logging.Formatter):
     """Redacts the final line, whatever fields the format uses."""
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return timestamp(record)
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the ``FIELDS`` the record
+    carries, and the traceback as ``exception``; every string redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "time": timestamp(record, "T"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                document[name] = redact(str(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            document["exception"] = redact(record.exc_text)
+        return redact(json.dumps(document, ensure_ascii=False))
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -104,8 +147,9 @@ def _redacting_factory(previous: Any) -> Any:
     return factory
 
 
-def configure_logging(secrets: Iterable[str], level: str = "INFO") -> None:
-    """Log to stderr at ``level``, with ``secrets`` (and token shapes) redacted everywhere.
+def configure_logging(secrets: Iterable[str], level: str = "INFO", fmt: str = "text") -> None:
+    """Log to stderr at ``level`` in ``fmt`` (``text`` or ``json``), with ``secrets`` (and
+    token shapes) redacted everywhere.
 
     Calling it again replaces the secrets and the level; it never adds a second handler.
     """
@@ -121,12 +165,14 @@ def configure_logging(secrets: Iterable[str], level: str = "INFO") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}: use text or json")
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(handler)
         handler.close()
     handler = _StderrHandler()
-    handler.setFormatter(RedactingFormatter(FORMAT, DATE_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(FORMAT))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(numeric)

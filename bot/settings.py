@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     mastodon_token: SecretStr | None = None
     alert_telegram_chat: str | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line, for journald and log shippers
     poll_seconds: float = 30.0  # between two readings of Mastodon's replies
 
     # The relative SQLite path as configured, to find a store an earlier version left in
@@ -159,6 +160,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"give {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
         return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> str:
+        given = str(value).lower()
+        if given not in ("text", "json"):
+            raise ValueError("give text (one line a record) or json (one JSON object a line)")
+        return given
 
     @field_validator("poll_seconds", mode="before")
     @classmethod

@@ -60,7 +60,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot.store import StoreLocationError
     from bot.store.db import StoreError
 
-    configure_logging(given.secrets(), given.log_level)
+    configure_logging(given.secrets(), given.log_level, given.log_format)
     campaigns = load(ctx, [], keep_going=start is None)
     if start is not None:
         rehearse(given, campaigns, start, speed)

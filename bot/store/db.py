@@ -115,9 +115,14 @@ def _alembic_config() -> Config:
     return config
 
 
+log = logging.getLogger(__name__)
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start)."""
+    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start),
+    saying in one line what changed (Alembic's own lines are kept quiet: ``bot.logs``)."""
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     config = _alembic_config()
     with _explained(engine), engine.begin() as connection:
@@ -127,7 +132,14 @@ def upgrade(engine: Engine) -> None:
         else:  # SQLite: take the write lock now (the driver would not, before DDL)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        from bot.store import location
+
+        where = location(engine.url.render_as_string(hide_password=True))
+        log.info("store %s migrated from %s to %s", where, before or "nothing (a new store)", after)
 
 
 def is_current(engine: Engine) -> bool:
