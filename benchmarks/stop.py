@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.mastodon_api import FakeMastodon  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
-from tests.harness import MASTODON_TOKEN, Deployment  # noqa: E402
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import MASTODON_TOKEN, Deployment
 
 
 def stop_time(prepare: Callable[[Deployment], Callable[[], None]]) -> float:

@@ -35,7 +35,8 @@ def unit(name: str) -> dict[str, dict[str, list[str]]]:
             current = sections.setdefault(match.group(1), {})
             continue
         key, equals, value = line.partition("=")
-        assert equals and re.fullmatch(r"[A-Za-z]+", key), f"{name}:{number}: not a directive: {line!r}"
+        assert equals, f"{name}:{number}: not a directive: {line!r}"
+        assert re.fullmatch(r"[A-Za-z]+", key), f"{name}:{number}: not a directive: {line!r}"
         current.setdefault(key, []).append(value)
     return sections
 
@@ -67,7 +68,8 @@ def test_the_stop_timeout_exceeds_the_longest_clean_stop() -> None:
     assert service["KillSignal"] == ["SIGTERM"]
     assert seconds(service["TimeoutStopSec"][0]) >= LONGEST_STOP + 10
     stop = re.search(r"--stop-timeout (\d+)", (DEPLOY / "Containerfile").read_text())
-    assert stop and int(stop.group(1)) >= LONGEST_STOP + 10
+    assert stop is not None
+    assert int(stop.group(1)) >= LONGEST_STOP + 10
 
 
 def test_it_starts_after_the_clock_is_synchronised() -> None:
