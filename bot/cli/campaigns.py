@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -157,31 +157,31 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
     plan_table(publications, states)
 
 
-PLAN_COLUMNS = ("local time", "UTC", "campaign", "publication", "channel", "state", "length", "text")
-# How each column looks at a terminal (None: plain).
-PLAN_STYLES: tuple[Callable[[str], str] | None, ...] = (
-    None,
-    partial(click.style, dim=True),
-    None,
-    partial(click.style, fg="green"),
-    partial(click.style, fg="cyan"),
-    None,
-    None,
-    None,
-)
 PLAN_TEXT = 60  # the text column's width at most, in terminal cells
 
 
 def plan_table(publications: list[Publication], states: dict[str, PublicationState]) -> None:
-    """The plan as a table, one publication a line, the text cut to fit. Written here
-    rather than with rich's Table, which took 12 s to lay out 10,000 publications."""
-    import shutil
+    """The plan as a table, one publication a line, fitted to the terminal: the time in the
+    campaign's zone with its offset, the channel, the state and the length are kept; the
+    text is cut to fit, then left out, with the UTC time and the campaign (said once below
+    when there is only one)."""
+    from bot.cli import layout
 
-    from rich.cells import cell_len, set_cell_size
-
+    width = layout.terminal_width()
+    campaigns = sorted({p.campaign for p in publications})
+    columns = [
+        layout.Column("local time"),
+        layout.Column("UTC", style=partial(click.style, dim=True)),
+        layout.Column("campaign"),
+        layout.Column("publication", style=partial(click.style, fg="green")),
+        layout.Column("channel", style=partial(click.style, fg="cyan")),
+        layout.Column("state"),
+        layout.Column("length", right=True),
+        layout.Column("text", most=PLAN_TEXT),
+    ]
     rows = [
         (
-            p.local_at.strftime("%Y-%m-%d %H:%M %Z"),
+            layout.local_time(p.local_at),
             p.at.strftime("%Y-%m-%d %H:%M"),
             p.campaign,
             p.id,
@@ -192,26 +192,11 @@ def plan_table(publications: list[Publication], states: dict[str, PublicationSta
         )
         for p in publications
     ]
-    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(PLAN_COLUMNS[:-1])]
-    terminal = sys.stdout.isatty()
-    room = shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths) if terminal else PLAN_TEXT
-    text_width = max(10, min(PLAN_TEXT, room))
-
-    def line(cells: Sequence[str], header: bool = False) -> str:
-        *fixed, text = cells
-        if cell_len(text) > text_width:
-            text = set_cell_size(text, text_width - 1) + "…"
-        parts = [
-            cell.rjust(width) if i == 6 else cell.ljust(width)  # (the length, to the right)
-            for i, (cell, width) in enumerate(zip(fixed, widths, strict=True))
-        ]
-        parts.append(text)
-        if terminal:
-            parts = [
-                click.style(part, bold=True) if header else style(part) if style else part
-                for part, style in zip(parts, PLAN_STYLES, strict=True)
-            ]
-        return "  ".join(parts).rstrip()
-
-    click.echo("\n".join([line(PLAN_COLUMNS, header=True), *(line(row) for row in rows)]))
-    click.echo(f"{len(publications)} publications")
+    one = len(campaigns) == 1 and width is not None
+    steps: list[layout.Step] = [
+        layout.Shrink("text", 30), layout.Drop("UTC"), layout.Shrink("text", 12), layout.Drop("text"),
+        layout.Drop("campaign"), layout.Shrink("publication", 16), layout.Shrink("channel", 12),
+    ]
+    lines = layout.table(columns, rows, width, steps, hide={"campaign"} if one else ())
+    lines.append(f"{len(publications)} publications" + (f" of {campaigns[0]}" if one else ""))
+    layout.show(lines)

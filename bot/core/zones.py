@@ -128,3 +128,28 @@ def _tzdata_zi() -> str | None:
         return importlib.resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8")
     except (ModuleNotFoundError, OSError):
         return None
+
+
+def campaign_zones(directory: Path) -> dict[str, ZoneInfo]:
+    """Each campaign's time zone, read from the top of its file in ``directory``, for
+    showing the times the store records (in UTC) as the campaign's team reads them. Only
+    ``campaign:`` and ``timezone:`` are looked at: a file that is not valid otherwise still
+    gives them; one that does not is left out (its times are then shown in UTC)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    zones: dict[str, ZoneInfo] = {}
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError:
+        return zones
+    for path in files:
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
+            slug, name = document["campaign"], document["timezone"]
+            if isinstance(slug, str) and isinstance(name, str):
+                zones[slug] = ZoneInfo(name)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, KeyError, ValueError,
+                zoneinfo.ZoneInfoNotFoundError):
+            continue
+    return zones
