@@ -97,7 +97,7 @@ class Wire(StrEnum):
 class Row:
     key: str
     campaign: str
-    publication: str
+    publication_id: str
     channel: str
     network: str
     due_at: datetime
@@ -221,7 +221,7 @@ class Ledger:
                 {
                     "key": p.key,
                     "campaign": p.campaign,
-                    "publication": p.id,
+                    "publication_id": p.id,
                     "channel": p.channel.name,
                     "network": str(p.channel.network),
                     "due_at": p.at,
