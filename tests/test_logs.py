@@ -311,7 +311,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 
 
 def test_a_run_logs_json_for_journald_one_line_per_outcome_and_no_reply(deployment: Deployment) -> None:
-    """At DEBUG, in JSON: every line an object; the store's migration in one line instead of
+    """At DEBUG, in JSON: every line an object (a campaign file's problems too); the store's migration in one line instead of
     Alembic's eleven; a line per publication with its key and link; a reply collected
     without its text or its author's name in any line."""
     telegram, mastodon = deployment.telegram, deployment.mastodon
@@ -322,6 +322,7 @@ def test_a_run_logs_json_for_journald_one_line_per_outcome_and_no_reply(deployme
     deployment.campaign([("b", now - timedelta(seconds=1))], to="tg", name="t")
     mastodon.update_account("alice@example.org", display_name="Alice Tremblay-Secret")
     mastodon.add_remote_status("alice@example.org", "<p>Texte confidentiel #gautrinweb2</p>")
+    (deployment.root / "schedules" / "casse.yaml").write_text("campaign: [\n", encoding="utf-8")
     bot = deployment.start()
     telegram.wait_for(lambda tg: len(tg.sent) == 1, timeout=20)
     bot.wait_for_line('"outcome": "failed"')
@@ -329,6 +330,11 @@ def test_a_run_logs_json_for_journald_one_line_per_outcome_and_no_reply(deployme
     assert bot.stop() == 0, bot.log
 
     records = [json.loads(line) for line in bot.lines if line]
+    problems = [r["message"] for r in records if r["logger"] == "bot.campaigns"]
+    assert problems == [
+        "schedules/casse.yaml:1:11: this list is never closed: add ']' after its last item",
+        "1 problem: the campaigns above are not run until fixed; 2 campaign(s) run.",
+    ]
     assert {r["level"] for r in records} >= {"DEBUG", "INFO", "ERROR"}
     assert not [r for r in records if r["logger"].split(".")[0] in {"alembic", "watchfiles", "urllib3"}]
     migrated = [r["message"] for r in records if r["logger"] == "bot.store.db"]

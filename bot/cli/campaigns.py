@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -30,8 +30,10 @@ def load(
     keep_going: bool = False,
     strict: bool | None = None,
     now: datetime | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> list[Campaign]:
-    """Load the campaigns, or exit 2 after printing every problem on stderr.
+    """Load the campaigns, or exit 2 after printing every problem on stderr (or giving it to
+    ``say``: ``relais run`` logs them, so that JSON logs stay one object a line).
 
     Warnings are printed and do not stop anything, unless ``strict`` (``--strict``; None
     for a command without it). With ``now``, a publication already past that the store
@@ -40,6 +42,8 @@ def load(
     validates."""
     from bot.core.campaigns import load_campaigns
 
+    if say is None:
+        say = partial(click.echo, err=True)
     given = settings(ctx)
     result = load_campaigns(list(paths) or [given.schedules_dir], given.messages_dir, now=now)
     if result.overdue:
@@ -47,22 +51,21 @@ def load(
         states = recorded_states(ctx, keys)
         result.forget_settled({key for key, state in states.items() if state != PublicationState.PENDING})
     for problem in result.problems:
-        click.echo(str(problem), err=True)
+        say(str(problem))
     errors, warnings = len(result.errors), len(result.warnings)
     if not errors and not (strict and warnings):
         if warnings and strict is not None:
-            click.echo(f"{count(warnings, 'warning')} (--strict makes warnings errors).", err=True)
+            say(f"{count(warnings, 'warning')} (--strict makes warnings errors).")
         return result.campaigns
     if keep_going and result.campaigns:
-        click.echo(
+        say(
             f"{count(errors, 'problem')}: the campaigns above are not run until fixed; "
-            f"{len(result.campaigns)} campaign(s) run.",
-            err=True,
+            f"{len(result.campaigns)} campaign(s) run."
         )
         return result.campaigns
     found = [count(errors, "problem")] if errors else []
     found += [count(warnings, "warning") + (" (fatal with --strict)" if strict else "")] if warnings else []
-    click.echo(f"{' and '.join(found)} found.", err=True)
+    say(f"{' and '.join(found)} found.")
     sys.exit(EXIT_INVALID)
 
 

@@ -61,7 +61,11 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot.store.db import StoreError
 
     configure_logging(given.secrets(), given.log_level, given.log_format)
-    campaigns = load(ctx, [], keep_going=start is None)
+    # In JSON, what the campaign files say is logged too: one object a line for journald.
+    import logging
+
+    say = logging.getLogger("bot.campaigns").warning if given.log_format == "json" else None
+    campaigns = load(ctx, [], keep_going=start is None, say=say)
     if start is not None:
         rehearse(given, campaigns, start, speed)
         return
