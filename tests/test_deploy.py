@@ -84,6 +84,7 @@ def test_the_pull_and_backup_units_work_where_the_service_does() -> None:
     assert (pull["User"], pull["WorkingDirectory"]) == (service["User"], service["WorkingDirectory"])
     assert pull["ExecStart"] == ["/usr/bin/git pull --ff-only --quiet"]
     assert pull["ExecStartPost"] == ["/srv/relais/.venv/bin/relais validate"]
+    assert (pull["Environment"], pull["StateDirectory"]) == (service["Environment"], service["StateDirectory"])
     backup = unit("relais-backup.service")["Service"]
     assert backup["Environment"] == service["Environment"]
     assert backup["StateDirectory"] == service["StateDirectory"]
