@@ -122,6 +122,7 @@ def test_the_containerfile_is_slim_non_root_with_the_store_on_a_volume() -> None
     assert re.search(r"^FROM \S*python:3\.\d+-slim$", text, re.MULTILINE)
     assert "USER relais" in lines
     assert f"RELAIS_DATABASE_URL={STORE_URL}" in text
+    assert "STATE_DIRECTORY=/var/lib/relais" in text  # (a relative SQLite URL from an env file)
     assert 'VOLUME ["/var/lib/relais"]' in lines
     assert re.search(r'HEALTHCHECK .*\\\n\s+CMD \["relais", "check", "--alive"\]', text)
     assert "--require-hashes -r /tmp/relais/requirements.lock" in text
