@@ -86,13 +86,13 @@ def table(
     if width is not None:
         shown = [i for i in shown if columns[i].header not in hide]
 
+    natural = {
+        i: max([cell_len(columns[i].header), *(cell_len(row[i]) for row in rows)]) for i in shown
+    }
+
     def widths() -> dict[int, int]:
-        result = {}
-        for i in shown:
-            widest = max([cell_len(columns[i].header), *(cell_len(row[i]) for row in rows)])
-            limit = limits[columns[i].header]
-            result[i] = widest if limit is None else min(widest, max(limit, 1))
-        return result
+        most = {i: limits[columns[i].header] for i in shown}
+        return {i: natural[i] if m is None else min(natural[i], max(m, 1)) for i, m in most.items()}
 
     sizes = widths()
     if width is not None:
