@@ -120,7 +120,13 @@ log = logging.getLogger(__name__)
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start),
-    saying in one line what changed (Alembic's own lines are kept quiet: ``bot.logs``)."""
+    saying in one line what changed (Alembic's own lines are kept quiet: ``bot.logs``).
+
+    A store already current is left alone without loading Alembic (a third of a second
+    and 8 MB of ``relais run``'s memory, for nothing to do); whatever ``is_current`` cannot
+    tell plainly goes to Alembic, as does every store that needs a migration."""
+    if is_current(engine):
+        return
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
