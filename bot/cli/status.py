@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -14,6 +12,9 @@ from bot.cli.common import echo_json, open_store, settings, store_location
 from bot.domain import PublicationState
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from zoneinfo import ZoneInfo
+
     from bot.services.documents import StatusDocument, StatusRow
 
 
