@@ -139,3 +139,31 @@ def test_the_readme_says_how_to_use_each_file() -> None:
     for needed in ("pg_dump", "timedatectl", "git pull", "relais db backup", "relais db upgrade",
                    "podman build", "pipx install", "uv tool install"):
         assert needed in readme, needed
+
+
+def test_db_upgrade_says_what_it_migrated(tmp_path: Path) -> None:
+    """The README's upgrade step: `relais db upgrade` names the revisions it went between."""
+    import os
+
+    from alembic import command
+
+    from bot.store import db
+
+    url = f"sqlite:///{tmp_path / 'relais.db'}"
+    engine = db.create(url)
+    config = db._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+    engine.dispose()
+    (head,) = db._heads() or ()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")} | {"RELAIS_DATABASE_URL": url}
+
+    def upgrade() -> str:
+        result = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert upgrade() == f"{tmp_path / 'relais.db'}: migrated from 0006 to {head}, up to date\n"
+    assert upgrade() == f"{tmp_path / 'relais.db'}: up to date\n"

@@ -39,10 +39,12 @@ def upgrade(ctx: click.Context) -> None:
         prepare(url)
         engine = store.create(url)
         try:
-            store.upgrade(engine)
+            migrated = store.upgrade(engine)
         finally:
             engine.dispose()
-    click.echo(f"{location(url)}: up to date")
+    before = migrated[0] if migrated else None
+    said = f"migrated from {before} to {migrated[1]}, " if migrated and before else ""
+    click.echo(f"{location(url)}: {said}up to date")
 
 
 @db.command("backup")
