@@ -102,7 +102,7 @@ class RedactingFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, the ``FIELDS`` the record
-    carries, and the traceback as ``exception``; every string redacted."""
+    carries, the traceback as ``exception`` (and ``stack``); every string redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, object] = {
@@ -119,6 +119,8 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             document["exception"] = redact(record.exc_text)
+        if record.stack_info:
+            document["stack"] = redact(record.stack_info)
         return redact(json.dumps(document, ensure_ascii=False))
 
 

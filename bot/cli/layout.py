@@ -18,10 +18,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import click
 from rich.cells import cell_len, set_cell_size
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 GAP = "  "
 WHOLE_INDENT = "    "
