@@ -95,6 +95,11 @@ def lateness(publication: Publication, now: datetime, grace: timedelta) -> str |
     return None
 
 
+def outcome(key: str, state: str, url: str | None = None) -> dict[str, str | None]:
+    """The fields of a publication's outcome in a log record (JSON logs show them)."""
+    return {"publication": key, "outcome": state, "url": url}
+
+
 def _human(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 120:
@@ -310,7 +315,7 @@ class Publisher:
         late = lateness(publication, self._clock.now(), self.grace(publication))
         reason = None if key in self._resends else late
         if reason is not None:
-            log.warning("%s: missed: %s", key, reason)
+            log.warning("%s: missed: %s", key, reason, extra=outcome(key, "missed"))
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
             return
         sender = self._senders.get(publication.channel.network)
@@ -318,7 +323,7 @@ class Publisher:
             reason = (
                 f"this relais run has no {publication.channel.network} account: restart it with its settings"
             )
-            log.error("%s: failed: %s", key, reason)
+            log.error("%s: failed: %s", key, reason, extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=reason)
             return
         send = _Send()
@@ -339,15 +344,19 @@ class Publisher:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
             forgotten = key_forgotten(publication.channel.network)
-            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
+            log.error(
+                "%s: unknown whether it was published, not sent again: %s", key, forgotten,
+                extra=outcome(key, "unknown"),
+            )
             if self._on_outcome is not None:
                 await self._on_outcome()
         except PermanentError as error:
-            log.error("%s: failed: %s", key, self._redact(str(error)))
+            log.error("%s: failed: %s", key, self._redact(str(error)), extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=str(error))
         except OutcomeUnknown as error:
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error))
+                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error)),
+                extra=outcome(key, "unknown"),
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
@@ -357,13 +366,16 @@ class Publisher:
                     key, "its release", self._ledger.release, key, self._clock.now(), self._redact(str(error))
                 )
                 return
-            log.error("%s: failed after retries: %s", key, self._redact(str(error)))
+            log.error(
+                "%s: failed after retries: %s", key, self._redact(str(error)), extra=outcome(key, "failed")
+            )
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
         except Exception as error:  # a bug: never risk sending it twice
-            log.exception("%s: unexpected error, marked unknown", key)
+            log.exception("%s: unexpected error, marked unknown", key, extra=outcome(key, "unknown"))
             await self._finish(key, PublicationState.UNKNOWN, error=f"unexpected error: {error!r}")
         else:
-            log.info("%s: published %s", key, receipt.url or receipt.remote_id)
+            link = receipt.url or receipt.remote_id
+            log.info("%s: published %s", key, link, extra=outcome(key, "published", link))
             await self._finish(
                 key, PublicationState.PUBLISHED, remote_id=receipt.remote_id, remote_url=receipt.url
             )
@@ -394,6 +406,7 @@ class Publisher:
         if send.on_wire:  # a second request of the same attempt (a long text's next part)
             return
         send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
+        log.debug("%s: on the wire", key)
         try:
             found = await self._store.run(self._ledger.wire, key, self._clock.now())
         except Exception as error:
