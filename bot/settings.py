@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     alert_telegram_chat: str | None = None
     log_level: str = "INFO"
     poll_seconds: float = 30.0  # between two readings of Mastodon's replies
+    mastodon_streaming: bool = True  # read Mastodon's streams; polling alone when false
 
     # The relative SQLite path as configured, to find a store an earlier version left in
     # the working directory (see ``store_left_behind``).

@@ -54,6 +54,8 @@ def show(document: StatusDocument) -> None:
         )
         for name, where in sorted(positions.items()):
             click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
+    for name, stream in sorted(document["streams"].items()):
+        click.echo(f"  stream {name}: {stream['mode']} (since {stream['since']})")
     if any(acknowledgements.values()):
         click.echo("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
     if aside["count"]:

@@ -121,6 +121,11 @@ class SetAside(TypedDict):
     latest: list[SetAsideItem]
 
 
+class StreamMode(TypedDict):
+    mode: str  # "streaming", "reconnecting: why", "polling: why"
+    since: str
+
+
 class StatusDocument(TypedDict):
     """``relais status --format json``."""
 
@@ -129,6 +134,7 @@ class StatusDocument(TypedDict):
     publications: list[StatusRow]  # settled or in doubt, by due time
     next: list[StatusRow]  # the next pending ones
     collectors: dict[str, CollectorPosition]
+    streams: dict[str, StreamMode]  # "mastodon:mentions", "mastodon:<hashtag>"
     replies: dict[str, int]  # per state, the states that have some
     acknowledgements: dict[str, int]
     set_aside: SetAside

@@ -10,6 +10,8 @@ from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import CommentStore
 from bot.store.ledger import Ledger
 
+STREAM = "stream:"  # the positions that say how a stream is read (``CommentStore.note_stream``)
+
 
 def report(engine: Engine, *, store: str, upcoming: int) -> StatusDocument:
     """What was published, failed, is in doubt or was missed; the next ``upcoming``
@@ -27,6 +29,12 @@ def report(engine: Engine, *, store: str, upcoming: int) -> StatusDocument:
         "collectors": {
             name: {"position": position, "updated": at.isoformat()}
             for name, (position, at) in positions.items()
+            if not name.startswith(STREAM)
+        },
+        "streams": {
+            name.removeprefix(STREAM): {"mode": mode, "since": at.isoformat()}
+            for name, (mode, at) in positions.items()
+            if name.startswith(STREAM)
         },
         "replies": comments.counts(),
         "acknowledgements": AcknowledgementQueue(engine, "status").counts(),

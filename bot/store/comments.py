@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -527,6 +527,50 @@ class CommentStore:
                     .limit(limit)
                 ).scalars()
             )
+
+    def due_for_recheck(
+        self,
+        network: str,
+        now: datetime,
+        tiers: Sequence[tuple[timedelta, timedelta]],
+        limit: int,
+        *,
+        stale_before: datetime | None = None,
+    ) -> list[str]:
+        """Up to ``limit`` replies due to be looked at again, youngest tier first: ``tiers``
+        are (age up to, interval), and a reply of that age is due once it was last looked
+        at longer ago than the interval, or never was. Within a tier, the never looked at
+        first (the newest of them first), then the longest unseen. ``stale_before``: the
+        youngest tier's replies looked at before it are due too (what no stream could
+        report: the bot was not running)."""
+        found: list[str] = []
+        younger = now
+        with self.engine.connect() as connection:
+            for tier, (age, interval) in enumerate(tiers):
+                if len(found) >= limit:
+                    break
+                seen = comments.c.checked_at
+                cutoff = now - interval
+                if tier == 0 and stale_before is not None:
+                    cutoff = max(cutoff, stale_before)
+                query = select(comments.c.remote_id).where(
+                    comments.c.network == str(network),
+                    comments.c.created_at <= younger,
+                    or_(seen.is_(None), seen < cutoff),
+                )
+                if age != timedelta.max:
+                    query = query.where(comments.c.created_at > now - age)
+                    younger = now - age
+                ordered = query.order_by(seen.is_not(None), seen, comments.c.id.desc())
+                found += connection.execute(ordered.limit(limit - len(found))).scalars()
+                if age == timedelta.max:
+                    break
+        return found
+
+    def note_stream(self, name: str, mode: str, now: datetime) -> None:
+        """Record how a stream is read now ("streaming", "polling: why"), for ``relais status``."""
+        with self.engine.begin() as connection:
+            self._set_position(connection, name, mode[:200], now)
 
     def mark_checked(self, network: str, remote_ids: Sequence[str], now: datetime) -> None:
         with self.engine.begin() as connection:
