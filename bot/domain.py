@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
@@ -52,6 +53,24 @@ class Moderation:
     hold_links: bool = True
 
 
+class PublicationKey(NamedTuple):
+    """The parts of the exactly-once key ``<campaign>/<publication id>/<channel>``
+    (``Publication.key``); slugs and ids never hold a "/"."""
+
+    campaign: str
+    publication_id: str
+    channel: str
+
+    @classmethod
+    def parse(cls, key: str) -> PublicationKey:
+        campaign, _, rest = key.partition("/")
+        publication_id, _, channel = rest.partition("/")
+        return cls(campaign, publication_id, channel)
+
+    def __str__(self) -> str:
+        return f"{self.campaign}/{self.publication_id}/{self.channel}"
+
+
 @dataclass(frozen=True)
 class Publication:
     """One message to one channel at one instant: the unit that is sent exactly once."""
@@ -73,7 +92,7 @@ class Publication:
 
     @property
     def key(self) -> str:
-        """The exactly-once key: campaign, publication id and channel."""
+        """The exactly-once key: campaign, publication id and channel (``PublicationKey``)."""
         return f"{self.campaign}/{self.id}/{self.channel.name}"
 
     @property

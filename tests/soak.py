@@ -285,7 +285,7 @@ def account(tally: Tally, rows: list[Row], deployment: Deployment) -> None:
     cut = cut_requests(deployment)
     tally.add("publications", len(rows))
     for row in rows:
-        got, tried = received[row.network][row.publication], wire[row.network][row.publication]
+        got, tried = received[row.network][row.publication_id], wire[row.network][row.publication_id]
         tally.add(f"{row.network} sent", got > 0)
         tally.add(f"{row.network} duplicates", max(got - 1, 0))
         if row.state == "unknown" and not tried and cut[row.network]:
@@ -342,7 +342,7 @@ def sigterm_round(deployment: Deployment, store: Store, rng: random.Random, tall
              "mastodon": set(mastodon_attempts(deployment.mastodon))}
     for row in store.rows():
         tally.add("not on the wire, not pending",
-                  row.publication not in tried[row.network] and row.state != "pending")
+                  row.publication_id not in tried[row.network] and row.state != "pending")
     settle(deployment, store, tally, settings)
 
 

@@ -314,7 +314,7 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Proje
             "Merci ! #essai",
             "@alice",
         )
-        assert (comment.campaign, comment.publication) == ("essai", publication.key)
+        assert (comment.campaign, comment.publication_key) == ("essai", publication.key)
     finally:
         engine.dispose()
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from bot.domain import Channel, Network, Publication, PublicationState
+from bot.domain import Channel, Network, Publication, PublicationKey, PublicationState
 from bot.store import db
 from bot.store.ledger import Ledger, Wire
 
@@ -30,6 +30,12 @@ def pub(pub_id: str, channel: Channel = MASTODON, at: datetime = NOW) -> Publica
         limit=500,
         language="fr",
     )
+
+
+def test_a_key_is_parsed_back_into_its_parts() -> None:
+    key = pub("conference@1h.fr", TELEGRAM).key
+    assert PublicationKey.parse(key) == ("c", "conference@1h.fr", "tg")
+    assert str(PublicationKey.parse(key)) == key
 
 
 def test_migrations_create_the_tables_and_are_idempotent(engine: Engine) -> None:
@@ -58,6 +64,45 @@ def test_a_store_is_current_only_with_every_migration_applied(database_url: str)
         seen.append((db.is_current(engine), db._is_current_by_alembic(engine)))
     engine.dispose()
     assert seen == [(False, False), (False, False), (False, False), (True, True)]
+
+
+def test_a_store_from_before_the_renamed_columns_keeps_its_rows(database_url: str) -> None:
+    """Migration 0007 renames ``publication`` in both tables: a store at 0006 keeps its
+    publications, the key each reply answers, and its full-text index (SQLite)."""
+    from alembic import command
+
+    from bot.store.comments import CommentStore
+
+    engine = db.create(database_url)
+    config = db._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+        at = {"at": NOW.replace(tzinfo=None)}
+        connection.execute(
+            text(
+                "INSERT INTO publications (key, campaign, publication, channel, network, due_at, state, "
+                "attempts, remote_id, updated_at) VALUES ('c/a/masto', 'c', 'a', 'masto', 'mastodon', "
+                ":at, 'published', 1, '100', :at)"
+            ),
+            at,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO comments (network, remote_id, campaign, publication, author_id, author_handle, "
+                "author_name, author_nobot, text, hashtags, private, created_at, collected_at, state) VALUES "
+                "('mastodon', '1', 'c', 'c/a/masto', 'a', '@a', 'A', false, 'Gouvernement ouvert', '', "
+                "false, :at, :at, 'pending')"
+            ),
+            at,
+        )
+    db.upgrade(engine)
+    assert db.is_current(engine)
+    row = Ledger(engine, "me").rows()["c/a/masto"]
+    [comment] = CommentStore(engine).list(search="gouvernement")
+    assert (row.publication_id, row.state, comment.publication_key) == ("a", "published", "c/a/masto")
+    assert CommentStore(engine).answered(Network.MASTODON, ["100", "1"]) == {"100": "c/a/masto", "1": "c/a/masto"}
+    engine.dispose()
 
 
 def test_sync_adds_rows_once_and_moves_pending_ones(engine: Engine) -> None:

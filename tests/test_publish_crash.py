@@ -40,7 +40,7 @@ def rows(url: str) -> dict[str, Row]:
     """The ledger as the store holds it now, by publication id and channel."""
     engine = db.create(url)
     try:
-        return {f"{r.publication}/{r.channel}": r for r in Ledger(engine, "test").rows().values()}
+        return {f"{r.publication_id}/{r.channel}": r for r in Ledger(engine, "test").rows().values()}
     finally:
         engine.dispose()
 

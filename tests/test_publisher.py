@@ -459,3 +459,38 @@ async def test_a_sweep_sends_a_row_claimed_by_this_process_that_no_task_sends(wo
     await publisher.stop()
     assert ledger.rows()[late.key].state == "published"
     assert sender.sent == [late.key]
+
+
+async def test_a_due_row_skipped_while_another_process_held_it_is_sent_by_the_next_sweep(
+    postgres_url: str,
+) -> None:
+    """Two processes on one PostgreSQL store: this one's timer fires while the other holds
+    the row in a claim (``FOR UPDATE``) that then never commits (the process died). The
+    claim skipped the row; no timer is left for it, so the sweep must send it."""
+    from bot.store import db
+
+    engine = db.create(postgres_url)
+    db.upgrade(engine)
+    clock = SimulatedClock(START)
+    sender = ScriptedSender()
+    try:
+        with Store(engine, "survivor") as store:
+            publisher = Publisher(store, {Network.TELEGRAM: sender}, clock, retry=FAST)
+            timers = SimulatedTimers(clock)
+            due = pub("a", START, TELEGRAM)
+            await Runner(publisher, timers, HERE, HERE).apply([campaign(due)])
+            with engine.connect() as other:  # the other process, mid-claim
+                other.exec_driver_sql(
+                    "SELECT key FROM publications WHERE key = %s FOR UPDATE", (due.key,)
+                ).all()
+                await timers.run(after_each=publisher.drain)  # fires; the claim skips the held row
+                assert sender.sent == []
+                other.rollback()  # the other process dies before its claim commits
+            assert store.ledger.rows()[due.key].state == "pending"
+            await publisher.sweep()
+            await publisher.drain()
+            await publisher.stop()
+            assert sender.sent == [due.key]
+            assert store.ledger.rows()[due.key].state == "published"
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ import click
 
 from bot.cli.common import actor, echo_json, fail, open_store, store_location
 from bot.clock import SystemClock
-from bot.domain import CommentState
+from bot.domain import CommentState, PublicationKey
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -118,7 +118,7 @@ def write_csv(found: list[Comment]) -> None:
             c.created_at.isoformat(),
             c.state,
             c.author_handle or c.author_name,
-            c.publication or "",
+            c.publication_key or "",
             c.reason or "",
             c.text,
         )
@@ -148,7 +148,7 @@ def table(found: list[Comment]) -> None:
             c.network,
             c.state,
             Text(terminal_safe(c.author_handle or c.author_name)),
-            (c.publication or "").split("/")[1] if c.publication else "",
+            PublicationKey.parse(c.publication_key).publication_id if c.publication_key else "",
             Text(text[:300] + ("…" if len(text) > 300 else "") + reason),
         )
     console.print(shown)
@@ -186,7 +186,10 @@ def show_text(detail: Detail) -> None:
         ("reply", f"{c.id} on {c.network} ({c.remote_id})"),
         ("author", f"{c.author_name} {c.author_handle}" + ("  (#nobot)" if c.author_nobot else "")),
         ("posted", c.created_at.isoformat() + (f", edited {c.edited_at.isoformat()}" if c.edited_at else "")),
-        ("answers", c.publication or (f"{c.in_reply_to} (not a campaign post)" if c.in_reply_to else "—")),
+        (
+            "answers",
+            c.publication_key or (f"{c.in_reply_to} (not a campaign post)" if c.in_reply_to else "—"),
+        ),
         ("campaign", c.campaign or "—"),
         ("link", c.url or "—"),
         ("state", c.state + (f" — {c.reason}" if c.reason else "")),

@@ -23,7 +23,7 @@ def alert_text(row: Row) -> str:
     what = _WHAT.get(row.state, row.state)
     when = row.due_at.strftime("%Y-%m-%d %H:%M UTC")
     reason = f"\n{row.last_error}" if row.last_error else ""
-    return f"Relais: {row.publication} ({row.campaign}) {what} on {row.channel}, due {when}.{reason}"
+    return f"Relais: {row.publication_id} ({row.campaign}) {what} on {row.channel}, due {when}.{reason}"
 
 
 class Alerts:

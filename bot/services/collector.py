@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from bot.clock import Clock, wait_until
-from bot.domain import Campaign, ForwardLink, Network, Removal, Reply
+from bot.domain import Campaign, ForwardLink, Network, PublicationKey, Removal, Reply
 from bot.ports import (
     ChannelError,
     MastodonSource,
@@ -145,7 +145,7 @@ class Collector:
         kept = []
         for reply in replies:
             publication = _answered_by(reply, answered, in_page)
-            campaign = by_slug.get(publication.split("/", 1)[0]) if publication else None
+            campaign = by_slug.get(PublicationKey.parse(publication).campaign) if publication else None
             if campaign is None:
                 campaign = next((by_tag[t] for t in reply.hashtags if t in by_tag), None)
             if campaign is None:

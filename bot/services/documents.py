@@ -143,7 +143,7 @@ class StatusDocument(TypedDict):
 def status_row(row: Row) -> StatusRow:
     return {
         "campaign": row.campaign,
-        "id": row.publication,
+        "id": row.publication_id,
         "channel": row.channel,
         "network": row.network,
         "due": row.due_at.isoformat(),
@@ -231,7 +231,7 @@ def comment_item(c: Comment) -> CommentItem:
         "remote_id": c.remote_id,
         "url": c.url,
         "campaign": c.campaign,
-        "answers": c.publication,
+        "answers": c.publication_key,
         "author": {"handle": c.author_handle, "name": c.author_name, "nobot": c.author_nobot},
         "text": c.text,
         "language": c.language,
@@ -271,7 +271,7 @@ def comment_detail(detail: Detail) -> CommentDetail:
         else {
             "key": answers.key,
             "campaign": answers.campaign,
-            "id": answers.publication,
+            "id": answers.publication_id,
             "channel": answers.channel,
             "network": answers.network,
             "state": answers.state,

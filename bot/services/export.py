@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.domain import CommentState
+from bot.domain import CommentState, PublicationKey
 from bot.store.comments import Comment
 
 FORMATS = ("csv", "xlsx", "json")
@@ -85,7 +85,7 @@ def rows(comments: Iterable[Comment], options: ExportOptions) -> Iterator[dict[s
             "text": c.text,
             "hashtags": " ".join(f"#{t}" for t in c.hashtags.split()),
             "campaign": c.campaign or "",
-            "answers": c.publication.split("/")[1] if c.publication else "",
+            "answers": PublicationKey.parse(c.publication_key).publication_id if c.publication_key else "",
             "state": c.state,
             "decision": _decision(c),
             "moderator": c.decided_by or "",

@@ -184,9 +184,9 @@ class ModerationService:
             raise NoSuchReply([comment_id])
         comment, history = found
         answers = None
-        if comment.publication:
+        if comment.publication_key:
             ledger = Ledger(self.store.engine, "moderation")
-            answers = ledger.rows([comment.publication]).get(comment.publication)
+            answers = ledger.rows([comment.publication_key]).get(comment.publication_key)
         parent = None
         if comment.in_reply_to:
             parent = self.store.by_remote_id(comment.network, comment.in_reply_to)

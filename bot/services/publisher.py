@@ -220,21 +220,23 @@ class Publisher:
 
     async def sweep(self) -> list[Row]:
         """Take over the ``sending`` rows no task sends any more, a dead process's or this
-        one's (``Ledger.recover``); send again those given back to ``pending``. Also makes
-        sure this process is still seen alive. Returns the rows changed."""
+        one's (``Ledger.recover``); send again those given back to ``pending``, and the due
+        ``pending`` rows that a claim skipped while another process held them
+        (``Ledger.overdue``). Also makes sure this process is still seen alive. Returns the
+        rows changed."""
         busy = frozenset(self._busy)  # read now: the store calls run in order, after the claims
 
-        def run() -> list[Row]:
+        def run() -> tuple[list[Row], list[str]]:
             if not self._ledger.heartbeat():
                 log.warning("the store connection that shows this process alive was lost; taken again")
-            return self._ledger.recover(self._clock.now(), busy)
+            now = self._clock.now()
+            return self._ledger.recover(now, busy), self._ledger.overdue(now)
 
-        rows = await self._store.run(run)
+        rows, overdue = await self._store.run(run)
         for row in rows:
             log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
-        for row in rows:
-            if row.state == PublicationState.PENDING:
-                await self.fire(row.key)
+        for key in dict.fromkeys([r.key for r in rows if r.state == PublicationState.PENDING] + overdue):
+            await self.fire(key)  # the claim decides: send, missed, or another process's already
         if any(row.state != PublicationState.PENDING for row in rows) and self._on_outcome is not None:
             await self._on_outcome()
         return rows

@@ -61,7 +61,7 @@ class Collected:
 
     reply: Reply
     campaign: str | None
-    publication: str | None  # the key of the publication it answers
+    publication_key: str | None  # the key of the publication it answers
     flags: tuple[str, ...] = ()  # why it is held for review, if it is
     update_only: bool = False  # an edit that no longer qualifies: update a stored reply, add nothing
 
@@ -80,7 +80,7 @@ class Comment:
     network: str
     remote_id: str
     campaign: str | None
-    publication: str | None
+    publication_key: str | None
     in_reply_to: str | None
     url: str | None
     author_id: str
@@ -299,13 +299,13 @@ class CommentStore:
     def _tie(self, connection: Connection, old: Comment, item: Collected) -> Comment:
         """A stored reply read again now that the post it answers is known (its parent came
         later): tie it to that post."""
-        if old.publication is not None or item.publication is None:
+        if old.publication_key is not None or item.publication_key is None:
             return old
-        tied = replace(old, publication=item.publication, campaign=old.campaign or item.campaign)
+        tied = replace(old, publication_key=item.publication_key, campaign=old.campaign or item.campaign)
         connection.execute(
             update(comments)
             .where(comments.c.id == old.id)
-            .values(publication=tied.publication, campaign=tied.campaign)
+            .values(publication_key=tied.publication_key, campaign=tied.campaign)
         )
         return tied
 
@@ -468,10 +468,10 @@ class CommentStore:
             )
             parents = dict(
                 connection.execute(
-                    select(comments.c.remote_id, comments.c.publication).where(
+                    select(comments.c.remote_id, comments.c.publication_key).where(
                         comments.c.network == str(network),
                         comments.c.remote_id.in_(wanted),
-                        comments.c.publication.is_not(None),
+                        comments.c.publication_key.is_not(None),
                     )
                 ).all()
             )
@@ -811,7 +811,7 @@ def _values(item: Collected, now: datetime) -> dict[str, Any]:
         "network": str(reply.network),
         "remote_id": reply.remote_id,
         "campaign": item.campaign,
-        "publication": item.publication,
+        "publication_key": item.publication_key,
         "in_reply_to": reply.in_reply_to,
         "url": reply.url,
         "author_id": reply.author_id,

@@ -9,6 +9,9 @@ One row per (campaign, publication id, channel). Its states::
                                retry is safe under the same idempotency key)
     pending --miss--> missed | unknown      (came due too long ago)
 
+A due ``pending`` row is claimed when its timer fires, and again by the sweep (``overdue``)
+if that claim skipped it while another process held it.
+
 A row is claimed (``sending``, committed) *before* anything is sent. ``wire`` is recorded
 right before a request that may publish is written, after any wait for the network's rate
 limits: it sets ``on_wire`` (this send's outcome is not known yet; a TemporaryError clears
@@ -94,7 +97,7 @@ class Wire(StrEnum):
 class Row:
     key: str
     campaign: str
-    publication: str
+    publication_id: str
     channel: str
     network: str
     due_at: datetime
@@ -218,7 +221,7 @@ class Ledger:
                 {
                     "key": p.key,
                     "campaign": p.campaign,
-                    "publication": p.id,
+                    "publication_id": p.id,
                     "channel": p.channel.name,
                     "network": str(p.channel.network),
                     "due_at": p.at,
@@ -421,6 +424,19 @@ class Ledger:
                 .values(state=PENDING, owner=None, on_wire=False, last_error=error, updated_at=now)
             )
             return result.rowcount == 1
+
+    def overdue(self, now: datetime) -> list[str]:
+        """The keys of the ``pending`` rows that are due: normally claimed the moment they
+        come due, so these are rows a claim skipped because another process held them at that
+        moment and then gave them up (it died before its claim committed)."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(table.c.key)
+                    .where(table.c.state == PENDING, table.c.due_at <= now)
+                    .order_by(table.c.due_at, table.c.id)
+                ).scalars()
+            )
 
     def recover(self, now: datetime, busy: Iterable[str] = ()) -> list[Row]:
         """Deal with ``sending`` rows that no one is sending any more: those of processes

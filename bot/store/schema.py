@@ -59,7 +59,7 @@ publications = Table(
     # campaign/publication/channel: the exactly-once key
     Column("key", String(400), nullable=False, unique=True),
     Column("campaign", String(64), nullable=False),
-    Column("publication", String(200), nullable=False),
+    Column("publication_id", String(200), nullable=False),  # Publication.id
     Column("channel", String(64), nullable=False),
     Column("network", String(16), nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
@@ -88,7 +88,7 @@ comments = Table(
     Column("network", String(16), nullable=False),
     Column("remote_id", String(200), nullable=False),  # one row per (network, remote id), ever
     Column("campaign", String(64)),
-    Column("publication", String(400)),  # the key of the publication it answers
+    Column("publication_key", String(400)),  # the key of the publication it answers
     Column("in_reply_to", String(200)),
     Column("url", Text),
     Column("author_id", String(200), nullable=False),
