@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -282,3 +282,29 @@ async def rehearse(
 
 def quiet_logging_for_rehearsal() -> None:
     logging.getLogger("bot").setLevel(logging.ERROR)
+
+
+async def verify_export(
+    settings: Settings, url: str, comments: list[Any], progress: Callable[[int, int], None]
+) -> Any:
+    """``bot.services.export.verify`` with the Mastodon reader the settings give: the replies
+    of ``comments`` still there, after the gone ones left the store. Raises ``SetupError``
+    when some need looking up and there is no Mastodon account to do it with."""
+    from bot.domain import Network
+    from bot.services.export import NotVerified, Verified, verify
+
+    if not any(c.network == Network.MASTODON for c in comments):
+        return Verified(list(comments), checked=0, removed=0)
+    source = adapter(Network.MASTODON).reader(settings)
+    if source is None:
+        raise SetupError(
+            "the export holds Mastodon replies, which are looked up again before an export, but "
+            "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with --no-verify"
+        )
+    try:
+        with Store.open(url) as store:
+            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
+    except NotVerified as error:
+        raise SetupError(str(error)) from None
+    finally:
+        await source.close()

@@ -142,6 +142,11 @@ class MastodonSource(Protocol):
         too (its deletion may never have reached the instance)."""
         ...
 
+    def rate_budget(self) -> tuple[int, float] | None:
+        """The requests left in the account's rate-limit window and the seconds until it
+        starts again, as the last answer said (None before any)."""
+        ...
+
     async def streams(self) -> Streams | None:
         """The account's streams, or None where there are none to read."""
         ...

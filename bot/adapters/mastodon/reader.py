@@ -6,6 +6,7 @@ cursor past itself unless a newer one was read."""
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -190,6 +191,12 @@ class MastodonReader(MastodonClient):
         except Exception as exc:  # the origin is down or unreachable: not a deletion
             log.info("Mastodon: the origin of a remote status did not answer (%s)", type(exc).__name__)
             return False
+
+    def rate_budget(self) -> tuple[int, float] | None:
+        remaining, reset = self._api.ratelimit_remaining, self._api.ratelimit_reset
+        if not isinstance(remaining, int) or reset is None:
+            return None
+        return remaining, max(float(reset) - time.time(), 0.0)
 
     async def streams(self) -> MastodonStreams | None:
         """The user stream and the hashtag streams, as the token's account (None when
