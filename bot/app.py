@@ -17,6 +17,7 @@ from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.domain import Campaign
 from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.services.alerts import Alerts
+from bot.services.doubts import Doubts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
@@ -149,7 +150,10 @@ async def serve(
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         notify = alerts(settings, senders)
         alert = Alerts(store, clock, notify).flush if notify is not None else None
-        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
+        doubts = Doubts(store, clock)
+        publisher = Publisher(
+            store, senders, clock, retry=retry, redact=redact, on_outcome=alert, doubts=doubts
+        )
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)

@@ -424,7 +424,13 @@ class CommentStore:
         ).scalar()
         if known is None:
             connection.execute(
-                insert(remote_links).values(network=network, remote_id=link.remote_id, original=link.original)
+                insert(remote_links).values(
+                    network=network,
+                    remote_id=link.remote_id,
+                    original=link.original,
+                    fingerprint=link.fingerprint,
+                    posted_at=link.posted_at,
+                )
             )
 
     def _set_position(self, connection: Connection, name: str, position: str, now: datetime) -> None:
@@ -484,6 +490,46 @@ class CommentStore:
             if key:
                 found[remote_id] = key
         return found
+
+    def copied_chat(self, network: str, campaign: str, channel: str) -> str | None:
+        """The chat id of ``channel`` if a copy of one of its published posts was seen (its
+        posts are forwarded into a discussion group the bot reads), else None."""
+        with self.engine.connect() as connection:
+            original = connection.execute(
+                select(remote_links.c.original)
+                .join(
+                    publications,
+                    (publications.c.remote_id == remote_links.c.original)
+                    & (publications.c.network == remote_links.c.network),
+                )
+                .where(
+                    remote_links.c.network == str(network),
+                    publications.c.campaign == campaign,
+                    publications.c.channel == channel,
+                )
+                .limit(1)
+            ).scalar()
+        return original.rsplit(":", 1)[0] if original else None
+
+    def copy_of(self, network: str, chat: str, fingerprint: str, since: datetime) -> str | None:
+        """The post (``"<chat>:<message id>"``) whose copy says ``fingerprint`` and was
+        posted in ``chat`` since ``since``, and that no publication claims yet; the first."""
+        claimed = select(publications.c.remote_id).where(
+            publications.c.network == str(network), publications.c.remote_id.is_not(None)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(remote_links.c.original)
+                .where(
+                    remote_links.c.network == str(network),
+                    remote_links.c.original.startswith(f"{chat}:", autoescape=True),
+                    remote_links.c.fingerprint == fingerprint,
+                    remote_links.c.posted_at >= since,
+                    remote_links.c.original.not_in(claimed),
+                )
+                .order_by(remote_links.c.posted_at)
+                .limit(1)
+            ).scalar()
 
     def published_statuses(self, network: str, since: datetime) -> list[str]:
         """Remote ids of what Relais published on ``network`` since ``since``."""

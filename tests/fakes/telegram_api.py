@@ -276,6 +276,10 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._update_event = self._closing = asyncio.Event()  # replaced in the server loop
+        # As Telegram does: each post in a channel with a linked discussion group is copied
+        # there (``automatic_forward``) ``forward_delay`` seconds after it is sent.
+        self.forward_channel_posts = False
+        self.forward_delay = 0.0
 
     def __repr__(self) -> str:
         return f"<FakeTelegram {self.url or 'stopped'}>"  # never shows the token
@@ -387,6 +391,12 @@ class FakeTelegram:
     def drop_after_receive(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then abort the connection without an answer."""
         self._add_fault(_Fault("drop", method, times))
+
+    def fail_after_sending(self, method: str | None = None, *, status: int = 502, times: int = 1) -> None:
+        """Process the next calls normally (the message is sent), then answer ``status`` as
+        Telegram's gateway does when the Bot API answered too late for it."""
+        self._add_fault(_Fault("fail_after", method, times, status=status,
+                               description=HTTPStatus(status).phrase))
 
     def truncate_answer(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then answer 200 with the JSON body short of its
@@ -523,6 +533,8 @@ class FakeTelegram:
                       "message_id": channel_message["message_id"]}
             fields = {"from": TELEGRAM_USER, "sender_chat": channel, "forward_origin": origin,
                       "is_automatic_forward": True, "text": channel_message.get("text")}
+            if "caption" in channel_message:
+                fields |= {"caption": channel_message["caption"], "photo": channel_message.get("photo")}
             return self._emit("message", self._chats[group_id], fields,
                               channel_message.get("entities", []), push)
 
@@ -631,7 +643,7 @@ class FakeTelegram:
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
-                after = None if now else self._take_fault(method, ("delay", "drop", "truncate"))
+                after = None if now else self._take_fault(method, ("delay", "drop", "truncate", "fail_after"))
                 self._cond.notify_all()
             if now is not None:
                 raise (_too_many(int(now.seconds)) if now.kind == "retry_after"
@@ -651,6 +663,8 @@ class FakeTelegram:
         if after is not None and after.kind == "delay":
             with contextlib.suppress(TimeoutError):  # stop() ends the delay at once
                 await asyncio.wait_for(self._closing.wait(), after.seconds)
+        elif after is not None and after.kind == "fail_after":
+            response = ApiError(after.status, after.description).response()
         elif after is not None and after.kind == "truncate":
             body = response.body if isinstance(response.body, bytes) else b""
             response = web.Response(body=body[:-3], content_type="application/json")
@@ -707,6 +721,10 @@ class FakeTelegram:
         self._check_flood(chat)
         sender = {"sender_chat": chat} if chat["type"] == "channel" else {"from": self.bot_user}
         message = self._new_message(chat, sender | fields)
+        linked = self._chat_info.get(chat["id"], {}).get("linked_chat_id")
+        if self.forward_channel_posts and chat["type"] == "channel" and linked in self._chats:
+            assert self._loop is not None
+            self._loop.call_later(self.forward_delay, self.automatic_forward, message)
         self._sent.append(SentMessage(
             chat_id=chat["id"], message_id=message["message_id"], text=message.get("text"),
             caption=message.get("caption"), parse_mode=p.text("parse_mode"),
