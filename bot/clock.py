@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported where something waits: the commands that never wait (validate, plan,
+# --help) would otherwise import it for nothing (a tenth of relais --help).
 
 
 class Clock(Protocol):
@@ -24,6 +29,8 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
+        import asyncio
+
         while (delay := (when - self.now()).total_seconds()) > 0:
             await asyncio.sleep(delay)
 
@@ -51,12 +58,16 @@ class SimulatedClock:
         if delta <= 0:
             return
         if self.speed is not None:
+            import asyncio
+
             await asyncio.sleep(delta / self.speed)
         self._now = when.astimezone(UTC)
 
 
 async def wait_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
     """Wait on ``clock`` until ``when``, or less if ``stop`` is set (the bot is stopping)."""
+    import asyncio
+
     if stop.is_set():
         return
     sleeper = asyncio.ensure_future(clock.sleep_until(when))

@@ -79,3 +79,33 @@ def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     modules = loaded(project, "plan", "--format", "json")
     assert "sqlalchemy" in modules  # it read the store
     assert modules & (NETWORK | OTHERS) == set()
+
+
+# What `relais --help` and `--version` must never import: each is a tenth of a second or more
+# of a command that only prints text (benchmarks/startup.py). asyncio: a fifth of --help.
+HEAVY = {
+    "pydantic", "pydantic_settings", "sqlalchemy", "alembic", "jinja2", "yaml", "babel", "rich",
+    "telegram", "mastodon", "httpx", "requests", "apscheduler", "watchfiles", "openpyxl", "PIL",
+    "asyncio",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("--version",), ("--help",), ("run", "--help"), ("comments", "--help"), ("db", "--help"),
+     ("validate", "--help"), ("comments", "list", "--help")],
+    ids=" ".join,
+)  # fmt: skip
+def test_help_and_version_import_no_heavy_library(project: Path, command: tuple[str, ...]) -> None:
+    modules = loaded(project, *command)
+    assert "click" in modules  # (the check sees what was loaded)
+    assert modules & HEAVY == set()
+
+
+def test_a_current_store_is_upgraded_without_alembic(project: Path) -> None:
+    """`relais db upgrade` (and `relais run` at start) on a store already current has
+    nothing to apply: Alembic, its migrations and its 8 MB stay unloaded."""
+    assert "alembic" in loaded(project, "db", "upgrade")  # a new store: migrated by Alembic
+    modules = loaded(project, "db", "upgrade")
+    assert "sqlalchemy" in modules  # it looked at the store
+    assert "alembic" not in modules

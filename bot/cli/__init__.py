@@ -4,22 +4,74 @@ Each command reads its options, calls the library (``bot.services``, ``bot.app``
 turns the library's small exceptions into one-line errors that say what to do
 (``common.fail``). Opening the store and as whom a moderator acts are in ``common``.
 
-Start-up stays fast: this package imports click and light modules only; a command imports
-the store, the networks' libraries and the rest when it runs (``relais validate`` never
-loads SQLAlchemy).
+Start-up stays fast: this package imports click alone, and a command's module is imported
+when that command is run or its help shown (``COMMANDS``); a command imports the store, the
+networks' libraries and the rest when it runs (``relais validate`` never loads SQLAlchemy,
+``relais --help`` loads none of them: ``tests/test_startup.py``).
+
+Adding a command: one line in ``COMMANDS``.
 
 Exit codes: 0 success, 1 failure while running, 2 invalid campaign files or usage.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
+
 import click
 
 from bot import __version__
-from bot.cli import campaigns, comments, database, export, run, status
+
+# Every command of ``relais``: its name, and where it is (``module:attribute``).
+COMMANDS = {
+    "validate": "bot.cli.campaigns:validate",
+    "plan": "bot.cli.campaigns:plan",
+    "run": "bot.cli.run:run",
+    "status": "bot.cli.status:status",
+    "comments": "bot.cli.comments:comments",
+    "export": "bot.cli.export:export",
+    "db": "bot.cli.database:db",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name, each imported from its module the first time it is
+    looked up: click lists the names without importing anything, and runs only the one
+    command asked for (``relais --version`` imports no command at all)."""
+
+    def __init__(self, where: dict[str, str]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attribute = self._where[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module), attribute)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where[name] = ""
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+
+@click.group(
+    commands=LazyCommands(COMMANDS),
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="relais")
 def main() -> None:
     """Relais publishes a campaign's posts and livestream reminders to Telegram and
@@ -34,15 +86,3 @@ def main() -> None:
       relais validate
       relais run --dry-run --from 2011-09-01
     """
-
-
-for command in (
-    campaigns.validate,
-    campaigns.plan,
-    run.run,
-    status.status,
-    comments.comments,
-    export.export,
-    database.db,
-):
-    main.add_command(command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -55,6 +54,8 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     if speed is not None and speed <= 0:
         raise click.UsageError("--speed must be a positive number")
     given = settings(ctx)
+    import asyncio
+
     from bot import app
     from bot.logs import configure_logging
     from bot.store import StoreLocationError
@@ -84,6 +85,8 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
 
 def rehearse(settings: Settings, campaigns: list[Campaign], start_text: str, speed: float | None) -> None:
     """The campaigns on the console, on a simulated clock from ``start_text``."""
+    import asyncio
+
     from rich.console import Console
 
     from bot import app

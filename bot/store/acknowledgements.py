@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain import CommentState
 from bot.store.schema import UTCDateTime, comments
@@ -227,5 +226,9 @@ def _why_not(state: str, nobot: bool, campaign: str | None, acknowledging: Colle
 def _insert(connection: Connection) -> Any:
     """An INSERT that can skip rows already there (both dialects say ON CONFLICT)."""
     if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # (imported for PostgreSQL only: 15 ms)
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)

@@ -116,7 +116,13 @@ def _alembic_config() -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start)."""
+    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start).
+
+    A store already current is left alone without loading Alembic (a third of a second
+    and 8 MB of ``relais run``'s memory, for nothing to do); whatever ``is_current`` cannot
+    tell plainly goes to Alembic, as does every store that needs a migration."""
+    if is_current(engine):
+        return
     from alembic import command
 
     config = _alembic_config()

@@ -47,7 +47,6 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import networks
 from bot.domain import Publication, PublicationState
@@ -530,7 +529,11 @@ def _window(network: str) -> timedelta | None:
 def _insert_new(connection: Connection) -> Any:
     """An INSERT that can skip rows whose key exists (both dialects say ON CONFLICT)."""
     if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # (imported for PostgreSQL only: 15 ms)
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
