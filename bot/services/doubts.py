@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DoubtTiming:
-    wait: float = 20.0  # seconds a copy may take to be forwarded, read and stored
+    wait: float = 15.0  # seconds a copy may take to be forwarded, read and stored
     every: float = 0.25  # seconds between two looks at the store
     slack: timedelta = timedelta(minutes=1)  # a copy's time has whole seconds, and clocks differ
 
