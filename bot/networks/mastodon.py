@@ -72,10 +72,11 @@ _ACCESS_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]+")
 
 
 class MastodonSettings(BaseModel):
-    """``RELAIS_MASTODON_URL`` and ``RELAIS_MASTODON_TOKEN``."""
+    """``RELAIS_MASTODON_URL``, ``RELAIS_MASTODON_TOKEN`` and ``RELAIS_MASTODON_STREAMING``."""
 
     mastodon_url: str | None = None
     mastodon_token: SecretStr | None = None
+    mastodon_streaming: bool = True  # read Mastodon's streams; polling alone when false
 
     @field_validator("mastodon_url", mode="before")
     @classmethod
