@@ -18,6 +18,7 @@ from bot.services.moderation import (
     InvalidRequest,
     ModerationService,
     NoSuchReply,
+    Overturning,
     after_edit,
 )
 from bot.store import database
@@ -91,7 +92,9 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
     save(store, reply("1"))
     [seen] = store.find()
     assert seen.version == 1
-    [decided] = moderation.decide([seen.id], REJECTED, actor="bob", reason="pourriel", seen={seen.id: 1})
+    [decided] = moderation.decide(
+        [seen.id], REJECTED, actor="bob", reason="pourriel", reason_code="spam", seen={seen.id: 1}
+    ).comments
     assert (decided.state, decided.version) == ("rejected", 2)
     with pytest.raises(DecidedMeanwhile) as refused:  # ana saw version 1 and approves
         moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 1})
@@ -103,8 +106,13 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
     assert (now.state, now.decided_by, now.version) == ("rejected", "bob", 2)
     assert history(store, seen.id) == [("collected", "relais"), ("rejected", "bob")]
     assert AcknowledgementQueue(store.engine, "t").entries() == []  # no approval went through
-    # having seen version 2, she may overturn it
-    [overturned] = moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2})
+    # having seen version 2, she still needs to force it to overturn bob's rejection
+    with pytest.raises(Overturning) as colleague:
+        moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2})
+    assert str(colleague.value) == (
+        f"a colleague decided it: reply {seen.id} is rejected by bob at 2012-05-02 18:00 UTC (version 2)"
+    )
+    [overturned] = moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2}, force=True).comments
     assert (overturned.state, overturned.version) == ("approved", 3)
 
 
@@ -135,7 +143,7 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
         "5": "pending",
     }
     assert AcknowledgementQueue(store.engine, "t").entries() == []
-    decided = moderation.decide(all_ids, APPROVED, actor="ana", reason="ok")
+    decided = moderation.decide(all_ids, APPROVED, actor="ana", reason="ok").comments
     assert [(c.id, c.state, c.version) for c in decided] == [
         (i, "approved", 3 if i == by_remote["3"] else 2) for i in all_ids
     ]
@@ -148,7 +156,9 @@ def test_a_big_bulk_decision_goes_through_in_one_piece(
 ) -> None:
     save(store, *(reply(str(i), author=str(i % 7)) for i in range(1200)))
     all_ids = sorted(ids(store).values())
-    decided = moderation.decide(all_ids, REJECTED, actor="ana", seen=dict.fromkeys(all_ids, 1))
+    decided = moderation.decide(
+        all_ids, REJECTED, actor="ana", reason_code="spam", seen=dict.fromkeys(all_ids, 1)
+    ).comments
     assert len(decided) == 1200
     assert moderation.counts()[REJECTED] == 1200
 
@@ -167,7 +177,8 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
         service = ModerationService(CommentStore(own), SimulatedClock(NOW))
         start.wait()
         try:
-            service.decide(all_ids, state, actor=name, seen=dict.fromkeys(all_ids, 1))
+            code = "spam" if state == REJECTED else None
+            service.decide(all_ids, state, actor=name, reason_code=code, seen=dict.fromkeys(all_ids, 1))
             outcomes[name] = "decided"
         except DecidedMeanwhile:
             outcomes[name] = "refused"
@@ -277,7 +288,7 @@ def test_counts_per_state_for_the_tabs(store: CommentStore, moderation: Moderati
     save(store, reply("9", "Autre", author="9"), campaign="autre")
     by_remote = ids(store)
     moderation.decide([by_remote["0"]], APPROVED, actor="ana")
-    moderation.decide([by_remote["1"]], REJECTED, actor="ana")
+    moderation.decide([by_remote["1"]], REJECTED, actor="ana", reason_code="off_topic")
     assert moderation.counts() == {PENDING: 3, APPROVED: 1, REJECTED: 1, FLAGGED: 0}
     # the tabs of a filtered queue: its own state set aside
     assert moderation.counts(CommentQuery(states=("pending",), campaign="c")) == {

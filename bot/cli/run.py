@@ -78,7 +78,9 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             networks = app.networks_used(campaigns)
             senders = app.build_senders(given, networks)
             sources = app.build_sources(given, networks)
-        asyncio.run(app.serve(given, campaigns, senders, database_url=url, sources=sources))
+        asyncio.run(
+            app.serve(given, campaigns, senders, database_url=url, sources=sources, check=not dry_run)
+        )
     except (app.SetupError, StoreError, StoreLocationError) as error:
         fail(str(error))
 

@@ -11,7 +11,7 @@ from bot.cli.common import echo_json, open_store, store_location
 from bot.domain import PublicationState
 
 if TYPE_CHECKING:
-    from bot.services.documents import StatusDocument, StatusRow
+    from bot.services.documents import BotDocument, StatusDocument, StatusRow
 
 
 @click.command()
@@ -30,10 +30,11 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
       relais status
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
+    from bot.clock import SystemClock
     from bot.services.status import report
 
     with open_store(ctx) as engine:
-        document = report(engine, store=store_location(ctx), upcoming=upcoming)
+        document = report(engine, store=store_location(ctx), upcoming=upcoming, now=SystemClock().now())
     if fmt == "json":
         echo_json(document)
     else:
@@ -46,7 +47,27 @@ def show(document: StatusDocument) -> None:
     replies, positions = document["replies"], document["collectors"]
     acknowledgements, aside = document["acknowledgements"], document["set_aside"]
     click.echo(f"store: {document['store']}")
+    for line in bot_lines(document["bot"]):
+        click.echo(f"bot: {line}")
     tables(document["counts"], document["publications"], document["next"])
+    to_settle = [r for r in document["publications"] if r["command"]]
+    if to_settle:
+        click.echo()
+        click.echo("to settle (each needs a person):")
+        for r in to_settle:
+            click.echo(f"  {r['state']}: {r['command']}")
+    settled = [r for r in document["publications"] if r["settled"]]
+    if settled:
+        click.echo()
+        click.echo("settled by a person:")
+        for r in settled:
+            s = r["settled"]
+            assert s is not None
+            why = f": {s['reason']}" if s["reason"] else ""
+            click.echo(
+                f"  {r['campaign']}/{r['id']}/{r['channel']} ({s['was']}): {s['action']} by {s['by']}, "
+                f"{_when(s['at'])}{why} — now {r['state']}"
+            )
     if positions or replies:
         click.echo()
         click.echo(
@@ -65,6 +86,38 @@ def show(document: StatusDocument) -> None:
         for item in aside["latest"][:5]:
             read = f"{item['network']} {item['remote_id']}, read at {item['from']}"
             click.echo(f"  {read}: {item['error']} ({item['at']})")
+
+
+def bot_lines(bot: BotDocument) -> list[str]:
+    """Whether the bot runs: one line per process alive, else when it stopped."""
+    if bot["running"]:
+        return [
+            f"running since {_when(p['started'])} on {p['host']} (pid {p['pid']}), "
+            f"last seen {_ago(p['seen_seconds_ago'])} ago"
+            for p in bot["processes"]
+        ]
+    last = bot["last"]
+    if last is None:
+        return ["not running: no relais run has used this store yet"]
+    seen = _ago(last["seen_seconds_ago"])
+    how = "stopped" if last["stopped"] else f"last seen {seen} ago, without stopping"
+    since = _when(last["stopped"] or last["seen"])
+    return [f"not running since {since} ({how}; was on {last['host']}, pid {last['pid']})"]
+
+
+def _when(moment: str) -> str:
+    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(seconds: float) -> str:
+    whole = max(int(seconds), 0)
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    if whole < 172800:
+        return f"{whole // 3600} h"
+    return f"{whole // 86400} days"
 
 
 def tables(counts: dict[str, int], done: list[StatusRow], pending: list[StatusRow]) -> None:

@@ -152,4 +152,3 @@ class Acknowledger:
         else:
             await self.store.run(self.queue.sent, ack, self.clock.now())
             log.info("%s: acknowledged reply %d", self.network, ack.comment_id)
-

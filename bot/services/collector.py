@@ -389,4 +389,3 @@ def _rewound(cursor: str | None, delta: timedelta) -> str | None:
         return cursor  # not a time-based id
     milliseconds = (int(cursor) >> 16) - int(delta.total_seconds() * 1000)
     return str(max(milliseconds, 0) << 16)
-

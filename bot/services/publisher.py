@@ -133,6 +133,7 @@ class Publisher:
         self._redact = redact
         self._on_outcome = on_outcome
         self._publications: dict[str, Publication] = {}
+        self._resends: set[str] = set()  # a person asked to send these again: past their grace
         self._graces: dict[str, timedelta] = {}  # by campaign
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
@@ -159,7 +160,23 @@ class Publisher:
         self._graces = {c.slug: c.grace for c in campaigns}
         rows = await self._store.run(self._ledger.sync, wanted.values(), now)
         self._publications = wanted
+        self._resends = {
+            key
+            for key, row in rows.items()
+            if key in self._resends or (row.resend and row.state == PublicationState.PENDING)
+        }
         return rows
+
+    async def resend(self, keys: Iterable[str]) -> list[str]:
+        """Send now the publications among ``keys`` that a person asked to send again
+        (``Ledger.resolve``), past their grace period; through the ledger's claim, so that
+        no other process sends them too. Returns the keys taken up (those of the campaigns
+        loaded)."""
+        taken = [key for key in keys if key in self._publications]
+        self._resends.update(taken)
+        for key in taken:
+            await self.fire(key)
+        return taken
 
     async def miss(self, key: str, now: datetime, reason: str) -> str | None:
         """Record that publication ``key`` came due too long ago (``Ledger.miss``)."""
@@ -226,13 +243,17 @@ class Publisher:
         rows changed."""
         busy = frozenset(self._busy)  # read now: the store calls run in order, after the claims
 
-        def run() -> tuple[list[Row], list[str]]:
+        def run() -> tuple[list[Row], list[str], list[str]]:
             if not self._ledger.heartbeat():
                 log.warning("the store connection that shows this process alive was lost; taken again")
             now = self._clock.now()
-            return self._ledger.recover(now, busy), self._ledger.overdue(now)
+            return self._ledger.recover(now, busy), self._ledger.overdue(now), self._ledger.resends()
 
-        rows, overdue = await self._store.run(run)
+        rows, overdue, resends = await self._store.run(run)
+        wanted = [key for key in resends if key not in self._busy and key in self._publications]
+        for key in wanted:
+            log.info("%s: to be sent again, as a person asked (relais resolve --resend)", key)
+        self._resends.update(wanted)  # before the fire below: past their grace period
         for row in rows:
             log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
         for key in dict.fromkeys([r.key for r in rows if r.state == PublicationState.PENDING] + overdue):
@@ -286,7 +307,8 @@ class Publisher:
 
     async def _send_claimed(self, publication: Publication) -> None:
         key = publication.key
-        reason = lateness(publication, self._clock.now(), self.grace(publication))
+        late = lateness(publication, self._clock.now(), self.grace(publication))
+        reason = None if key in self._resends else late
         if reason is not None:
             log.warning("%s: missed: %s", key, reason)
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
@@ -331,8 +353,9 @@ class Publisher:
         except TemporaryError as error:
             if self._stopping:  # nothing of it is on the wire: it goes out at the next start
                 log.warning("%s: not sent before stopping (%s); left pending", key, self._redact(str(error)))
-                await self._record(key, "its release", self._ledger.release, key, self._clock.now(),
-                                   self._redact(str(error)))
+                await self._record(
+                    key, "its release", self._ledger.release, key, self._clock.now(), self._redact(str(error))
+                )
                 return
             log.error("%s: failed after retries: %s", key, self._redact(str(error)))
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import StaticPool
 
 from bot.redact import REDACTED, redact
+from bot.store.glance import heads as _heads
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -162,31 +161,6 @@ def is_current(engine: Engine) -> bool:
 _VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 
 
-@lru_cache(maxsize=1)
-def _heads() -> frozenset[str] | None:
-    """The revisions of ``migrations/versions`` that none revises, or None if a file there
-    does not say its ``revision`` and ``down_revision`` plainly."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
-        values: dict[str, ast.expr] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-                values[node.target.id] = node.value
-            elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
-                values[target.id] = node.value
-        try:
-            revision = ast.literal_eval(values["revision"])
-            down = ast.literal_eval(values["down_revision"])
-        except (KeyError, ValueError, SyntaxError):
-            return None
-        if not isinstance(revision, str):
-            return None
-        revisions.add(revision)
-        revised.update([down] if isinstance(down, str) else down or ())
-    return frozenset(revisions - revised)
-
-
 def _is_current_by_alembic(engine: Engine) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -205,7 +179,19 @@ def _explained(engine: Engine) -> Iterator[None]:
         url = engine.url
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         password = str(url.password) if url.password else None
-        raise StoreError(f"cannot use {_shown(url)}: {redact(reason, password)}") from None
+        reason = redact(reason, password)
+        hint = ""
+        if url.get_backend_name() == "sqlite" and any(words in reason for words in _NOT_WRITABLE):
+            where = Path(str(url.database))
+            hint = (
+                f"; the user that runs relais must be able to read and write {where} and its directory "
+                f"{where.parent} (SQLite keeps its journal beside it)"
+            )
+        raise StoreError(f"cannot use {_shown(url)}: {reason}{hint}") from None
+
+
+# SQLite's words when the file or its directory cannot be written (permissions, a read-only disk).
+_NOT_WRITABLE = ("unable to open database file", "readonly database", "disk I/O error")
 
 
 def safe_url(url: str) -> str:

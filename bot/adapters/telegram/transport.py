@@ -260,7 +260,7 @@ class _NoPayloads(logging.Filter):
 
     _NAME = re.compile(r"\w{1,64}")
     _PAYLOADS = (  # PTB's messages that carry payloads, for records already merged
-        "Can not load invalid JSON data: \"%s\"",
+        'Can not load invalid JSON data: "%s"',
         "Call to Bot API endpoint `%s` finished with return value `%s`",
         "Calling Bot API endpoint `%s` with parameters `%s`",
     )
