@@ -78,6 +78,7 @@ def test_status_from_another_folder_reads_the_same_store(
     assert not (elsewhere / "relais.db").exists()
 
 
+@pytest.mark.slow  # a relais process for each way of naming the state directory
 @pytest.mark.parametrize(
     ("settings", "where"),
     [
