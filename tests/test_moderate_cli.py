@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Network, Reply
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -69,8 +69,8 @@ def reply(i: int, text: str, author: str = "alice", network: Network = Network.M
 def root(tmp_path: Path) -> Path:
     (tmp_path / "schedules").mkdir()
     (tmp_path / "schedules" / "gouverner-ensemble.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     texts = ["Casino gratuit", "Bravo pour le rapport", "Casino encore", "Données ouvertes", "Casino !!!"]
     replies = [
         reply(i, f"{text} #gautrinweb2", author="mallory" if "Casino" in text else "alice")
@@ -210,7 +210,7 @@ def test_lists_say_how_many_in_the_campaign_zone(root: Path) -> None:
 
 
 def test_list_gives_the_text_the_room_at_100_columns_and_no_padding_piped(root: Path) -> None:
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     long = "Un très long commentaire sur la gouvernance ouverte " * 4 + "#gautrinweb2"
     CommentStore(engine).save_page(None, None, [reply(6, long, author="quelqu.un.de.tres.long")], now=NOW)
     engine.dispose()
@@ -226,7 +226,7 @@ def test_list_gives_the_text_the_room_at_100_columns_and_no_padding_piped(root: 
 
 def test_hostile_text_stays_data_in_every_face(root: Path) -> None:
     hostile = "<script>alert(1)</script>\u202eevil\u200b{{ 7*7 }}\x1b[2J " + "x" * 100_000
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     CommentStore(engine).save_page(None, None, [reply(7, hostile, author="\u202emallory")], now=NOW)
     engine.dispose()
     document = json.loads(relais(root, "comments", "list", "--search", "script", "--format", "json").stdout)

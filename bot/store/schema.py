@@ -222,3 +222,24 @@ set_aside = Table(
     Column("at", UTCDateTime, nullable=False),
     UniqueConstraint("network", "remote_id"),
 )
+
+moderators = Table(
+    "moderators",
+    metadata,
+    # The web desk's accounts (bot/store/moderators.py): an argon2 hash, never a password.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),  # what decisions record
+    Column("password_hash", Text, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("session_epoch", Integer, nullable=False),  # counted up to end its sessions
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+)
+
+web_keys = Table(
+    "web_keys",
+    metadata,
+    # The key the desk signs its cookies with, made once and shared by its processes.
+    Column("name", String(32), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
