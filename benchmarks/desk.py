@@ -37,7 +37,7 @@ import httpx
 from bot.clock import SystemClock
 from bot.domain import Network, Reply
 from bot.services.accounts import Accounts
-from bot.store import db
+from bot.store import database as db
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore

@@ -21,7 +21,7 @@ from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.settings import Settings
-from bot.store import db, in_memory, location, prepare
+from bot.store import database, in_memory, location, prepare
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse
 
@@ -102,7 +102,7 @@ def open_store(url: str) -> Iterator[Store]:
     with Store.open(url) as store:
         try:
             store.ledger.register()  # before migrating: a second process on SQLite stops here
-            db.upgrade(store.engine)
+            database.upgrade(store.engine)
             yield store
         except StoreInUse as error:
             raise SetupError(str(error)) from None
@@ -135,7 +135,7 @@ async def serve(
 ) -> None:
     """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
     reloading schedules/ on change."""
-    from bot.logs import redact
+    from bot.logs import redactor
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
@@ -152,6 +152,7 @@ async def serve(
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         notify = alerts(settings, senders)
         alert = Alerts(store, clock, notify).flush if notify is not None else None
+        redact = redactor(settings.secrets())
         publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:

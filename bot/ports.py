@@ -94,6 +94,8 @@ class Page:
 class MastodonSource(Protocol):
     """Where the Mastodon collector reads replies (implemented by the Mastodon adapter)."""
 
+    network: str  # the registered name of its network, which the replies it reads are stored under
+
     async def hashtag_page(self, tag: str, after: str | None, limit: int = 40) -> Page:
         """Public statuses with ``#tag`` newer than ``after`` (a status id; None: from the
         oldest), oldest first; the cursor is the newest id read."""
@@ -119,6 +121,8 @@ class MastodonSource(Protocol):
 
 class TelegramSource(Protocol):
     """Where the Telegram collector reads replies (implemented by the Telegram adapter)."""
+
+    network: str  # the registered name of its network, which the replies it reads are stored under
 
     async def updates(self, offset: str | None, timeout: float) -> Page:
         """New messages (and edits) in groups, discussion groups and private chats, and the

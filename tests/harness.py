@@ -225,9 +225,9 @@ def scratch_database(server_url: str) -> Iterator[str]:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from bot.store import db
+    from bot.store import database
 
-    admin = db.create(server_url)
+    admin = database.create(server_url)
     name = f"relais_t_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.telegram.transport import GROUP_BURST
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger, Row
 from bot.store.schema import comments
 from tests.fakes.mastodon_api import FakeMastodon
@@ -146,7 +146,7 @@ class Store:
     """The round's store, read as the bot left it (nothing is written)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = db.create(url)
+        self.engine = database.create(url)
 
     def rows(self) -> list[Row]:
         try:

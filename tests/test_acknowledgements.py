@@ -27,7 +27,7 @@ from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Rep
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.moderation import ModerationService
-from bot.store import db
+from bot.store import database
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.handle import Store
@@ -57,7 +57,7 @@ def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
 
 def comment_ids(store: CommentStore) -> dict[str, int]:
     """The stored replies' ids by remote id."""
-    return {c.remote_id: c.id for c in store.list(limit=None)}
+    return {c.remote_id: c.id for c in store.find(limit=None)}
 
 
 def decide(store: CommentStore, ids: list[int], state: CommentState, *, actor: str) -> None:
@@ -291,7 +291,7 @@ class Desk:
         )
 
     def entries(self) -> dict[str, Entry]:
-        by_comment = {c.id: c.remote_id for c in self.store.list(limit=None)}
+        by_comment = {c.id: c.remote_id for c in self.store.find(limit=None)}
         return {by_comment.get(e.comment_id, str(e.comment_id)): e for e in self.queue.entries()}
 
 
@@ -341,7 +341,7 @@ async def test_an_approved_reply_is_acknowledged_once_even_when_approved_twice(d
     await drain(desk, worker)
     assert desk.requests() == [good]
     assert desk.queue.counts() == {"queued": 0, "sent": 1, "failed": 0, "skipped": 0}
-    [comment] = desk.store.list()
+    [comment] = desk.store.find()
     assert comment.acknowledged_at == desk.entries()[good].sent_at is not None
 
 
@@ -356,7 +356,7 @@ async def test_a_reply_rejected_edited_or_deleted_after_approval_gets_nothing(de
         await desk.collector.recheck(desk.reader)
     else:  # Telegram never tells bots of deletions
         desk.approve(deleted, state=CommentState.REJECTED)
-    assert {c.remote_id: c.state for c in desk.store.list()}[edited] == "flagged"
+    assert {c.remote_id: c.state for c in desk.store.find()}[edited] == "flagged"
     await drain(desk, desk.worker())
     assert desk.requests() == [kept]
     entries = desk.entries()
@@ -566,8 +566,8 @@ def test_an_approval_queues_one_acknowledgement_in_its_own_transaction(engine: E
 
 @pytest.mark.postgres
 def test_processes_sharing_a_postgresql_store_share_the_queue(postgres_url: str) -> None:
-    engine = db.create(postgres_url)
-    db.upgrade(engine)
+    engine = database.create(postgres_url)
+    database.upgrade(engine)
     store = CommentStore(engine)
     store.save_page(None, None, [collected(str(i)) for i in range(60)], now=NOW)
     ids = sorted(comment_ids(store).values())

@@ -19,7 +19,7 @@ from bot.adapters.mastodon.reader import MastodonReader
 from bot.clock import SystemClock
 from bot.domain import Campaign, Moderation
 from bot.services.collector import Collector
-from bot.store import db
+from bot.store import database
 from bot.store.comments import CollectorLock, CommentStore
 from bot.store.handle import Store
 from tests.fakes.mastodon_api import FakeMastodon
@@ -161,8 +161,8 @@ class Reading:
 
 @pytest.fixture
 async def reading(tmp_path: Path) -> AsyncIterator[Reading]:
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     assert CollectorLock(engine, "mastodon").acquire()  # SQLite: the one process always owns it
     campaign = Campaign(slug="c", source=tmp_path / "c.yaml", timezone=ZoneInfo("UTC"), language="fr",
                         hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=False,
@@ -183,7 +183,7 @@ async def test_a_reply_that_arrives_late_by_federation_is_still_collected(readin
     reading.mastodon.add_remote_status("bob@remote.example", "<p>En retard #gautrinweb2</p>",
                                        written_at=time.time() - 120)
     await reading.collector.mastodon_round(reading.reader, 2)
-    assert sorted(c.text for c in reading.store.list()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
+    assert sorted(c.text for c in reading.store.find()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
 
 
 async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_store(reading: Reading) -> None:
@@ -191,7 +191,7 @@ async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_stor
                                              written_at=time.time() - 30 * 86400)
     reading.mastodon.add_remote_status("alice@example.org", "<p>Récent #gautrinweb2</p>")
     await reading.collector.mastodon_round(reading.reader, 1)
-    assert len(reading.store.list()) == 2
+    assert len(reading.store.find()) == 2
     reading.mastodon.delete_status(old["id"])
     await reading.collector.recheck(reading.reader)
-    assert [c.text for c in reading.store.list()] == ["Récent #gautrinweb2"]
+    assert [c.text for c in reading.store.find()] == ["Récent #gautrinweb2"]

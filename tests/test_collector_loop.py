@@ -185,4 +185,4 @@ async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
 
     assert waits_logged(caplog, "mastodon collector") == ["30", "60", "120"]
     assert len(mentions) == 11  # at 0, 30, ... 300 s: every poll, failures or not
-    assert [c.remote_id for c in store.comments.list()] == [reply["id"]]
+    assert [c.remote_id for c in store.comments.find()] == [reply["id"]]

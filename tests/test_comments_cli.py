@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Network, Reply
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -30,8 +30,8 @@ def relais(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     store = CommentStore(engine)
 
     def reply(remote_id: str, text: str, author: str) -> Collected:
@@ -149,7 +149,7 @@ def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
 
 
 def test_private_messages_are_exported_only_when_asked(root: Path) -> None:
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     private = Reply(Network.TELEGRAM, "42:1", "En privé #gautrinweb2", NOW, "42", "", "Léa", private=True)
     CommentStore(engine).save_page(None, None, [Collected(private, "c", None)], now=NOW)
     engine.dispose()
@@ -188,7 +188,7 @@ def test_xlsx_opens_and_formulas_stay_text(root: Path) -> None:
 def _formula_row(root: Path):
     from openpyxl import load_workbook
 
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     CommentStore(engine).save_page(
         None,
         None,

@@ -15,7 +15,7 @@ import pytest
 from bot.clock import SimulatedClock
 from bot.domain import CommentState, Network, Reply
 from bot.services.moderation import ModerationService
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -74,8 +74,8 @@ def relais(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def root(tmp_path: Path) -> Path:
     """A store holding one approved reply per text, in order, the last one with a
     moderator's reason and an author's name that are formulas too."""
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     store = CommentStore(engine)
     replies = [
         Collected(

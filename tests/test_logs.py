@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging, redact
+from bot.logs import RedactingFilter, configure_logging, quiet_libraries, redactor
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # a real token's shape
 SECRET = "mastodon-access-token-42"
@@ -20,7 +20,7 @@ def restore_logging() -> Iterator[None]:
     """Undo configure_logging(): our handler, the record factory, the levels."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     yield
     configure_logging([])  # forget the secrets
     for handler in our_handlers():
@@ -39,13 +39,13 @@ def our_handlers() -> list[logging.Handler]:
 
 
 def test_configured_secrets_are_redacted() -> None:
-    configure_logging([SECRET, ""])  # an empty secret is ignored, not "redact everything"
+    redact = configure_logging([SECRET, ""])  # an empty secret is ignored, not "redact everything"
     assert redact(f"token={SECRET}; again {SECRET}.") == "token=[redacted]; again [redacted]."
     assert redact("nothing secret here") == "nothing secret here"
 
 
 def test_secrets_are_redacted_url_encoded_too() -> None:
-    configure_logging(["p@ss word/1"])
+    redact = configure_logging(["p@ss word/1"])
     assert (
         redact("postgresql://relais:p%40ss%20word%2F1@db/relais")
         == "postgresql://relais:[redacted]@db/relais"
@@ -53,6 +53,7 @@ def test_secrets_are_redacted_url_encoded_too() -> None:
 
 
 def test_telegram_token_shapes_are_redacted_without_being_configured() -> None:
+    redact = redactor()
     assert redact(f"token {TOKEN} refused") == "token [redacted] refused"
     assert redact("1234567%3ATEST-relais-fake-token-0123456789abcdef") == "[redacted]"
     assert redact(f"bot{TOKEN}") == "bot[redacted]"
@@ -74,10 +75,12 @@ def test_telegram_token_shapes_are_redacted_without_being_configured() -> None:
     ],
 )
 def test_the_path_segment_after_bot_is_redacted(text: str, expected: str) -> None:
+    redact = redactor()
     assert redact(text) == expected
 
 
 def test_bearer_values_are_redacted() -> None:
+    redact = redactor()
     assert redact("Authorization: Bearer abc.DEF-123_x/y+z=") == "Authorization: Bearer [redacted]"
     assert redact("{'authorization': 'bearer zzz'}") == "{'authorization': 'bearer [redacted]'}"
 
@@ -87,11 +90,12 @@ def test_ordinary_text_is_left_alone() -> None:
         "robot, bottle, https://t.me/GautrinWeb2/12, https://mastodon.social/@botanique, "
         "at 12345:67 the bearer of news, /bot/ and 1234567890:short"
     )
+    redact = redactor()
     assert redact(text) == text
 
 
 def test_redacting_twice_changes_nothing() -> None:
-    configure_logging([SECRET])
+    redact = configure_logging([SECRET])
     once = redact(f"{SECRET} https://x/bot{TOKEN}/getMe Bearer q {TOKEN}")
     assert redact(once) == once == "[redacted] https://x/bot[redacted]/getMe Bearer [redacted] [redacted]"
 

@@ -21,7 +21,7 @@ from bot.services.moderation import (
     Overturning,
     after_edit,
 )
-from bot.store import db
+from bot.store import database
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import Collected, CommentStore, Verdict
 from bot.store.ledger import Ledger
@@ -74,7 +74,7 @@ def moderation(store: CommentStore) -> ModerationService:
 
 
 def ids(store: CommentStore) -> dict[str, int]:
-    return {c.remote_id: c.id for c in store.list(limit=None)}
+    return {c.remote_id: c.id for c in store.find(limit=None)}
 
 
 def history(store: CommentStore, comment_id: int) -> list[tuple[str, str]]:
@@ -90,7 +90,7 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
     store: CommentStore, moderation: ModerationService
 ) -> None:
     save(store, reply("1"))
-    [seen] = store.list()
+    [seen] = store.find()
     assert seen.version == 1
     [decided] = moderation.decide(
         [seen.id], REJECTED, actor="bob", reason="pourriel", reason_code="spam", seen={seen.id: 1}
@@ -102,7 +102,7 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
         f"changed since you saw it: reply {seen.id} is rejected by bob at 2012-05-02 18:00 UTC (version 2)"
     )
     assert [(c.id, c.state, c.decided_by) for c in refused.value.replies] == [(seen.id, "rejected", "bob")]
-    [now] = store.list()
+    [now] = store.find()
     assert (now.state, now.decided_by, now.version) == ("rejected", "bob", 2)
     assert history(store, seen.id) == [("collected", "relais"), ("rejected", "bob")]
     assert AcknowledgementQueue(store.engine, "t").entries() == []  # no approval went through
@@ -118,11 +118,11 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
 
 def test_an_edit_moves_the_version_on(store: CommentStore, moderation: ModerationService) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
-    [seen] = store.list()
+    [seen] = store.find()
     save(store, reply("1", "Achetez ici #gautrinweb2", edited_at=NOW))
     with pytest.raises(DecidedMeanwhile, match=r"is pending \(version 2\)"):
         moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: seen.version})
-    assert store.list()[0].state == "pending"
+    assert store.find()[0].state == "pending"
 
 
 def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: ModerationService) -> None:
@@ -135,7 +135,7 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
     with pytest.raises(DecidedMeanwhile) as refused:
         moderation.decide(all_ids, APPROVED, actor="ana", seen=dict.fromkeys(all_ids, 1))
     assert [c.id for c in refused.value.replies] == [by_remote["3"]]
-    assert {c.remote_id: c.state for c in store.list(limit=None)} == {
+    assert {c.remote_id: c.state for c in store.find(limit=None)} == {
         "1": "pending",
         "2": "pending",
         "3": "flagged",
@@ -147,7 +147,7 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
     assert [(c.id, c.state, c.version) for c in decided] == [
         (i, "approved", 3 if i == by_remote["3"] else 2) for i in all_ids
     ]
-    assert {c.state for c in store.list(limit=None)} == {"approved"}
+    assert {c.state for c in store.find(limit=None)} == {"approved"}
     assert len(AcknowledgementQueue(store.engine, "t").entries()) == 5
 
 
@@ -173,7 +173,7 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
     start = threading.Barrier(2)
 
     def moderate(name: str, state: CommentState) -> None:
-        own = db.create(database_url)
+        own = database.create(database_url)
         service = ModerationService(CommentStore(own), SimulatedClock(NOW))
         start.wait()
         try:
@@ -195,7 +195,7 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
         thread.join(timeout=60)
     assert sorted(outcomes.values()) == ["decided", "refused"]
     winner = next(name for name, outcome in outcomes.items() if outcome == "decided")
-    assert {(c.decided_by, c.version) for c in store.list(limit=None)} == {(winner, 2)}
+    assert {(c.decided_by, c.version) for c in store.find(limit=None)} == {(winner, 2)}
 
 
 def test_a_decision_needs_a_moderator(moderation: ModerationService, store: CommentStore) -> None:
@@ -204,7 +204,7 @@ def test_a_decision_needs_a_moderator(moderation: ModerationService, store: Comm
         moderation.decide(list(ids(store).values()), APPROVED, actor="  ")
     with pytest.raises(InvalidRequest, match="at most 200 characters"):
         moderation.decide(list(ids(store).values()), APPROVED, actor="a" * 201)
-    assert store.list()[0].state == "pending"
+    assert store.find()[0].state == "pending"
 
 
 def test_an_edit_after_a_decision_goes_back_to_review_and_a_flagged_one_stays() -> None:
@@ -349,8 +349,8 @@ def test_a_reply_is_shown_with_what_it_answers_and_its_history(
 def test_replies_stored_before_versions_start_at_one_and_stay_searchable(database_url: str) -> None:
     from alembic import command
 
-    engine = db.create(database_url)
-    config = db._alembic_config()
+    engine = database.create(database_url)
+    config = database._alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0005")
@@ -363,11 +363,11 @@ def test_replies_stored_before_versions_start_at_one_and_stay_searchable(databas
             ),
             {"at": NOW.replace(tzinfo=None)},
         )
-    db.upgrade(engine)
+    database.upgrade(engine)
     store = CommentStore(engine)
-    [old] = store.list(search="gouvernement")
+    [old] = store.find(CommentQuery(search="gouvernement"))
     assert old.version == 1
     save(store, reply("1", "Données ouvertes", author="a", edited_at=NOW))
-    assert [c.version for c in store.list(search="ouvertes")] == [2]
-    assert store.list(search="gouvernement") == []
+    assert [c.version for c in store.find(CommentQuery(search="ouvertes"))] == [2]
+    assert store.find(CommentQuery(search="gouvernement")) == []
     engine.dispose()

@@ -44,7 +44,7 @@ def moderation(store: CommentStore) -> ModerationService:
 
 
 def states(store: CommentStore) -> dict[str, str]:
-    return {c.remote_id: c.state for c in store.list(limit=None)}
+    return {c.remote_id: c.state for c in store.find(limit=None)}
 
 
 def acknowledged(store: CommentStore) -> list[int]:
@@ -90,7 +90,7 @@ def test_a_rejection_takes_a_reason_code_from_the_list(
         moderation.decide([only], APPROVED, actor="ana", reason_code="spam")
     with pytest.raises(InvalidRequest, match="Relais's own name"):
         moderation.decide([only], APPROVED, actor="relais")
-    assert [c.version for c in store.list()] == [1]  # nothing was recorded
+    assert [c.version for c in store.find()] == [1]  # nothing was recorded
     decision = moderation.decide(
         [only], REJECTED, actor="ana", reason_code=ReasonCode.PERSONAL_INFORMATION, reason="un numéro"
     )
@@ -99,7 +99,7 @@ def test_a_rejection_takes_a_reason_code_from_the_list(
         "personal_information",
         "un numéro",
     )
-    [c] = store.list()
+    [c] = store.find()
     assert (c.state, c.reason_code, c.reason, c.decided_by) == (
         "rejected",
         "personal_information",
@@ -108,7 +108,7 @@ def test_a_rejection_takes_a_reason_code_from_the_list(
     )
     # back to review, by the same moderator: no reason code is left behind
     moderation.decide([only], PENDING, actor="ana")
-    [c] = store.list()
+    [c] = store.find()
     assert (c.state, c.reason_code, c.reason) == ("pending", None, None)
 
 
@@ -173,7 +173,7 @@ def test_undo_puts_back_what_each_reply_had(store: CommentStore, moderation: Mod
     undone = moderation.undo_last("ana")
     assert (undone.undoes, undone.state) == (second.id, "undo")
     assert states(store) == {"1": "flagged", "2": "pending", "3": "pending"}
-    [c1] = [c for c in store.list(limit=None) if c.remote_id == "1"]
+    [c1] = [c for c in store.find(limit=None) if c.remote_id == "1"]
     assert (c1.reason, c1.decided_by, c1.reason_code) == ("à voir", "ana", None)
     found = store.get(c1.id)
     assert found is not None

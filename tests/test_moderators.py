@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from bot.clock import SimulatedClock
 from bot.services.accounts import AccountError, Accounts
-from bot.store import db
+from bot.store import database as db
 from bot.store.moderators import ModeratorStore
 from bot.store.schema import moderators
 

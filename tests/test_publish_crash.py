@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger, Row
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
@@ -38,7 +38,7 @@ def networks() -> Iterator[tuple[FakeTelegram, FakeMastodon]]:
 
 def rows(url: str) -> dict[str, Row]:
     """The ledger as the store holds it now, by publication id and channel."""
-    engine = db.create(url)
+    engine = database.create(url)
     try:
         return {f"{r.publication_id}/{r.channel}": r for r in Ledger(engine, "test").rows().values()}
     finally:

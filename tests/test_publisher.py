@@ -467,10 +467,10 @@ async def test_a_due_row_skipped_while_another_process_held_it_is_sent_by_the_ne
     """Two processes on one PostgreSQL store: this one's timer fires while the other holds
     the row in a claim (``FOR UPDATE``) that then never commits (the process died). The
     claim skipped the row; no timer is left for it, so the sweep must send it."""
-    from bot.store import db
+    from bot.store import database
 
-    engine = db.create(postgres_url)
-    db.upgrade(engine)
+    engine = database.create(postgres_url)
+    database.upgrade(engine)
     clock = SimulatedClock(START)
     sender = ScriptedSender()
     try:

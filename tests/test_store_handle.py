@@ -23,7 +23,8 @@ from bot.services.moderation import ModerationService
 from bot.services.publisher import Publisher
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
-from bot.store import db
+from bot.store import database
+from bot.store.comments import CommentQuery
 from bot.store.handle import WRITER_THREAD, Store
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -69,7 +70,7 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
     order: list[str] = []
     with Store.open(database_url) as store:
         store.ledger.register()  # as relais run does
-        db.upgrade(store.engine)
+        database.upgrade(store.engine)
         clock = SimulatedClock(NOW)
         publisher = Publisher(store, {Network.MASTODON: Console_(order)}, clock)
         collector = Collector(store, clock, lambda: [campaign()])
@@ -92,7 +93,9 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
             desk = ModerationService(store.comments, SimulatedClock(NOW))
             decided = 0
             while decided < PAGES:
-                pending = await store.run(store.comments.list, states=[CommentState.PENDING.value], limit=None)
+                pending = await store.run(
+                    store.comments.find, CommentQuery(states=(CommentState.PENDING.value,)), limit=None
+                )
                 if pending:
                     await store.run(desk.decide, [c.id for c in pending], CommentState.APPROVED, actor="ana")
                     decided += len(pending)
@@ -105,7 +108,7 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
 
         assert {r.state for r in store.ledger.rows().values()} == {"published"}
         assert len(store.ledger.rows()) == POSTS
-        assert [c.state for c in store.comments.list(limit=None)] == ["approved"] * PAGES
+        assert [c.state for c in store.comments.find(limit=None)] == ["approved"] * PAGES
         # at once: each service's work came between the others', not after it
         assert order.index("collect") < max(i for i, what in enumerate(order) if what == "publish")
         assert order.index("publish") < max(i for i, what in enumerate(order) if what == "collect")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.campaigns import load_campaigns
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
@@ -126,8 +126,8 @@ def test_plan_reads_the_same_store_from_anywhere(project: Path, elsewhere: Path,
     check must look where the store is, not in the working directory."""
     state = tmp_path / "state"
     state.mkdir()
-    engine = db.create(f"sqlite:///{state / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{state / 'relais.db'}")
+    database.upgrade(engine)
     ledger = Ledger(engine, "test")
     [publication, _] = load_campaigns([project / "schedules"], project / "messages").campaigns[0].publications
     ledger.sync([publication], datetime.now(UTC))
@@ -147,8 +147,8 @@ def test_plan_reads_the_same_store_from_anywhere(project: Path, elsewhere: Path,
 def test_a_store_left_in_the_working_directory_stops_run_and_is_named(project: Path, tmp_path: Path) -> None:
     """Before this rule, ``sqlite:///relais.db`` was in the working directory: starting on a
     new store beside it would send again what is within grace. Say where it is instead."""
-    engine = db.create(f"sqlite:///{project / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{project / 'relais.db'}")
+    database.upgrade(engine)
     engine.dispose()
     state = tmp_path / "state"
     hint = (
@@ -169,8 +169,8 @@ def test_a_store_left_in_the_working_directory_stops_run_and_is_named(project: P
 def test_no_store_is_ever_opened_relative_to_the_working_directory() -> None:
     from bot.store import StoreLocationError, missing_file
 
-    with pytest.raises(db.StoreError, match="relative SQLite path"):
-        db.create("sqlite:///relais.db")
+    with pytest.raises(database.StoreError, match="relative SQLite path"):
+        database.create("sqlite:///relais.db")
     with pytest.raises(StoreLocationError):
         missing_file("sqlite:///relais.db")
     assert missing_file("sqlite:////nowhere/relais.db")

@@ -21,7 +21,7 @@ from bot.adapters.telegram.sender import TelegramSender
 from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
 from bot.domain import Channel, Media, Network, Publication
-from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
+from bot.logs import RedactingFilter, configure_logging, quiet_libraries
 from bot.networks.telegram import length, shown_text
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
@@ -88,7 +88,7 @@ def restore_logging() -> Iterator[None]:
     """Undo configure_logging(): our handler, the record factory, the levels."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     yield
     configure_logging([])  # forget the secrets
     for handler in [h for h in root.handlers if any(isinstance(f, RedactingFilter) for f in h.filters)]:
@@ -155,7 +155,7 @@ async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSende
     await sender.publish(publication(rendered.html), on_wire=no_wait)
 
     (sent,) = tg.sent
-    assert sent.text == rendered.telegram_text == "Bravo à tous : le site #gautrinweb2"
+    assert sent.text == rendered.html_shown == "Bravo à tous : le site #gautrinweb2"
     assert sent.entities == [
         {"type": "bold", "offset": 0, "length": 5},
         {"type": "text_link", "url": "https://example.org/campagne?a=1&b=2", "offset": 15, "length": 7},
@@ -449,7 +449,7 @@ async def test_the_token_is_in_no_log_record(
 ) -> None:
     configure_logging([TOKEN])
     caplog.set_level(logging.DEBUG)
-    for name in (*QUIET_LIBRARIES, "bot"):
+    for name in (*quiet_libraries(), "bot"):
         caplog.set_level(logging.DEBUG, logger=name)
 
     telegram = TelegramSender(TOKEN, tg.url)

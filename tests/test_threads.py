@@ -49,7 +49,7 @@ async def reader(tg: FakeTelegram) -> AsyncIterator[TelegramReader]:
 
 def answers(engine: Engine) -> dict[str, str | None]:
     """The text of each stored reply, and the publication it answers."""
-    return {c.text: c.publication_key for c in CommentStore(engine).list(limit=None)}
+    return {c.text: c.publication_key for c in CommentStore(engine).find(limit=None)}
 
 
 async def read_page(reader: TelegramReader, collector: Collector) -> None:

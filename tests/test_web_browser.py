@@ -14,7 +14,7 @@ import pytest
 
 from bot.clock import SystemClock
 from bot.services.accounts import Accounts
-from bot.store import db
+from bot.store import database as db
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore
 from tests.webdesk import PASSWORD, add_replies, reply

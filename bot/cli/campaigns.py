@@ -15,7 +15,7 @@ import click
 from bot.cli.common import EXIT_INVALID, count, echo_json, left_behind, settings, warn
 from bot.clock import SystemClock
 from bot.domain import PublicationState
-from bot.store import missing_file
+from bot.store import missing_file, sqlite_file
 
 if TYPE_CHECKING:
     from bot.domain import Campaign, Publication
@@ -76,17 +76,25 @@ def recorded_states(ctx: click.Context, keys: list[str]) -> dict[str, Publicatio
         warn(ctx, hint)
     if missing_file(url):
         return states
-    from bot.store import db
+    store = sqlite_file(url)
+    if store is not None:  # (read with sqlite3: SQLAlchemy's import was a third of plan's time)
+        from bot.store.glance import recorded_states as glanced
+
+        found = glanced(store, keys)
+        if found is not None:
+            states.update({key: PublicationState(state) for key, state in found.items()})
+            return states
+    from bot.store import database
     from bot.store.ledger import Ledger
 
     try:
-        engine = db.create(url)
-        if db.is_current(engine):
+        engine = database.create(url)
+        if database.is_current(engine):
             states.update(
                 {k: PublicationState(r.state) for k, r in Ledger(engine, "plan").rows(keys).items()}
             )
         engine.dispose()
-    except db.StoreError as error:
+    except database.StoreError as error:
         click.echo(f"relais: states unknown: {error}", err=True)
     return states
 

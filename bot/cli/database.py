@@ -28,15 +28,14 @@ def upgrade(ctx: click.Context) -> None:
     Example (a store on PostgreSQL):
       RELAIS_DATABASE_URL=postgresql+psycopg://relais@db.example/relais relais db upgrade
     """
-    from bot.store import db as store
-    from bot.store import prepare
+    from bot.store import database, prepare
 
     url = store_url(ctx)
     with store_errors():
         prepare(url)
-        engine = store.create(url)
+        engine = database.create(url)
         try:
-            store.upgrade(engine)
+            database.upgrade(engine)
         finally:
             engine.dispose()
     click.echo(f"{location(url)}: up to date")

@@ -59,7 +59,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot import app
     from bot.logs import configure_logging
     from bot.store import StoreLocationError
-    from bot.store.db import StoreError
+    from bot.store.database import StoreError
 
     configure_logging(given.secrets(), given.log_level)
     campaigns = load(ctx, [], keep_going=start is None)

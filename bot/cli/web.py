@@ -97,7 +97,7 @@ def _campaigns(ctx: click.Context) -> list[Campaign]:
 def _demo_store(folder: Path, campaigns: list[Campaign]) -> tuple[Store, tuple[str, str]]:
     from bot.clock import SystemClock
     from bot.services.accounts import Accounts
-    from bot.store import db
+    from bot.store import database as db
     from bot.store.handle import Store
     from bot.store.moderators import ModeratorStore
     from bot.web.demo import demo_account, seed

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from bot.clock import Clock, wait_until
-from bot.domain import Campaign, ForwardLink, Network, PublicationKey, Removal, Reply
+from bot.domain import Campaign, ForwardLink, PublicationKey, Removal, Reply
 from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
 from bot.services.backoff import Backoff
 from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult
-from bot.store.db import store_failure
+from bot.store.database import store_failure
 from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Collector:
         return tags
 
     async def keep(
-        self, network: Network, replies: Sequence[Reply], links: Sequence[ForwardLink] = ()
+        self, network: str, replies: Sequence[Reply], links: Sequence[ForwardLink] = ()
     ) -> list[Collected]:
         """The replies that belong to a campaign, with the publication each one answers.
 
@@ -134,7 +134,7 @@ class Collector:
 
     async def save(
         self,
-        network: Network,
+        network: str,
         position: str | None,
         page: Page,
         source: MastodonSource | TelegramSource | None = None,
@@ -245,13 +245,16 @@ class Collector:
         posts and the recheck of stored replies every so many polls."""
         timing = self.timing
         poll = timing.poll
+        network = source.network
         return Feeds(
-            "mastodon collector",
+            f"{network} collector",
             (
-                Feed("mastodon:hashtags", partial(self._read_hashtags, source), poll),
-                Feed("mastodon:mentions", partial(self._read_mentions, source), poll),
-                Feed("mastodon:contexts", partial(self._read_contexts, source), poll * timing.context_every),
-                Feed("mastodon:recheck", partial(self.recheck, source), poll * timing.recheck_every),
+                Feed(f"{network}:hashtags", partial(self._read_hashtags, source), poll),
+                Feed(f"{network}:mentions", partial(self._read_mentions, source), poll),
+                Feed(
+                    f"{network}:contexts", partial(self._read_contexts, source), poll * timing.context_every
+                ),
+                Feed(f"{network}:recheck", partial(self.recheck, source), poll * timing.recheck_every),
             ),
             first_retry=poll,
         )
@@ -272,32 +275,33 @@ class Collector:
     async def _read_hashtags(self, source: MastodonSource) -> None:
         for tag in sorted(self._by_tag()):
             await self._drain(
-                f"mastodon:tag:{tag}",
+                f"{source.network}:tag:{tag}",
                 partial(source.hashtag_page, tag),
                 source,
                 rewind=self.timing.federation_delay,
             )
 
     async def _read_mentions(self, source: MastodonSource) -> None:
-        await self._drain("mastodon:mentions", source.mentions_page, source)
+        await self._drain(f"{source.network}:mentions", source.mentions_page, source)
 
     async def _read_contexts(self, source: MastodonSource) -> None:
         since = self.clock.now() - self.timing.context_age
-        for status_id in await self.store.run(self.comments.published_statuses, Network.MASTODON, since):
+        network = source.network
+        for status_id in await self.store.run(self.comments.published_statuses, network, since):
             replies = await source.replies_to(status_id)
-            origin = f"mastodon:context:{status_id}"
-            await self.save(Network.MASTODON, None, Page(list(replies), None), source, origin=origin)
+            origin = f"{network}:context:{status_id}"
+            await self.save(network, None, Page(list(replies), None), source, origin=origin)
 
     async def recheck(self, source: MastodonSource) -> None:
         """Look again at the replies seen longest ago: an edit updates one, a deletion
         deletes it (in turn, every stored reply is looked at again, however old)."""
-        limit = self.timing.recheck_limit
-        remote_ids = await self.store.run(self.comments.to_recheck, Network.MASTODON, limit)
+        limit, network = self.timing.recheck_limit, source.network
+        remote_ids = await self.store.run(self.comments.to_recheck, network, limit)
         items = [await source.lookup(remote_id) for remote_id in remote_ids]
         changed = [i for i in items if isinstance(i, Removal) or i.edited_at is not None]
         if changed:
-            await self.save(Network.MASTODON, None, Page(list(changed), None), origin="mastodon:recheck")
-        await self.store.run(self.comments.mark_checked, Network.MASTODON, remote_ids, self.clock.now())
+            await self.save(network, None, Page(list(changed), None), origin=f"{network}:recheck")
+        await self.store.run(self.comments.mark_checked, network, remote_ids, self.clock.now())
 
     async def _drain(
         self,
@@ -316,7 +320,7 @@ class Collector:
             await self._catch_up(fetch, source, after, rewind)
         for _ in range(self.timing.pages_per_round):
             page = await fetch(after)
-            await self.save(Network.MASTODON, position, page, source)
+            await self.save(source.network, position, page, source)
             after = page.cursor or after
             if not page.more:
                 return
@@ -333,7 +337,7 @@ class Collector:
             page = await fetch(after)
             origin = f"a catch-up before {stored}"
             # the position stays
-            await self.save(Network.MASTODON, None, Page(page.items, None), source, origin=origin)
+            await self.save(source.network, None, Page(page.items, None), source, origin=origin)
             if not page.more or page.cursor is None or int(page.cursor) >= int(stored):
                 return
             after = page.cursor
@@ -342,16 +346,17 @@ class Collector:
 
     def telegram_feeds(self, source: TelegramSource) -> Feeds:
         """The updates, read again as soon as a page is stored: the long poll is the wait."""
-        feed = Feed("telegram:updates", partial(self._read_updates, source), 0.0)
-        return Feeds("telegram collector", (feed,), first_retry=1.0, then="trying again in")
+        feed = Feed(f"{source.network}:updates", partial(self._read_updates, source), 0.0)
+        return Feeds(f"{source.network} collector", (feed,), first_retry=1.0, then="trying again in")
 
     async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
         await self.follow(self.telegram_feeds(source), lock, stop)
 
     async def _read_updates(self, source: TelegramSource) -> None:
-        offset = await self.store.run(self.comments.position, "telegram:updates")
+        position = f"{source.network}:updates"
+        offset = await self.store.run(self.comments.position, position)
         page = await source.updates(offset, self.timing.long_poll)
-        await self.save(Network.TELEGRAM, "telegram:updates", page, source)
+        await self.save(source.network, position, page, source)
 
 
 def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:

@@ -9,7 +9,6 @@ FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import re
 import zlib
@@ -41,7 +40,7 @@ from sqlalchemy import (
 
 from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
-from bot.store.db import refused
+from bot.store.database import refused
 from bot.store.decisions import DECISION_COLUMNS, UNDO, Change, DecisionRow
 from bot.store.schema import (
     UTCDateTime,
@@ -554,7 +553,7 @@ class CommentStore:
         after: int | None = None,
         limit: int | None = 50,
         newest_first: bool = True,
-    ) -> builtins.list[Comment]:
+    ) -> list[Comment]:
         """The replies ``query`` selects in the order they were collected (newest or oldest
         first), from the one that follows ``after`` (an id: the last of the previous page),
         so that a page stays put however many replies come in meanwhile."""
@@ -657,7 +656,7 @@ class CommentStore:
             statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
 
-    def get(self, comment_id: int) -> tuple[Comment, builtins.list[Event]] | None:
+    def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
         """A reply and its history, oldest event first."""
         with self.engine.connect() as connection:
             row = connection.execute(select(*_COLUMNS).where(comments.c.id == comment_id)).first()
@@ -666,13 +665,13 @@ class CommentStore:
             events = self._events(connection, [comment_id]).get(comment_id, [])
         return Comment(*row), events
 
-    def histories(self, comment_ids: Iterable[int]) -> dict[int, builtins.list[Event]]:
+    def histories(self, comment_ids: Iterable[int]) -> dict[int, list[Event]]:
         """The history of each of these replies, oldest event first (none: not there)."""
         with self.engine.connect() as connection:
-            return self._events(connection, builtins.list(comment_ids))
+            return self._events(connection, list(comment_ids))
 
-    def _events(self, connection: Connection, ids: builtins.list[int]) -> dict[int, builtins.list[Event]]:
-        found: dict[int, builtins.list[Event]] = {}
+    def _events(self, connection: Connection, ids: list[int]) -> dict[int, list[Event]]:
+        found: dict[int, list[Event]] = {}
         for chunk in _chunks(ids):
             rows = connection.execute(
                 select(
@@ -735,20 +734,6 @@ class CommentStore:
                     statement = statement.with_for_update(of=comments)
                 current = {row.id: Comment(*row) for row in connection.execute(statement).all()}
             yield Decisions(connection, current)
-
-    def list(
-        self,
-        *,
-        states: Sequence[str] | None = None,
-        search: str | None = None,
-        campaign: str | None = None,
-        limit: int | None = 50,
-        newest_first: bool = True,
-    ) -> builtins.list[Comment]:
-        """``find`` by state, words and campaign. (Last in the class: a method named ``list``
-        hides the builtin from the annotations below it.)"""
-        query = CommentQuery(states=tuple(states or ()), search=search, campaign=campaign)
-        return self.find(query, limit=limit, newest_first=newest_first)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bot.adapters.telegram.transport import TelegramBot, log
 from bot.domain import ForwardLink, Removal, Reply
 from bot.networks.telegram import NAME, message_url, remote_id
 from bot.ports import ChannelError, Page, PermanentError
+from bot.redact import redact
 
 POLLING_CONFLICT = (
     "another program is reading this bot's updates (getUpdates conflict); only one relais run may "
@@ -28,6 +29,7 @@ ACKNOWLEDGE_REACTION = "👍"
 
 
 class TelegramReader(TelegramBot):
+    network = NAME
     """Reads the messages people post where the bot is (groups, channels' discussion groups,
     private chats), for the collector: the ``TelegramSource`` of ``bot.ports``.
 
@@ -87,7 +89,7 @@ class TelegramReader(TelegramBot):
 
     def _translate_repeatable(self, exc: TelegramError) -> ChannelError:
         if isinstance(exc, Conflict):
-            said = self._scrub(exc.message)
+            said = redact(exc.message, self._token)
             if "webhook" in said.lower():
                 return PermanentError(
                     f"a webhook is set for this bot, so its updates cannot be read by polling; remove it "

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -21,6 +19,9 @@ from sqlalchemy.exc import (
     StatementError,
 )
 from sqlalchemy.pool import StaticPool
+
+from bot.redact import REDACTED, redact
+from bot.store.glance import heads as _heads
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -160,31 +161,6 @@ def is_current(engine: Engine) -> bool:
 _VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 
 
-@lru_cache(maxsize=1)
-def _heads() -> frozenset[str] | None:
-    """The revisions of ``migrations/versions`` that none revises, or None if a file there
-    does not say its ``revision`` and ``down_revision`` plainly."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
-        values: dict[str, ast.expr] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-                values[node.target.id] = node.value
-            elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
-                values[target.id] = node.value
-        try:
-            revision = ast.literal_eval(values["revision"])
-            down = ast.literal_eval(values["down_revision"])
-        except (KeyError, ValueError, SyntaxError):
-            return None
-        if not isinstance(revision, str):
-            return None
-        revisions.add(revision)
-        revised.update([down] if isinstance(down, str) else down or ())
-    return frozenset(revisions - revised)
-
-
 def _is_current_by_alembic(engine: Engine) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -202,14 +178,19 @@ def _explained(engine: Engine) -> Iterator[None]:
     except SQLAlchemyError as error:
         url = engine.url
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        if url.password:
-            reason = reason.replace(str(url.password), "***")
-        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}") from None
+        password = str(url.password) if url.password else None
+        raise StoreError(f"cannot use {_shown(url)}: {redact(reason, password)}") from None
 
 
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return _shown(make_url(url))
     except ArgumentError:
         return "(not a URL)"
+
+
+def _shown(url: URL) -> str:
+    # SQLAlchemy hides a password as "***", and would percent-encode REDACTED if set as one.
+    shown = url.render_as_string(hide_password=True)
+    return shown.replace(":***@", f":{REDACTED}@", 1) if url.password else shown
