@@ -37,7 +37,7 @@ import httpx
 from bot.clock import SystemClock
 from bot.domain import Network, Reply
 from bot.services.accounts import Accounts
-from bot.store import database as db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore
@@ -128,7 +128,7 @@ async def timed(
 
 
 async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
-    engine = db.create(url)
+    engine = database.create(url)
     accounts = Accounts(ModeratorStore(engine), SystemClock())
     accounts.add("bench", PASSWORD)
     store = Store(engine)
@@ -196,8 +196,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="relais-desk-bench-") as folder:
         url = f"sqlite:///{Path(folder) / 'relais.db'}"
-        engine = db.create(url)
-        db.upgrade(engine)
+        engine = database.create(url)
+        database.upgrade(engine)
         began = time.perf_counter()
         fill(engine, args.replies)
         engine.dispose()

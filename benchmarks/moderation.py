@@ -1,7 +1,7 @@
 """How fast the moderation desk's service answers with 100,000 replies in a SQLite store.
 
-A temporary SQLite store (``db.create`` + ``db.upgrade``: WAL, the FTS5 index, the indexes
-of migration 0007) is filled through the public store API: ``--replies`` (100,000) replies
+A temporary SQLite store (``database.create`` + ``database.upgrade``: WAL, the FTS5 index, the indexes
+of migration 0008) is filled through the public store API: ``--replies`` (100,000) replies
 saved by ``CommentStore.save_page`` in pages of 500, over three campaigns, both networks,
 French and English, 5,000 authors, texts drawn from a few thousand words with Zipf-like
 frequencies (a few words in most replies, thousands in very few), one in ten flagged by
@@ -43,7 +43,7 @@ from benchmarks.report import Figure, percentile, revision, show, summary  # noq
 from bot.clock import SimulatedClock  # noqa: E402
 from bot.domain import CommentState, Network, Reply  # noqa: E402
 from bot.services.moderation import CommentQuery, ModerationService  # noqa: E402
-from bot.store import db  # noqa: E402
+from bot.store import database  # noqa: E402
 from bot.store.comments import Collected, CommentStore  # noqa: E402
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -186,8 +186,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.store or Path(tmp) / "relais.db"
         reuse = path.exists()
-        engine = db.create(f"sqlite:///{path}")
-        db.upgrade(engine)
+        engine = database.create(f"sqlite:///{path}")
+        database.upgrade(engine)
         store = CommentStore(engine)
         clock = SimulatedClock(START + timedelta(days=30))
         service = ModerationService(store, clock)

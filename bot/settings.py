@@ -98,6 +98,7 @@ class Settings(_Networks, _Files, BaseSettings):
 
     log_level: str = "INFO"
     poll_seconds: float = 30.0  # between two readings of a network's replies, where it is polled
+    moderator: str | None = None  # who decides, for `relais comments` (never the login name)
     web_behind_proxy: bool = False  # relais web: trust the proxy's X-Forwarded-Proto (HTTPS)
 
     # The relative SQLite path as configured, to find a store an earlier version left in

@@ -162,9 +162,9 @@ def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
         )
     assert [
         c.id
-        for c in ModerationService(store, SimulatedClock(NOW)).decide(
-            [comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier"
-        ).comments
+        for c in ModerationService(store, SimulatedClock(NOW))
+        .decide([comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier")
+        .comments
     ] == [comment.id]
     ModerationService(store, SimulatedClock(NOW + timedelta(minutes=1))).decide(
         [comment.id], CommentState.APPROVED, actor="bob"

@@ -88,15 +88,16 @@ def test_list_formats_and_filters(root: Path) -> None:
 
 
 def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
-    result = relais(root, "comments", "reject", "2", "--reason", "pourriel", "--as", "ana")
-    assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana)\n")
-    assert relais(root, "comments", "approve", "1", "3", "--as", "bob").stdout == "approved: 1, 3 (by bob)\n"
-    missing = relais(root, "comments", "flag", "99")
+    result = relais(root, "comments", "reject", "2", "--code", "spam", "--reason", "pourriel", "--as", "ana")
+    assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana; decision 1)\n")
+    approved = relais(root, "comments", "approve", "1", "3", "--as", "bob").stdout
+    assert approved == "approved: 1, 3 (by bob; decision 2)\n"
+    missing = relais(root, "comments", "flag", "99", "--as", "ana")
     assert missing.returncode == 1
     assert missing.stderr == "relais: no reply 99\n"
     shown = relais(root, "comments", "show", "2").stdout
-    assert "state: rejected — pourriel" in shown
-    assert "rejected by ana: pourriel" in shown
+    assert "state: rejected — spam — pourriel" in shown
+    assert "rejected (spam) by ana: pourriel [decision 1]" in shown
     assert (
         json.loads(relais(root, "comments", "list", "--status", "approved", "--format", "json").stdout)[
             "comments"
@@ -131,11 +132,14 @@ def test_show_as_json_gives_the_reply_its_context_and_history(root: Path) -> Non
 
 
 def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
-    relais(root, "comments", "reject", "1", "--as", "ana")
+    relais(root, "comments", "reject", "1", "--code", "off_topic", "--as", "ana")
     relais(root, "comments", "approve", "2", "3", "--as", "ana")
     out = root / "archive.csv"
     result = relais(root, "export", "--format", "csv", "-o", str(out))
-    assert (result.returncode, result.stdout) == (0, f"2 replies from {root / 'relais.db'} written to {out}\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"2 replies from {root / 'relais.db'} written to {out}\n",
+    )
     content = out.read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(content.splitlines()))
     assert [r["author"] for r in rows] == ["participant 1", "participant 2"]

@@ -262,7 +262,9 @@ def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
     ]
 
 
-async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Project, loopback: Profile) -> None:
+async def test_a_campaign_goes_through_a_third_network_end_to_end(
+    project: Project, loopback: Profile
+) -> None:
     now = datetime.now(UTC)
     local = (now - timedelta(minutes=1)).astimezone(ZONE)
     project.campaign(CAMPAIGN.format(at=f"{local:%Y-%m-%d %H:%M}"))
@@ -317,4 +319,3 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Proje
         assert (comment.campaign, comment.publication_key) == ("essai", publication.key)
     finally:
         engine.dispose()
-

@@ -41,7 +41,7 @@ FORMULAS = [
     ("＋1", "'＋1"),
     ("－1", "'－1"),
     ("＠SUM(A1)", "'＠SUM(A1)"),
-    (" ＝HYPERLINK(\"x\")", "' ＝HYPERLINK(\"x\")"),
+    (' ＝HYPERLINK("x")', '\' ＝HYPERLINK("x")'),
     ("\u3000＝1+1", "'\u3000＝1+1"),  # an ideographic space, then a full-width equals sign
     ("\u00a0=1+1", "'\u00a0=1+1"),  # a no-break space
     ("﹦1+1", "'﹦1+1"),

@@ -101,7 +101,10 @@ def test_a_store_from_before_the_renamed_columns_keeps_its_rows(database_url: st
     row = Ledger(engine, "me").rows()["c/a/masto"]
     [comment] = CommentStore(engine).find(CommentQuery(search="gouvernement"))
     assert (row.publication_id, row.state, comment.publication_key) == ("a", "published", "c/a/masto")
-    assert CommentStore(engine).answered(Network.MASTODON, ["100", "1"]) == {"100": "c/a/masto", "1": "c/a/masto"}
+    assert CommentStore(engine).answered(Network.MASTODON, ["100", "1"]) == {
+        "100": "c/a/masto",
+        "1": "c/a/masto",
+    }
     engine.dispose()
 
 
@@ -189,8 +192,17 @@ def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
 def test_recover_after_a_crash(engine: Engine) -> None:
     dead = Ledger(engine, "dead")
     old = NOW - timedelta(hours=2)
-    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old", at=old), pub("t-waiting", TELEGRAM),
-               pub("m-waiting"), pub("old-waiting", at=old)], NOW)
+    dead.sync(
+        [
+            pub("t", TELEGRAM),
+            pub("m"),
+            pub("old", at=old),
+            pub("t-waiting", TELEGRAM),
+            pub("m-waiting"),
+            pub("old-waiting", at=old),
+        ],
+        NOW,
+    )
     dead.claim(["c/t/tg", "c/m/masto", "c/t-waiting/tg", "c/m-waiting/masto"], NOW)
     dead.claim(["c/old/masto", "c/old-waiting/masto"], old)
     assert dead.wire("c/t/tg", NOW) == Wire.OK

@@ -319,3 +319,34 @@ def test_the_documents_give_times_in_the_campaign_zone_and_text_as_written(
     history = documents.decisions_document(moderation.decisions())
     assert [(d["id"], d["state"], d["count"]) for d in history["decisions"]] == [(decided.id, "rejected", 1)]
     assert json.loads(json.dumps(author, ensure_ascii=False))["replies"][0]["comment"]["text"] == hostile
+
+
+def test_no_reply_text_or_author_name_in_a_log_line(
+    store: CommentStore, moderation: ModerationService, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    save(store, reply("1", "Texte secret", author="1"))
+    [only] = ids(store).values()
+    decision = moderation.decide([only], APPROVED, actor="ana")
+    moderation.undo(decision.id, actor="ana")
+    moderation.decide_matching(CommentQuery(search="secret"), FLAGGED, actor="ana")
+    moderation.author("mastodon", "@user1@example.org")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert ("Texte secret" in logged, "User 1" in logged, "@user1" in logged) == (False, False, False)
+
+
+@pytest.mark.parametrize("dense_from", [0, 5_000], ids=["words-in-most-replies", "words-in-few"])
+def test_a_search_is_counted_alike_however_common_its_words(
+    store: CommentStore, moderation: ModerationService, dense_from: int
+) -> None:
+    store.dense_from = dense_from  # past it, a count reads each reply's state, not each match
+    save(store, *(reply(str(i), "Casino" if i % 3 else "Bravo", author=str(i)) for i in range(9)))
+    found = ids(store)
+    moderation.decide([found["1"], found["2"]], REJECTED, actor="ana", reason_code="spam")
+    casino = CommentQuery(search="casino")
+    assert moderation.counts(casino) == {PENDING: 4, APPROVED: 0, REJECTED: 2, FLAGGED: 0}
+    pending = moderation.queue(CommentQuery(search="casino", states=("pending",)))
+    assert (pending.page.total, len(pending.page.comments)) == (4, 4)
+    assert moderation.page(CommentQuery(search="casino", states=("rejected",))).total == 2

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from bot.clock import SimulatedClock
 from bot.services.accounts import AccountError, Accounts
-from bot.store import database as db
+from bot.store import database
 from bot.store.moderators import ModeratorStore
 from bot.store.schema import moderators
 
@@ -93,8 +93,8 @@ def relais(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProce
 
 
 def test_the_moderators_command(tmp_path: Path) -> None:
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     engine.dispose()
     added = relais(tmp_path, "moderators", "add", "ana", "--admin", stdin="correct horse battery\n")
     assert added.returncode == 0, added.stderr
@@ -112,6 +112,6 @@ def test_the_moderators_command(tmp_path: Path) -> None:
     last = relais(tmp_path, "moderators", "remove", "ana")
     assert (last.returncode, "last admin" in last.stderr) == (1, True)
     assert relais(tmp_path, "moderators", "remove", "bob").stdout == "bob removed\n"
-    check = Accounts(ModeratorStore(db.create(f"sqlite:///{tmp_path / 'relais.db'}")), SimulatedClock(NOW))
+    check = Accounts(ModeratorStore(database.create(f"sqlite:///{tmp_path / 'relais.db'}")), SimulatedClock(NOW))
     assert [m.name for m in check.all()] == ["ana"]
     assert check.login("ana", "correct horse battery") is not None

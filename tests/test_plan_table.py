@@ -20,7 +20,10 @@ posts:
     )
     result = subprocess.run(
         [sys.executable, "-m", "bot", "plan"],
-        cwd=project.root, capture_output=True, text=True, timeout=60,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(project.root)},
     )
     assert result.returncode == 0, result.stderr

@@ -107,7 +107,9 @@ async def play(
 ) -> dict[str, tuple[str, int, str | None]]:
     publisher = Publisher(store, senders, clock, retry=retry)
     timers = SimulatedTimers(clock)
-    await Runner(publisher, timers, HERE, HERE).apply([dataclasses.replace(campaign(*publications), grace=grace)])
+    await Runner(publisher, timers, HERE, HERE).apply(
+        [dataclasses.replace(campaign(*publications), grace=grace)]
+    )
     await timers.run(after_each=publisher.drain)
     await publisher.stop()
     return {k: (r.state, r.attempts, r.last_error) for k, r in store.ledger.rows().items()}
@@ -367,7 +369,9 @@ async def _timed_out_then_stopped(store: Store, fake: FakeMastodon, late: Public
     await sender.start()
     fake.delay(seconds=3, path="/api/v1/statuses")
     clock = SimulatedClock(START, speed=1.0)  # the retry wait is real: the stop cuts it short
-    publisher = Publisher(store, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    publisher = Publisher(
+        store, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600)
+    )
     ledger = store.ledger
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([long_grace(late)])

@@ -53,7 +53,12 @@ def loaded(project: Path, *args: str) -> set[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SCRIPT, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -63,7 +68,11 @@ def loaded(project: Path, *args: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("command", "also"),
-    [(("validate",), set()), (("plan", "--format", "json"), set()), (("plan",), {"rich"})],  # (rich: the table)
+    [
+        (("validate",), set()),
+        (("plan", "--format", "json"), set()),
+        (("plan",), {"rich"}),
+    ],  # (rich: the table)
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
 )
 def test_validate_and_plan_load_no_network_store_or_migration_library(
@@ -77,7 +86,9 @@ def test_validate_and_plan_load_no_network_store_or_migration_library(
 def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120
+    )
     modules = loaded(project, "plan", "--format", "json")
     assert "sqlite3" in modules  # it read the store (bot.store.glance: no SQLAlchemy needed)
     assert modules & (NETWORK | OTHERS) == set()

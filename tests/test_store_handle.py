@@ -36,19 +36,45 @@ PAGES = 12
 
 def campaign() -> Campaign:
     posts = tuple(
-        Publication(campaign="c", id=f"p{i}", channel=CHANNEL, at=NOW + timedelta(minutes=i), timezone=ZONE,
-                    text=f"Annonce {i} #gautrinweb2", length=20, limit=500, language="fr")
+        Publication(
+            campaign="c",
+            id=f"p{i}",
+            channel=CHANNEL,
+            at=NOW + timedelta(minutes=i),
+            timezone=ZONE,
+            text=f"Annonce {i} #gautrinweb2",
+            length=20,
+            limit=500,
+            language="fr",
+        )
         for i in range(POSTS)
     )
-    return Campaign(slug="c", source=Path("c.yaml"), timezone=ZONE, language="fr", hashtags=("gautrinweb2",),
-                    channels={"masto": CHANNEL}, grace=timedelta(minutes=15), acknowledge=False,
-                    moderation=Moderation(), publications=posts)
+    return Campaign(
+        slug="c",
+        source=Path("c.yaml"),
+        timezone=ZONE,
+        language="fr",
+        hashtags=("gautrinweb2",),
+        channels={"masto": CHANNEL},
+        grace=timedelta(minutes=15),
+        acknowledge=False,
+        moderation=Moderation(),
+        publications=posts,
+    )
 
 
 def reply(n: int) -> Reply:
-    return Reply(network=Network.MASTODON, remote_id=str(n), text=f"Avis {n} #gautrinweb2",
-                 created_at=NOW, author_id=str(n), author_handle=f"@u{n}@example.org", author_name=f"U{n}",
-                 url=f"https://example.org/@u{n}/{n}", hashtags=("gautrinweb2",))
+    return Reply(
+        network=Network.MASTODON,
+        remote_id=str(n),
+        text=f"Avis {n} #gautrinweb2",
+        created_at=NOW,
+        author_id=str(n),
+        author_handle=f"@u{n}@example.org",
+        author_name=f"U{n}",
+        url=f"https://example.org/@u{n}/{n}",
+        hashtags=("gautrinweb2",),
+    )
 
 
 class Console_(ConsoleSender):
@@ -85,7 +111,9 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
 
         async def collect() -> None:
             for page in range(PAGES):
-                await collector.save(Network.MASTODON, "mastodon:tag:gautrinweb2", Page([reply(page)], str(page)))
+                await collector.save(
+                    Network.MASTODON, "mastodon:tag:gautrinweb2", Page([reply(page)], str(page))
+                )
                 order.append("collect")
             threads.add(await store.run(threading.current_thread))
 
@@ -128,8 +156,10 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
     else:
         observer = create_engine(database_url)
         with observer.connect() as connection:
-            others = connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )).scalar()
+            others = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
         observer.dispose()
         assert others == 0

@@ -141,7 +141,9 @@ def closed_port_url() -> str:
 async def test_text_is_sent_as_html_and_the_receipt_names_the_message(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
-    receipt = await sender.publish(publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"), on_wire=no_wait)
+    receipt = await sender.publish(
+        publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"), on_wire=no_wait
+    )
 
     (sent,) = tg.sent
     assert (sent.method, sent.chat_id, sent.parse_mode) == ("sendMessage", CHANNEL, "HTML")
@@ -163,7 +165,9 @@ async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSende
     ]
 
 
-async def test_a_text_over_the_limit_is_refused_before_sending(sender: TelegramSender, tg: FakeTelegram) -> None:
+async def test_a_text_over_the_limit_is_refused_before_sending(
+    sender: TelegramSender, tg: FakeTelegram
+) -> None:
     with pytest.raises(PermanentError, match="4097 characters"):
         await sender.publish(publication("<b>x</b>" + "x" * 4096), on_wire=no_wait)
     assert tg.sent == []
@@ -339,7 +343,9 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
         await telegram.close()
 
 
-async def test_on_wire_is_awaited_once_right_before_the_request(sender: TelegramSender, tg: FakeTelegram) -> None:
+async def test_on_wire_is_awaited_once_right_before_the_request(
+    sender: TelegramSender, tg: FakeTelegram
+) -> None:
     received_before: list[int] = []
 
     async def on_wire() -> None:
@@ -430,7 +436,8 @@ async def test_without_the_limiter_the_fake_does_answer_429(tg: FakeTelegram) ->
     await telegram.start()
     try:
         results = await asyncio.gather(
-            *(telegram.publish(publication("x", chat), on_wire=no_wait) for chat in ids), return_exceptions=True
+            *(telegram.publish(publication("x", chat), on_wire=no_wait) for chat in ids),
+            return_exceptions=True,
         )
     finally:
         await telegram.close()

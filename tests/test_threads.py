@@ -193,7 +193,9 @@ async def our_status(md: FakeMastodon, engine: Engine) -> tuple[str, str]:
     sender = MastodonSender(md.url, MASTODON_TOKEN)
     try:
         await sender.start()
-        status_id = (await sender.publish(publication(Network.MASTODON), on_wire=lambda: asyncio.sleep(0))).remote_id
+        status_id = (
+            await sender.publish(publication(Network.MASTODON), on_wire=lambda: asyncio.sleep(0))
+        ).remote_id
     finally:
         await sender.close()
     return published(engine, Network.MASTODON, status_id), status_id

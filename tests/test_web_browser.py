@@ -14,7 +14,7 @@ import pytest
 
 from bot.clock import SystemClock
 from bot.services.accounts import Accounts
-from bot.store import database as db
+from bot.store import database
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore
 from tests.webdesk import PASSWORD, add_replies, reply
@@ -34,8 +34,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
 
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     texts = ["Bravo pour le rapport", "Question sur la diffusion", "Le rapport est clair", "Merci"]
     add_replies(engine, [reply(n, f"{texts[n % 4]} ({n})") for n in range(1, 13)])
     Accounts(ModeratorStore(engine), SystemClock()).add("ana", PASSWORD, admin=True)

@@ -153,10 +153,14 @@ def store_errors() -> Iterator[None]:
         fail(str(error))
 
 
-def actor(given: str | None) -> str:
-    """As whom a moderator acts: the name given (``--as``), else their login name."""
-    if given:
-        return given
-    import getpass
-
-    return getpass.getuser()
+def actor(ctx: click.Context, given: str | None) -> str:
+    """As whom a moderator acts: the name given (``--as``), else ``RELAIS_MODERATOR``; never
+    the login name (``root`` is nobody's name in the archive)."""
+    name = (given or settings(ctx).moderator or "").strip()
+    if not name:
+        fail(
+            "who is deciding? nobody is named",
+            EXIT_INVALID,
+            hint="set RELAIS_MODERATOR=your-name (in .env or the environment), or add --as NAME",
+        )
+    return name

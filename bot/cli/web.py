@@ -97,13 +97,13 @@ def _campaigns(ctx: click.Context) -> list[Campaign]:
 def _demo_store(folder: Path, campaigns: list[Campaign]) -> tuple[Store, tuple[str, str]]:
     from bot.clock import SystemClock
     from bot.services.accounts import Accounts
-    from bot.store import database as db
+    from bot.store import database
     from bot.store.handle import Store
     from bot.store.moderators import ModeratorStore
     from bot.web.demo import demo_account, seed
 
     store = Store.open(f"sqlite:///{folder / 'demo.db'}")
-    db.upgrade(store.engine)
+    database.upgrade(store.engine)
     seed(store.comments, campaigns, SystemClock().now())
     login = demo_account(Accounts(ModeratorStore(store.engine), SystemClock()))
     return store, login

@@ -317,6 +317,11 @@ class ModerationService:
             parent = self.store.by_remote_id(comment.network, comment.in_reply_to)
         return Detail(comment, history, answers, parent)
 
+    def existing(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """The ids of the replies stored within these ranges (first and last included):
+        a range (``12-40``) stands for those, its gaps left by deleted replies skipped."""
+        return self.store.ids_within(ranges)
+
     def author(self, network: str, handle: str, *, limit: int = 200) -> AuthorView:
         """Every reply of the author ``handle`` (as shown, or the network's id) on
         ``network``, newest first (``limit`` of them), with their histories and counts."""

@@ -139,6 +139,8 @@ _FTS = table("comments_fts", column("rowid"))  # SQLite's full-text index (see m
 
 
 class CommentStore:
+    dense_from = 5_000  # matches past which a count of a search reads the state index (``_dense``)
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
@@ -571,7 +573,8 @@ class CommentStore:
 
     def count(self, query: CommentQuery | None = None) -> int:
         """How many replies ``query`` selects."""
-        selected = self._select(select(func.count()), query or CommentQuery(), counting=True)
+        query = query or CommentQuery()
+        selected = self._select(select(func.count()), query, counting=True, dense=self._dense(query))
         if selected is None:
             return 0
         with self.engine.connect() as connection:
@@ -580,22 +583,50 @@ class CommentStore:
     def counts(self, query: CommentQuery | None = None) -> dict[str, int]:
         """How many replies in each state (the states ``query`` selects set aside)."""
         unstated = replace(query, states=()) if query else CommentQuery()
-        selected = self._select(select(comments.c.state, func.count()), unstated, counting=True)
+        state = comments.c.state.concat("") if self._covered(unstated) else comments.c.state
+        selected = self._select(
+            select(state, func.count()), unstated, counting=True, dense=self._dense(unstated)
+        )
         if selected is None:
             return {}
         with self.engine.connect() as connection:
-            return dict(connection.execute(selected[0].group_by(comments.c.state)).all())
+            return dict(connection.execute(selected[0].group_by(state)).all())
+
+    def _dense(self, query: CommentQuery) -> bool:
+        """Whether ``query`` is a search (by state at most) whose words are in so many
+        replies that reading the state of every reply beats looking up each match (SQLite;
+        the full-text index counts its matches in a millisecond)."""
+        if self._postgres or not query.search or query.author or _narrowed(query):
+            return False
+        words = _WORD.findall(query.search)
+        if not words:
+            return False
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT count(*) FROM comments_fts WHERE comments_fts MATCH :search"),
+                {"search": _fts_query(words)},
+            ).scalar_one()
+        return int(found) > self.dense_from
+
+    def _covered(self, query: CommentQuery) -> bool:
+        """Whether a count of ``query`` should read ``ix_comments_queue`` alone. SQLite's
+        planner, without statistics, would rather walk an index on state or network and read
+        each row (a GROUP BY state in the index's order): comparing ``state || ''`` and
+        ``network || ''`` leaves those indexes out, and the covering one is read instead."""
+        return not self._postgres and not query.search and not query.author and _narrowed(query)
 
     def _select(
-        self, statement: Select[Any], query: CommentQuery, *, counting: bool = False
+        self, statement: Select[Any], query: CommentQuery, *, counting: bool = False, dense: bool = False
     ) -> tuple[Select[Any], ColumnElement[Any]] | None:
         """``statement`` restricted to what ``query`` selects, and the column replies are
         ordered by; None when nothing can match (a search without a word).
 
         ``counting``: the statement counts, it reads no reply. On SQLite it then reads the
-        replies' covering index alone (``ix_comments_queue``, migration 0007) rather than
-        their rows, which hold the text, or, for a search, looks up only the matches: a count
-        of 100,000 replies stays within a few milliseconds (benchmarks/moderation.py)."""
+        replies' covering index alone (``ix_comments_queue``, migration 0008) rather than
+        their rows, which hold the text (see ``_covered``), or, for a search, looks up only
+        the matches: a count of 100,000 replies stays within a few milliseconds
+        (benchmarks/moderation.py). ``dense``: a search whose words are in many replies
+        (``_dense``), counted by reading the state index once rather than each match's row."""
         order: ColumnElement[Any] = comments.c.id
         source: FromClause = comments
         if query.search and query.search.strip():
@@ -610,26 +641,29 @@ class CommentStore:
                 )
             else:
                 # FTS5 first, in its own rowid order, so that LIMIT stops it early however
-                # common the words; each word quoted, so no FTS syntax comes from the user.
-                fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-                match = text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
-                if counting:  # the matches once, then each one's state (never a MATCH per reply)
-                    statement = statement.where(comments.c.id.in_(select(_FTS.c.rowid).where(match)))
+                # common the words.
+                match = text("comments_fts MATCH :search").bindparams(bindparam("search", _fts_query(words)))
+                matches = select(_FTS.c.rowid).where(match)
+                if counting and dense:  # each reply's state from the narrow index, not its row
+                    statement = statement.where((comments.c.id + 0).in_(matches))
+                elif counting:  # the matches once, then each one's state (never a MATCH per reply)
+                    statement = statement.where(comments.c.id.in_(matches))
                 else:
                     source = _FTS.join(comments, comments.c.id == _FTS.c.rowid)
                     statement = statement.where(match)
                     order = _FTS.c.rowid
-        elif counting and not self._postgres and not query.author:
-            statement = statement.with_hint(comments, "INDEXED BY ix_comments_queue", "sqlite")
         statement = statement.select_from(source)
+        covered = counting and self._covered(query)
         if query.states:
-            statement = statement.where(comments.c.state.in_(list(query.states)))
+            state = comments.c.state.concat("") if covered else comments.c.state
+            statement = statement.where(state.in_(list(query.states)))
         if query.campaign:
             statement = statement.where(comments.c.campaign == query.campaign)
         if query.network and query.author:  # (network || '': the author's indexes find them)
             statement = statement.where(comments.c.network.concat("") == query.network)
         elif query.network:
-            statement = statement.where(comments.c.network == query.network)
+            network = comments.c.network.concat("") if covered else comments.c.network
+            statement = statement.where(network == query.network)
         if query.language:  # "fr" also selects "fr-CA"
             statement = statement.where(
                 or_(
@@ -655,6 +689,16 @@ class CommentStore:
         if query.decided_by:
             statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
+
+    def ids_within(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """The stored ids within each (first, last) range, in order."""
+        found: list[int] = []
+        with self.engine.connect() as connection:
+            for first, last in ranges:
+                found += connection.execute(
+                    select(comments.c.id).where(comments.c.id.between(first, last)).order_by(comments.c.id)
+                ).scalars()
+        return found
 
     def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
         """A reply and its history, oldest event first."""
@@ -912,6 +956,28 @@ class Decisions:
             )
         if rows:
             self._connection.execute(insert(comment_events), rows)
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    """FTS5's query for these words, each quoted: no FTS syntax comes from the user."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _narrowed(query: CommentQuery) -> bool:
+    """Whether ``query`` selects by more than state (counting by state alone is fastest on
+    the narrow ``ix_comments_state_id``, which SQLite picks by itself)."""
+    return any(
+        (
+            query.campaign,
+            query.network,
+            query.language,
+            query.since,
+            query.until,
+            query.reason,
+            query.reason_code,
+            query.decided_by,
+        )
+    )
 
 
 def _chunks(items: list[int], size: int = 500) -> list[list[int]]:

@@ -6,7 +6,7 @@ that of each one already past; importing SQLAlchemy for it took a third of their
 On an SQLite file the standard library's ``sqlite3`` answers, with the same two queries
 the ledger makes (``tests/test_startup.py`` compares them). Anything it cannot answer
 plainly (PostgreSQL, a store not current, locked, or not a Relais store at all) gets None:
-the caller then asks ``Ledger`` and ``db.is_current``, which say what is wrong.
+the caller then asks ``Ledger`` and ``database.is_current``, which say what is wrong.
 """
 
 from __future__ import annotations

@@ -33,17 +33,30 @@ VERSION = "4.3.0"
 INVALID_TOKEN = "The access token is invalid"
 NOT_FOUND = "Record not found"
 
-_MENTION_RE = re.compile(
-    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@([\w.-]+\w))?", re.I)
+_MENTION_RE = re.compile(r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@([\w.-]+\w))?", re.I)
 _HASHTAG_RE = re.compile(r"(?<![=/)\w])#(\w*[^\W\d_]\w*)")
 _URL_RE = re.compile(r"(?<![\w/])https?://[^\s<>\"']+", re.I)
 _URL_PREFIX_RE = re.compile(r"^https?://(www\.)?", re.I)
 _BREAK_RE = re.compile(r"<(?:br|/?p)\b[^>]*>", re.I)
 _TAG_RE = re.compile(r"<[^>]+>")
 _FAVOURITE_RE = re.compile(r"/api/v1/statuses/[^/]+/favourite/?")
-_MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
-               "image/heif", "image/avif", "video/mp4", "video/webm", "video/quicktime",
-               "audio/mpeg", "audio/ogg", "audio/wav", "audio/flac", "audio/mp4"]
+_MIME_TYPES = [
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+    "video/mp4",
+    "video/webm",
+    "video/quicktime",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/flac",
+    "audio/mp4",
+]
 
 
 def _iso(ts: float | None = None) -> str:
@@ -62,9 +75,14 @@ def _trim_url(url: str) -> str:
 def _extends(ch: str) -> bool:
     """True if ``ch`` continues the previous grapheme cluster (an approximation of UAX #29)."""
     cp = ord(ch)
-    return (unicodedata.category(ch) in ("Mn", "Me", "Mc") or cp == 0x200D
-            or 0xFE00 <= cp <= 0xFE0F or 0x1F3FB <= cp <= 0x1F3FF
-            or 0xE0020 <= cp <= 0xE007F or 0xE0100 <= cp <= 0xE01EF)
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or cp == 0x200D
+        or 0xFE00 <= cp <= 0xFE0F
+        or 0x1F3FB <= cp <= 0x1F3FF
+        or 0xE0020 <= cp <= 0xE007F
+        or 0xE0100 <= cp <= 0xE01EF
+    )
 
 
 def grapheme_length(text: str) -> int:
@@ -84,7 +102,7 @@ def grapheme_length(text: str) -> int:
 
 def count_characters(text: str, spoiler_text: str = "", url_chars: int = 23) -> int:
     """Length of a status the way Mastodon's StatusLengthValidator counts it."""
-    countable = _URL_RE.sub(lambda m: "x" * url_chars + m[0][len(_trim_url(m[0])):], text)
+    countable = _URL_RE.sub(lambda m: "x" * url_chars + m[0][len(_trim_url(m[0])) :], text)
     countable = _MENTION_RE.sub(lambda m: "@" + m[1], countable)
     return grapheme_length(spoiler_text + countable)
 
@@ -130,9 +148,16 @@ class _Fault:
 class FakeMastodon:
     """A Mastodon server on 127.0.0.1 with a thread-safe test-side API."""
 
-    def __init__(self, token: str = "test-token-not-real", *, max_characters: int = 500,
-                 rate_limit: int = 300, rate_limit_window: float = 300.0,
-                 domain: str = "relais.test", username: str = "relais") -> None:
+    def __init__(
+        self,
+        token: str = "test-token-not-real",
+        *,
+        max_characters: int = 500,
+        rate_limit: int = 300,
+        rate_limit_window: float = 300.0,
+        domain: str = "relais.test",
+        username: str = "relais",
+    ) -> None:
         self._token = token
         self.max_characters = max_characters
         self.max_media_attachments = 4
@@ -262,8 +287,11 @@ class FakeMastodon:
         """The status id of every POST /api/v1/statuses/:id/favourite received, in order,
         whatever the answer (a 429 included)."""
         with self._cond:
-            return [r.path.split("/")[4] for r in self._requests
-                    if r.method == "POST" and _FAVOURITE_RE.fullmatch(r.path)]
+            return [
+                r.path.split("/")[4]
+                for r in self._requests
+                if r.method == "POST" and _FAVOURITE_RE.fullmatch(r.path)
+            ]
 
     @property
     def media(self) -> list[JSON]:
@@ -301,11 +329,19 @@ class FakeMastodon:
 
     # ---- test-side state -------------------------------------------------------------
 
-    def add_remote_status(self, account: str = "alice@example.org",
-                          content_html: str = "<p>Hello</p>", tags: list[str] | None = None,
-                          in_reply_to_id: str | None = None, visibility: str = "public",
-                          language: str | None = "fr", *, mentions: list[str] | None = None,
-                          spoiler_text: str = "", written_at: float | None = None) -> JSON:
+    def add_remote_status(
+        self,
+        account: str = "alice@example.org",
+        content_html: str = "<p>Hello</p>",
+        tags: list[str] | None = None,
+        in_reply_to_id: str | None = None,
+        visibility: str = "public",
+        language: str | None = "fr",
+        *,
+        mentions: list[str] | None = None,
+        spoiler_text: str = "",
+        written_at: float | None = None,
+    ) -> JSON:
         """Add a status from another account (tags default to the #hashtags in the HTML).
 
         ``written_at`` (a past unix time): the status arrives late by federation, and, as
@@ -315,10 +351,16 @@ class FakeMastodon:
             author = self._account(account)
             names = tags if tags is not None else self._tags_in(content_html)
             status = self._new_status(
-                author, content_html, visibility=visibility, language=language,
-                spoiler_text=spoiler_text, in_reply_to_id=in_reply_to_id,
+                author,
+                content_html,
+                visibility=visibility,
+                language=language,
+                spoiler_text=spoiler_text,
+                in_reply_to_id=in_reply_to_id,
                 mentions=[self._mention(self._account(a)) for a in mentions or []],
-                tags=[self._tag(n) for n in names], written_at=written_at)
+                tags=[self._tag(n) for n in names],
+                written_at=written_at,
+            )
             self._changed()
             return copy.deepcopy(status)
 
@@ -329,8 +371,9 @@ class FakeMastodon:
             parent = self._all.get(status["in_reply_to_id"] or "")
             if parent:
                 parent["replies_count"] = max(0, parent["replies_count"] - 1)
-            self._notifications = [n for n in self._notifications
-                                   if (n.get("status") or {}).get("id") != status["id"]]
+            self._notifications = [
+                n for n in self._notifications if (n.get("status") or {}).get("id") != status["id"]
+            ]
             self._changed()
 
     def edit_status(self, status_id: str, new_html: str, tags: list[str] | None = None) -> JSON:
@@ -357,17 +400,23 @@ class FakeMastodon:
             self._changed()
             return copy.deepcopy(profile)
 
-    def add_notification(self, type_: str, account: str | None = None,
-                         status: JSON | str | None = None) -> JSON:
+    def add_notification(
+        self, type_: str, account: str | None = None, status: JSON | str | None = None
+    ) -> JSON:
         """Add a notification of any type for the bot account."""
         with self._cond:
             sid = status if isinstance(status, str) or status is None else status["id"]
             live = self._all[str(sid)] if sid is not None else None
             acct = account or (live["account"]["acct"] if live else "alice@example.org")
             nid = self._next_id()
-            notification = {"id": nid, "type": type_, "created_at": _iso(),
-                            "group_key": f"ungrouped-{nid}", "account": self._account(acct),
-                            "status": live}
+            notification = {
+                "id": nid,
+                "type": type_,
+                "created_at": _iso(),
+                "group_key": f"ungrouped-{nid}",
+                "account": self._account(acct),
+                "status": live,
+            }
             self._notifications.append(notification)
             self._changed()
             return copy.deepcopy(notification)
@@ -402,29 +451,45 @@ class FakeMastodon:
         with self._cond:
             self._faults.append(fault)
 
-    def fail(self, path: str | None = None, status: int = 500, times: int = 1, *,
-             method: str | None = None, body: str | None = None) -> None:
+    def fail(
+        self,
+        path: str | None = None,
+        status: int = 500,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        body: str | None = None,
+    ) -> None:
         """Answer the next ``times`` matching requests with ``status``, doing nothing."""
         text = body if body is not None else '{"error": "We\'re sorry, but something went wrong"}'
         self._add_fault(_Fault("fail", times, path, method, status=status, body=text))
 
-    def rate_limited(self, reset_in: float = 2.0, times: int = 1, *, path: str | None = None,
-                     method: str | None = None) -> None:
+    def rate_limited(
+        self, reset_in: float = 2.0, times: int = 1, *, path: str | None = None, method: str | None = None
+    ) -> None:
         """Answer 429 with X-RateLimit-Remaining 0 and a reset ``reset_in`` seconds ahead."""
         self._add_fault(_Fault("rate_limited", times, path, method, status=429, seconds=reset_in))
 
-    def delay(self, seconds: float = 2.0, times: int = 1, *, path: str | None = None,
-              method: str | None = None) -> None:
+    def delay(
+        self, seconds: float = 2.0, times: int = 1, *, path: str | None = None, method: str | None = None
+    ) -> None:
         """Process the request at once, but hold the answer ``seconds`` seconds."""
         self._add_fault(_Fault("delay", times, path, method, seconds=seconds))
 
-    def drop_after_receive(self, times: int = 1, *, path: str | None = None,
-                           method: str | None = None) -> None:
+    def drop_after_receive(
+        self, times: int = 1, *, path: str | None = None, method: str | None = None
+    ) -> None:
         """Process the request, then close the connection without answering."""
         self._add_fault(_Fault("drop", times, path, method))
 
-    def malformed(self, times: int = 1, *, path: str | None = None, method: str | None = None,
-                  body: str = '{"id": "1", "content": ') -> None:
+    def malformed(
+        self,
+        times: int = 1,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        body: str = '{"id": "1", "content": ',
+    ) -> None:
         """Process the request, then answer 200 with ``body`` (by default not valid JSON)."""
         self._add_fault(_Fault("malformed", times, path, method, status=200, body=body))
 
@@ -432,7 +497,8 @@ class FakeMastodon:
         with self._cond:
             for fault in self._faults:
                 if (fault.path is None or request.path.startswith(fault.path)) and (
-                        fault.method is None or fault.method.upper() == request.method):
+                    fault.method is None or fault.method.upper() == request.method
+                ):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
@@ -442,8 +508,11 @@ class FakeMastodon:
     # ---- request pipeline ------------------------------------------------------------
 
     def _ratelimit_headers(self, remaining: int, reset_at: float) -> dict[str, str]:
-        return {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": _iso(reset_at)}
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": _iso(reset_at),
+        }
 
     def _consume_budget(self) -> tuple[bool, dict[str, str]]:
         with self._cond:
@@ -461,19 +530,19 @@ class FakeMastodon:
             path = request.path.rstrip("/")
             return request.method == "GET" and (
                 path in ("/api/v1/instance", "/api/v2/instance")
-                or path.startswith(("/api/v1/timelines/tag/", "/api/v1/statuses/")))
+                or path.startswith(("/api/v1/timelines/tag/", "/api/v1/statuses/"))
+            )
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(),
-                                                                  self._token.encode())
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
 
     @web.middleware
-    async def _middleware(self, request: web.Request,
-                          handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         headers = CIMultiDict(request.headers)
         if "Authorization" in headers:
             headers["Authorization"] = "Bearer [redacted]"
-        record = RecordedRequest(request.method, request.path, request.query_string, headers,
-                                 time.time())
+        record = RecordedRequest(request.method, request.path, request.query_string, headers, time.time())
         request[_RECORD] = record
         with self._cond:
             self._requests.append(record)
@@ -483,8 +552,7 @@ class FakeMastodon:
             response = self._error(429, "Too many requests")
             response.headers.update(self._ratelimit_headers(0, time.time() + fault.seconds))
         elif fault and fault.kind == "fail":
-            response = web.Response(status=fault.status, text=fault.body,
-                                    content_type="application/json")
+            response = web.Response(status=fault.status, text=fault.body, content_type="application/json")
             response.headers.update(self._consume_budget()[1])
         else:
             response = await self._handle(request, handler)
@@ -494,8 +562,9 @@ class FakeMastodon:
             self._changed()
         return response
 
-    async def _handle(self, request: web.Request,
-                      handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _handle(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         allowed, ratelimit = self._consume_budget()
         if not allowed:
             response = self._error(429, "Too many requests")
@@ -509,8 +578,9 @@ class FakeMastodon:
         response.headers.update(ratelimit)
         return response
 
-    async def _after(self, request: web.Request, fault: _Fault | None,
-                     response: web.StreamResponse) -> web.StreamResponse:
+    async def _after(
+        self, request: web.Request, fault: _Fault | None, response: web.StreamResponse
+    ) -> web.StreamResponse:
         if fault is None:
             return response
         if fault.kind == "delay":
@@ -521,8 +591,9 @@ class FakeMastodon:
             request.transport.abort()
         elif fault.kind == "malformed":
             bad = web.Response(status=200, text=fault.body, content_type="application/json")
-            bad.headers.update({k: v for k, v in response.headers.items()
-                                if k.lower().startswith("x-ratelimit")})
+            bad.headers.update(
+                {k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")}
+            )
             return bad
         return response
 
@@ -541,8 +612,10 @@ class FakeMastodon:
             params = dict(data) if isinstance(data, dict) else {}
         else:
             form = await request.post()
-            params = {k.removesuffix("[]"): form.getall(k) if k.endswith("[]") else form[k]
-                      for k in set(form.keys())}
+            params = {
+                k.removesuffix("[]"): form.getall(k) if k.endswith("[]") else form[k]
+                for k in set(form.keys())
+            }
         request[_RECORD].params = {k: getattr(v, "filename", v) for k, v in params.items()}
         return params
 
@@ -563,14 +636,29 @@ class FakeMastodon:
             base = f"https://{domain}" if domain else self.url
             image = f"{self.url}/images/missing.png"
             self._accounts[key] = {
-                "id": str(next(self._account_ids)), "username": username,
+                "id": str(next(self._account_ids)),
+                "username": username,
                 "acct": f"{username}@{domain}" if domain else username,
-                "display_name": username, "locked": False, "bot": bot, "discoverable": True,
-                "group": False, "created_at": _iso(), "note": "", "url": f"{base}/@{username}",
-                "uri": f"{base}/users/{username}", "avatar": image, "avatar_static": image,
-                "header": image, "header_static": image, "followers_count": 0,
-                "following_count": 0, "statuses_count": 0, "last_status_at": None,
-                "emojis": [], "fields": []}
+                "display_name": username,
+                "locked": False,
+                "bot": bot,
+                "discoverable": True,
+                "group": False,
+                "created_at": _iso(),
+                "note": "",
+                "url": f"{base}/@{username}",
+                "uri": f"{base}/users/{username}",
+                "avatar": image,
+                "avatar_static": image,
+                "header": image,
+                "header_static": image,
+                "followers_count": 0,
+                "following_count": 0,
+                "statuses_count": 0,
+                "last_status_at": None,
+                "emojis": [],
+                "fields": [],
+            }
         return self._accounts[key]
 
     @staticmethod
@@ -586,11 +674,21 @@ class FakeMastodon:
         text = html.unescape(_TAG_RE.sub("", _BREAK_RE.sub("\n", content_html)))
         return list(dict.fromkeys(m[1].lower() for m in _HASHTAG_RE.finditer(text)))
 
-    def _new_status(self, account: JSON, content: str, *, visibility: str = "public",
-                    language: str | None = None, spoiler_text: str = "",
-                    sensitive: bool = False, media: list[JSON] | None = None,
-                    mentions: list[JSON] | None = None, tags: list[JSON] | None = None,
-                    in_reply_to_id: str | None = None, written_at: float | None = None) -> JSON:
+    def _new_status(
+        self,
+        account: JSON,
+        content: str,
+        *,
+        visibility: str = "public",
+        language: str | None = None,
+        spoiler_text: str = "",
+        sensitive: bool = False,
+        media: list[JSON] | None = None,
+        mentions: list[JSON] | None = None,
+        tags: list[JSON] | None = None,
+        in_reply_to_id: str | None = None,
+        written_at: float | None = None,
+    ) -> JSON:
         sid = self._next_id() if written_at is None else str((int(written_at * 1000) << 16) + len(self._all))
         parent = self._all.get(str(in_reply_to_id)) if in_reply_to_id else None
         if parent:
@@ -598,19 +696,36 @@ class FakeMastodon:
         account["statuses_count"] += 1
         account["last_status_at"] = _iso()[:10]
         status = {
-            "id": sid, "uri": f"{account['uri']}/statuses/{sid}", "url": f"{account['url']}/{sid}",
-            "created_at": _iso(written_at), "edited_at": None,
+            "id": sid,
+            "uri": f"{account['uri']}/statuses/{sid}",
+            "url": f"{account['url']}/{sid}",
+            "created_at": _iso(written_at),
+            "edited_at": None,
             "account": copy.deepcopy(account),
-            "content": content, "visibility": visibility,
+            "content": content,
+            "visibility": visibility,
             "sensitive": sensitive or bool(spoiler_text),
-            "spoiler_text": spoiler_text, "media_attachments": media or [],
+            "spoiler_text": spoiler_text,
+            "media_attachments": media or [],
             "application": None if "@" in account["acct"] else {"name": "Relais", "website": None},
-            "mentions": mentions or [], "tags": tags or [], "emojis": [], "reblogs_count": 0,
-            "favourites_count": 0, "replies_count": 0,
+            "mentions": mentions or [],
+            "tags": tags or [],
+            "emojis": [],
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "replies_count": 0,
             "in_reply_to_id": str(in_reply_to_id) if in_reply_to_id else None,
             "in_reply_to_account_id": parent["account"]["id"] if parent else None,
-            "reblog": None, "poll": None, "card": None, "language": language, "favourited": False,
-            "reblogged": False, "muted": False, "bookmarked": False, "filtered": []}
+            "reblog": None,
+            "poll": None,
+            "card": None,
+            "language": language,
+            "favourited": False,
+            "reblogged": False,
+            "muted": False,
+            "bookmarked": False,
+            "filtered": [],
+        }
         self._all[sid] = status
         return status
 
@@ -630,74 +745,117 @@ class FakeMastodon:
             pos = end
             if kind == "url":
                 prefix = _URL_PREFIX_RE.match(value)[0]  # type: ignore[index]
-                rest = value[len(prefix):]
+                rest = value[len(prefix) :]
                 parts.append(
                     f'<a href="{html.escape(value)}" target="_blank" rel="nofollow noopener" '
                     f'translate="no"><span class="invisible">{html.escape(prefix)}</span>'
                     f'<span class="{"ellipsis" if len(rest) > 30 else ""}">'
                     f'{html.escape(rest[:30])}</span><span class="invisible">'
-                    f'{html.escape(rest[30:])}</span></a>')
+                    f"{html.escape(rest[30:])}</span></a>"
+                )
             elif kind == "mention":
                 account = self._account(value[0][1:])
                 mentions[account["id"]] = self._mention(account)
-                parts.append(f'<span class="h-card" translate="no"><a href="{account["url"]}" '
-                             f'class="u-url mention">@<span>{account["username"]}</span></a>'
-                             "</span>")
+                parts.append(
+                    f'<span class="h-card" translate="no"><a href="{account["url"]}" '
+                    f'class="u-url mention">@<span>{account["username"]}</span></a>'
+                    "</span>"
+                )
             else:
                 tag = self._tag(value[1])
                 tags[tag["name"]] = tag
-                parts.append(f'<a href="{tag["url"]}" class="mention hashtag" rel="tag">'
-                             f'#<span>{html.escape(value[1])}</span></a>')
+                parts.append(
+                    f'<a href="{tag["url"]}" class="mention hashtag" rel="tag">'
+                    f"#<span>{html.escape(value[1])}</span></a>"
+                )
         parts.append(html.escape(text[pos:], quote=False))
         paragraphs = re.split(r"\n\s*\n", "".join(parts).strip("\n"))
-        content = "".join(f"<p>{p.strip(chr(10)).replace(chr(10), '<br />')}</p>"
-                          for p in paragraphs)
+        content = "".join(f"<p>{p.strip(chr(10)).replace(chr(10), '<br />')}</p>" for p in paragraphs)
         return content, list(mentions.values()), list(tags.values())
 
     def _instance_config(self) -> JSON:
         return {
-            "statuses": {"max_characters": self.max_characters,
-                         "max_media_attachments": self.max_media_attachments,
-                         "characters_reserved_per_url": self.characters_reserved_per_url},
-            "media_attachments": {"supported_mime_types": _MIME_TYPES, "description_limit": 1500,
-                                  "image_size_limit": 16777216, "image_matrix_limit": 33177600,
-                                  "video_size_limit": 103809024, "video_frame_rate_limit": 120,
-                                  "video_matrix_limit": 8294400},
-            "polls": {"max_options": 4, "max_characters_per_option": 50,
-                      "min_expiration": 300, "max_expiration": 2629746},
-            "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5}}
+            "statuses": {
+                "max_characters": self.max_characters,
+                "max_media_attachments": self.max_media_attachments,
+                "characters_reserved_per_url": self.characters_reserved_per_url,
+            },
+            "media_attachments": {
+                "supported_mime_types": _MIME_TYPES,
+                "description_limit": 1500,
+                "image_size_limit": 16777216,
+                "image_matrix_limit": 33177600,
+                "video_size_limit": 103809024,
+                "video_frame_rate_limit": 120,
+                "video_matrix_limit": 8294400,
+            },
+            "polls": {
+                "max_options": 4,
+                "max_characters_per_option": 50,
+                "min_expiration": 300,
+                "max_expiration": 2629746,
+            },
+            "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
+        }
 
     # ---- handlers --------------------------------------------------------------------
 
     async def _instance_v1(self, request: web.Request) -> web.Response:
         with self._cond:
-            return web.json_response({
-                "uri": self.domain, "title": "Fake Mastodon", "short_description": "",
-                "description": "Loopback fake for tests", "email": "admin@" + self.domain,
-                "version": VERSION, "urls": {"streaming_api": self.url.replace("http", "ws", 1)},
-                "stats": {"user_count": 1, "status_count": len(self._all), "domain_count": 1},
-                "thumbnail": None, "languages": ["fr", "en"], "registrations": False,
-                "approval_required": False, "invites_enabled": False,
-                "configuration": self._instance_config(), "contact_account": None, "rules": []})
+            return web.json_response(
+                {
+                    "uri": self.domain,
+                    "title": "Fake Mastodon",
+                    "short_description": "",
+                    "description": "Loopback fake for tests",
+                    "email": "admin@" + self.domain,
+                    "version": VERSION,
+                    "urls": {"streaming_api": self.url.replace("http", "ws", 1)},
+                    "stats": {"user_count": 1, "status_count": len(self._all), "domain_count": 1},
+                    "thumbnail": None,
+                    "languages": ["fr", "en"],
+                    "registrations": False,
+                    "approval_required": False,
+                    "invites_enabled": False,
+                    "configuration": self._instance_config(),
+                    "contact_account": None,
+                    "rules": [],
+                }
+            )
 
     async def _instance_v2(self, request: web.Request) -> web.Response:
         with self._cond:
             config = self._instance_config()
             config["urls"] = {"streaming": self.url.replace("http", "ws", 1)}
             config["translation"] = {"enabled": False}
-            return web.json_response({
-                "domain": self.domain, "title": "Fake Mastodon", "version": VERSION,
-                "source_url": "https://github.com/mastodon/mastodon",
-                "description": "Loopback fake for tests", "usage": {"users": {"active_month": 1}},
-                "thumbnail": {"url": f"{self.url}/thumbnail.png"}, "languages": ["fr", "en"],
-                "configuration": config, "api_versions": {"mastodon": 2},
-                "registrations": {"enabled": False, "approval_required": False, "message": None},
-                "contact": {"email": "admin@" + self.domain, "account": self._bot}, "rules": []})
+            return web.json_response(
+                {
+                    "domain": self.domain,
+                    "title": "Fake Mastodon",
+                    "version": VERSION,
+                    "source_url": "https://github.com/mastodon/mastodon",
+                    "description": "Loopback fake for tests",
+                    "usage": {"users": {"active_month": 1}},
+                    "thumbnail": {"url": f"{self.url}/thumbnail.png"},
+                    "languages": ["fr", "en"],
+                    "configuration": config,
+                    "api_versions": {"mastodon": 2},
+                    "registrations": {"enabled": False, "approval_required": False, "message": None},
+                    "contact": {"email": "admin@" + self.domain, "account": self._bot},
+                    "rules": [],
+                }
+            )
 
     async def _verify_credentials(self, request: web.Request) -> web.Response:
         with self._cond:
-            source = {"privacy": "public", "sensitive": False, "language": "fr", "note": "",
-                      "fields": [], "follow_requests_count": 0}
+            source = {
+                "privacy": "public",
+                "sensitive": False,
+                "language": "fr",
+                "note": "",
+                "fields": [],
+                "follow_requests_count": 0,
+            }
             return web.json_response({**self._bot, "source": source})
 
     async def _post_status(self, request: web.Request) -> web.Response:
@@ -715,29 +873,50 @@ class FakeMastodon:
             missing = [m for m in media_ids if m not in self._media or m in self._attached]
             length = count_characters(text, spoiler, self.characters_reserved_per_url)
             checks = [  # (refused?, HTTP status, error) in Mastodon's order
-                (reply_to and str(reply_to) not in self._all, 404,
-                 "The post you are trying to reply to does not appear to exist."),
-                (visibility not in ("public", "unlisted", "private", "direct"), 422,
-                 f"'{visibility}' is not a valid visibility"),
-                (len(media_ids) > self.max_media_attachments, 422,
-                 f"Cannot attach more than {self.max_media_attachments} files"),
-                (missing, 422,
-                 f"Media {', '.join(missing)} not found or already attached to another post"),
-                (self._processing.intersection(media_ids), 422,
-                 "Cannot attach files that have not finished processing. Try again in a moment!"),
-                (not text.strip() and not media_ids, 422,
-                 "Validation failed: Text can't be blank"),
-                (length > self.max_characters, 422,
-                 f"Validation failed: Text character limit of {self.max_characters} exceeded")]
+                (
+                    reply_to and str(reply_to) not in self._all,
+                    404,
+                    "The post you are trying to reply to does not appear to exist.",
+                ),
+                (
+                    visibility not in ("public", "unlisted", "private", "direct"),
+                    422,
+                    f"'{visibility}' is not a valid visibility",
+                ),
+                (
+                    len(media_ids) > self.max_media_attachments,
+                    422,
+                    f"Cannot attach more than {self.max_media_attachments} files",
+                ),
+                (missing, 422, f"Media {', '.join(missing)} not found or already attached to another post"),
+                (
+                    self._processing.intersection(media_ids),
+                    422,
+                    "Cannot attach files that have not finished processing. Try again in a moment!",
+                ),
+                (not text.strip() and not media_ids, 422, "Validation failed: Text can't be blank"),
+                (
+                    length > self.max_characters,
+                    422,
+                    f"Validation failed: Text character limit of {self.max_characters} exceeded",
+                ),
+            ]
             for refused, code, message in checks:
                 if refused:
                     return self._error(code, message)
             content, mentions, tags = self._format(text)
             status = self._new_status(
-                self._bot, content, visibility=visibility, spoiler_text=spoiler,
-                language=str(params.get("language") or "en"), mentions=mentions, tags=tags,
+                self._bot,
+                content,
+                visibility=visibility,
+                spoiler_text=spoiler,
+                language=str(params.get("language") or "en"),
+                mentions=mentions,
+                tags=tags,
                 sensitive=str(params.get("sensitive")).lower() in ("1", "true"),
-                media=[self._media[m] for m in media_ids], in_reply_to_id=reply_to)
+                media=[self._media[m] for m in media_ids],
+                in_reply_to_id=reply_to,
+            )
             self._attached.update(media_ids)
             self._created.append(status)
             if key:
@@ -792,18 +971,24 @@ class FakeMastodon:
         mime = upload.content_type or ""
         kind = {"image": "image", "video": "video", "audio": "audio"}.get(mime.split("/")[0])
         if kind is None or mime not in _MIME_TYPES:
-            return self._error(422, "Validation failed: File content type is invalid, File is "
-                                    "invalid")
+            return self._error(422, "Validation failed: File content type is invalid, File is invalid")
         data = upload.file.read()
         with self._cond:
             mid = self._next_id()
             name = f"{mid}.{mime.split('/')[1]}"
             base = f"{self.url}/system/media_attachments/files/{mid}"
-            media = {"id": mid, "type": "gifv" if mime == "image/gif" else kind,
-                     "url": None if self.async_media else f"{base}/original/{name}",
-                     "preview_url": f"{base}/small/{name}", "remote_url": None,
-                     "preview_remote_url": None, "text_url": None, "meta": {},
-                     "description": params.get("description") or None, "blurhash": None}
+            media = {
+                "id": mid,
+                "type": "gifv" if mime == "image/gif" else kind,
+                "url": None if self.async_media else f"{base}/original/{name}",
+                "preview_url": f"{base}/small/{name}",
+                "remote_url": None,
+                "preview_remote_url": None,
+                "text_url": None,
+                "meta": {},
+                "description": params.get("description") or None,
+                "blurhash": None,
+            }
             self._set_focus(media, params.get("focus"))
             self._media[mid], self._media_files[mid] = media, data
             if self.async_media:
@@ -838,18 +1023,22 @@ class FakeMastodon:
             self._changed()
             return web.json_response(media)
 
-    def _page(self, request: web.Request, items: list[JSON], default: int,
-              maximum: int) -> web.Response:
+    def _page(self, request: web.Request, items: list[JSON], default: int, maximum: int) -> web.Response:
         """Paginate newest first by id, as Mastodon does, with a Link header."""
         query = request.query
         limit = _int_or_none(query.get("limit")) or default
         limit = max(1, min(limit, maximum))
-        max_id, since_id, min_id = (_int_or_none(query.get(k))
-                                    for k in ("max_id", "since_id", "min_id"))
-        kept = sorted((i for i in items
-                       if (max_id is None or int(i["id"]) < max_id)
-                       and (since_id is None or int(i["id"]) > since_id)
-                       and (min_id is None or int(i["id"]) > min_id)), key=lambda i: int(i["id"]))
+        max_id, since_id, min_id = (_int_or_none(query.get(k)) for k in ("max_id", "since_id", "min_id"))
+        kept = sorted(
+            (
+                i
+                for i in items
+                if (max_id is None or int(i["id"]) < max_id)
+                and (since_id is None or int(i["id"]) > since_id)
+                and (min_id is None or int(i["id"]) > min_id)
+            ),
+            key=lambda i: int(i["id"]),
+        )
         page = kept[:limit][::-1] if min_id is not None else kept[::-1][:limit]
         response = web.json_response(page)
         if page:
@@ -857,14 +1046,18 @@ class FakeMastodon:
             base = f"{self.url}{request.rel_url.raw_path}?"
             response.headers["Link"] = (
                 f'<{base}{urlencode([*keep, ("max_id", page[-1]["id"])])}>; rel="next", '
-                f'<{base}{urlencode([*keep, ("min_id", page[0]["id"])])}>; rel="prev"')
+                f'<{base}{urlencode([*keep, ("min_id", page[0]["id"])])}>; rel="prev"'
+            )
         return response
 
     async def _tag_timeline(self, request: web.Request) -> web.Response:
         name = request.match_info["hashtag"].lstrip("#").lower()
         with self._cond:
-            items = [s for s in self._all.values()
-                     if s["visibility"] == "public" and any(t["name"] == name for t in s["tags"])]
+            items = [
+                s
+                for s in self._all.values()
+                if s["visibility"] == "public" and any(t["name"] == name for t in s["tags"])
+            ]
             return self._page(request, items, 20, 40)
 
     async def _get_notifications(self, request: web.Request) -> web.Response:
@@ -872,7 +1065,11 @@ class FakeMastodon:
         types, excluded = set(query.getall("types[]", [])), set(query.getall("exclude_types[]", []))
         account_id = query.get("account_id")
         with self._cond:
-            items = [n for n in self._notifications
-                     if (not types or n["type"] in types) and n["type"] not in excluded
-                     and (account_id is None or n["account"]["id"] == account_id)]
+            items = [
+                n
+                for n in self._notifications
+                if (not types or n["type"] in types)
+                and n["type"] not in excluded
+                and (account_id is None or n["account"]["id"] == account_id)
+            ]
             return self._page(request, items, 40, 80)
