@@ -81,7 +81,7 @@
     const id = reply.dataset.id;
     const seen = reply.querySelector('input[name="v"]').value;
     const fields = [["one", `${id}:${action}`], ["v", seen]];
-    if (reason) fields.push(["reason", reason]);
+    if (reason) fields.push(["code", reason]);
     try {
       const answer = await send("/decide", fields);
       if (!answer) return;
