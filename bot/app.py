@@ -6,24 +6,31 @@ import asyncio
 import importlib
 import logging
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.domain import Campaign
 from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
+from bot.problems import Problem
 from bot.services.alerts import Alerts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
+from bot.services.watchdog import Watchdog
 from bot.settings import Settings
 from bot.store import database, in_memory, location, prepare
 from bot.store.handle import Store
-from bot.store.ledger import Ledger, StoreInUse
+from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
+
+if TYPE_CHECKING:
+    from bot.adapters.telegram import Settings as TelegramSettings
+    from bot.services.check import Finding
+    from bot.store.ledger import Resolution, Row
 
 log = logging.getLogger("bot")
 RELOAD_DEBOUNCE_MS = 300
@@ -35,6 +42,10 @@ WATCH_TICK_MS = 100
 
 class SetupError(Exception):
     """The bot cannot start; the message says what to fix."""
+
+
+class StoreBusy(SetupError):
+    """Another ``relais run`` holds this SQLite store."""
 
 
 def adapter(network: str) -> Adapter:
@@ -93,6 +104,58 @@ def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
     return None
 
 
+async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[Finding]:
+    """``relais check`` against the networks the campaigns use (and the alert chat's)."""
+    from bot.services.check import (
+        Finding,
+        Level,
+        check_mastodon,
+        check_telegram,
+        telegram_chats,
+    )
+
+    used = networks_used(campaigns)
+    findings: list[Finding] = []
+    alert_chat = cast("TelegramSettings", settings).alert_telegram_chat
+    if "telegram" in used or alert_chat:
+        try:
+            telegram = adapter("telegram").inspector(settings)
+        except NotConfigured as error:
+            findings.append(Finding(Level.ERROR, "telegram", str(error)))
+        else:
+            try:
+                findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
+            finally:
+                await telegram.close()
+    if "mastodon" in used:
+        try:
+            mastodon = adapter("mastodon").inspector(settings)
+        except NotConfigured as error:
+            findings.append(Finding(Level.ERROR, "mastodon", str(error)))
+        else:
+            try:
+                findings += await check_mastodon(mastodon, campaigns)
+            finally:
+                await mastodon.close()
+    return findings
+
+
+async def _checks_at_start(settings: Settings, campaigns: list[Campaign]) -> None:
+    """``relais run``: what ``relais check`` would find, as warnings (a missing right says
+    so now, naming the chat, rather than at the first due post)."""
+    from bot.services.check import Level
+
+    try:
+        findings = await network_checks(settings, campaigns)
+    except Exception as error:  # a check must never stop the bot
+        log.warning("the checks at start could not run: %s", type(error).__name__)
+        return
+    for finding in findings:
+        if finding.level is not Level.OK:
+            fix = f"; fix: {finding.fix}" if finding.fix else ""
+            log.warning("check: %s: %s%s", finding.subject, finding.message, fix)
+
+
 @contextmanager
 def open_store(url: str) -> Iterator[Store]:
     """The store at ``url`` (absolute: see ``bot.store``), created if need be and migrated
@@ -105,6 +168,8 @@ def open_store(url: str) -> Iterator[Store]:
             database.upgrade(store.engine)
             yield store
         except StoreInUse as error:
+            raise StoreBusy(str(error)) from None
+        except StoreNotWritable as error:
             raise SetupError(str(error)) from None
 
 
@@ -132,9 +197,11 @@ async def serve(
     sources: Mapping[str, Source] | None = None,
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
+    check: bool = False,
 ) -> None:
     """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
-    reloading schedules/ on change."""
+    reloading schedules/ on change; with ``check``, what ``relais check`` finds on the
+    networks is logged as warnings at start (in the background)."""
     from bot.logs import redactor
 
     clock = clock or SystemClock()
@@ -147,6 +214,7 @@ async def serve(
             raise SetupError(str(error)) from None
         except ChannelError as error:  # the network is down: keep going, it will be retried
             log.error("%s is not reachable at start (%s); it will be retried", network, error)
+    checks = asyncio.create_task(_checks_at_start(settings, campaigns)) if check else None
     with open_store(database_url) as store:
         ledger = store.ledger
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
@@ -157,10 +225,19 @@ async def serve(
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
+        runner_ref: list[Runner] = []
+        watchdog = Watchdog(
+            store,
+            clock,
+            notify,
+            lambda: {p.key for c in runner_ref[0].campaigns.values() for p in c.publications},
+        )
+        await watchdog.start(p for c in campaigns for p in c.publications)
         timers = SchedulerTimers(on_error=lambda key, error: log.error("timer %s: %r", key, error))
         timers.start()
         runner = Runner(publisher, timers, settings.schedules_dir, settings.messages_dir, on_change=alert)
         runner.campaigns = {c.source: c for c in campaigns}
+        runner_ref.append(runner)
         await runner.apply(campaigns)
         if alert is not None:
             await alert()
@@ -168,7 +245,8 @@ async def serve(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        watcher = asyncio.create_task(_watch(runner, stop))
+        watcher = asyncio.create_task(_watch(runner, stop, notify))
+        beater = asyncio.create_task(watchdog.run(stop))
         sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes
         collectors, locks = _start_collectors(settings, store, runner, sources, clock, stop)
         collectors += _start_acknowledgers(store, runner, sources, clock, stop)
@@ -178,6 +256,10 @@ async def serve(
         timers.shutdown()
         watcher.cancel()
         sweeper.cancel()
+        await asyncio.gather(beater, return_exceptions=True)
+        if checks is not None:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
         await asyncio.gather(sweeper, return_exceptions=True)
         for task in collectors:
             task.cancel()
@@ -187,6 +269,7 @@ async def serve(
         await publisher.stop()
         for _, part in parts:
             await part.close()
+        await watchdog.stop()
     log.info("stopped")
 
 
@@ -234,13 +317,15 @@ def _start_acknowledgers(
     ]
 
 
-async def _watch(runner: Runner, stop: asyncio.Event) -> None:
-    """Reload the campaigns when schedules/ or messages/ change."""
+async def _watch(runner: Runner, stop: asyncio.Event, notify: Notify | None = None) -> None:
+    """Reload the campaigns when schedules/ or messages/ change; the alert chat is told when
+    a file stops validating (once per set of problems)."""
     from watchfiles import awatch
 
     paths = [p for p in (runner.schedules, runner.messages) if p.exists()]
     loaded = runner.fingerprint()
     watching = False
+    told: dict[str, tuple[str, ...]] = {}  # by file: the problems the alert chat was told
     async for changes in awatch(
         *paths,
         stop_event=stop,
@@ -258,9 +343,32 @@ async def _watch(runner: Runner, stop: asyncio.Event) -> None:
                 continue
         log.info("campaign files changed: reloading")
         try:
-            await runner.reload()
+            problems = await runner.reload()
         except Exception:  # a reload must never stop the bot
             log.exception("reload failed; the previous campaigns keep running")
+            continue
+        told = await _tell_invalid(problems, told, notify)
+
+
+async def _tell_invalid(
+    problems: list[Problem], told: dict[str, tuple[str, ...]], notify: Notify | None
+) -> dict[str, tuple[str, ...]]:
+    """Tell the alert chat of each file whose errors are new since the last reload; returns
+    what has been told now (a file that validates again is forgotten)."""
+    from bot.services.alerts import invalid_text
+
+    now: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.is_error:
+            now.setdefault(problem.file, []).append(problem)
+    current = {file: tuple(str(p) for p in found) for file, found in now.items()}
+    for file, found in now.items():
+        if notify is not None and told.get(file) != current[file]:
+            try:
+                await notify(invalid_text(file, found))
+            except ChannelError as error:
+                log.error("could not tell the alert chat that %s no longer validates: %s", file, error)
+    return current
 
 
 async def rehearse(
@@ -286,3 +394,103 @@ async def rehearse(
 
 def quiet_logging_for_rehearsal() -> None:
     logging.getLogger("bot").setLevel(logging.ERROR)
+
+
+async def settle(
+    settings: Settings,
+    engine: Any,
+    url: str,
+    keys: list[str],
+    action: Resolution,
+    actor: str,
+    reason: str | None,
+    link: str | None,
+    campaigns: list[Campaign],
+    say: Callable[[str], None],
+) -> dict[str, Row]:
+    """``relais resolve``: record a person's decision (``Ledger.resolve``; ``Unsettleable``
+    changes nothing), send again what they asked to resend — from here, or by the
+    ``relais run`` that holds the SQLite store — and tell the alert chat. A network that
+    does not answer for a resend is a ``SetupError`` before anything changes. ``say``
+    takes the warnings and notices meant for the person."""
+    from bot.clock import SystemClock
+    from bot.services.alerts import resolution_text
+    from bot.services.resolve import action_words, outcome
+    from bot.store.ledger import Resolution
+
+    clock = SystemClock()
+    ledger = Ledger(engine, "resolve")
+    senders: dict[str, Sender] = {}
+    try:
+        if action is Resolution.RESEND:  # the accounts work, before the rows change
+            networks = {p.channel.network for c in campaigns for p in c.publications if p.key in keys}
+            senders = await _started(settings, networks)
+        notify, extra = await _notifier(settings, senders, say)
+        senders.update(extra)
+        rows = {
+            r.key: r for r in ledger.resolve(keys, action, clock.now(), actor=actor, reason=reason, url=link)
+        }
+        if action is Resolution.RESEND:
+            rows = await _send_again(url, senders, clock, campaigns, keys, ledger, say)
+        for key in keys:
+            if notify is not None:
+                text = resolution_text(key, action_words(action), actor, reason, outcome(rows[key]))
+                try:
+                    await notify(text)
+                except ChannelError as error:
+                    say(f"warning: the alert chat was not told: {error}")
+        return rows
+    finally:
+        for sender in senders.values():
+            await sender.close()
+
+
+async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
+    """The senders of ``networks``, started: a ``SetupError`` if one does not answer."""
+    senders = build_senders(settings, networks)
+    for network, sender in senders.items():
+        try:
+            await sender.start()
+        except ChannelError as error:
+            for opened in senders.values():
+                await opened.close()
+            raise SetupError(f"{network}: {error}; nothing was changed (relais check says more)") from None
+    return senders
+
+
+async def _notifier(
+    settings: Settings, senders: dict[str, Sender], say: Callable[[str], None]
+) -> tuple[Notify | None, dict[str, Sender]]:
+    """Where a decision is told, and any sender opened only for that."""
+    telegram = cast("TelegramSettings", settings)
+    if not telegram.alert_telegram_chat or telegram.telegram_token is None:
+        return None, {}
+    extra: dict[str, Sender] = {}
+    if "telegram" not in senders:
+        extra = build_senders(settings, {"telegram"})
+        try:
+            await extra["telegram"].start()
+        except ChannelError as error:
+            say(f"warning: the alert chat cannot be told: {error}")
+            return None, extra
+    return alerts(settings, {**senders, **extra}), extra
+
+
+async def _send_again(
+    url: str,
+    senders: dict[str, Sender],
+    clock: Clock,
+    campaigns: list[Campaign],
+    keys: list[str],
+    ledger: Ledger,
+    say: Callable[[str], None],
+) -> dict[str, Row]:
+    """Send them from here, or let the ``relais run`` that holds the SQLite store do it."""
+    from bot.services.resolve import send_again, wait_for_outcome
+
+    try:
+        with open_store(url) as store:
+            return await send_again(store, senders, clock, campaigns, keys)
+    except StoreBusy:  # another relais run holds this SQLite store: it sends them
+        say("relais run is running on this store: it sends them within a few seconds…")
+        return await wait_for_outcome(ledger, clock, keys)

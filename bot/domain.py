@@ -27,6 +27,7 @@ class PublicationState(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     MISSED = "missed"
+    SKIPPED = "skipped"  # a person decided to leave it unpublished (``relais resolve --skip``)
 
 
 @dataclass(frozen=True)

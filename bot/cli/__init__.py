@@ -29,6 +29,8 @@ COMMANDS = {
     "plan": "bot.cli.campaigns:plan",
     "run": "bot.cli.run:run",
     "status": "bot.cli.status:status",
+    "check": "bot.cli.check:check",
+    "resolve": "bot.cli.resolve:resolve",
     "comments": "bot.cli.comments:comments",
     "export": "bot.cli.export:export",
     "db": "bot.cli.database:db",

@@ -61,8 +61,12 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot.store import StoreLocationError
     from bot.store.database import StoreError
 
-    configure_logging(given.secrets(), given.log_level)
-    campaigns = load(ctx, [], keep_going=start is None)
+    configure_logging(given.secrets(), given.log_level, given.log_format)
+    # In JSON, what the campaign files say is logged too: one object a line for journald.
+    import logging
+
+    say = logging.getLogger("bot.campaigns").warning if given.log_format == "json" else None
+    campaigns = load(ctx, [], keep_going=start is None, say=say)
     if start is not None:
         rehearse(given, campaigns, start, speed)
         return
@@ -78,7 +82,9 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             networks = app.networks_used(campaigns)
             senders = app.build_senders(given, networks)
             sources = app.build_sources(given, networks)
-        asyncio.run(app.serve(given, campaigns, senders, database_url=url, sources=sources))
+        asyncio.run(
+            app.serve(given, campaigns, senders, database_url=url, sources=sources, check=not dry_run)
+        )
     except (app.SetupError, StoreError, StoreLocationError) as error:
         fail(str(error))
 

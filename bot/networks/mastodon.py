@@ -108,6 +108,7 @@ class Mastodon(Profile):
     adapter = "bot.adapters.mastodon"
     channel_spec = MastodonChannelSpec
     settings = MastodonSettings
+    quiet_loggers = ("urllib3",)  # under Mastodon.py (requests): a line per request at DEBUG
     repeat_window = IDEMPOTENCY_WINDOW
     # Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
     # publishing: favourites take at most 10 + 60 of them.

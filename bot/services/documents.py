@@ -9,17 +9,19 @@ Light on purpose: nothing here imports a database library, so ``relais plan`` st
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 from zoneinfo import ZoneInfo
 
 from bot.domain import Publication, PublicationState
 
 if TYPE_CHECKING:
+    from bot.services.check import Finding
     from bot.services.moderation import AuthorView, Conflict, Decision, Detail, Queue
     from bot.store.comments import Comment, Event
     from bot.store.decisions import DecisionRow
-    from bot.store.ledger import Row
+    from bot.store.heartbeat import Beat
+    from bot.store.ledger import Row, Settlement
 
 # The zone a campaign's times are shown in (None: a reply to no known campaign); the faces
 # build it from the campaign files. Without one, times are in UTC.
@@ -120,6 +122,19 @@ class StatusRow(TypedDict):
     remote_id: str | None
     url: str | None
     finished: str | None
+    command: str | None  # what settles it (relais resolve …), when it needs a person
+    settled: SettledItem | None  # the latest decision a person recorded about it
+
+
+class SettledItem(TypedDict):
+    """A person's decision about a publication (``relais resolve``)."""
+
+    by: str
+    at: str
+    action: str  # published, resend, skip
+    was: str  # the state it was in
+    reason: str | None
+    url: str | None
 
 
 class CollectorPosition(TypedDict):
@@ -138,10 +153,30 @@ class SetAside(TypedDict):
     latest: list[SetAsideItem]
 
 
+class ProcessItem(TypedDict):
+    """A ``relais run`` process, as its heartbeat tells."""
+
+    host: str
+    pid: int
+    started: str
+    seen: str  # last beat
+    seen_seconds_ago: float
+    stopped: str | None  # when it stopped cleanly
+
+
+class BotDocument(TypedDict):
+    """Whether the bot runs on this store: its processes alive now, else the last one."""
+
+    running: bool
+    processes: list[ProcessItem]  # alive now, latest seen first
+    last: ProcessItem | None  # the latest seen, alive or not; None: no bot ever ran here
+
+
 class StatusDocument(TypedDict):
     """``relais status --format json``."""
 
     store: str  # where the store is (no password)
+    bot: BotDocument
     counts: dict[str, int]  # publications per state, every state
     publications: list[StatusRow]  # settled or in doubt, by due time
     next: list[StatusRow]  # the next pending ones
@@ -151,7 +186,31 @@ class StatusDocument(TypedDict):
     set_aside: SetAside
 
 
-def status_row(row: Row) -> StatusRow:
+def process_item(beat: Beat, now: datetime) -> ProcessItem:
+    return {
+        "host": beat.host,
+        "pid": beat.pid,
+        "started": beat.started_at.isoformat(),
+        "seen": beat.seen_at.isoformat(),
+        "seen_seconds_ago": round((now - beat.seen_at).total_seconds(), 1),
+        "stopped": beat.stopped_at.isoformat() if beat.stopped_at else None,
+    }
+
+
+def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | None = None) -> BotDocument:
+    """From the heartbeats, latest seen first; a beat older than ``stale_after`` (default:
+    the heartbeat's own) is a process gone."""
+    alive = [
+        process_item(b, now) for b in beats if (b.alive(now, stale_after) if stale_after else b.alive(now))
+    ]
+    return {
+        "running": bool(alive),
+        "processes": alive,
+        "last": process_item(beats[0], now) if beats else None,
+    }
+
+
+def status_row(row: Row, settled: Settlement | None = None, command: str | None = None) -> StatusRow:
     return {
         "campaign": row.campaign,
         "id": row.publication_id,
@@ -164,6 +223,49 @@ def status_row(row: Row) -> StatusRow:
         "remote_id": row.remote_id,
         "url": row.remote_url,
         "finished": row.finished_at.isoformat() if row.finished_at else None,
+        "command": command,
+        "settled": None
+        if settled is None
+        else {
+            "by": settled.actor,
+            "at": settled.at.isoformat(),
+            "action": settled.action,
+            "was": settled.previous_state,
+            "reason": settled.reason,
+            "url": settled.url,
+        },
+    }
+
+
+# -- the pre-flight ----------------------------------------------------------------------
+
+
+class CheckItem(TypedDict):
+    level: str  # ok, warning, error
+    subject: str  # store, telegram, telegram @chat, mastodon…
+    message: str
+    fix: str | None
+
+
+class CheckDocument(TypedDict):
+    """``relais check --format json``."""
+
+    ok: bool  # no error (warnings allowed): the exit status is 0
+    errors: int
+    warnings: int
+    checks: list[CheckItem]
+
+
+def check_document(findings: Sequence[Finding]) -> CheckDocument:
+    items: list[CheckItem] = [
+        {"level": str(f.level), "subject": f.subject, "message": f.message, "fix": f.fix} for f in findings
+    ]
+    errors = sum(i["level"] == "error" for i in items)
+    return {
+        "ok": not errors,
+        "errors": errors,
+        "warnings": sum(i["level"] == "warning" for i in items),
+        "checks": items,
     }
 
 

@@ -95,6 +95,11 @@ def lateness(publication: Publication, now: datetime, grace: timedelta) -> str |
     return None
 
 
+def outcome(key: str, state: str, url: str | None = None) -> dict[str, str | None]:
+    """The fields of a publication's outcome in a log record (JSON logs show them)."""
+    return {"publication": key, "outcome": state, "url": url}
+
+
 def _human(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 120:
@@ -133,6 +138,7 @@ class Publisher:
         self._redact = redact
         self._on_outcome = on_outcome
         self._publications: dict[str, Publication] = {}
+        self._resends: set[str] = set()  # a person asked to send these again: past their grace
         self._graces: dict[str, timedelta] = {}  # by campaign
         self._due: list[str] = []
         self._inflight: set[asyncio.Task[None]] = set()
@@ -159,7 +165,23 @@ class Publisher:
         self._graces = {c.slug: c.grace for c in campaigns}
         rows = await self._store.run(self._ledger.sync, wanted.values(), now)
         self._publications = wanted
+        self._resends = {
+            key
+            for key, row in rows.items()
+            if key in self._resends or (row.resend and row.state == PublicationState.PENDING)
+        }
         return rows
+
+    async def resend(self, keys: Iterable[str]) -> list[str]:
+        """Send now the publications among ``keys`` that a person asked to send again
+        (``Ledger.resolve``), past their grace period; through the ledger's claim, so that
+        no other process sends them too. Returns the keys taken up (those of the campaigns
+        loaded)."""
+        taken = [key for key in keys if key in self._publications]
+        self._resends.update(taken)
+        for key in taken:
+            await self.fire(key)
+        return taken
 
     async def miss(self, key: str, now: datetime, reason: str) -> str | None:
         """Record that publication ``key`` came due too long ago (``Ledger.miss``)."""
@@ -226,13 +248,17 @@ class Publisher:
         rows changed."""
         busy = frozenset(self._busy)  # read now: the store calls run in order, after the claims
 
-        def run() -> tuple[list[Row], list[str]]:
+        def run() -> tuple[list[Row], list[str], list[str]]:
             if not self._ledger.heartbeat():
                 log.warning("the store connection that shows this process alive was lost; taken again")
             now = self._clock.now()
-            return self._ledger.recover(now, busy), self._ledger.overdue(now)
+            return self._ledger.recover(now, busy), self._ledger.overdue(now), self._ledger.resends()
 
-        rows, overdue = await self._store.run(run)
+        rows, overdue, resends = await self._store.run(run)
+        wanted = [key for key in resends if key not in self._busy and key in self._publications]
+        for key in wanted:
+            log.info("%s: to be sent again, as a person asked (relais resolve --resend)", key)
+        self._resends.update(wanted)  # before the fire below: past their grace period
         for row in rows:
             log.warning("%s: no longer being sent by the process that claimed it: now %s", row.key, row.state)
         for key in dict.fromkeys([r.key for r in rows if r.state == PublicationState.PENDING] + overdue):
@@ -286,9 +312,10 @@ class Publisher:
 
     async def _send_claimed(self, publication: Publication) -> None:
         key = publication.key
-        reason = lateness(publication, self._clock.now(), self.grace(publication))
+        late = lateness(publication, self._clock.now(), self.grace(publication))
+        reason = None if key in self._resends else late
         if reason is not None:
-            log.warning("%s: missed: %s", key, reason)
+            log.warning("%s: missed: %s", key, reason, extra=outcome(key, "missed"))
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
             return
         sender = self._senders.get(publication.channel.network)
@@ -296,7 +323,7 @@ class Publisher:
             reason = (
                 f"this relais run has no {publication.channel.network} account: restart it with its settings"
             )
-            log.error("%s: failed: %s", key, reason)
+            log.error("%s: failed: %s", key, reason, extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=reason)
             return
         send = _Send()
@@ -317,15 +344,19 @@ class Publisher:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
             forgotten = key_forgotten(publication.channel.network)
-            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
+            log.error(
+                "%s: unknown whether it was published, not sent again: %s", key, forgotten,
+                extra=outcome(key, "unknown"),
+            )
             if self._on_outcome is not None:
                 await self._on_outcome()
         except PermanentError as error:
-            log.error("%s: failed: %s", key, self._redact(str(error)))
+            log.error("%s: failed: %s", key, self._redact(str(error)), extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=str(error))
         except OutcomeUnknown as error:
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error))
+                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error)),
+                extra=outcome(key, "unknown"),
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
@@ -335,13 +366,16 @@ class Publisher:
                     key, "its release", self._ledger.release, key, self._clock.now(), self._redact(str(error))
                 )
                 return
-            log.error("%s: failed after retries: %s", key, self._redact(str(error)))
+            log.error(
+                "%s: failed after retries: %s", key, self._redact(str(error)), extra=outcome(key, "failed")
+            )
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
         except Exception as error:  # a bug: never risk sending it twice
-            log.exception("%s: unexpected error, marked unknown", key)
+            log.exception("%s: unexpected error, marked unknown", key, extra=outcome(key, "unknown"))
             await self._finish(key, PublicationState.UNKNOWN, error=f"unexpected error: {error!r}")
         else:
-            log.info("%s: published %s", key, receipt.url or receipt.remote_id)
+            link = receipt.url or receipt.remote_id
+            log.info("%s: published %s", key, link, extra=outcome(key, "published", link))
             await self._finish(
                 key, PublicationState.PUBLISHED, remote_id=receipt.remote_id, remote_url=receipt.url
             )
@@ -372,6 +406,7 @@ class Publisher:
         if send.on_wire:  # a second request of the same attempt (a long text's next part)
             return
         send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
+        log.debug("%s: on the wire", key)
         try:
             found = await self._store.run(self._ledger.wire, key, self._clock.now())
         except Exception as error:

@@ -85,6 +85,10 @@ class Runner:
             if rows[key].state != PublicationState.PENDING:
                 self.timers.cancel(key)
                 continue
+            if rows[key].resend:  # a person asked to send it again: now, whatever its lateness
+                self.timers.arm(key, now, publisher.fire)
+                report.overdue_sent += 1
+                continue
             if publication.at > now:
                 self.timers.arm(key, publication.at, publisher.fire)
                 report.scheduled += 1

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Engine
 
 from bot.domain import PublicationState
-from bot.services.documents import StatusDocument, status_row
+from bot.services.documents import StatusDocument, StatusRow, bot_document, status_row
+from bot.services.resolve import next_command
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import CommentStore
-from bot.store.ledger import Ledger
+from bot.store.heartbeat import beats
+from bot.store.ledger import Ledger, Row
 
 
-def report(engine: Engine, *, store: str, upcoming: int) -> StatusDocument:
+def report(engine: Engine, *, store: str, upcoming: int, now: datetime) -> StatusDocument:
     """What was published, failed, is in doubt or was missed; the next ``upcoming``
     publications; where the collectors are; the replies and acknowledgements per state;
-    what the store set aside. ``store`` says where the store is, for people."""
-    rows = sorted(Ledger(engine, "status").rows().values(), key=lambda r: (r.due_at, r.key))
+    what the store set aside; whether the bot runs (its heartbeat as of ``now``). ``store``
+    says where the store is, for people."""
+    ledger = Ledger(engine, "status")
+    rows = sorted(ledger.rows().values(), key=lambda r: (r.due_at, r.key))
+    settled = ledger.settlements()
+
+    def row(r: Row) -> StatusRow:
+        return status_row(r, settled.get(r.key), next_command(r.key, r.state))
+
     comments = CommentStore(engine)
     positions = comments.positions()
     aside = comments.set_aside_latest()
     return {
         "store": store,
+        "bot": bot_document(beats(engine), now),
         "counts": {state.value: sum(r.state == state for r in rows) for state in PublicationState},
-        "publications": [status_row(r) for r in rows if r.state != PublicationState.PENDING],
-        "next": [status_row(r) for r in rows if r.state == PublicationState.PENDING][:upcoming],
+        "publications": [row(r) for r in rows if r.state != PublicationState.PENDING],
+        "next": [row(r) for r in rows if r.state == PublicationState.PENDING][:upcoming],
         "collectors": {
             name: {"position": position, "updated": at.isoformat()}
             for name, (position, at) in positions.items()

@@ -9,6 +9,16 @@ One row per (campaign, publication id, channel). Its states::
                                retry is safe under the same idempotency key)
     pending --miss--> missed | unknown      (came due too long ago)
 
+    unknown | failed | missed --resolve--> published   (a person saw it go out)
+                                      --> skipped     (a person leaves it unpublished)
+                                      --> pending     (a person has it sent again: ``resend``)
+
+``resolve`` is a person's decision (``relais resolve``), recorded in ``resolutions`` with who,
+when and why. A row sent again goes back to ``pending`` with ``resend`` set: it is sent past
+its grace period, through ``claim`` like any other, so the running bot and the command that
+asked cannot both send it. Its earlier attempts no longer count (``first_wire_at`` is
+cleared): the person accepted that it may go out twice.
+
 A due ``pending`` row is claimed when its timer fires, and again by the sweep (``overdue``)
 if that claim skipped it while another process held it.
 
@@ -44,16 +54,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
 from bot.domain import Publication, PublicationState
 from bot.store.schema import publications as table
+from bot.store.schema import resolutions
 
 PENDING = PublicationState.PENDING.value
 SENDING = PublicationState.SENDING.value
 UNKNOWN = PublicationState.UNKNOWN.value
+SETTLEABLE = (
+    PublicationState.FAILED.value,
+    PublicationState.UNKNOWN.value,
+    PublicationState.MISSED.value,
+)
 ALERTED_STATES = (
     PublicationState.FAILED.value,
     PublicationState.UNKNOWN.value,
@@ -85,6 +102,36 @@ class StoreInUse(Exception):
     """Another process already runs on this SQLite store."""
 
 
+class StoreNotWritable(Exception):
+    """The store's directory cannot be written (permissions, a read-only disk)."""
+
+
+class Unsettleable(Exception):
+    """``resolve`` was given a key the ledger does not have, or a row that is not in doubt,
+    failed or missed; nothing was changed. The message says which and why."""
+
+
+class Resolution(StrEnum):
+    """What a person decided about a publication (``relais resolve``)."""
+
+    PUBLISHED = "published"  # it went out: record it as published
+    RESEND = "resend"  # send it again now
+    SKIP = "skip"  # leave it unpublished
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The latest decision a person recorded about a publication."""
+
+    key: str
+    at: datetime
+    actor: str
+    action: str
+    previous_state: str
+    reason: str | None
+    url: str | None
+
+
 class Wire(StrEnum):
     """What ``Ledger.wire`` found."""
 
@@ -109,6 +156,7 @@ class Row:
     finished_at: datetime | None
     on_wire: bool = False
     first_wire_at: datetime | None = None
+    resend: bool = False  # a person asked for it to be sent again, past its grace period
 
     @property
     def in_doubt(self) -> bool:
@@ -139,7 +187,13 @@ class Ledger:
         if not self._postgres and database not in (None, "", ":memory:") and self._lock_file is None:
             import fcntl  # POSIX; the bot runs on Linux
 
-            handle = open(f"{database}.lock", "a")  # noqa: SIM115 - held open for the process's life
+            try:
+                handle = open(f"{database}.lock", "a")  # noqa: SIM115 - held open for the process's life
+            except OSError as error:
+                raise StoreNotWritable(
+                    f"cannot write {database}.lock beside the store ({error.strerror}): the user that runs "
+                    f"relais must be able to write {Path(str(database)).parent}"
+                ) from None
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -476,6 +530,90 @@ class Ledger:
                 changed.append(key)
             return list(self._rows(connection, changed).values())
 
+    # -- what a person settles -------------------------------------------------------
+
+    def resolve(
+        self,
+        keys: Sequence[str],
+        action: Resolution,
+        now: datetime,
+        *,
+        actor: str,
+        reason: str | None = None,
+        url: str | None = None,
+    ) -> list[Row]:
+        """Settle publications in doubt, failed or missed, all or none: ``Unsettleable``
+        (nothing changed) if a key is unknown or its row is in another state. Returns the
+        rows as they are now."""
+        with self.engine.begin() as connection:
+            rows = self._rows(connection, list(keys))
+            for key in keys:
+                row = rows.get(key)
+                if row is None:
+                    raise Unsettleable(f"no publication {key} in the store (relais status lists them)")
+                if row.state not in SETTLEABLE:
+                    raise Unsettleable(
+                        f"{key} is {row.state}: only a publication that is unknown, failed or missed "
+                        "can be settled"
+                    )
+            for key in dict.fromkeys(keys):
+                row = rows[key]
+                values: dict[str, Any] = {"updated_at": now, "on_wire": False}
+                if action is Resolution.PUBLISHED:
+                    values |= {
+                        "state": PublicationState.PUBLISHED.value,
+                        "remote_url": url or row.remote_url,
+                        "last_error": None,
+                        "finished_at": now,
+                    }
+                elif action is Resolution.SKIP:
+                    values |= {"state": PublicationState.SKIPPED.value, "finished_at": now}
+                else:
+                    values |= {
+                        "state": PENDING,
+                        "resend": True,
+                        "owner": None,
+                        "first_wire_at": None,
+                        "alerted_at": None,  # a new failure is told again
+                        "finished_at": None,
+                    }
+                result = connection.execute(
+                    update(table).where(table.c.key == key, table.c.state == row.state).values(**values)
+                )
+                if result.rowcount != 1:  # changed by the bot in between: roll everything back
+                    raise Unsettleable(
+                        f"{key} changed while it was being settled: look again (relais status)"
+                    )
+                connection.execute(
+                    resolutions.insert().values(
+                        key=key,
+                        at=now,
+                        actor=actor,
+                        action=action.value,
+                        previous_state=row.state,
+                        reason=reason,
+                        url=url,
+                    )
+                )
+            return list(self._rows(connection, list(keys)).values())
+
+    def resends(self) -> list[str]:
+        """The keys a person asked to send again that are waiting to be sent."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(table.c.key).where(table.c.state == PENDING, table.c.resend.is_(True))
+                ).scalars()
+            )
+
+    def settlements(self) -> dict[str, Settlement]:
+        """The latest decision recorded for each publication a person settled."""
+        found: dict[str, Settlement] = {}
+        with self.engine.connect() as connection:
+            for r in connection.execute(select(resolutions).order_by(resolutions.c.id)).mappings():
+                found[r["key"]] = Settlement(**{f: r[f] for f in Settlement.__dataclass_fields__})
+        return found
+
     # -- alerts and status ----------------------------------------------------------
 
     def take_alerts(self, now: datetime) -> list[Row]:
@@ -499,6 +637,18 @@ class Ledger:
                 ).scalars()
             )
             return list(self._rows(connection, keys).values())
+
+    def stalled(self, before: datetime) -> list[Row]:
+        """Rows due at or before ``before`` and still not sent (``pending`` or ``sending``),
+        oldest first: a publisher that keeps up leaves none for long."""
+        with self.engine.connect() as connection:
+            keys = connection.execute(
+                select(table.c.key)
+                .where(table.c.state.in_([PENDING, SENDING]), table.c.due_at <= before)
+                .order_by(table.c.due_at)
+            ).scalars()
+            rows = self._rows(connection, list(keys))
+        return sorted(rows.values(), key=lambda r: (r.due_at, r.key))
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:

@@ -76,6 +76,8 @@ publications = Table(
     Column("finished_at", UTCDateTime),
     Column("alerted_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # A person asked for it to be sent again (``relais resolve --resend``): past its grace.
+    Column("resend", Boolean, nullable=False, default=False, server_default=false()),
     Index(None, "state", "due_at"),
     Index(None, "network", "remote_id"),
 )
@@ -242,4 +244,30 @@ web_keys = Table(
     # The key the desk signs its cookies with, made once and shared by its processes.
     Column("name", String(32), primary_key=True),
     Column("value", String(200), nullable=False),
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    # One row per ``relais run`` process, beaten every few seconds (bot/store/heartbeat.py).
+    Column("owner", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+    Column("stopped_at", UTCDateTime),  # set when it stopped cleanly
+)
+
+resolutions = Table(
+    "resolutions",
+    metadata,
+    # A person's decision about a publication in doubt, failed or missed (``relais resolve``).
+    Column("id", Integer, primary_key=True),
+    Column("key", String(400), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # published, resend, skip
+    Column("previous_state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("url", String(1000)),
 )

@@ -162,6 +162,13 @@ class FakeMastodon:
         self.max_characters = max_characters
         self.max_media_attachments = 4
         self.characters_reserved_per_url = 23
+        self.image_size_limit = 16777216
+        self.video_size_limit = 103809024
+        self.supported_mime_types = list(_MIME_TYPES)
+        # The token's scopes (GET /api/v1/apps/verify_credentials, enforced on each call);
+        # None: an instance older than 4.3, which does not tell them (and enforces "read write").
+        self.scopes: list[str] | None = ["read", "write", "follow"]
+        self.bot_flag = True  # the account is marked as a bot ("automated account")
         self.rate_limit = rate_limit
         self.rate_limit_window = rate_limit_window
         self.async_media = False  # True: POST /api/v2/media answers 202 with url null
@@ -251,6 +258,7 @@ class FakeMastodon:
         add("GET", "/api/v1/instance", self._instance_v1)
         add("GET", "/api/v2/instance", self._instance_v2)
         add("GET", "/api/v1/accounts/verify_credentials", self._verify_credentials)
+        add("GET", "/api/v1/apps/verify_credentials", self._app_credentials)
         add("POST", "/api/v1/statuses", self._post_status)
         add("GET", "/api/v1/statuses/{id}", self._get_status)
         add("GET", "/api/v1/statuses/{id}/context", self._context)
@@ -570,6 +578,9 @@ class FakeMastodon:
             response = self._error(429, "Too many requests")
         elif not self._authorised(request):
             response = self._error(401, INVALID_TOKEN)
+        elif (request.headers.get("Authorization") and (needed := self._scope_needed(request))
+              and not self._scope_granted(needed)):
+            response = self._error(403, "This action is outside the authorized scopes")
         else:
             try:
                 response = await handler(request)
@@ -775,28 +786,19 @@ class FakeMastodon:
 
     def _instance_config(self) -> JSON:
         return {
-            "statuses": {
-                "max_characters": self.max_characters,
-                "max_media_attachments": self.max_media_attachments,
-                "characters_reserved_per_url": self.characters_reserved_per_url,
-            },
-            "media_attachments": {
-                "supported_mime_types": _MIME_TYPES,
-                "description_limit": 1500,
-                "image_size_limit": 16777216,
-                "image_matrix_limit": 33177600,
-                "video_size_limit": 103809024,
-                "video_frame_rate_limit": 120,
-                "video_matrix_limit": 8294400,
-            },
-            "polls": {
-                "max_options": 4,
-                "max_characters_per_option": 50,
-                "min_expiration": 300,
-                "max_expiration": 2629746,
-            },
-            "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
-        }
+            "statuses": {"max_characters": self.max_characters,
+                         "max_media_attachments": self.max_media_attachments,
+                         "characters_reserved_per_url": self.characters_reserved_per_url},
+            "media_attachments": {"supported_mime_types": list(self.supported_mime_types),
+                                  "description_limit": 1500,
+                                  "image_size_limit": self.image_size_limit,
+                                  "image_matrix_limit": 33177600,
+                                  "video_size_limit": self.video_size_limit,
+                                  "video_frame_rate_limit": 120,
+                                  "video_matrix_limit": 8294400},
+            "polls": {"max_options": 4, "max_characters_per_option": 50,
+                      "min_expiration": 300, "max_expiration": 2629746},
+            "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5}}
 
     # ---- handlers --------------------------------------------------------------------
 
@@ -848,15 +850,42 @@ class FakeMastodon:
 
     async def _verify_credentials(self, request: web.Request) -> web.Response:
         with self._cond:
-            source = {
-                "privacy": "public",
-                "sensitive": False,
-                "language": "fr",
-                "note": "",
-                "fields": [],
-                "follow_requests_count": 0,
-            }
-            return web.json_response({**self._bot, "source": source})
+            source = {"privacy": "public", "sensitive": False, "language": "fr", "note": "",
+                      "fields": [], "follow_requests_count": 0}
+            return web.json_response({**self._bot, "bot": self.bot_flag, "source": source})
+
+    async def _app_credentials(self, request: web.Request) -> web.Response:
+        """The token's application (Mastodon 4.3 added ``scopes``; ``redirect_uri`` is the
+        older, single form of ``redirect_uris``)."""
+        with self._cond:
+            app: JSON = {"id": "1", "name": "Relais", "website": None,
+                         "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+                         "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"],
+                         "vapid_key": "BFake-vapid-key-for-tests"}
+            if self.scopes is not None:
+                app["scopes"] = list(self.scopes)
+            return web.json_response(app)
+
+    def _scope_needed(self, request: web.Request) -> str | None:
+        """The OAuth scope Mastodon asks of a token for this call (None: any token)."""
+        path, method = request.path.rstrip("/"), request.method
+        if path == "/api/v1/accounts/verify_credentials":
+            return "read:accounts"
+        if path == "/api/v1/statuses" and method == "POST":
+            return "write:statuses"
+        if _FAVOURITE_RE.fullmatch(path):
+            return "write:favourites"
+        if path.startswith(("/api/v2/media", "/api/v1/media")):
+            return "write:media"
+        if path == "/api/v1/notifications":
+            return "read:notifications"
+        if path.startswith(("/api/v1/statuses/", "/api/v1/timelines/")):
+            return "read:statuses"
+        return None
+
+    def _scope_granted(self, needed: str) -> bool:
+        granted = self.scopes if self.scopes is not None else ["read", "write", "follow"]
+        return needed in granted or needed.split(":", 1)[0] in granted
 
     async def _post_status(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -251,20 +251,9 @@ class _Params:
 class FakeTelegram:
     """Fake Bot API server on 127.0.0.1; its public methods are safe from any thread."""
 
-    _METHODS: ClassVar[dict[str, str]] = {
-        name.lower(): name
-        for name in (  # case-insensitive
-            "getMe",
-            "sendMessage",
-            "sendPhoto",
-            "getChat",
-            "setMessageReaction",
-            "getUpdates",
-            "deleteWebhook",
-            "close",
-            "logOut",
-        )
-    }
+    _METHODS: ClassVar[dict[str, str]] = {name.lower(): name for name in (  # case-insensitive
+        "getMe", "sendMessage", "sendPhoto", "getChat", "getChatMember", "getChatAdministrators",
+        "setMessageReaction", "getUpdates", "deleteWebhook", "close", "logOut")}
 
     def __init__(
         self,
@@ -291,6 +280,7 @@ class FakeTelegram:
         self._cond = threading.Condition(threading.RLock())  # guards all state below
         self._chats: dict[int, JSON] = {}
         self._chat_info: dict[int, JSON] = {}  # getChat-only fields
+        self._bot_member: dict[int, JSON] = {}  # the bot's ChatMember, by chat (default: _default_member)
         self._migrated: dict[int, int] = {}
         self._messages: dict[tuple[int, int], JSON] = {}
         self._last_id: dict[int, int] = {}
@@ -391,6 +381,59 @@ class FakeTelegram:
                 if info["linked_chat_id"] == id or other == linked_chat_id:
                     self._chat_info[id]["linked_chat_id"], info["linked_chat_id"] = other, id
         return chat
+
+    def set_bot_member(self, chat: ChatRef, status: str, **rights: bool) -> JSON:
+        """Make the bot a ``creator``, ``administrator`` (with ``rights``, e.g.
+        ``can_post_messages=False``), ``member``, ``left`` or ``kicked`` of a registered chat:
+        getChatMember answers it and sends obey it. By default the bot is an administrator
+        allowed to post in a channel and a member of a group."""
+        with self._cond:
+            found = self._find_chat(chat)
+            member = self._member(found, status, **rights)
+            self._bot_member[found["id"]] = member
+            return member
+
+    def set_privacy_mode(self, on: bool) -> None:
+        """Privacy mode (set with @BotFather): off, the bot sees every message of its groups
+        (getMe's ``can_read_all_group_messages``)."""
+        with self._cond:
+            self.bot_user["can_read_all_group_messages"] = not on
+
+    def _member(self, chat: JSON, status: str, **rights: bool) -> JSON:
+        """A ChatMember of the bot, as the Bot API shapes it for ``status``."""
+        member: JSON = {"status": status, "user": dict(self.bot_user)}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member |= {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                       "can_delete_messages": True, "can_manage_video_chats": True,
+                       "can_restrict_members": True, "can_promote_members": False,
+                       "can_change_info": True, "can_invite_users": True, "can_post_stories": False,
+                       "can_edit_stories": False, "can_delete_stories": False}
+            if chat["type"] == "channel":
+                member |= {"can_post_messages": True, "can_edit_messages": True}
+            else:
+                member |= {"can_pin_messages": True, "can_manage_topics": False}
+            member |= rights
+        elif status == "kicked":
+            member["until_date"] = 0
+        elif status not in ("member", "left"):
+            raise ValueError(f"unsupported status {status!r}")
+        return member
+
+    def _default_member(self, chat: JSON) -> JSON:
+        return self._bot_member.get(chat["id"]) or self._member(
+            chat, "administrator" if chat["type"] == "channel" else "member")
+
+    def _check_may_send(self, chat: JSON) -> None:
+        """The Bot API's refusals when the bot may not post in ``chat``."""
+        member, kind = self._default_member(chat), "channel" if chat["type"] == "channel" else "group"
+        if member["status"] == "kicked":
+            raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        if member["status"] == "left" or (kind == "channel" and member["status"] == "member"):
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
+        if kind == "channel" and member["status"] == "administrator" and not member.get("can_post_messages"):
+            raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
 
     def migrate_chat(self, old_id: int, new_id: int) -> None:
         """Mark a group as upgraded: sends to ``old_id`` then answer migrate_to_chat_id."""
@@ -815,6 +858,8 @@ class FakeTelegram:
         except ValueError:
             if not reply.get("allow_sending_without_reply"):
                 raise ApiError(400, "Bad Request: message to be replied not found") from None
+        if chat["type"] != "private":
+            self._check_may_send(chat)
         self._check_flood(chat)
         sender = {"sender_chat": chat} if chat["type"] == "channel" else {"from": self.bot_user}
         message = self._new_message(chat, sender | fields)
@@ -882,6 +927,28 @@ class FakeTelegram:
         return (
             chat | info | {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": _GIFT_TYPES}
         )
+
+    def _api_getChatMember(self, p: _Params) -> JSON:
+        chat = self._find_chat(p.raw.get("chat_id"))
+        user_id = p.integer("user_id")
+        if user_id is None:
+            raise ApiError(400, "Bad Request: user_id not specified")
+        if user_id == self.bot_user["id"]:
+            return self._default_member(chat)
+        if chat["type"] == "channel" and self._default_member(chat)["status"] not in (
+                "administrator", "creator"):
+            raise ApiError(400, "Bad Request: member list is inaccessible")
+        user = {"id": user_id, "is_bot": False, "first_name": "User"}
+        return {"status": "left", "user": user}
+
+    def _api_getChatAdministrators(self, p: _Params) -> list[JSON]:
+        chat = self._find_chat(p.raw.get("chat_id"))
+        bot = self._default_member(chat)
+        if chat["type"] == "channel" and bot["status"] not in ("administrator", "creator"):
+            raise ApiError(400, "Bad Request: member list is inaccessible")
+        owner = {"status": "creator", "is_anonymous": False,
+                 "user": {"id": 1, "is_bot": False, "first_name": "Owner"}}
+        return [owner] + ([bot] if bot["status"] == "administrator" else [])
 
     def _api_setMessageReaction(self, p: _Params) -> bool:
         chat = self._find_chat(p.raw.get("chat_id"))

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from bot.ports import NotConfigured, Notify, Sender
 
 if TYPE_CHECKING:
+    from bot.adapters.mastodon.inspect import MastodonInspector
     from bot.adapters.mastodon.reader import MastodonReader
     from bot.adapters.mastodon.sender import MastodonSender
 
@@ -52,3 +53,15 @@ def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coro
 
 def alerts(settings: Settings, sender: Sender) -> Notify | None:
     return None  # no staff chat is told through Mastodon
+
+
+def inspector(settings: Settings) -> MastodonInspector:
+    """What ``relais check`` asks the instance; ``NotConfigured`` without its settings."""
+    if settings.mastodon_url is None or settings.mastodon_token is None:
+        raise NotConfigured(
+            "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: the instance's address, and an "
+            "access token from Preferences > Development there"
+        )
+    from bot.adapters.mastodon.inspect import MastodonInspector
+
+    return MastodonInspector(settings.mastodon_url, settings.mastodon_token.get_secret_value())

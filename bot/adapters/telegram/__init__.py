@@ -27,6 +27,7 @@ from bot.ports import AlertSender, NotConfigured, Notify, Sender
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if TYPE_CHECKING:
+    from bot.adapters.telegram.inspect import TelegramInspector
     from bot.adapters.telegram.reader import TelegramReader
     from bot.adapters.telegram.sender import TelegramSender
 
@@ -68,3 +69,14 @@ def alerts(settings: Settings, sender: Sender) -> Notify | None:
     if not settings.alert_telegram_chat:
         return None
     return partial(cast(AlertSender, sender).send_alert, settings.alert_telegram_chat)
+
+
+def inspector(settings: Settings) -> TelegramInspector:
+    """What ``relais check`` asks the Bot API; ``NotConfigured`` without a token."""
+    if settings.telegram_token is None:
+        raise NotConfigured(
+            "RELAIS_TELEGRAM_TOKEN is not set: create a bot with @BotFather and put its token there"
+        )
+    from bot.adapters.telegram.inspect import TelegramInspector
+
+    return TelegramInspector(settings.telegram_token.get_secret_value(), settings.telegram_api_url)

@@ -1,0 +1,100 @@
+"""``relais check``: a pre-flight of every channel against the real networks, and
+``--alive`` for monitors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli.common import EXIT_FAILURE, echo_json, fail, open_store, settings, store_url
+
+if TYPE_CHECKING:
+    from bot.services.check import Finding
+
+
+@click.command()
+@click.option(
+    "--alive",
+    is_flag=True,
+    help="Only say whether `relais run` is running on this store (its heartbeat); exit 1 if not.",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --alive: a heartbeat older than this is stale.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def check(ctx: click.Context, alive: bool, max_age: float, fmt: str) -> None:
+    """Check, against the real networks, that every channel of every campaign can work:
+    the tokens and their scopes, each Telegram chat and the bot's rights there, each
+    channel's discussion group (where comments are), the alert chat, the Mastodon
+    instance's limits, the store. Each problem comes with its fix; exit 1 if there is any
+    (warnings alone: 0). Nothing is sent or changed.
+
+    \b
+    Example:
+      relais check
+      relais check --alive || echo "the bot is down"   # cron, an uptime monitor
+    """
+    if alive:
+        is_alive(ctx, max_age)
+        return
+    import asyncio
+
+    from bot import app
+    from bot.cli.campaigns import load
+    from bot.services.check import check_store, failed
+    from bot.services.documents import check_document
+
+    given = settings(ctx)
+    findings = check_store(store_url(ctx))
+    campaigns = load(ctx, [], keep_going=True)
+    findings += asyncio.run(app.network_checks(given, campaigns))
+    if fmt == "json":
+        echo_json(check_document(findings))
+    else:
+        show(findings)
+    if failed(findings):
+        raise SystemExit(EXIT_FAILURE)
+
+
+def show(findings: list[Finding]) -> None:
+    """A checklist: one line a check, its fix under each problem, a count at the end."""
+    from bot.services.check import Level
+
+    marks = {Level.OK: "ok     ", Level.WARNING: "warning", Level.ERROR: "FAILED "}
+    for f in findings:
+        click.echo(f"{marks[f.level]}  {f.subject}: {f.message}")
+        if f.fix and f.level is not Level.OK:
+            click.echo(f"         fix: {f.fix}")
+    errors = sum(f.level is Level.ERROR for f in findings)
+    warnings = sum(f.level is Level.WARNING for f in findings)
+    if errors:
+        click.echo(f"\n{errors} problem(s) and {warnings} warning(s): fix them, then run relais check again.")
+    elif warnings:
+        click.echo(f"\nready, with {warnings} warning(s).")
+    else:
+        click.echo("\nready: every check passed.")
+
+
+def is_alive(ctx: click.Context, max_age: float) -> None:
+    """Exit 0 with one line if a ``relais run`` beat within ``max_age`` seconds, else 1."""
+    from datetime import timedelta
+
+    from bot.cli.status import bot_lines
+    from bot.clock import SystemClock
+    from bot.services.documents import bot_document
+    from bot.store.heartbeat import beats
+
+    now = SystemClock().now()
+    with open_store(ctx) as engine:
+        found = beats(engine)
+    document = bot_document(found, now, timedelta(seconds=max_age))
+    if not document["running"]:
+        fail(bot_lines(document)[0], EXIT_FAILURE, hint="start it (systemctl start relais, or relais run)")
+    click.echo(f"alive: {bot_lines(document)[0]}")
