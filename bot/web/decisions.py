@@ -58,7 +58,7 @@ def _ids(values: list[Any]) -> list[int]:
 
 def _why(form: FormData, state: CommentState) -> tuple[str | None, str | None]:
     """The reason code (a rejection's, from the short list) and the moderator's note."""
-    code = str(form.get("reason") or "") or None
+    code = str(form.get("code") or "") or None  # "reason" is the queue's filter by flag reason
     note = str(form.get("note") or "").strip()[:NOTE_LENGTH] or None
     if state == CommentState.REJECTED and code is None:
         raise DeskError("Choose why the reply is rejected.")
@@ -156,7 +156,7 @@ async def _confirm(request: Request, form: FormData) -> Response:
         "count": count,
         "filters": chosen.filters,
         "tab": chosen.tab,
-        "reason": code or "",
+        "code": code or "",
         "note": note or "",
         "back": chosen.address(),
     }
@@ -209,7 +209,7 @@ def _retry(form: FormData, replies: list[Comment]) -> dict[str, Any] | None:
         return None
     return {
         "action": action,
-        "reason": str(form.get("reason") or ""),
+        "code": str(form.get("code") or ""),
         "note": str(form.get("note") or ""),
         "ids": [c.id for c in replies],
         "versions": [f"{c.id}:{c.version}" for c in replies],
