@@ -221,3 +221,25 @@ def test_on_postgresql_a_resend_races_the_running_bot_and_goes_out_once(
         assert [line.split(": ")[2].split()[0] for line in done.stdout.splitlines()] == ["published"] * 4
         assert bot.stop() == 0
         assert sorted(posted_ids(mastodon)) == [f"vieux{i}" for i in range(4)]
+
+
+def test_a_post_no_longer_in_the_files_cannot_be_resent_but_can_be_skipped(deployment: Deployment) -> None:
+    now = datetime.now(UTC)
+    deployment.campaign(
+        [("retire", now - timedelta(hours=2)), ("reste", now + timedelta(days=1))], to="masto"
+    )
+    bot = deployment.start()
+    bot.wait_for_line("running;")
+    assert bot.stop() == 0
+    deployment.campaign([("reste", now + timedelta(days=1))], to="masto")
+    refused = deployment.relais("resolve", "c/retire/masto", "--resend", "--as", "paul")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "relais: c/retire/masto is not in the campaign files that validate: it cannot be sent again; "
+        "fix its file (relais validate), or settle it with --skip or --published\n"
+    )
+    assert rows(deployment)["c/retire/masto"]["state"] == "missed"
+    skipped = deployment.relais("resolve", "c/retire/masto", "--skip", "--as", "paul")
+    assert skipped.returncode == 0, skipped.stderr
+    assert rows(deployment)["c/retire/masto"]["state"] == "skipped"
+    assert deployment.mastodon.statuses == []

@@ -111,8 +111,8 @@ def _campaigns_for(ctx: click.Context, keys: tuple[str, ...]) -> list[Campaign]:
     for key in keys:
         if key not in known:
             fail(
-                f"{key} is no longer in the campaign files: it cannot be sent again",
-                hint="--skip or --published settle it",
+                f"{key} is not in the campaign files that validate: it cannot be sent again",
+                hint="fix its file (relais validate), or settle it with --skip or --published",
             )
     return campaigns
 
