@@ -1,6 +1,6 @@
 """How fast Relais collects hashtag replies into the comment store, and how fast it searches them.
 
-Everything runs in this process on temporary SQLite files (``db.create`` + ``db.upgrade``:
+Everything runs in this process on temporary SQLite files (``database.create`` + ``database.upgrade``:
 WAL, synchronous=NORMAL, the FTS5 index and its triggers of migration 0002), except the
 loopback ``FakeMastodon`` of tests/fakes, which runs in a child process so that its own
 work does not share this process's GIL (its CPU time is reported apart). Texts are drawn
@@ -96,8 +96,8 @@ from bot.clock import SystemClock  # noqa: E402
 from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
 from bot.ports import Page  # noqa: E402
 from bot.services.collector import Collector, CollectorTiming  # noqa: E402
-from bot.store import db  # noqa: E402
-from bot.store.comments import Collected, Comment, CommentStore  # noqa: E402
+from bot.store import database  # noqa: E402
+from bot.store.comments import Collected, Comment, CommentQuery, CommentStore  # noqa: E402
 from bot.store.handle import Store  # noqa: E402
 from bot.store.schema import comments as comments_table  # noqa: E402
 
@@ -171,10 +171,10 @@ def fold(word: str) -> str:
 
 
 def sqlite_connect(path: Path) -> sqlite3.Connection:
-    """A plain connection with the store's pragmas (bot/store/db.py), autocommit mode."""
+    """A plain connection with the store's pragmas (bot/store/database.py), autocommit mode."""
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(f"PRAGMA busy_timeout={db.SQLITE_BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout={database.SQLITE_BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA foreign_keys=ON")
     return connection
@@ -183,8 +183,8 @@ def sqlite_connect(path: Path) -> sqlite3.Connection:
 def migrated(path: Path) -> str:
     """A fresh store file at the current schema; its URL."""
     url = f"sqlite:///{path}"
-    engine = db.create(url)
-    db.upgrade(engine)
+    engine = database.create(url)
+    database.upgrade(engine)
     engine.dispose()
     return url
 
@@ -391,7 +391,7 @@ def run_collect(count: int, seed: int) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="relais-bench-") as tmp:
         path = Path(tmp) / "relais.db"
         began = time.perf_counter()
-        with TimedStore(db.create(migrated(path))) as runner, fake_mastodon(items) as (url, pid):
+        with TimedStore(database.create(migrated(path))) as runner, fake_mastodon(items) as (url, pid):
             filled = time.perf_counter() - began
             source, wall, fake_cpu = asyncio.run(collect(url, pid, runner, count))
             apart = read_apart(url, pid)
@@ -555,7 +555,7 @@ def pages_of(items: list[Collected], size: int) -> list[list[Collected]]:
 
 
 def insert_store(path: Path, pages: list[list[Collected]]) -> float:
-    engine = db.create(migrated(path))
+    engine = database.create(migrated(path))
     store = CommentStore(engine)
     began = time.perf_counter()
     for n, page in enumerate(pages):
@@ -790,18 +790,18 @@ def run_search(count: int, queries: int, seed: int, fill: str) -> list[Figure]:
         built, megabytes = build(path, count, seed, fill)
         chosen = choose_queries(path, queries, count, seed)
         url = f"sqlite:///{path}"
-        engine = db.create(url)
+        engine = database.create(url)
         statements: list[tuple[str, Any]] = []
         event.listen(
             engine, "before_cursor_execute", lambda _c, _k, sql, params, *_: statements.append((sql, params))
         )
         store = CommentStore(engine)
-        store.list(search="bonjour", limit=LIMIT)  # warm up: connection, compiled query cache
+        store.find(CommentQuery(search="bonjour"), limit=LIMIT)  # warm up: connection, compiled query cache
         timings: dict[str, list[float]] = {}
         found: list[list[int]] = []
         for query in chosen:
             began = time.perf_counter()
-            rows = store.list(search=query.text, limit=LIMIT)
+            rows = store.find(CommentQuery(search=query.text), limit=LIMIT)
             timings.setdefault(query.kind, []).append(time.perf_counter() - began)
             found.append([c.id for c in rows])
         store_sql, store_params = statements[-1]

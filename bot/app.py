@@ -18,16 +18,18 @@ from bot.domain import Campaign
 from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.problems import Problem
 from bot.services.alerts import Alerts
+from bot.services.doubts import Doubts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
 from bot.services.watchdog import Watchdog
 from bot.settings import Settings
-from bot.store import db, in_memory, location, prepare
+from bot.store import database, in_memory, location, prepare
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
+    from bot.adapters.telegram import Settings as TelegramSettings
     from bot.services.check import Finding
     from bot.store.ledger import Resolution, Row
 
@@ -115,16 +117,15 @@ async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[
 
     used = networks_used(campaigns)
     findings: list[Finding] = []
-    if "telegram" in used or settings.alert_telegram_chat:
+    alert_chat = cast("TelegramSettings", settings).alert_telegram_chat
+    if "telegram" in used or alert_chat:
         try:
             telegram = adapter("telegram").inspector(settings)
         except NotConfigured as error:
             findings.append(Finding(Level.ERROR, "telegram", str(error)))
         else:
             try:
-                findings += await check_telegram(
-                    telegram, telegram_chats(campaigns), settings.alert_telegram_chat
-                )
+                findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
             finally:
                 await telegram.close()
     if "mastodon" in used:
@@ -165,7 +166,7 @@ def open_store(url: str) -> Iterator[Store]:
     with Store.open(url) as store:
         try:
             store.ledger.register()  # before migrating: a second process on SQLite stops here
-            db.upgrade(store.engine)
+            database.upgrade(store.engine)
             yield store
         except StoreInUse as error:
             raise StoreBusy(str(error)) from None
@@ -202,7 +203,7 @@ async def serve(
     """``relais run``: publish on time and collect replies until SIGTERM or SIGINT,
     reloading schedules/ on change; with ``check``, what ``relais check`` finds on the
     networks is logged as warnings at start (in the background)."""
-    from bot.logs import redact
+    from bot.logs import redactor
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
@@ -220,7 +221,11 @@ async def serve(
         warn_if_new_store(ledger, campaigns, clock.now(), database_url)
         notify = alerts(settings, senders)
         alert = Alerts(store, clock, notify).flush if notify is not None else None
-        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
+        redact = redactor(settings.secrets())
+        doubts = Doubts(store, clock)
+        publisher = Publisher(
+            store, senders, clock, retry=retry, redact=redact, on_outcome=alert, doubts=doubts
+        )
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
@@ -461,7 +466,8 @@ async def _notifier(
     settings: Settings, senders: dict[str, Sender], say: Callable[[str], None]
 ) -> tuple[Notify | None, dict[str, Sender]]:
     """Where a decision is told, and any sender opened only for that."""
-    if not settings.alert_telegram_chat or settings.telegram_token is None:
+    telegram = cast("TelegramSettings", settings)
+    if not telegram.alert_telegram_chat or telegram.telegram_token is None:
         return None, {}
     extra: dict[str, Sender] = {}
     if "telegram" not in senders:
@@ -492,3 +498,29 @@ async def _send_again(
     except StoreBusy:  # another relais run holds this SQLite store: it sends them
         say("relais run is running on this store: it sends them within a few seconds…")
         return await wait_for_outcome(ledger, clock, keys)
+
+
+async def verify_export(
+    settings: Settings, url: str, comments: list[Any], progress: Callable[[int, int], None]
+) -> Any:
+    """``bot.services.export.verify`` with the Mastodon reader the settings give: the replies
+    of ``comments`` still there, after the gone ones left the store. Raises ``SetupError``
+    when some need looking up and there is no Mastodon account to do it with."""
+    from bot.domain import Network
+    from bot.services.export import NotVerified, Verified, verify
+
+    if not any(c.network == Network.MASTODON for c in comments):
+        return Verified(list(comments), checked=0, removed=0)
+    source = adapter(Network.MASTODON).reader(settings)
+    if source is None:
+        raise SetupError(
+            "the export holds Mastodon replies, which are looked up again before an export, but "
+            "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with --no-verify"
+        )
+    try:
+        with Store.open(url) as store:
+            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
+    except NotVerified as error:
+        raise SetupError(str(error)) from None
+    finally:
+        await source.close()

@@ -15,18 +15,18 @@ open the same store; ``Settings.database_url`` is always absolute.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import networks
+from bot.networks.setting_values import plain
 from bot.store import anchored, sqlite_file
 
 ENV_FILE = ".env"
@@ -36,39 +36,18 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Read by the test suite and the benchmarks, not by Relais: no warning for them.
 _TOOLING = re.compile(r"RELAIS_TEST_\w*|RELAIS_UPDATE_GOLDEN|RELAIS_CRASH_ROUNDS")
 
-_TELEGRAM_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
-_MASTODON_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]+")
-_CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]+")
-_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")  # "_": container names
 _SQLITE = re.compile(r"sqlite(?:\+pysqlite)?://(?:/.*)?", re.DOTALL)
 _POSTGRES = re.compile(r"postgresql(?:\+psycopg)?://\S*")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=PREFIX,
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
-        env_ignore_empty=True,  # RELAIS_TELEGRAM_TOKEN= in .env means "not set"
-        extra="ignore",  # a shared .env may hold other programs' variables
-        hide_input_in_errors=True,  # a value may be a secret
-    )
+class _Files(BaseModel):
+    """Where the store and the campaigns are: the first settings (their order is the order
+    of the CLI's messages about them), before the networks'."""
 
     state_dir: Path | None = None  # where a relative SQLite path is; see the module's docstring
     database_url: SecretStr = SecretStr("sqlite:///relais.db")
     schedules_dir: Path = Path("schedules")
     messages_dir: Path = Path("messages")
-    telegram_token: SecretStr | None = None
-    telegram_api_url: str = "https://api.telegram.org"
-    mastodon_url: str | None = None
-    mastodon_token: SecretStr | None = None
-    alert_telegram_chat: str | None = None
-    log_level: str = "INFO"
-    poll_seconds: float = 30.0  # between two readings of Mastodon's replies
-
-    # The relative SQLite path as configured, to find a store an earlier version left in
-    # the working directory (see ``store_left_behind``).
-    _relative_store: Path | None = PrivateAttr(default=None)
 
     @field_validator("state_dir", mode="before")
     @classmethod
@@ -86,7 +65,7 @@ class Settings(BaseSettings):
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> str:
-        url = _plain(value)
+        url = plain(value)
         if _POSTGRES.fullmatch(url):
             return re.sub(r"^postgresql://", "postgresql+psycopg://", url)  # the driver Relais ships
         if _SQLITE.fullmatch(url):
@@ -96,61 +75,36 @@ class Settings(BaseSettings):
             "postgresql+psycopg://user:password@host/relais"
         )
 
-    @field_validator("telegram_token", mode="before")
-    @classmethod
-    def _telegram_token(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not _TELEGRAM_TOKEN.fullmatch(_plain(value)):
-            raise ValueError(
-                "this is not a bot token (digits, a colon, then letters, digits, _ or -): "
-                "copy it again from @BotFather"
-            )
-        return value
 
-    @field_validator("mastodon_token", mode="before")
-    @classmethod
-    def _mastodon_token(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not _MASTODON_TOKEN.fullmatch(_plain(value)):
-            raise ValueError(
-                "this is not an access token (letters, digits and - _ . ~ + / = only): copy it again "
-                "from Preferences > Development on the instance"
-            )
-        return value
+# Each registered network's settings (its credentials: ``Profile.settings``), in one model.
+if TYPE_CHECKING:
 
-    @field_validator("telegram_api_url", mode="before")
-    @classmethod
-    def _telegram_api_url(cls, value: Any) -> str:
-        return _server_url(
-            str(value),
-            "give the Bot API server's address alone, like https://api.telegram.org (http or https, "
-            "a host, an optional port; the token goes in RELAIS_TELEGRAM_TOKEN)",
-        )
+    class _Networks(BaseModel):
+        """What each adapter reads of them, it declares (its ``Settings`` protocol)."""
 
-    @field_validator("mastodon_url", mode="before")
-    @classmethod
-    def _mastodon_url(cls, value: Any) -> str | None:
-        if value is None:
-            return None
-        return _server_url(
-            str(value),
-            "give the instance's address alone, like https://mastodon.example (http or https, a host, "
-            "an optional port)",
-        )
+else:
+    _Networks = networks.settings_model()
 
-    @field_validator("alert_telegram_chat", mode="before")
-    @classmethod
-    def _alert_chat(cls, value: Any) -> str | None:
-        if value is None:
-            return None
-        if not _CHAT.fullmatch(str(value)):
-            raise ValueError(
-                "give a chat's @username (5 to 32 letters, digits or _) or its numeric id, "
-                "like -1001234567890"
-            )
-        return str(value)
+
+class Settings(_Networks, _Files, BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # RELAIS_<NETWORK>_TOKEN= in .env means "not set"
+        extra="ignore",  # a shared .env may hold other programs' variables
+        hide_input_in_errors=True,  # a value may be a secret
+    )
+
+    log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line, for journald and log shippers
+    poll_seconds: float = 30.0  # between two readings of a network's replies, where it is polled
+    moderator: str | None = None  # who decides, for `relais comments` (never the login name)
+    web_behind_proxy: bool = False  # relais web: trust the proxy's X-Forwarded-Proto (HTTPS)
+
+    # The relative SQLite path as configured, to find a store an earlier version left in
+    # the working directory (see ``store_left_behind``).
+    _relative_store: Path | None = PrivateAttr(default=None)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -159,6 +113,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"give {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
         return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> str:
+        given = str(value).lower()
+        if given not in ("text", "json"):
+            raise ValueError("give text (one line a record) or json (one JSON object a line)")
+        return given
 
     @field_validator("poll_seconds", mode="before")
     @classmethod
@@ -183,9 +145,9 @@ class Settings(BaseSettings):
         return self
 
     def secrets(self) -> list[str]:
-        """Every secret value, for redaction from logs and messages."""
-        values = [self.telegram_token, self.mastodon_token]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        """Every secret value of the networks' settings, for redaction from logs and messages."""
+        values = [getattr(self, name) for name in networks.settings_model().model_fields]
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
     def store_left_behind(self) -> Path | None:
         """A store an earlier Relais left in the working directory, when the configured
@@ -213,44 +175,6 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
             "RELAIS_STATE_DIR: there is no home directory to keep the store in: set RELAIS_STATE_DIR "
             "(or an absolute RELAIS_DATABASE_URL)"
         ) from None
-
-
-def _plain(value: Any) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-
-
-def _server_url(value: str, fix: str) -> str:
-    """An http(s) server's address, without a trailing slash; refused with ``fix`` when it
-    is anything more (a path, a query, credentials) or less (no host)."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValueError(fix) from None
-    host = parts.hostname or ""
-    if (
-        parts.scheme not in ("http", "https")
-        or not _valid_host(host)
-        or "@" in parts.netloc
-        or parts.path not in ("", "/")
-        or "?" in value
-        or "#" in value
-    ):
-        raise ValueError(fix)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _valid_host(host: str) -> bool:
-    """A host name (internationalised ones too) or an IP address."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    try:
-        return bool(_HOST.fullmatch(host.encode("idna").decode("ascii")))
-    except UnicodeError:
-        return False
 
 
 def unknown_variables(environ: Mapping[str, str], env_file: Path = Path(ENV_FILE)) -> list[str]:

@@ -81,10 +81,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    from bot.store import db
+    from bot.store import database
 
-    engine = db.create(database_url)
-    db.upgrade(engine)
+    engine = database.create(database_url)
+    database.upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -119,8 +119,15 @@ class Deployment:
         env.update(self.extra_env)
         return env
 
-    def campaign(self, posts: list[tuple[str, datetime]], *, name: str = "c", grace: str = "15m",
-                 livestreams: str = "", to: str | None = None) -> Path:
+    def campaign(
+        self,
+        posts: list[tuple[str, datetime]],
+        *,
+        name: str = "c",
+        grace: str = "15m",
+        livestreams: str = "",
+        to: str | None = None,
+    ) -> Path:
         """A campaign whose posts each say their own id (so the servers' records name them)."""
         lines = [
             f"campaign: {name}",
@@ -135,7 +142,9 @@ class Deployment:
         ]
         for pub_id, at in posts:
             target = f", to: [{to}]" if to else ""
-            lines.append(f'  - {{id: {pub_id}, at: "{stamp(at)}", text: "post {pub_id} {{{{ hashtag }}}}"{target}}}')
+            lines.append(
+                f'  - {{id: {pub_id}, at: "{stamp(at)}", text: "post {pub_id} {{{{ hashtag }}}}"{target}}}'
+            )
         if not posts:
             lines[-1] = "posts: []"
         path = self.root / "schedules" / f"{name}.yaml"
@@ -155,8 +164,14 @@ class Deployment:
         return Bot(process)
 
     def relais(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def status(self) -> dict:
         result = self.relais("status", "--format", "json")
@@ -187,8 +202,11 @@ def telegram_attempts(telegram: FakeTelegram) -> list[str]:
 
 def mastodon_attempts(mastodon: FakeMastodon) -> list[str]:
     """The publication ids of every status post that reached Mastodon, accepted or not."""
-    texts = [str(r.params.get("status", "")) for r in mastodon.requests
-             if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses")]
+    texts = [
+        str(r.params.get("status", ""))
+        for r in mastodon.requests
+        if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses")
+    ]
     return [t.split()[1] for t in texts if t.startswith("post ")]
 
 
@@ -200,8 +218,10 @@ def comments(deployment: Deployment) -> list[dict]:
 
 def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
     """The bot asked for the statuses after ``newest``: everything up to it is stored."""
-    return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
-               for r in mastodon.requests)
+    return any(
+        r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
+        for r in mastodon.requests
+    )
 
 
 def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:
@@ -215,8 +235,10 @@ def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:
 
 
 def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
-    return any(r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
-               for r in telegram.requests)
+    return any(
+        r.method.lower() == "getupdates" and str(r.params.get("offset")) == str(offset)
+        for r in telegram.requests
+    )
 
 
 @contextmanager
@@ -225,9 +247,9 @@ def scratch_database(server_url: str) -> Iterator[str]:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from bot.store import db
+    from bot.store import database
 
-    admin = db.create(server_url)
+    admin = database.create(server_url)
     name = f"relais_t_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

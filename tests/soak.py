@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.telegram.transport import GROUP_BURST
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger, Row
 from bot.store.schema import comments
 from tests.fakes.mastodon_api import FakeMastodon
@@ -65,26 +65,69 @@ from tests.harness import (
 
 STOP_LIMIT_S = 10.0  # issue 7: SIGTERM stops within 10 s, whatever is queued
 FINAL = {"published", "unknown", "failed", "missed"}
-DEFECTS = frozenset({
-    "telegram duplicates", "mastodon duplicates", "unknown, never on the wire", "lost",
-    "sent, but marked failed or missed", "left sending", "left pending",
-    "stops over 10 s", "unclean exits", "not on the wire, not pending",
-    "telegram replies lost", "mastodon replies lost", "replies doubled", "rounds not played",
-})
+DEFECTS = frozenset(
+    {
+        "telegram duplicates",
+        "mastodon duplicates",
+        "unknown, never on the wire",
+        "lost",
+        "sent, but marked failed or missed",
+        "left sending",
+        "left pending",
+        "stops over 10 s",
+        "unclean exits",
+        "not on the wire, not pending",
+        "telegram replies lost",
+        "mastodon replies lost",
+        "replies doubled",
+        "rounds not played",
+    }
+)
 # The order of the figures in a report; a figure never counted is shown as 0.
-PUBLISHING = ["publications", "telegram sent", "mastodon sent", "telegram duplicates", "mastodon duplicates",
-              "unknown, on the wire", "unknown, cut mid-request", "unknown, never on the wire", "lost",
-              "sent, but marked failed or missed", "left sending", "left pending"]
+PUBLISHING = [
+    "publications",
+    "telegram sent",
+    "mastodon sent",
+    "telegram duplicates",
+    "mastodon duplicates",
+    "unknown, on the wire",
+    "unknown, cut mid-request",
+    "unknown, never on the wire",
+    "lost",
+    "sent, but marked failed or missed",
+    "left sending",
+    "left pending",
+]
 FIGURES = {
     "publish": ["rounds", "seconds a round", "kills", *PUBLISHING],
-    "collect": ["rounds", "seconds a round", "kills",
-                *[f"{network} {figure}" for network in ("telegram", "mastodon") for figure in (
-                    "replies served", "nested replies served", "replies stored", "replies lost",
-                    "nested replies lost")],
-                "replies doubled", "others' messages stored"],
+    "collect": [
+        "rounds",
+        "seconds a round",
+        "kills",
+        *[
+            f"{network} {figure}"
+            for network in ("telegram", "mastodon")
+            for figure in (
+                "replies served",
+                "nested replies served",
+                "replies stored",
+                "replies lost",
+                "nested replies lost",
+            )
+        ],
+        "replies doubled",
+        "others' messages stored",
+    ],
     "two": ["rounds", "seconds a round", "kills", *PUBLISHING],
-    "sigterm": ["rounds", "seconds a round", "stops over 10 s", "slowest stop (s)", "unclean exits",
-                "not on the wire, not pending", *PUBLISHING],
+    "sigterm": [
+        "rounds",
+        "seconds a round",
+        "stops over 10 s",
+        "slowest stop (s)",
+        "unclean exits",
+        "not on the wire, not pending",
+        *PUBLISHING,
+    ],
 }
 
 
@@ -146,7 +189,7 @@ class Store:
     """The round's store, read as the bot left it (nothing is written)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = db.create(url)
+        self.engine = database.create(url)
 
     def rows(self) -> list[Row]:
         try:
@@ -168,8 +211,9 @@ class Store:
 
 
 @contextlib.contextmanager
-def fresh_round(root: Path, store: str, postgres_url: str | None,
-                mastodon: dict | None = None) -> Iterator[tuple[Deployment, Store]]:
+def fresh_round(
+    root: Path, store: str, postgres_url: str | None, mastodon: dict | None = None
+) -> Iterator[tuple[Deployment, Store]]:
     """A working directory, a store and fresh fakes; every bot is gone on the way out."""
     root.mkdir(parents=True)
     with contextlib.ExitStack() as stack:
@@ -209,8 +253,13 @@ def stop(bot: Bot, signum: int, limit: float) -> tuple[float, int | None]:
     return took, code
 
 
-def kill_somewhere(bot: Bot, rng: random.Random, progress: Callable[[], int], most: int,
-                   done: Callable[[], bool] = lambda: False) -> None:
+def kill_somewhere(
+    bot: Bot,
+    rng: random.Random,
+    progress: Callable[[], int],
+    most: int,
+    done: Callable[[], bool] = lambda: False,
+) -> None:
     """SIGKILL a little after a random number (1 to ``most``) of requests reached the fakes
     (or once there is nothing left to do), or at a random moment of start-up."""
     if rng.random() < 0.2:  # start-up, migrations, recovery
@@ -225,8 +274,9 @@ def kill_somewhere(bot: Bot, rng: random.Random, progress: Callable[[], int], mo
 def slow_answers(deployment: Deployment, rng: random.Random) -> None:
     """Answer a few sends late: the request has arrived, its answer has not."""
     deployment.telegram.delay(rng.uniform(0.05, 0.4), method="sendMessage", times=rng.randint(1, 3))
-    deployment.mastodon.delay(rng.uniform(0.05, 0.4), times=rng.randint(1, 3), path="/api/v1/statuses",
-                              method="POST")
+    deployment.mastodon.delay(
+        rng.uniform(0.05, 0.4), times=rng.randint(1, 3), path="/api/v1/statuses", method="POST"
+    )
 
 
 def burst(deployment: Deployment, count: int, at: datetime | None = None, spread: float = 0.0) -> None:
@@ -271,17 +321,24 @@ def cut_requests(deployment: Deployment) -> dict[str, int]:
     """Send requests that reached a fake without saying which post (cut before their body
     arrived), by network: on the wire, but for no post in particular."""
     telegram = [r for r in deployment.telegram.requests if r.method == "sendMessage" and not r.params]
-    mastodon = [r for r in deployment.mastodon.requests
-                if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses") and "status" not in r.params]
+    mastodon = [
+        r
+        for r in deployment.mastodon.requests
+        if (r.method, r.path.rstrip("/")) == ("POST", "/api/v1/statuses") and "status" not in r.params
+    ]
     return {"telegram": len(telegram), "mastodon": len(mastodon)}
 
 
 def account(tally: Tally, rows: list[Row], deployment: Deployment) -> None:
     """Compare each settled publication with what its network received."""
-    received = {"telegram": Counter(sent_ids(deployment.telegram)),
-                "mastodon": Counter(posted_ids(deployment.mastodon))}
-    wire = {"telegram": Counter(telegram_attempts(deployment.telegram)),
-            "mastodon": Counter(mastodon_attempts(deployment.mastodon))}
+    received = {
+        "telegram": Counter(sent_ids(deployment.telegram)),
+        "mastodon": Counter(posted_ids(deployment.mastodon)),
+    }
+    wire = {
+        "telegram": Counter(telegram_attempts(deployment.telegram)),
+        "mastodon": Counter(mastodon_attempts(deployment.mastodon)),
+    }
     cut = cut_requests(deployment)
     tally.add("publications", len(rows))
     for row in rows:
@@ -312,23 +369,26 @@ def settle(deployment: Deployment, store: Store, tally: Tally, settings: Setting
 # -- the scenarios ---------------------------------------------------------------------------
 
 
-def publish_round(deployment: Deployment, store: Store, rng: random.Random, tally: Tally,
-                  settings: Settings) -> None:
+def publish_round(
+    deployment: Deployment, store: Store, rng: random.Random, tally: Tally, settings: Settings
+) -> None:
     burst(deployment, settings.burst)
     for _ in range(rng.randint(1, settings.kills)):
         slow_answers(deployment, rng)
         # Killed among the sends that go at once: Mastodon's, and Telegram's first few (the
         # pacer's burst); the others still wait in the pacer.
-        kill_somewhere(deployment.start(), rng, lambda: attempts(deployment), settings.burst + GROUP_BURST,
-                       store.settled)
+        kill_somewhere(
+            deployment.start(), rng, lambda: attempts(deployment), settings.burst + GROUP_BURST, store.settled
+        )
         tally.add("kills")
         if store.settled():
             break
     settle(deployment, store, tally, settings)
 
 
-def sigterm_round(deployment: Deployment, store: Store, rng: random.Random, tally: Tally,
-                  settings: Settings) -> None:
+def sigterm_round(
+    deployment: Deployment, store: Store, rng: random.Random, tally: Tally, settings: Settings
+) -> None:
     burst(deployment, settings.burst)
     bot = deployment.start()
     if not until(lambda: bool(telegram_attempts(deployment.telegram)), 60):
@@ -338,16 +398,21 @@ def sigterm_round(deployment: Deployment, store: Store, rng: random.Random, tall
     tally.add("stops over 10 s", took >= STOP_LIMIT_S)
     tally.counts["slowest stop (s)"] = max(tally["slowest stop (s)"], round(took))
     tally.add("unclean exits", code != 0)
-    tried = {"telegram": set(telegram_attempts(deployment.telegram)),
-             "mastodon": set(mastodon_attempts(deployment.mastodon))}
+    tried = {
+        "telegram": set(telegram_attempts(deployment.telegram)),
+        "mastodon": set(mastodon_attempts(deployment.mastodon)),
+    }
     for row in store.rows():
-        tally.add("not on the wire, not pending",
-                  row.publication_id not in tried[row.network] and row.state != "pending")
+        tally.add(
+            "not on the wire, not pending",
+            row.publication_id not in tried[row.network] and row.state != "pending",
+        )
     settle(deployment, store, tally, settings)
 
 
-def two_round(deployment: Deployment, store: Store, rng: random.Random, tally: Tally,
-              settings: Settings) -> None:
+def two_round(
+    deployment: Deployment, store: Store, rng: random.Random, tally: Tally, settings: Settings
+) -> None:
     deployment.campaign([])
     bots = [deployment.start(), deployment.start()]
     for bot in bots:
@@ -396,13 +461,16 @@ class Followers:
 
     def _telegram(self, text: str, user: int, reply_to: int | None = None) -> int:
         telegram = self.deployment.telegram
-        update = telegram.group_message(GROUP_ID, telegram.user(user, f"Abonné {user}"), text, reply_to=reply_to)
+        update = telegram.group_message(
+            GROUP_ID, telegram.user(user, f"Abonné {user}"), text, reply_to=reply_to
+        )
         self.last_update = max(self.last_update, update["update_id"])
         return update["message"]["message_id"]
 
     def _mastodon(self, text: str, user: int, reply_to: str | None = None) -> str:
         status = self.deployment.mastodon.add_remote_status(
-            f"user{user}@example.org", f"<p>{text}</p>", in_reply_to_id=reply_to)
+            f"user{user}@example.org", f"<p>{text}</p>", in_reply_to_id=reply_to
+        )
         return status["id"]
 
     def wave(self, rng: random.Random) -> None:
@@ -419,7 +487,10 @@ class Followers:
         for _ in range(2):
             self.answer("telegram", self.comment("telegram", rng))
             self.answer("mastodon", self.comment("mastodon", rng))
-        self._open = [("telegram", self.comment("telegram", rng)), ("mastodon", self.comment("mastodon", rng))]
+        self._open = [
+            ("telegram", self.comment("telegram", rng)),
+            ("mastodon", self.comment("mastodon", rng)),
+        ]
 
     def comment(self, network: str, rng: random.Random) -> str:
         user = rng.randint(100, 999)
@@ -436,8 +507,9 @@ class Followers:
             self._mastodon(text, 1000, parent)
 
 
-def collect_round(deployment: Deployment, store: Store, rng: random.Random, tally: Tally,
-                  settings: Settings) -> None:
+def collect_round(
+    deployment: Deployment, store: Store, rng: random.Random, tally: Tally, settings: Settings
+) -> None:
     telegram, mastodon = deployment.telegram, deployment.mastodon
     telegram.add_chat(GROUP_ID, "supergroup", title="Discussion", linked_chat_id=CHAT_ID)
     deployment.extra_env["RELAIS_POLL_SECONDS"] = "0.2"
@@ -464,7 +536,8 @@ def collect_round(deployment: Deployment, store: Store, rng: random.Random, tall
         missing = {followers.expected[t] for t in followers.expected.keys() - stored}
         # Telegram forgets what an offset confirmed: once past the last update, it is final.
         return "mastodon" not in missing and (
-            "telegram" not in missing or offset_reached(telegram, followers.last_update + 1))
+            "telegram" not in missing or offset_reached(telegram, followers.last_update + 1)
+        )
 
     until(done, settings.collect)
     stored = Counter(_token(text) for _, text in store.texts())
@@ -502,9 +575,17 @@ SCENARIOS = {
 }
 
 
-def soak(scenario: str, store: str, rounds: int, workdir: Path, *, seed: int,
-         postgres_url: str | None = None, settings: Settings | None = None,
-         progress: Callable[[int, Tally], None] | None = None) -> Tally:
+def soak(
+    scenario: str,
+    store: str,
+    rounds: int,
+    workdir: Path,
+    *,
+    seed: int,
+    postgres_url: str | None = None,
+    settings: Settings | None = None,
+    progress: Callable[[int, Tally], None] | None = None,
+) -> Tally:
     """Play ``rounds`` rounds of a scenario on a store; ``progress`` is told after each.
     A round that cannot be played (the bot does not start...) is counted, and why is kept."""
     chosen, settings = SCENARIOS[scenario], settings or Settings()
@@ -515,8 +596,9 @@ def soak(scenario: str, store: str, rounds: int, workdir: Path, *, seed: int,
     began = time.monotonic()
     for number in range(1, rounds + 1):
         try:
-            with fresh_round(workdir / f"{scenario}-{store}-{number}", store, postgres_url,
-                             chosen.mastodon) as (deployment, reader):
+            with fresh_round(
+                workdir / f"{scenario}-{store}-{number}", store, postgres_url, chosen.mastodon
+            ) as (deployment, reader):
                 chosen.play(deployment, reader, rng, tally, settings)
         except SoakError as error:
             tally.add("rounds not played")

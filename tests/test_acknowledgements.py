@@ -27,7 +27,7 @@ from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Rep
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.moderation import ModerationService
-from bot.store import db
+from bot.store import database
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.handle import Store
@@ -43,21 +43,29 @@ CASINO = "Le meilleur casino en ligne #gautrinweb2"
 
 def campaign(*, acknowledge: bool = True) -> Campaign:
     return Campaign(
-        slug="c", source=Path("c.yaml"), timezone=ZoneInfo("America/Montreal"), language="fr",
-        hashtags=("gautrinweb2",), channels={}, grace=timedelta(minutes=15), acknowledge=acknowledge,
+        slug="c",
+        source=Path("c.yaml"),
+        timezone=ZoneInfo("America/Montreal"),
+        language="fr",
+        hashtags=("gautrinweb2",),
+        channels={},
+        grace=timedelta(minutes=15),
+        acknowledge=acknowledge,
         moderation=Moderation(banned_words=("casino",), hold_links=True),
     )
 
 
 def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
     """The collector asked for the statuses after ``newest``: everything up to it is stored."""
-    return any(r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
-               for r in mastodon.requests)
+    return any(
+        r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
+        for r in mastodon.requests
+    )
 
 
 def comment_ids(store: CommentStore) -> dict[str, int]:
     """The stored replies' ids by remote id."""
-    return {c.remote_id: c.id for c in store.list(limit=None)}
+    return {c.remote_id: c.id for c in store.find(limit=None)}
 
 
 def decide(store: CommentStore, ids: list[int], state: CommentState, *, actor: str) -> None:
@@ -106,21 +114,33 @@ def test_only_approved_replies_are_acknowledged_and_spam_never(deployment: Deplo
     spammer = telegram.user(666, "Promo")
     telegram.group_message(GROUP_ID, spammer, CASINO)
     telegram.group_message(GROUP_ID, spammer, SPAM)
-    liked = telegram.group_message(GROUP_ID, telegram.user(501, "Élise"), "Bravo pour la consultation #gautrinweb2")
+    liked = telegram.group_message(
+        GROUP_ID, telegram.user(501, "Élise"), "Bravo pour la consultation #gautrinweb2"
+    )
     bot = deployment.start()
     # Everything is stored (and, before the fix, acknowledged) once the collectors ask for
     # what comes after it.
     assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, casino["id"]), timeout=30)
-    telegram.wait_for(lambda tg: any(r.method == "getUpdates" and str(r.params.get("offset")) == str(
-        liked["update_id"] + 1) for r in tg.requests), timeout=30)
+    telegram.wait_for(
+        lambda tg: any(
+            r.method == "getUpdates" and str(r.params.get("offset")) == str(liked["update_id"] + 1)
+            for r in tg.requests
+        ),
+        timeout=30,
+    )
     assert mastodon.favourite_requests == []
     assert telegram.reaction_requests == []
     replies = stored(deployment)
-    assert Counter((c["network"], c["text"], c["state"]) for c in replies) == Counter({
-        ("mastodon", "Merci pour le rapport #gautrinweb2", "pending"): 1,
-        ("mastodon", SPAM, "flagged"): 1, ("mastodon", CASINO, "flagged"): 1,
-        ("telegram", "Bravo pour la consultation #gautrinweb2", "pending"): 1,
-        ("telegram", SPAM, "flagged"): 1, ("telegram", CASINO, "flagged"): 1})
+    assert Counter((c["network"], c["text"], c["state"]) for c in replies) == Counter(
+        {
+            ("mastodon", "Merci pour le rapport #gautrinweb2", "pending"): 1,
+            ("mastodon", SPAM, "flagged"): 1,
+            ("mastodon", CASINO, "flagged"): 1,
+            ("telegram", "Bravo pour la consultation #gautrinweb2", "pending"): 1,
+            ("telegram", SPAM, "flagged"): 1,
+            ("telegram", CASINO, "flagged"): 1,
+        }
+    )
     approve = [str(c["id"]) for c in replies if c["state"] == "pending"]
     assert deployment.relais("comments", "approve", *approve, "--as", "ana").returncode == 0
     assert mastodon.wait_for(lambda: mastodon.favourite_requests == [good["id"]], timeout=20)
@@ -163,10 +183,14 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     fake, reader = mastodon_reader
     collector = Collector(Store(engine), SimulatedClock(NOW), lambda: [campaign()])
     store = collector.comments
-    earlier = [fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)]
+    earlier = [
+        fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)
+    ]
     await collector.mastodon_round(reader, 1)
     decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
-    burst = [fake.add_remote_status(f"b{i}@example.org", f"<p>Rafale {i} #gautrinweb2</p>") for i in range(40)]
+    burst = [
+        fake.add_remote_status(f"b{i}@example.org", f"<p>Rafale {i} #gautrinweb2</p>") for i in range(40)
+    ]
     late = fake.add_remote_status("late@example.org", "<p>Après la rafale #gautrinweb2</p>")
     mark = len(fake.requests)
     await collector.mastodon_round(reader, 2)
@@ -199,9 +223,14 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
         tasks.append(asyncio.create_task(worker.run(stop)))
         await asyncio.to_thread(fake.wait_for, lambda tg: len(tg.reaction_requests) >= 1, 10)
         late = fake.group_message(GROUP_ID, fake.user(2000, "Tard"), "Après la rafale #gautrinweb2")
-        await asyncio.to_thread(fake.wait_for, lambda tg: any(
-            r.method == "getUpdates" and str(r.params.get("offset")) == str(late["update_id"] + 1)
-            for r in tg.requests), 10)
+        await asyncio.to_thread(
+            fake.wait_for,
+            lambda tg: any(
+                r.method == "getUpdates" and str(r.params.get("offset")) == str(late["update_id"] + 1)
+                for r in tg.requests
+            ),
+            10,
+        )
         still_queued = AcknowledgementQueue(engine, "test").counts()["queued"]
     finally:
         stop.set()
@@ -244,8 +273,9 @@ class Desk:
 
     def worker(self, owner: str = "worker") -> Acknowledger:
         """A worker of its own process (an ``owner`` of its own)."""
-        return Acknowledger(self.network, self.reader, Store(self.opened.engine, owner), self.clock,
-                            lambda: self.campaigns)
+        return Acknowledger(
+            self.network, self.reader, Store(self.opened.engine, owner), self.clock, lambda: self.campaigns
+        )
 
     def post(self, text: str = "Bravo #gautrinweb2", *, author: int = 1, nobot: bool = False) -> str:
         """A follower's reply; its remote id."""
@@ -285,10 +315,13 @@ class Desk:
 
     def approve(self, *remote_ids: str, state: CommentState = CommentState.APPROVED) -> None:
         ids = comment_ids(self.store)
-        ModerationService(self.store, self.clock).decide([ids[r] for r in remote_ids], state, actor="ana")
+        code = "spam" if state == CommentState.REJECTED else None
+        ModerationService(self.store, self.clock).decide(
+            [ids[r] for r in remote_ids], state, actor="ana", reason_code=code
+        )
 
     def entries(self) -> dict[str, Entry]:
-        by_comment = {c.id: c.remote_id for c in self.store.list(limit=None)}
+        by_comment = {c.id: c.remote_id for c in self.store.find(limit=None)}
         return {by_comment.get(e.comment_id, str(e.comment_id)): e for e in self.queue.entries()}
 
 
@@ -338,7 +371,7 @@ async def test_an_approved_reply_is_acknowledged_once_even_when_approved_twice(d
     await drain(desk, worker)
     assert desk.requests() == [good]
     assert desk.queue.counts() == {"queued": 0, "sent": 1, "failed": 0, "skipped": 0}
-    [comment] = desk.store.list()
+    [comment] = desk.store.find()
     assert comment.acknowledged_at == desk.entries()[good].sent_at is not None
 
 
@@ -353,7 +386,7 @@ async def test_a_reply_rejected_edited_or_deleted_after_approval_gets_nothing(de
         await desk.collector.recheck(desk.reader)
     else:  # Telegram never tells bots of deletions
         desk.approve(deleted, state=CommentState.REJECTED)
-    assert {c.remote_id: c.state for c in desk.store.list()}[edited] == "flagged"
+    assert {c.remote_id: c.state for c in desk.store.find()}[edited] == "flagged"
     await drain(desk, desk.worker())
     assert desk.requests() == [kept]
     entries = desk.entries()
@@ -501,8 +534,13 @@ async def test_a_stop_cuts_a_long_wait_short(desk: Desk) -> None:
     await desk.collect()
     desk.approve(reply)
     desk.fake.retry_after(3600, method="setMessageReaction")  # wait an hour, says Telegram
-    worker = Acknowledger(Network.TELEGRAM, desk.reader, Store(desk.store.engine, "real-time"), SystemClock(),
-                          lambda: desk.campaigns)
+    worker = Acknowledger(
+        Network.TELEGRAM,
+        desk.reader,
+        Store(desk.store.engine, "real-time"),
+        SystemClock(),
+        lambda: desk.campaigns,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.to_thread(desk.fake.wait_for, lambda *_: len(desk.requests()) == 1, 10)
@@ -534,16 +572,26 @@ async def test_an_acknowledgement_the_network_keeps_refusing_is_given_up_with_wh
     assert (entries[flaky].last_error or "").startswith(f"gave up after {worker.pace.attempts} attempts: ")
     assert desk.queue.counts() == {"queued": 0, "sent": 0, "failed": 2, "skipped": 0}
     # retried with growing waits, not hammered
-    assert desk.clock.now() - NOW >= timedelta(seconds=sum(30 * 2**i for i in range(worker.pace.attempts - 1)))
+    assert desk.clock.now() - NOW >= timedelta(
+        seconds=sum(30 * 2**i for i in range(worker.pace.attempts - 1))
+    )
 
 
 # -- the queue in the store -----------------------------------------------------------------
 
 
 def collected(remote_id: str, *, nobot: bool = False) -> Collected:
-    reply = Reply(network=Network.MASTODON, remote_id=remote_id, text="Bravo #gautrinweb2", created_at=NOW,
-                  author_id=remote_id, author_handle=f"@u{remote_id}@example.org", author_name="U",
-                  hashtags=("gautrinweb2",), author_nobot=nobot)
+    reply = Reply(
+        network=Network.MASTODON,
+        remote_id=remote_id,
+        text="Bravo #gautrinweb2",
+        created_at=NOW,
+        author_id=remote_id,
+        author_handle=f"@u{remote_id}@example.org",
+        author_name="U",
+        hashtags=("gautrinweb2",),
+        author_nobot=nobot,
+    )
     return Collected(reply, "c", None)
 
 
@@ -563,8 +611,8 @@ def test_an_approval_queues_one_acknowledgement_in_its_own_transaction(engine: E
 
 @pytest.mark.postgres
 def test_processes_sharing_a_postgresql_store_share_the_queue(postgres_url: str) -> None:
-    engine = db.create(postgres_url)
-    db.upgrade(engine)
+    engine = database.create(postgres_url)
+    database.upgrade(engine)
     store = CommentStore(engine)
     store.save_page(None, None, [collected(str(i)) for i in range(60)], now=NOW)
     ids = sorted(comment_ids(store).values())

@@ -75,7 +75,10 @@ def test_each_language_is_its_own_publication_with_its_own_key(project: Project)
     assert found["rapport.fr-CA", "tg-fr"].text == (
         '<b>Le rapport est en ligne</b>\n\n<a href="https://example.org/r">Lire</a> #gautrinweb2'
     )
-    assert found["rapport.en", "masto"].text == "The report is online\n\nRead (https://example.org/r) #gautrinweb2"
+    assert (
+        found["rapport.en", "masto"].text
+        == "The report is online\n\nRead (https://example.org/r) #gautrinweb2"
+    )
     assert {(k, p.language) for k, p in found.items()} == {
         (("rapport.fr-CA", "tg-fr"), "fr-CA"),
         (("rapport.fr-CA", "masto"), "fr-CA"),
@@ -133,10 +136,15 @@ livestreams:
 
 
 def test_plan_lists_each_language_s_publication(project: Project) -> None:
-    with_templates(project).campaign(BILINGUAL + RAPPORT.replace("message: annonce", "message: annonce\n    bilingual: together"))
+    with_templates(project).campaign(
+        BILINGUAL + RAPPORT.replace("message: annonce", "message: annonce\n    bilingual: together")
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot", "plan", "--format", "json"],
-        cwd=project.root, capture_output=True, text=True, timeout=60,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(project.root)},
     )
     assert result.returncode == 0, result.stderr
@@ -301,8 +309,9 @@ livestreams:
 
 def test_languages_are_checked_where_they_are_written(project: Project) -> None:
     project.campaign(
-        BILINGUAL.replace("languages: [fr-CA, en]", "language: fr-CA\nlanguages: [fr-CA, en, fr-CA]")
-        .replace("language: en}", "language: english}")
+        BILINGUAL.replace("languages: [fr-CA, en]", "language: fr-CA\nlanguages: [fr-CA, en, fr-CA]").replace(
+            "language: en}", "language: english}"
+        )
         + """\
 posts:
   - {id: un, at: 2030-05-02 09:00, text: a, language: fr, languages: [fr, en]}
@@ -337,7 +346,8 @@ def test_hashtags_per_language(project: Project) -> None:
 
 def test_a_hashtag_missing_in_a_language_says_where_to_add_it(project: Project) -> None:
     with_templates(project).campaign(
-        BILINGUAL.replace("hashtags: [gautrinweb2]", 'hashtags: {fr: [gautrinweb2], es: ["#bad tag"]}') + RAPPORT
+        BILINGUAL.replace("hashtags: [gautrinweb2]", 'hashtags: {fr: [gautrinweb2], es: ["#bad tag"]}')
+        + RAPPORT
     )
     assert project.problems() == [
         "messages/annonce.en.md:3:23: 'hashtag' is not defined: the campaign has no hashtag for en; add one "
@@ -455,7 +465,10 @@ posts:
         (CHAT_EN_ID, "The report is online #gautrinweb2"),
         (-1001234567890, "Le rapport est en ligne #gautrinweb2"),
     ]
-    statuses = sorted((s["language"], re.sub(r"<[^>]+>", " ", s["content"]).split()[0]) for s in deployment.mastodon.statuses)
+    statuses = sorted(
+        (s["language"], re.sub(r"<[^>]+>", " ", s["content"]).split()[0])
+        for s in deployment.mastodon.statuses
+    )
     assert statuses == [("en", "The"), ("fr", "Le"), ("fr", "Merci")]
     assert deployment.states() == {
         "rapport.fr-CA/tg-fr": "published",

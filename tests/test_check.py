@@ -308,16 +308,16 @@ def test_an_unreachable_instance_and_a_refused_token(project: Project, masto: Fa
 
 
 def test_the_store_where_it_is_whether_it_is_migrated(database_url: str, tmp_path: Path) -> None:
-    from bot.store import db
+    from bot.store import database
 
     if database_url.startswith("sqlite"):
         assert (
             problems(check_store(database_url))[0][1]
             == f"no store yet at {tmp_path / 'relais.db'}: relais run creates it"
         )
-    engine = db.create(database_url)
+    engine = database.create(database_url)
     try:
-        db.upgrade(engine)
+        database.upgrade(engine)
     finally:
         engine.dispose()
     found = check_store(database_url)
@@ -329,7 +329,7 @@ def test_an_unreachable_database_server() -> None:
     found = check_store("postgresql+psycopg://relais:secret@127.0.0.1:1/relais")
     (error,) = [f for f in found if f.level is Level.ERROR]
     assert error.message.startswith(
-        "cannot use postgresql+psycopg://relais:***@127.0.0.1:1/relais: connection failed"
+        "cannot use postgresql+psycopg://relais:[redacted]@127.0.0.1:1/relais: connection failed"
     )
     assert "secret" not in error.message
 
@@ -392,12 +392,12 @@ def read_only_store(tmp_path: Path) -> Iterator[Path]:
     import shutil
     import subprocess
 
-    from bot.store import db
+    from bot.store import database
 
     state = tmp_path / "state"
     state.mkdir()
-    engine = db.create(f"sqlite:///{state / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{state / 'relais.db'}")
+    database.upgrade(engine)
     engine.dispose()
     files = [state / "relais.db", state]
     for extra in state.glob("relais.db-*"):

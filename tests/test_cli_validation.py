@@ -105,13 +105,13 @@ def test_plan_prints_warnings_on_stderr_and_its_json_on_stdout(root: Path) -> No
 
 
 def test_a_past_publication_the_store_has_settled_is_no_warning(root: Path) -> None:
-    from bot.store import db
+    from bot.store import database
     from bot.store.ledger import Ledger
 
     (root / "schedules" / "c.yaml").write_text(PAST, encoding="utf-8")
     [campaign] = load_campaigns([root / "schedules"], root / "messages").campaigns
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
+    database.upgrade(engine)
     ledger = Ledger(engine, "test")
     now = datetime.now(UTC)
     ledger.sync(campaign.publications, now)
@@ -119,7 +119,7 @@ def test_a_past_publication_the_store_has_settled_is_no_warning(root: Path) -> N
     engine.dispose()
     assert relais(root, "validate", "--strict").returncode == 2  # the Telegram one is still pending
 
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     Ledger(engine, "test").miss("essai/passe/tg", now, "missed: down")
     engine.dispose()
     result = relais(root, "validate", "--strict")

@@ -87,7 +87,12 @@ async def test_a_failing_feed_climbs_its_ladder_while_the_other_keeps_its_pace(
     assert time.monotonic() - began < 30  # 25 simulated minutes, no real wait
     assert flaky_at == [0, 30, 90, 210, 450, 750, 1050, 1350, 1380, 1410, 1440, 1470, 1500]
     assert waits_logged(caplog, "test collector") == [
-        "30", "60", "120", "240", "300", "300",  # doubling, at most the longest back-off
+        "30",
+        "60",
+        "120",
+        "240",
+        "300",
+        "300",  # doubling, at most the longest back-off
         "test collector: HTTP 403 Forbidden",  # refused: the longest back-off, 300 s
         "30",  # a success in between: from the first step again
     ]
@@ -117,7 +122,9 @@ async def test_a_rate_limit_holds_every_feed_for_what_the_network_asks(
     lock = store.lock("test")
     caplog.set_level(logging.INFO)
     try:
-        await asyncio.wait_for(Collector(store, clock, lambda: [], TIMING).follow(feeds, lock, stop), timeout=30)
+        await asyncio.wait_for(
+            Collector(store, clock, lambda: [], TIMING).follow(feeds, lock, stop), timeout=30
+        )
     finally:
         lock.release()
     assert [at for name, at in read if name == "after"] == [0, 30, 102, 132]  # not at 60
@@ -147,7 +154,9 @@ async def test_the_telegram_ladder_starts_at_one_second_and_reads_again_at_once(
     lock = store.lock("tg")
     caplog.set_level(logging.INFO)
     try:
-        await asyncio.wait_for(Collector(store, clock, lambda: [], TIMING).follow(feeds, lock, stop), timeout=30)
+        await asyncio.wait_for(
+            Collector(store, clock, lambda: [], TIMING).follow(feeds, lock, stop), timeout=30
+        )
     finally:
         lock.release()
     assert read_at == [0, 1, 3, 7, 7, 7]
@@ -185,4 +194,4 @@ async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
 
     assert waits_logged(caplog, "mastodon collector") == ["30", "60", "120"]
     assert len(mentions) == 11  # at 0, 30, ... 300 s: every poll, failures or not
-    assert [c.remote_id for c in store.comments.list()] == [reply["id"]]
+    assert [c.remote_id for c in store.comments.find()] == [reply["id"]]

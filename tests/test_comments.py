@@ -26,7 +26,7 @@ from bot.domain import (
 from bot.ports import Page
 from bot.services.collector import Collector
 from bot.services.moderation import ModerationService, NoSuchReply, after_edit, auto_flags
-from bot.store.comments import Collected, CommentStore
+from bot.store.comments import Collected, CommentQuery, CommentStore
 from bot.store.handle import Store
 from bot.store.ledger import Ledger
 
@@ -87,7 +87,7 @@ def save(store: CommentStore, *items: Reply, position: str = "p", cursor: str = 
 def test_a_reply_is_stored_once_however_often_it_is_read(store: CommentStore) -> None:
     save(store, reply("1"), reply("2"))
     save(store, reply("1"), reply("2"), cursor="2")
-    assert [c.remote_id for c in store.list()] == ["2", "1"]
+    assert [c.remote_id for c in store.find()] == ["2", "1"]
     assert store.position("p") == "2"
 
 
@@ -97,7 +97,7 @@ def test_the_position_moves_only_with_what_was_read(store: CommentStore) -> None
         connection.execute(text("DROP TABLE collector_positions"))
     with pytest.raises(Exception):  # noqa: B017, PT011 - the database's own error
         save(store, reply("2"), cursor="20")
-    assert [c.remote_id for c in store.list()] == ["1"]
+    assert [c.remote_id for c in store.find()] == ["1"]
 
 
 def test_a_reply_is_checked_and_cleaned_where_it_is_built() -> None:
@@ -127,16 +127,16 @@ def test_a_reply_is_checked_and_cleaned_where_it_is_built() -> None:
 
 def test_hostile_text_is_stored_exactly_as_written(store: CommentStore) -> None:
     save(store, reply("1", HOSTILE))
-    [comment] = store.list()
+    [comment] = store.find()
     assert comment.text == HOSTILE
-    assert store.list(search="DROP TABLE")[0].id == comment.id
+    assert store.find(CommentQuery(search="DROP TABLE"))[0].id == comment.id
 
 
 def test_an_edit_updates_the_text_and_keeps_the_previous_one(store: CommentStore) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
     edited = reply("1", "Bravo, vraiment #gautrinweb2", edited_at=NOW)
     store.save_page(None, None, [Collected(edited, "c", None)], now=NOW)
-    [comment] = store.list()
+    [comment] = store.find()
     assert comment.text == "Bravo, vraiment #gautrinweb2"
     _, events = store.get(comment.id)
     assert [(e.kind, e.previous_text) for e in events] == [
@@ -149,22 +149,22 @@ def test_a_deleted_reply_is_deleted_from_the_store(store: CommentStore) -> None:
     save(store, reply("1"), reply("2"))
     result = store.save_page(None, None, [], [Removal(Network.MASTODON, "1")], now=NOW)
     assert result.removed == 1
-    assert [c.remote_id for c in store.list()] == ["2"]
-    assert store.list(search="Bravo") == store.list()
+    assert [c.remote_id for c in store.find()] == ["2"]
+    assert store.find(CommentQuery(search="Bravo")) == store.find()
 
 
 def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
     save(store, reply("1"))
-    [comment] = store.list()
+    [comment] = store.find()
     with pytest.raises(NoSuchReply, match=r"^no reply 999$"):  # all or nothing
         ModerationService(store, SimulatedClock(NOW)).decide(
             [comment.id, 999], CommentState.FLAGGED, actor="ana", reason="à vérifier"
         )
     assert [
         c.id
-        for c in ModerationService(store, SimulatedClock(NOW)).decide(
-            [comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier"
-        )
+        for c in ModerationService(store, SimulatedClock(NOW))
+        .decide([comment.id], CommentState.FLAGGED, actor="ana", reason="à vérifier")
+        .comments
     ] == [comment.id]
     ModerationService(store, SimulatedClock(NOW + timedelta(minutes=1))).decide(
         [comment.id], CommentState.APPROVED, actor="bob"
@@ -176,8 +176,8 @@ def test_decisions_are_kept_with_their_history(store: CommentStore) -> None:
         ("flagged", "ana", "à vérifier"),
         ("approved", "bob", None),
     ]
-    assert store.list(states=["approved"])[0].id == comment.id
-    assert store.list(states=["pending"]) == []
+    assert store.find(CommentQuery(states=("approved",)))[0].id == comment.id
+    assert store.find(CommentQuery(states=("pending",))) == []
 
 
 def test_search_finds_words_without_accents_or_syntax(store: CommentStore) -> None:
@@ -187,10 +187,10 @@ def test_search_finds_words_without_accents_or_syntax(store: CommentStore) -> No
         reply("2", "Données ouvertes"),
         reply("3", 'NEAR("a" OR *) -- quote"'),
     )
-    assert [c.remote_id for c in store.list(search="gouvernement")] == ["1"]
-    assert [c.remote_id for c in store.list(search="ouvert")] == ["1"]
-    assert [c.remote_id for c in store.list(search='quote" OR *')] == ["3"]
-    assert store.list(search="   ") == store.list()
+    assert [c.remote_id for c in store.find(CommentQuery(search="gouvernement"))] == ["1"]
+    assert [c.remote_id for c in store.find(CommentQuery(search="ouvert"))] == ["1"]
+    assert [c.remote_id for c in store.find(CommentQuery(search='quote" OR *'))] == ["3"]
+    assert store.find(CommentQuery(search="   ")) == store.find()
 
 
 def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: CommentStore) -> None:
@@ -248,7 +248,7 @@ async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: Comment
     )
     result = await collector.save(Network.MASTODON, "mastodon:tag:gautrinweb2", page)
     assert [c.reply.remote_id for c in result.new] == ["1", "3", "4", "5", "6"]
-    states = {c.remote_id: (c.state, c.reason) for c in store.list()}
+    states = {c.remote_id: (c.state, c.reason) for c in store.find()}
     assert states["1"] == ("pending", None)
     assert states["3"] == ("flagged", "contains a banned word (casino)")
     assert states["5"] == (
@@ -261,11 +261,11 @@ async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: Comment
 
 def test_an_edit_after_a_decision_sends_the_reply_back_to_review(store: CommentStore) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
-    [comment] = store.list()
+    [comment] = store.find()
     ModerationService(store, SimulatedClock(NOW)).decide([comment.id], CommentState.APPROVED, actor="ana")
     spam = reply("1", "Achetez sur spam.example.com #gautrinweb2", edited_at=NOW)
     store.save_page(None, None, [Collected(spam, "c", None)], now=NOW, after_edit=after_edit)
-    [comment] = store.list()
+    [comment] = store.find()
     assert (comment.state, comment.reason) == ("flagged", "edited after it was approved")
 
 
@@ -280,13 +280,13 @@ async def test_an_edit_that_drops_the_hashtag_still_updates_the_stored_reply(sto
     unrelated = reply("-1:6", "autre chose", network=Network.TELEGRAM, tags=(), edited_at=NOW)
     result = await collector.save(Network.TELEGRAM, "t", Page([edited, unrelated], "2"))
     assert (len(result.new), result.edited) == (0, 1)
-    assert [c.text for c in store.list()] == ["(retiré)"]
+    assert [c.text for c in store.find()] == ["(retiré)"]
 
 
 def test_long_hostile_fields_are_stored_on_every_database(store: CommentStore) -> None:
     tags = tuple(f"t{i}" for i in range(1500))
     save(store, replace(reply("1", " ".join(f"#{t}" for t in tags), tags=tags), author_name="N" * 5000))
-    [comment] = store.list()
+    [comment] = store.find()
     assert len(comment.hashtags.split()) == 1500
     assert len(comment.author_name) == 5000
 

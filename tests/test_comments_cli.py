@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Network, Reply
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -30,8 +30,8 @@ def relais(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     store = CommentStore(engine)
 
     def reply(remote_id: str, text: str, author: str) -> Collected:
@@ -88,15 +88,16 @@ def test_list_formats_and_filters(root: Path) -> None:
 
 
 def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
-    result = relais(root, "comments", "reject", "2", "--reason", "pourriel", "--as", "ana")
-    assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana)\n")
-    assert relais(root, "comments", "approve", "1", "3", "--as", "bob").stdout == "approved: 1, 3 (by bob)\n"
-    missing = relais(root, "comments", "flag", "99")
+    result = relais(root, "comments", "reject", "2", "--code", "spam", "--reason", "pourriel", "--as", "ana")
+    assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana; decision 1)\n")
+    approved = relais(root, "comments", "approve", "1", "3", "--as", "bob").stdout
+    assert approved == "approved: 1, 3 (by bob; decision 2)\n"
+    missing = relais(root, "comments", "flag", "99", "--as", "ana")
     assert missing.returncode == 1
     assert missing.stderr == "relais: no reply 99\n"
     shown = relais(root, "comments", "show", "2").stdout
-    assert "state: rejected — pourriel" in shown
-    assert "rejected by ana: pourriel" in shown
+    assert "state: rejected — spam — pourriel" in shown
+    assert "rejected (spam) by ana: pourriel [decision 1]" in shown
     assert (
         json.loads(relais(root, "comments", "list", "--status", "approved", "--format", "json").stdout)[
             "comments"
@@ -131,10 +132,10 @@ def test_show_as_json_gives_the_reply_its_context_and_history(root: Path) -> Non
 
 
 def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
-    relais(root, "comments", "reject", "1", "--as", "ana")
+    relais(root, "comments", "reject", "1", "--code", "off_topic", "--as", "ana")
     relais(root, "comments", "approve", "2", "3", "--as", "ana")
     out = root / "archive.csv"
-    result = relais(root, "export", "--format", "csv", "-o", str(out))
+    result = relais(root, "export", "--format", "csv", "--no-verify", "-o", str(out))
     assert (result.returncode, result.stdout) == (0, f"2 replies from {root / 'relais.db'} written to {out}\n")
     content = out.read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(content.splitlines()))
@@ -149,7 +150,7 @@ def test_export_holds_the_approved_replies_pseudonymised(root: Path) -> None:
 
 
 def test_private_messages_are_exported_only_when_asked(root: Path) -> None:
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     private = Reply(Network.TELEGRAM, "42:1", "En privé #gautrinweb2", NOW, "42", "", "Léa", private=True)
     CommentStore(engine).save_page(None, None, [Collected(private, "c", None)], now=NOW)
     engine.dispose()
@@ -188,7 +189,7 @@ def test_xlsx_opens_and_formulas_stay_text(root: Path) -> None:
 def _formula_row(root: Path):
     from openpyxl import load_workbook
 
-    engine = db.create(f"sqlite:///{root / 'relais.db'}")
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
     CommentStore(engine).save_page(
         None,
         None,
@@ -202,6 +203,6 @@ def _formula_row(root: Path):
 
 def _export(root: Path, fmt: str, *args: str) -> Path:
     out = root / f"export.{fmt}"
-    result = relais(root, "export", "--format", fmt, *args, "-o", str(out))
+    result = relais(root, "export", "--format", fmt, "--no-verify", *args, "-o", str(out))
     assert result.returncode == 0, result.stderr
     return out

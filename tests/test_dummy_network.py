@@ -33,7 +33,7 @@ from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
 from bot.ports import NotConfigured, Notify, OnWire, Page, PermanentError, Receipt, Sender
 from bot.services.collector import Feed, Feeds
 from bot.settings import Settings
-from bot.store import db
+from bot.store import database
 from bot.store.comments import CommentStore
 from bot.store.ledger import Ledger
 from tests.conftest import Project
@@ -262,7 +262,9 @@ def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
     ]
 
 
-async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Project, loopback: Profile) -> None:
+async def test_a_campaign_goes_through_a_third_network_end_to_end(
+    project: Project, loopback: Profile
+) -> None:
     now = datetime.now(UTC)
     local = (now - timedelta(minutes=1)).astimezone(ZONE)
     project.campaign(CAMPAIGN.format(at=f"{local:%Y-%m-%d %H:%M}"))
@@ -303,11 +305,11 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Proje
         logger.setLevel(level)
 
     assert [(p["room"], p["text"]) for p in server.posts] == [("accueil", "Bonjour à tous #essai")]
-    engine = db.create(url)
+    engine = database.create(url)
     try:
         row = Ledger(engine, owner="test").rows()[publication.key]
         assert (row.state, row.network, row.remote_id, row.attempts) == ("published", NAME, "1", 1)
-        (comment,) = CommentStore(engine).list()
+        (comment,) = CommentStore(engine).find()
         assert (comment.network, comment.remote_id, comment.text, comment.author_handle) == (
             NAME,
             reply,
@@ -317,4 +319,3 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(project: Proje
         assert (comment.campaign, comment.publication_key) == ("essai", publication.key)
     finally:
         engine.dispose()
-

@@ -15,7 +15,7 @@ import pytest
 from bot.clock import SimulatedClock
 from bot.domain import CommentState, Network, Reply
 from bot.services.moderation import ModerationService
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ FORMULAS = [
     ("＋1", "'＋1"),
     ("－1", "'－1"),
     ("＠SUM(A1)", "'＠SUM(A1)"),
-    (" ＝HYPERLINK(\"x\")", "' ＝HYPERLINK(\"x\")"),
+    (' ＝HYPERLINK("x")', '\' ＝HYPERLINK("x")'),
     ("\u3000＝1+1", "'\u3000＝1+1"),  # an ideographic space, then a full-width equals sign
     ("\u00a0=1+1", "'\u00a0=1+1"),  # a no-break space
     ("﹦1+1", "'﹦1+1"),
@@ -74,8 +74,8 @@ def relais(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def root(tmp_path: Path) -> Path:
     """A store holding one approved reply per text, in order, the last one with a
     moderator's reason and an author's name that are formulas too."""
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
-    db.upgrade(engine)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
     store = CommentStore(engine)
     replies = [
         Collected(
@@ -105,7 +105,7 @@ def root(tmp_path: Path) -> Path:
 
 def _export(root: Path, fmt: str, *args: str) -> Path:
     out = root / f"export.{fmt}"
-    result = relais(root, "export", "--format", fmt, *args, "-o", str(out))
+    result = relais(root, "export", "--format", fmt, "--no-verify", *args, "-o", str(out))
     assert result.returncode == 0, result.stderr
     return out
 

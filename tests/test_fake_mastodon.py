@@ -31,8 +31,9 @@ def md() -> Iterator[FakeMastodon]:
 
 
 def client(md: FakeMastodon, **kwargs: object) -> Mastodon:
-    return Mastodon(access_token=TOKEN, api_base_url=md.url, version_check_mode="none",
-                    ratelimit_method="throw", **kwargs)
+    return Mastodon(
+        access_token=TOKEN, api_base_url=md.url, version_check_mode="none", ratelimit_method="throw", **kwargs
+    )
 
 
 @pytest.fixture
@@ -53,16 +54,15 @@ def test_instance_v2_reports_configured_limits(md: FakeMastodon, api: Mastodon) 
     assert v1["configuration"]["statuses"]["max_characters"] == 1000
 
 
-def test_auth_rejects_wrong_or_missing_token_and_never_records_it(md: FakeMastodon,
-                                                                  api: Mastodon) -> None:
+def test_auth_rejects_wrong_or_missing_token_and_never_records_it(md: FakeMastodon, api: Mastodon) -> None:
     assert api.account_verify_credentials().username == "relais"
     for headers in ({}, {"Authorization": "Bearer nope"}):
-        answer = requests.get(f"{md.url}/api/v1/accounts/verify_credentials", headers=headers,
-                              timeout=5)
+        answer = requests.get(f"{md.url}/api/v1/accounts/verify_credentials", headers=headers, timeout=5)
         assert answer.status_code == 401
         assert answer.json() == {"error": "The access token is invalid"}
-    wrong = requests.post(f"{md.url}/api/v1/statuses", data={"status": "x"},
-                          headers={"Authorization": "Bearer nope"}, timeout=5)
+    wrong = requests.post(
+        f"{md.url}/api/v1/statuses", data={"status": "x"}, headers={"Authorization": "Bearer nope"}, timeout=5
+    )
     assert wrong.status_code == 401
     assert md.statuses == []
     assert all(TOKEN not in str(dict(r.headers)) for r in md.requests)
@@ -115,9 +115,13 @@ def test_idempotency_key_returns_the_same_status(md: FakeMastodon, api: Mastodon
 
 def test_status_entity_html_tags_and_mentions(md: FakeMastodon, api: Mastodon) -> None:
     url = "https://example.com/a/rather/long/path/to/an/article"
-    status = api.status_post(f"Salut @bob@example.org <b>!</b>\n{url} #Relais #relais\n\nFin",
-                             visibility="unlisted", language="fr", spoiler_text="CW")
-    assert status.content.startswith("<p>Salut <span class=\"h-card\"")
+    status = api.status_post(
+        f"Salut @bob@example.org <b>!</b>\n{url} #Relais #relais\n\nFin",
+        visibility="unlisted",
+        language="fr",
+        spoiler_text="CW",
+    )
+    assert status.content.startswith('<p>Salut <span class="h-card"')
     assert "&lt;b&gt;!&lt;/b&gt;<br />" in status.content
     assert f'<a href="{url}"' in status.content
     assert '<span class="ellipsis">example.com/a/rather/long/path</span>' in status.content
@@ -152,8 +156,7 @@ def test_async_media_processing(md: FakeMastodon, api: Mastodon) -> None:
     md.async_media = True
     media = api.media_post(PNG, mime_type="image/png")
     assert media.url is None
-    assert requests.get(f"{md.url}/api/v1/media/{media.id}", headers=AUTH,
-                        timeout=5).status_code == 206
+    assert requests.get(f"{md.url}/api/v1/media/{media.id}", headers=AUTH, timeout=5).status_code == 206
     with pytest.raises(MastodonAPIError, match="not finished processing"):
         api.status_post("trop tôt", media_ids=[media])
     md.finish_media_processing(str(media.id))
@@ -194,8 +197,7 @@ def test_injected_server_errors(md: FakeMastodon, api: Mastodon) -> None:
 
 def test_tag_timeline_pages_forward_with_min_id(md: FakeMastodon, api: Mastodon) -> None:
     markup = '<a href="https://example.org/tags/relais" class="mention hashtag">#<span>Relais</span></a>'
-    expected = [md.add_remote_status(content_html=f"<p>n°{i} {markup}</p>")["id"]
-                for i in range(120)]
+    expected = [md.add_remote_status(content_html=f"<p>n°{i} {markup}</p>")["id"] for i in range(120)]
     md.add_remote_status(content_html="<p>#autre</p>")
     md.add_remote_status(content_html="<p>#relais</p>", visibility="unlisted")
 
@@ -210,8 +212,7 @@ def test_tag_timeline_pages_forward_with_min_id(md: FakeMastodon, api: Mastodon)
     assert not page
     assert seen == expected
 
-    newest = requests.get(f"{md.url}/api/v1/timelines/tag/relais", params={"since_id": 0},
-                          timeout=5).json()
+    newest = requests.get(f"{md.url}/api/v1/timelines/tag/relais", params={"since_id": 0}, timeout=5).json()
     assert [s["id"] for s in newest] == expected[::-1][:20]
 
     link = f"{md.url}/api/v1/timelines/tag/Relais?limit=40&min_id=0"
@@ -229,15 +230,17 @@ def test_tag_timeline_pages_forward_with_min_id(md: FakeMastodon, api: Mastodon)
         assert link.endswith(f"min_id={ids[0]}")
     assert [i for p in pages for i in reversed(p)] == expected
 
-    older = requests.get(f"{md.url}/api/v1/timelines/tag/relais",
-                         params={"max_id": expected[50], "limit": 100}, timeout=5).json()
+    older = requests.get(
+        f"{md.url}/api/v1/timelines/tag/relais", params={"max_id": expected[50], "limit": 100}, timeout=5
+    ).json()
     assert [s["id"] for s in older] == expected[10:50][::-1]
 
 
 def test_notifications_filtered_by_type(md: FakeMastodon, api: Mastodon) -> None:
     post = api.status_post("Répondez avec #Relais")
-    reply = md.add_remote_status(content_html="<p>@relais oui #Relais</p>",
-                                 in_reply_to_id=str(post.id), mentions=["relais"])
+    reply = md.add_remote_status(
+        content_html="<p>@relais oui #Relais</p>", in_reply_to_id=str(post.id), mentions=["relais"]
+    )
     md.add_notification("favourite", account="carol@example.net", status=str(post.id))
     mention = md.add_mention_notification(reply)
     notes = api.notifications(types=["mention"])
@@ -245,18 +248,19 @@ def test_notifications_filtered_by_type(md: FakeMastodon, api: Mastodon) -> None
     assert str(notes[0].status.id) == reply["id"]
     assert str(notes[0].status.in_reply_to_id) == str(post.id)
     assert notes[0].account.acct == "alice@example.org"
-    assert {n.type for n in api.notifications(types=["mention", "favourite"])} == {
-        "mention", "favourite"}
-    raw = requests.get(f"{md.url}/api/v1/notifications", params={"types[]": "mention"},
-                       headers=AUTH, timeout=5)
+    assert {n.type for n in api.notifications(types=["mention", "favourite"])} == {"mention", "favourite"}
+    raw = requests.get(
+        f"{md.url}/api/v1/notifications", params={"types[]": "mention"}, headers=AUTH, timeout=5
+    )
     assert "types%5B%5D=mention" in raw.links["next"]["url"]
 
 
 def test_status_context_and_test_side_edits(md: FakeMastodon, api: Mastodon) -> None:
     root = api.status_post("Question #Relais")
     first = md.add_remote_status(content_html="<p>A</p>", in_reply_to_id=str(root.id))
-    nested = md.add_remote_status(account="bob@example.com", content_html="<p>A.1</p>",
-                                  in_reply_to_id=first["id"])
+    nested = md.add_remote_status(
+        account="bob@example.com", content_html="<p>A.1</p>", in_reply_to_id=first["id"]
+    )
     second = md.add_remote_status(content_html="<p>B</p>", in_reply_to_id=str(root.id))
     context = api.status_context(root)
     assert [str(s.id) for s in context.descendants] == [first["id"], nested["id"], second["id"]]

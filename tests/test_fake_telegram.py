@@ -25,8 +25,7 @@ GROUP = -1009876543210
 @pytest.fixture
 def tg() -> Iterator[FakeTelegram]:
     with FakeTelegram(token=TOKEN) as fake:
-        fake.add_chat(CHANNEL, "channel", username="GautrinWeb2", title="Gautrin Web 2",
-                      linked_chat_id=GROUP)
+        fake.add_chat(CHANNEL, "channel", username="GautrinWeb2", title="Gautrin Web 2", linked_chat_id=GROUP)
         fake.add_chat(GROUP, "supergroup", title="Gautrin, discussion")
         yield fake
 
@@ -44,8 +43,7 @@ def api(tg: FakeTelegram) -> Iterator[httpx.Client]:
 
 
 # PTB 22 warns that RetryAfter.retry_after will become a timedelta
-no_retry_after_warning = pytest.mark.filterwarnings(
-    "ignore::telegram.warnings.PTBDeprecationWarning")
+no_retry_after_warning = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -53,8 +51,9 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else value
 
 
-async def wait_in_thread(tg: FakeTelegram, predicate: Callable[[FakeTelegram], bool],
-                         timeout: float = 5.0) -> None:
+async def wait_in_thread(
+    tg: FakeTelegram, predicate: Callable[[FakeTelegram], bool], timeout: float = 5.0
+) -> None:
     """Wait for the fake without blocking this test's event loop."""
     await asyncio.to_thread(tg.wait_for, predicate, timeout)
 
@@ -64,8 +63,7 @@ async def wait_in_thread(tg: FakeTelegram, predicate: Callable[[FakeTelegram], b
 
 async def test_get_me_describes_the_bot(bot: Bot, tg: FakeTelegram) -> None:
     me = await bot.get_me()
-    assert (me.id, me.is_bot, me.username, me.first_name) == (123456, True, "relais_test_bot",
-                                                               "Relais")
+    assert (me.id, me.is_bot, me.username, me.first_name) == (123456, True, "relais_test_bot", "Relais")
     assert me.can_join_groups is True
     assert me.can_read_all_group_messages is False
     assert me.supports_inline_queries is False
@@ -74,15 +72,22 @@ async def test_get_me_describes_the_bot(bot: Bot, tg: FakeTelegram) -> None:
 
 async def test_send_message_html_gives_utf16_entities(bot: Bot, tg: FakeTelegram) -> None:
     html = '😀 <b>gras</b> et <a href="https://ex.org/?a=1&amp;b=2">lien</a> &lt;3 #relais'
-    msg = await bot.send_message("@GautrinWeb2", html, parse_mode=ParseMode.HTML,
-                                 link_preview_options=LinkPreviewOptions(is_disabled=True),
-                                 disable_notification=True)
+    msg = await bot.send_message(
+        "@GautrinWeb2",
+        html,
+        parse_mode=ParseMode.HTML,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        disable_notification=True,
+    )
     assert msg.text == "😀 gras et lien <3 #relais"
     assert (msg.chat.id, msg.chat.type, msg.chat.username) == (CHANNEL, "channel", "GautrinWeb2")
     assert msg.sender_chat is not None
     assert msg.sender_chat.id == CHANNEL
     assert [(e.type, e.offset, e.length) for e in msg.entities] == [
-        ("bold", 3, 4), ("text_link", 11, 4), ("hashtag", 19, 7)]
+        ("bold", 3, 4),
+        ("text_link", 11, 4),
+        ("hashtag", 19, 7),
+    ]
     assert msg.entities[1].url == "https://ex.org/?a=1&b=2"
     assert [msg.parse_entity(e) for e in msg.entities] == ["gras", "lien", "#relais"]
     assert abs(msg.date.timestamp() - time.time()) < 5
@@ -101,14 +106,16 @@ async def test_send_message_html_gives_utf16_entities(bot: Bot, tg: FakeTelegram
     assert [s.text for s in tg.sent] == ["😀 gras et lien <3 #relais", "deux", "ailleurs"]
 
 
-@pytest.mark.parametrize(("html", "reason"), [
-    ("<b>gras", 'can\'t find end tag corresponding to start tag "b"'),
-    ("<p>paragraphe</p>", 'unsupported start tag "p" at byte offset 0'),
-    ("😀 <b>x</i>", 'unmatched end tag at byte offset 9, expected "</b>", found "</i>"'),
-    ("1 < 2", 'unsupported start tag "" at byte offset 2'),
-])
-async def test_malformed_html_is_refused(bot: Bot, tg: FakeTelegram, html: str,
-                                         reason: str) -> None:
+@pytest.mark.parametrize(
+    ("html", "reason"),
+    [
+        ("<b>gras", 'can\'t find end tag corresponding to start tag "b"'),
+        ("<p>paragraphe</p>", 'unsupported start tag "p" at byte offset 0'),
+        ("😀 <b>x</i>", 'unmatched end tag at byte offset 9, expected "</b>", found "</i>"'),
+        ("1 < 2", 'unsupported start tag "" at byte offset 2'),
+    ],
+)
+async def test_malformed_html_is_refused(bot: Bot, tg: FakeTelegram, html: str, reason: str) -> None:
     with pytest.raises(BadRequest) as caught:
         await bot.send_message(CHANNEL, html, parse_mode=ParseMode.HTML)
     assert caught.value.message.lower() == f"can't parse entities: {reason}".lower()
@@ -117,11 +124,17 @@ async def test_malformed_html_is_refused(bot: Bot, tg: FakeTelegram, html: str,
 
 async def test_send_photo_upload_with_caption(bot: Bot, tg: FakeTelegram) -> None:
     data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
-    msg = await bot.send_photo(CHANNEL, InputFile(data, filename="affiche.png"),
-                               caption="<i>Légende</i> #relais", parse_mode=ParseMode.HTML)
+    msg = await bot.send_photo(
+        CHANNEL,
+        InputFile(data, filename="affiche.png"),
+        caption="<i>Légende</i> #relais",
+        parse_mode=ParseMode.HTML,
+    )
     assert msg.caption == "Légende #relais"
     assert [(e.type, e.offset, e.length) for e in msg.caption_entities] == [
-        ("italic", 0, 7), ("hashtag", 8, 7)]
+        ("italic", 0, 7),
+        ("hashtag", 8, 7),
+    ]
     assert len(msg.photo) >= 2
     assert msg.photo[-1].width > msg.photo[0].width
     assert (tg.sent[0].photo_size, tg.sent[0].photo_file_id) == (len(data), None)
@@ -251,7 +264,10 @@ async def test_allowed_updates_are_honoured_and_remembered(bot: Bot, tg: FakeTel
     tg.push_update({"message_reaction": {"chat": {"id": GROUP, "type": "supergroup"}}})
     message = tg.group_message(GROUP, user, "salut")
     assert [u.update_id for u in await bot.get_updates()] == [  # reactions are opt-in
-        posted["update_id"], edit["update_id"], message["update_id"]]
+        posted["update_id"],
+        edit["update_id"],
+        message["update_id"],
+    ]
     only = await bot.get_updates(allowed_updates=["edited_channel_post"])
     assert [u.update_id for u in only] == [edit["update_id"]]
     assert only[0].edited_channel_post is not None
@@ -268,8 +284,9 @@ async def test_set_message_reaction(bot: Bot, tg: FakeTelegram) -> None:
 @no_retry_after_warning
 async def test_reactions_are_counted_and_flood_limited_per_chat(bot: Bot, tg: FakeTelegram) -> None:
     tg.reaction_limits(per_chat_per_minute=2)
-    first, second, third = (tg.group_message(GROUP, tg.user(7, "Léa"), f"#relais {i}")["message"]
-                            for i in range(3))
+    first, second, third = (
+        tg.group_message(GROUP, tg.user(7, "Léa"), f"#relais {i}")["message"] for i in range(3)
+    )
     await bot.set_message_reaction(GROUP, first["message_id"], "👍")
     await bot.set_message_reaction(GROUP, second["message_id"], "👍")
     with pytest.raises(RetryAfter) as caught:
@@ -279,7 +296,10 @@ async def test_reactions_are_counted_and_flood_limited_per_chat(bot: Bot, tg: Fa
     # sending messages to the chat has its own window
     await bot.send_message(GROUP, "toujours permis")
     assert [int(m) for _, m in tg.reaction_requests] == [
-        first["message_id"], second["message_id"], third["message_id"]]
+        first["message_id"],
+        second["message_id"],
+        third["message_id"],
+    ]
     assert tg.too_many_requests == 1
 
 
@@ -287,8 +307,9 @@ async def test_built_updates_parse_with_ptb(bot: Bot, tg: FakeTelegram) -> None:
     user = tg.user(501, "Ana", username="ana_b")
     post = tg.channel_post(CHANNEL, "Campagne 👋 #relais")["channel_post"]
     forward = tg.automatic_forward(post)
-    reply = tg.group_message(GROUP, user, "😀🇫🇷 je participe #Relais2025 @GautrinWeb2",
-                             reply_to=forward["message"])
+    reply = tg.group_message(
+        GROUP, user, "😀🇫🇷 je participe #Relais2025 @GautrinWeb2", reply_to=forward["message"]
+    )
     parsed_forward = Update.de_json(forward, bot).message
     assert parsed_forward is not None
     assert parsed_forward.is_automatic_forward is True
@@ -311,37 +332,45 @@ async def test_built_updates_parse_with_ptb(bot: Bot, tg: FakeTelegram) -> None:
 def test_wrong_token_and_unknown_method(tg: FakeTelegram, api: httpx.Client) -> None:
     wrong = httpx.post(f"{tg.url}/bot123456:WRONG/getMe")
     assert (wrong.status_code, wrong.json()) == (
-        401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        401,
+        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+    )
     unknown = api.post("sendCarrierPigeon")
     assert (unknown.status_code, unknown.json()) == (
-        404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        404,
+        {"ok": False, "error_code": 404, "description": "Not Found"},
+    )
     assert [r.method for r in tg.requests] == []
     assert api.get("GETME").json()["result"]["username"] == "relais_test_bot"
 
 
 def test_json_form_and_query_parameters(tg: FakeTelegram, api: httpx.Client) -> None:
-    first = api.post("sendMessage", json={"chat_id": CHANNEL, "text": "<i>json</i>",
-                                          "parse_mode": "HTML"}).json()["result"]
+    first = api.post(
+        "sendMessage", json={"chat_id": CHANNEL, "text": "<i>json</i>", "parse_mode": "HTML"}
+    ).json()["result"]
     assert first["entities"] == [{"type": "italic", "offset": 0, "length": 4}]
-    reply = api.post("sendMessage", data={"chat_id": str(CHANNEL), "text": "form",
-                                          "reply_to_message_id": "1"}).json()["result"]
+    reply = api.post(
+        "sendMessage", data={"chat_id": str(CHANNEL), "text": "form", "reply_to_message_id": "1"}
+    ).json()["result"]
     assert reply["reply_to_message"]["text"] == "json"
     chat = api.get("getChat", params={"chat_id": "@gautrinweb2"}).json()["result"]
-    assert (chat["id"], chat["linked_chat_id"], chat["title"]) == (CHANNEL, GROUP,
-                                                                   "Gautrin Web 2")
-    missing = api.post("sendMessage", json={"chat_id": CHANNEL, "text": "x",
-                                            "reply_parameters": {"message_id": 99}})
+    assert (chat["id"], chat["linked_chat_id"], chat["title"]) == (CHANNEL, GROUP, "Gautrin Web 2")
+    missing = api.post(
+        "sendMessage", json={"chat_id": CHANNEL, "text": "x", "reply_parameters": {"message_id": 99}}
+    )
     assert (missing.status_code, missing.json()["description"]) == (
-        400, "Bad Request: message to be replied not found")
-    assert [r.method for r in tg.requests] == ["sendMessage", "sendMessage", "getChat",
-                                               "sendMessage"]
+        400,
+        "Bad Request: message to be replied not found",
+    )
+    assert [r.method for r in tg.requests] == ["sendMessage", "sendMessage", "getChat", "sendMessage"]
 
 
 def test_reply_parameters_through_ptb_json(tg: FakeTelegram, api: httpx.Client) -> None:
     original = tg.group_message(GROUP, tg.user(9, "Zoé"), "question ?")["message"]
     params = ReplyParameters(message_id=original["message_id"]).to_dict()
-    answer = api.post("sendMessage", json={"chat_id": GROUP, "text": "réponse",
-                                           "reply_parameters": params}).json()["result"]
+    answer = api.post(
+        "sendMessage", json={"chat_id": GROUP, "text": "réponse", "reply_parameters": params}
+    ).json()["result"]
     assert answer["reply_to_message"]["from"]["first_name"] == "Zoé"
     assert answer["message_id"] == original["message_id"] + 1
 
@@ -353,17 +382,24 @@ def test_global_flood_limit_shape(tg: FakeTelegram, api: httpx.Client) -> None:
         assert api.post("sendMessage", json={"chat_id": user_id, "text": "hi"}).status_code == 200
     tg.add_chat(6, "private", first_name="U6")
     refused = api.post("sendMessage", json={"chat_id": 6, "text": "hi"})
-    assert (refused.status_code, refused.json()) == (429, {
-        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
-        "parameters": {"retry_after": 1}})
+    assert (refused.status_code, refused.json()) == (
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        },
+    )
     assert tg.too_many_requests == 1
 
 
 def test_wait_for_is_woken_by_requests(tg: FakeTelegram, api: httpx.Client) -> None:
     with pytest.raises(TimeoutError):
         tg.wait_for(lambda t: len(t.sent) >= 1, timeout=0.2)
-    sender = threading.Thread(target=lambda: [
-        api.post("sendMessage", json={"chat_id": CHANNEL, "text": f"n{i}"}) for i in range(3)])
+    sender = threading.Thread(
+        target=lambda: [api.post("sendMessage", json={"chat_id": CHANNEL, "text": f"n{i}"}) for i in range(3)]
+    )
     sender.start()
     tg.wait_for(lambda t: len(t.sent) >= 3, timeout=5)
     sender.join()
@@ -378,15 +414,15 @@ def test_stop_is_fast_with_a_pending_long_poll_and_delay() -> None:
 
     def call(method: str, **kwargs: object) -> None:
         try:
-            results.append(httpx.post(f"{fake.url}/bot{TOKEN}/{method}", timeout=60,
-                                      **kwargs).json())
+            results.append(httpx.post(f"{fake.url}/bot{TOKEN}/{method}", timeout=60, **kwargs).json())
         except httpx.HTTPError as exc:
             results.append(exc)
 
     threads = [
         threading.Thread(target=call, args=("getUpdates",), kwargs={"json": {"timeout": 30}}),
-        threading.Thread(target=call, args=("sendMessage",),
-                         kwargs={"json": {"chat_id": CHANNEL, "text": "x"}}),
+        threading.Thread(
+            target=call, args=("sendMessage",), kwargs={"json": {"chat_id": CHANNEL, "text": "x"}}
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -406,8 +442,10 @@ def test_a_request_cut_before_its_body_arrived_is_recorded_and_does_nothing(tg: 
     """A client killed between the headers and the body: the request was on the wire."""
     port = int(tg.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as client:
-        client.sendall(f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"chat".encode())
+        client.sendall(
+            f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: x\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"chat'.encode()
+        )
     tg.wait_for(lambda fake: len(fake.requests) == 1)
     [request] = tg.requests
     assert (request.method, request.params) == ("sendMessage", {})

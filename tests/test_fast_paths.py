@@ -15,18 +15,48 @@ from hypothesis import strategies as st
 from bot.core import campaigns, markdown, times, yamlsource
 
 # Scalars of every kind YAML resolves: numbers, booleans, nulls, timestamps, merge keys, text.
-_PIECES = ["1", "0x1F", "0o7", "-", "+", ".", "5e3", ".inf", ".NaN", "~", "null", "Null", "true",
-           "False", "yes", "no", "on", "OFF", "y", "N", "<<", "=", "2012-05-02", " 13:30", "T09:00",
-           "a", "é", ":", "_", " ", "1_000", "12:30:00", "#"]
+_PIECES = [
+    "1",
+    "0x1F",
+    "0o7",
+    "-",
+    "+",
+    ".",
+    "5e3",
+    ".inf",
+    ".NaN",
+    "~",
+    "null",
+    "Null",
+    "true",
+    "False",
+    "yes",
+    "no",
+    "on",
+    "OFF",
+    "y",
+    "N",
+    "<<",
+    "=",
+    "2012-05-02",
+    " 13:30",
+    "T09:00",
+    "a",
+    "é",
+    ":",
+    "_",
+    " ",
+    "1_000",
+    "12:30:00",
+    "#",
+]
 _SCALAR = st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5).map("".join)
 
 
 def _tags(node: yaml.Node) -> list[str]:
     if isinstance(node, yaml.ScalarNode):
         return [node.tag]
-    children = (
-        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
-    )
+    children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
     return [node.tag] + [tag for child in children for tag in _tags(child)]
 
 
@@ -46,8 +76,20 @@ def test_the_resolver_shortcut_gives_pyyaml_s_own_tags(values: list[str], style:
 
 @pytest.mark.parametrize(
     "value",
-    ["2012-05-02 13:30", "2012-05-02T13:30", "2012-05-02 13:30:00", "2012-05-02t13:30:00", "2012-05-02",
-     "2012-5-2 13:30", "0012-05-02 13:30", "2012-05-02  13:30", "2012-05-02 13:30Z", "title", "1d", "10m"],
+    [
+        "2012-05-02 13:30",
+        "2012-05-02T13:30",
+        "2012-05-02 13:30:00",
+        "2012-05-02t13:30:00",
+        "2012-05-02",
+        "2012-5-2 13:30",
+        "0012-05-02 13:30",
+        "2012-05-02  13:30",
+        "2012-05-02 13:30Z",
+        "title",
+        "1d",
+        "10m",
+    ],
 )
 def test_the_resolver_shortcut_reads_times_and_repeated_words_as_pyyaml_does(value: str) -> None:
     text = f"a: {value}\nb: [{value}, {value}]\n"  # (the second and third: remembered)
@@ -66,7 +108,9 @@ def test_text_without_the_characters_markdown_looks_for_is_text() -> None:
     # character a rule can start with.
     starts = [chr(i) for i in range(0x110000) if markdown._MARKUP.match(chr(i))]
     assert starts == sorted("*_[\\")
-    assert all(markdown._INLINE.match(f"{chr(i)}a{chr(i)}") is None for i in range(0x110000) if chr(i) not in starts)
+    assert all(
+        markdown._INLINE.match(f"{chr(i)}a{chr(i)}") is None for i in range(0x110000) if chr(i) not in starts
+    )
 
 
 @pytest.mark.parametrize("paragraph", ["a b", " a ", "a\nb", "a \r\n b ", "a\u2028b", "a\x85b\x0c", "\n", ""])
@@ -107,8 +151,14 @@ def _reference(text: str) -> tuple[str, str, str]:
 
 
 @settings(max_examples=500)
-@given(st.lists(st.sampled_from([*"ab _*\\[]()\n#`<>&\"'é", "https://x.org", "](", "**", "\\*", "[a](https://x.org/?a=1&b='2')"]),
-                max_size=30).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [*"ab _*\\[]()\n#`<>&\"'é", "https://x.org", "](", "**", "\\*", "[a](https://x.org/?a=1&b='2')"]
+        ),
+        max_size=30,
+    ).map("".join)
+)
 def test_markdown_renders_as_the_rules_tried_everywhere_would(text: str) -> None:
     assert markdown._inline(text) == _reference(text)
 
@@ -149,7 +199,12 @@ def test_a_publication_made_at_once_is_the_one_the_constructor_makes() -> None:
     }
     assert {f.name for f in fields(Publication)} == set(given)  # (a new field: add it here)
     made, expected = campaigns._publication(**given), Publication(**given)
-    assert (made, hash(made), repr(made), made.key) == (expected, hash(expected), repr(expected), expected.key)
+    assert (made, hash(made), repr(made), made.key) == (
+        expected,
+        hash(expected),
+        repr(expected),
+        expected.key,
+    )
     with pytest.raises(FrozenInstanceError):
         made.text = "x"  # type: ignore[misc]
     fewer = {k: v for k, v in given.items() if k != "not_after"}

@@ -52,10 +52,10 @@ def test_a_process_beats_stops_and_is_told_who_ran_before(engine: Engine) -> Non
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    from bot.store import db
+    from bot.store import database
 
     with Store.open(database_url) as opened:
-        db.upgrade(opened.engine)
+        database.upgrade(opened.engine)
         yield opened
 
 

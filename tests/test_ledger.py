@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from bot.domain import Channel, Network, Publication, PublicationKey, PublicationState
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger, Wire
 
 NOW = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
@@ -39,29 +39,29 @@ def test_a_key_is_parsed_back_into_its_parts() -> None:
 
 
 def test_migrations_create_the_tables_and_are_idempotent(engine: Engine) -> None:
-    db.upgrade(engine)
+    database.upgrade(engine)
     assert {"publications", "alembic_version"} <= set(inspect(engine).get_table_names())
-    assert db.is_current(engine)
+    assert database.is_current(engine)
 
 
 def test_the_head_revision_is_the_one_alembic_finds() -> None:
     from alembic.script import ScriptDirectory
 
-    assert db._heads() == {ScriptDirectory.from_config(db._alembic_config()).get_current_head()}
+    assert database._heads() == {ScriptDirectory.from_config(database._alembic_config()).get_current_head()}
 
 
 def test_a_store_is_current_only_with_every_migration_applied(database_url: str) -> None:
     from alembic import command
 
-    engine = db.create(database_url)
+    engine = database.create(database_url)
     seen = []
     for target in (None, "0001", "0004", "head"):
         if target is not None:
-            config = db._alembic_config()
+            config = database._alembic_config()
             with engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, target)
-        seen.append((db.is_current(engine), db._is_current_by_alembic(engine)))
+        seen.append((database.is_current(engine), database._is_current_by_alembic(engine)))
     engine.dispose()
     assert seen == [(False, False), (False, False), (False, False), (True, True)]
 
@@ -71,10 +71,10 @@ def test_a_store_from_before_the_renamed_columns_keeps_its_rows(database_url: st
     publications, the key each reply answers, and its full-text index (SQLite)."""
     from alembic import command
 
-    from bot.store.comments import CommentStore
+    from bot.store.comments import CommentQuery, CommentStore
 
-    engine = db.create(database_url)
-    config = db._alembic_config()
+    engine = database.create(database_url)
+    config = database._alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0006")
@@ -96,12 +96,15 @@ def test_a_store_from_before_the_renamed_columns_keeps_its_rows(database_url: st
             ),
             at,
         )
-    db.upgrade(engine)
-    assert db.is_current(engine)
+    database.upgrade(engine)
+    assert database.is_current(engine)
     row = Ledger(engine, "me").rows()["c/a/masto"]
-    [comment] = CommentStore(engine).list(search="gouvernement")
+    [comment] = CommentStore(engine).find(CommentQuery(search="gouvernement"))
     assert (row.publication_id, row.state, comment.publication_key) == ("a", "published", "c/a/masto")
-    assert CommentStore(engine).answered(Network.MASTODON, ["100", "1"]) == {"100": "c/a/masto", "1": "c/a/masto"}
+    assert CommentStore(engine).answered(Network.MASTODON, ["100", "1"]) == {
+        "100": "c/a/masto",
+        "1": "c/a/masto",
+    }
     engine.dispose()
 
 
@@ -189,8 +192,17 @@ def test_finish_records_the_outcome_for_the_owner_only(engine: Engine) -> None:
 def test_recover_after_a_crash(engine: Engine) -> None:
     dead = Ledger(engine, "dead")
     old = NOW - timedelta(hours=2)
-    dead.sync([pub("t", TELEGRAM), pub("m"), pub("old", at=old), pub("t-waiting", TELEGRAM),
-               pub("m-waiting"), pub("old-waiting", at=old)], NOW)
+    dead.sync(
+        [
+            pub("t", TELEGRAM),
+            pub("m"),
+            pub("old", at=old),
+            pub("t-waiting", TELEGRAM),
+            pub("m-waiting"),
+            pub("old-waiting", at=old),
+        ],
+        NOW,
+    )
     dead.claim(["c/t/tg", "c/m/masto", "c/t-waiting/tg", "c/m-waiting/masto"], NOW)
     dead.claim(["c/old/masto", "c/old-waiting/masto"], old)
     assert dead.wire("c/t/tg", NOW) == Wire.OK
@@ -321,12 +333,12 @@ def test_rows_of_a_live_process_are_left_alone_on_postgresql(engine: Engine) -> 
 
 
 def test_processes_starting_together_migrate_one_after_the_other(database_url: str) -> None:
-    engines = [db.create(database_url) for _ in range(4)]
+    engines = [database.create(database_url) for _ in range(4)]
     errors: list[BaseException] = []
 
     def migrate(engine: Engine) -> None:
         try:
-            db.upgrade(engine)
+            database.upgrade(engine)
         except BaseException as error:
             errors.append(error)
 
@@ -336,7 +348,7 @@ def test_processes_starting_together_migrate_one_after_the_other(database_url: s
     for t in threads:
         t.join()
     assert errors == []
-    assert all(db.is_current(e) for e in engines)
+    assert all(database.is_current(e) for e in engines)
     for e in engines:
         e.dispose()
 
@@ -344,7 +356,7 @@ def test_processes_starting_together_migrate_one_after_the_other(database_url: s
 def test_an_sqlite_store_serves_one_process(tmp_path) -> None:
     from bot.store.ledger import StoreInUse
 
-    engine = db.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
     first, second = Ledger(engine, "first"), Ledger(engine, "second")
     first.register()
     try:

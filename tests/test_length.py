@@ -29,4 +29,4 @@ def test_telegram_length_is_the_same_for_validation_and_the_adapter() -> None:
     """Validation counts the text the renderer says Telegram shows; the adapter counts what
     Telegram shows of the HTML it sends: one definition, the same figure."""
     rendered = render("**Bravo** 😀 à <tous> & [le site](https://example.org/?a=1&b=2) \\*\n\nfin")
-    assert telegram_length(shown_text(rendered.html)) == telegram_length(rendered.telegram_text) == 34
+    assert telegram_length(shown_text(rendered.html)) == telegram_length(rendered.html_shown) == 34

@@ -9,7 +9,7 @@ def test_bold_italic_links_and_paragraphs_for_each_network() -> None:
         "Le <b>rapport</b> est <i>en ligne</i>.\nLisez-le : "
         '<a href="https://example.org/r?a=1&amp;b=2">ici</a>\n\n<i>Merci</i> !'
     )
-    assert result.telegram_text == "Le rapport est en ligne.\nLisez-le : ici\n\nMerci !"
+    assert result.html_shown == "Le rapport est en ligne.\nLisez-le : ici\n\nMerci !"
     assert result.plain == (
         "Le rapport est en ligne.\nLisez-le : ici (https://example.org/r?a=1&b=2)\n\nMerci !"
     )

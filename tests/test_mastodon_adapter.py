@@ -159,7 +159,8 @@ async def test_idempotency_key_is_stable_per_publication(md: FakeMastodon, sende
     again = await sender.publish(publication(), on_wire=no_wait)
     other_id = await sender.publish(publication(id="rappel"), on_wire=no_wait)
     other_channel = await sender.publish(
-        publication(channel=Channel("autre", Network.MASTODON, visibility="unlisted")), on_wire=no_wait)
+        publication(channel=Channel("autre", Network.MASTODON, visibility="unlisted")), on_wire=no_wait
+    )
     keys = [r.idempotency_key for r in status_posts(md)]
     assert keys[0] == keys[1]
     assert keys[0] is not None

@@ -18,9 +18,10 @@ from bot.services.moderation import (
     InvalidRequest,
     ModerationService,
     NoSuchReply,
+    Overturning,
     after_edit,
 )
-from bot.store import db
+from bot.store import database
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import Collected, CommentStore, Verdict
 from bot.store.ledger import Ledger
@@ -73,7 +74,7 @@ def moderation(store: CommentStore) -> ModerationService:
 
 
 def ids(store: CommentStore) -> dict[str, int]:
-    return {c.remote_id: c.id for c in store.list(limit=None)}
+    return {c.remote_id: c.id for c in store.find(limit=None)}
 
 
 def history(store: CommentStore, comment_id: int) -> list[tuple[str, str]]:
@@ -89,9 +90,11 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
     store: CommentStore, moderation: ModerationService
 ) -> None:
     save(store, reply("1"))
-    [seen] = store.list()
+    [seen] = store.find()
     assert seen.version == 1
-    [decided] = moderation.decide([seen.id], REJECTED, actor="bob", reason="pourriel", seen={seen.id: 1})
+    [decided] = moderation.decide(
+        [seen.id], REJECTED, actor="bob", reason="pourriel", reason_code="spam", seen={seen.id: 1}
+    ).comments
     assert (decided.state, decided.version) == ("rejected", 2)
     with pytest.raises(DecidedMeanwhile) as refused:  # ana saw version 1 and approves
         moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 1})
@@ -99,22 +102,27 @@ def test_a_decision_on_a_reply_decided_meanwhile_is_refused(
         f"changed since you saw it: reply {seen.id} is rejected by bob at 2012-05-02 18:00 UTC (version 2)"
     )
     assert [(c.id, c.state, c.decided_by) for c in refused.value.replies] == [(seen.id, "rejected", "bob")]
-    [now] = store.list()
+    [now] = store.find()
     assert (now.state, now.decided_by, now.version) == ("rejected", "bob", 2)
     assert history(store, seen.id) == [("collected", "relais"), ("rejected", "bob")]
     assert AcknowledgementQueue(store.engine, "t").entries() == []  # no approval went through
-    # having seen version 2, she may overturn it
-    [overturned] = moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2})
+    # having seen version 2, she still needs to force it to overturn bob's rejection
+    with pytest.raises(Overturning) as colleague:
+        moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2})
+    assert str(colleague.value) == (
+        f"a colleague decided it: reply {seen.id} is rejected by bob at 2012-05-02 18:00 UTC (version 2)"
+    )
+    [overturned] = moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: 2}, force=True).comments
     assert (overturned.state, overturned.version) == ("approved", 3)
 
 
 def test_an_edit_moves_the_version_on(store: CommentStore, moderation: ModerationService) -> None:
     save(store, reply("1", "Bravo #gautrinweb2"))
-    [seen] = store.list()
+    [seen] = store.find()
     save(store, reply("1", "Achetez ici #gautrinweb2", edited_at=NOW))
     with pytest.raises(DecidedMeanwhile, match=r"is pending \(version 2\)"):
         moderation.decide([seen.id], APPROVED, actor="ana", seen={seen.id: seen.version})
-    assert store.list()[0].state == "pending"
+    assert store.find()[0].state == "pending"
 
 
 def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: ModerationService) -> None:
@@ -127,7 +135,7 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
     with pytest.raises(DecidedMeanwhile) as refused:
         moderation.decide(all_ids, APPROVED, actor="ana", seen=dict.fromkeys(all_ids, 1))
     assert [c.id for c in refused.value.replies] == [by_remote["3"]]
-    assert {c.remote_id: c.state for c in store.list(limit=None)} == {
+    assert {c.remote_id: c.state for c in store.find(limit=None)} == {
         "1": "pending",
         "2": "pending",
         "3": "flagged",
@@ -135,11 +143,11 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
         "5": "pending",
     }
     assert AcknowledgementQueue(store.engine, "t").entries() == []
-    decided = moderation.decide(all_ids, APPROVED, actor="ana", reason="ok")
+    decided = moderation.decide(all_ids, APPROVED, actor="ana", reason="ok").comments
     assert [(c.id, c.state, c.version) for c in decided] == [
         (i, "approved", 3 if i == by_remote["3"] else 2) for i in all_ids
     ]
-    assert {c.state for c in store.list(limit=None)} == {"approved"}
+    assert {c.state for c in store.find(limit=None)} == {"approved"}
     assert len(AcknowledgementQueue(store.engine, "t").entries()) == 5
 
 
@@ -148,7 +156,9 @@ def test_a_big_bulk_decision_goes_through_in_one_piece(
 ) -> None:
     save(store, *(reply(str(i), author=str(i % 7)) for i in range(1200)))
     all_ids = sorted(ids(store).values())
-    decided = moderation.decide(all_ids, REJECTED, actor="ana", seen=dict.fromkeys(all_ids, 1))
+    decided = moderation.decide(
+        all_ids, REJECTED, actor="ana", reason_code="spam", seen=dict.fromkeys(all_ids, 1)
+    ).comments
     assert len(decided) == 1200
     assert moderation.counts()[REJECTED] == 1200
 
@@ -163,11 +173,12 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
     start = threading.Barrier(2)
 
     def moderate(name: str, state: CommentState) -> None:
-        own = db.create(database_url)
+        own = database.create(database_url)
         service = ModerationService(CommentStore(own), SimulatedClock(NOW))
         start.wait()
         try:
-            service.decide(all_ids, state, actor=name, seen=dict.fromkeys(all_ids, 1))
+            code = "spam" if state == REJECTED else None
+            service.decide(all_ids, state, actor=name, reason_code=code, seen=dict.fromkeys(all_ids, 1))
             outcomes[name] = "decided"
         except DecidedMeanwhile:
             outcomes[name] = "refused"
@@ -184,7 +195,7 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
         thread.join(timeout=60)
     assert sorted(outcomes.values()) == ["decided", "refused"]
     winner = next(name for name, outcome in outcomes.items() if outcome == "decided")
-    assert {(c.decided_by, c.version) for c in store.list(limit=None)} == {(winner, 2)}
+    assert {(c.decided_by, c.version) for c in store.find(limit=None)} == {(winner, 2)}
 
 
 def test_a_decision_needs_a_moderator(moderation: ModerationService, store: CommentStore) -> None:
@@ -193,7 +204,7 @@ def test_a_decision_needs_a_moderator(moderation: ModerationService, store: Comm
         moderation.decide(list(ids(store).values()), APPROVED, actor="  ")
     with pytest.raises(InvalidRequest, match="at most 200 characters"):
         moderation.decide(list(ids(store).values()), APPROVED, actor="a" * 201)
-    assert store.list()[0].state == "pending"
+    assert store.find()[0].state == "pending"
 
 
 def test_an_edit_after_a_decision_goes_back_to_review_and_a_flagged_one_stays() -> None:
@@ -277,7 +288,7 @@ def test_counts_per_state_for_the_tabs(store: CommentStore, moderation: Moderati
     save(store, reply("9", "Autre", author="9"), campaign="autre")
     by_remote = ids(store)
     moderation.decide([by_remote["0"]], APPROVED, actor="ana")
-    moderation.decide([by_remote["1"]], REJECTED, actor="ana")
+    moderation.decide([by_remote["1"]], REJECTED, actor="ana", reason_code="off_topic")
     assert moderation.counts() == {PENDING: 3, APPROVED: 1, REJECTED: 1, FLAGGED: 0}
     # the tabs of a filtered queue: its own state set aside
     assert moderation.counts(CommentQuery(states=("pending",), campaign="c")) == {
@@ -338,8 +349,8 @@ def test_a_reply_is_shown_with_what_it_answers_and_its_history(
 def test_replies_stored_before_versions_start_at_one_and_stay_searchable(database_url: str) -> None:
     from alembic import command
 
-    engine = db.create(database_url)
-    config = db._alembic_config()
+    engine = database.create(database_url)
+    config = database._alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0005")
@@ -352,11 +363,11 @@ def test_replies_stored_before_versions_start_at_one_and_stay_searchable(databas
             ),
             {"at": NOW.replace(tzinfo=None)},
         )
-    db.upgrade(engine)
+    database.upgrade(engine)
     store = CommentStore(engine)
-    [old] = store.list(search="gouvernement")
+    [old] = store.find(CommentQuery(search="gouvernement"))
     assert old.version == 1
     save(store, reply("1", "Données ouvertes", author="a", edited_at=NOW))
-    assert [c.version for c in store.list(search="ouvertes")] == [2]
-    assert store.list(search="gouvernement") == []
+    assert [c.version for c in store.find(CommentQuery(search="ouvertes"))] == [2]
+    assert store.find(CommentQuery(search="gouvernement")) == []
     engine.dispose()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.store import db
+from bot.store import database
 from bot.store.ledger import Ledger, Row
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
@@ -38,7 +38,7 @@ def networks() -> Iterator[tuple[FakeTelegram, FakeMastodon]]:
 
 def rows(url: str) -> dict[str, Row]:
     """The ledger as the store holds it now, by publication id and channel."""
-    engine = db.create(url)
+    engine = database.create(url)
     try:
         return {f"{r.publication_id}/{r.channel}": r for r in Ledger(engine, "test").rows().values()}
     finally:
@@ -95,7 +95,10 @@ def test_a_burst_killed_midway_leaves_what_was_not_sent_pending(
     for pub_id in ids:
         state = final[f"{pub_id}/tg"]
         if pub_id in sent:
-            assert state in ({"published", "unknown"} if pub_id in unknown else {"published"}), (pub_id, final)
+            assert state in ({"published", "unknown"} if pub_id in unknown else {"published"}), (
+                pub_id,
+                final,
+            )
         else:
             assert state == "pending", (pub_id, final)
     assert set(sent) - before, "nothing sent after the restart"
@@ -129,8 +132,9 @@ def test_a_survivor_takes_over_the_rows_of_a_killed_process_within_seconds(
 ) -> None:
     telegram, mastodon = networks
     telegram.add_chat(ALERT_CHAT, "supergroup", title="Équipe")
-    deployment = Deployment(tmp_path, telegram, mastodon, postgres_url,
-                            extra_env={"RELAIS_ALERT_TELEGRAM_CHAT": str(ALERT_CHAT)})
+    deployment = Deployment(
+        tmp_path, telegram, mastodon, postgres_url, extra_env={"RELAIS_ALERT_TELEGRAM_CHAT": str(ALERT_CHAT)}
+    )
     due = datetime.now(UTC) + timedelta(seconds=2)
     masto = [(f"m{i}", due) for i in range(4)]
     tg = [(f"t{i}", due) for i in range(6)]  # 4 go on the wire at once, 2 wait in the limiter

@@ -107,7 +107,9 @@ async def play(
 ) -> dict[str, tuple[str, int, str | None]]:
     publisher = Publisher(store, senders, clock, retry=retry)
     timers = SimulatedTimers(clock)
-    await Runner(publisher, timers, HERE, HERE).apply([dataclasses.replace(campaign(*publications), grace=grace)])
+    await Runner(publisher, timers, HERE, HERE).apply(
+        [dataclasses.replace(campaign(*publications), grace=grace)]
+    )
     await timers.run(after_each=publisher.drain)
     await publisher.stop()
     return {k: (r.state, r.attempts, r.last_error) for k, r in store.ledger.rows().items()}
@@ -367,7 +369,9 @@ async def _timed_out_then_stopped(store: Store, fake: FakeMastodon, late: Public
     await sender.start()
     fake.delay(seconds=3, path="/api/v1/statuses")
     clock = SimulatedClock(START, speed=1.0)  # the retry wait is real: the stop cuts it short
-    publisher = Publisher(store, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600))
+    publisher = Publisher(
+        store, {Network.MASTODON: sender}, clock, retry=RetryPolicy(initial=600, maximum=600)
+    )
     ledger = store.ledger
     timers = SimulatedTimers(clock)
     await Runner(publisher, timers, HERE, HERE).apply([long_grace(late)])
@@ -467,10 +471,10 @@ async def test_a_due_row_skipped_while_another_process_held_it_is_sent_by_the_ne
     """Two processes on one PostgreSQL store: this one's timer fires while the other holds
     the row in a claim (``FOR UPDATE``) that then never commits (the process died). The
     claim skipped the row; no timer is left for it, so the sweep must send it."""
-    from bot.store import db
+    from bot.store import database
 
-    engine = db.create(postgres_url)
-    db.upgrade(engine)
+    engine = database.create(postgres_url)
+    database.upgrade(engine)
     clock = SimulatedClock(START)
     sender = ScriptedSender()
     try:

@@ -79,12 +79,22 @@ def test_reload_adds_moves_and_removes_posts(deployment: Deployment) -> None:
     # Wide margins: the bot must have started and reloaded before "removed" is due, also
     # on a loaded machine (at 3 s, a slow start sent it before the reload removed it).
     start = now()
-    path = deployment.campaign([("kept", start + timedelta(seconds=24)), ("moved", start + timedelta(minutes=30)),
-                                ("removed", start + timedelta(seconds=20))])
+    path = deployment.campaign(
+        [
+            ("kept", start + timedelta(seconds=24)),
+            ("moved", start + timedelta(minutes=30)),
+            ("removed", start + timedelta(seconds=20)),
+        ]
+    )
     bot = deployment.start()
     bot.wait_for_line("watching")
-    deployment.campaign([("kept", start + timedelta(seconds=24)), ("moved", start + timedelta(seconds=16)),
-                         ("added", start + timedelta(seconds=14))])
+    deployment.campaign(
+        [
+            ("kept", start + timedelta(seconds=24)),
+            ("moved", start + timedelta(seconds=16)),
+            ("added", start + timedelta(seconds=14)),
+        ]
+    )
     bot.wait_for_line("campaign files changed")
     deployment.telegram.wait_for(lambda tg: len(tg.sent) == 3, timeout=60)
     path.write_text("campaign: c\ntimezone: Mars/Olympus\n", encoding="utf-8")  # broken: keeps the last good
@@ -115,7 +125,8 @@ def test_missing_credentials_stop_the_bot_at_start(deployment: Deployment) -> No
     assert result.returncode == 1
     assert result.stderr.strip().endswith(
         "relais: a campaign has a Mastodon channel but RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set "
-        "(see .env.example)")
+        "(see .env.example)"
+    )
 
 
 def test_a_rejected_token_stops_the_bot_without_printing_it(deployment: Deployment) -> None:
@@ -145,9 +156,13 @@ def test_alerts_go_to_the_alert_chat_once(deployment: Deployment) -> None:
     deployment.telegram.add_chat(-100999, "supergroup", title="Équipe")
     deployment.extra_env["RELAIS_ALERT_TELEGRAM_CHAT"] = "-100999"
     deployment.mastodon.fail(path="/api/v1/statuses", status=403, times=1)
-    deployment.campaign([("a", now() - timedelta(seconds=1)), ("old", now() - timedelta(hours=1))], to="masto")
+    deployment.campaign(
+        [("a", now() - timedelta(seconds=1)), ("old", now() - timedelta(hours=1))], to="masto"
+    )
     bot = deployment.start()
-    deployment.telegram.wait_for(lambda tg: len([m for m in tg.sent if m.chat_id == -100999]) == 2, timeout=20)
+    deployment.telegram.wait_for(
+        lambda tg: len([m for m in tg.sent if m.chat_id == -100999]) == 2, timeout=20
+    )
     assert bot.stop() == 0
     alerts = sorted(m.text for m in deployment.telegram.sent if m.chat_id == -100999)
     assert alerts[0].startswith("Relais: a (c) was not published on masto")

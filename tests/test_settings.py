@@ -181,7 +181,11 @@ def test_settings_that_work_are_accepted_silently(project: Path, changes: dict[s
 def test_an_unknown_relais_variable_is_a_warning_with_did_you_mean(project: Path) -> None:
     (project / ".env").write_text("RELAIS_MASTADON_URL=https://mastodon.example\n", encoding="utf-8")
     result = relais(
-        "validate", cwd=project, RELAIS_TELEGRAM_TOKNE="hunter2secret", RELAIS_COLOUR="bleu", RELAIS_TEST_X="1"
+        "validate",
+        cwd=project,
+        RELAIS_TELEGRAM_TOKNE="hunter2secret",
+        RELAIS_COLOUR="bleu",
+        RELAIS_TEST_X="1",
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [

@@ -16,8 +16,12 @@ from tests.soak import SCENARIOS, soak
 ROUNDS = int(os.environ.get("RELAIS_SOAK_ROUNDS", "2"))
 POSTGRES_URL = os.environ.get("RELAIS_TEST_POSTGRES_URL")
 CASES = [
-    pytest.param(scenario, store, id=f"{scenario}-{store}",
-                 marks=[pytest.mark.postgres] if store == "postgresql" else [])
+    pytest.param(
+        scenario,
+        store,
+        id=f"{scenario}-{store}",
+        marks=[pytest.mark.postgres] if store == "postgresql" else [],
+    )
     for scenario, played in SCENARIOS.items()
     for store in played.stores
 ]

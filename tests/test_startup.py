@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -51,7 +53,12 @@ def loaded(project: Path, *args: str) -> set[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SCRIPT, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -61,7 +68,11 @@ def loaded(project: Path, *args: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("command", "also"),
-    [(("validate",), set()), (("plan", "--format", "json"), set()), (("plan",), {"rich"})],  # (rich: the table)
+    [
+        (("validate",), set()),
+        (("plan", "--format", "json"), set()),
+        (("plan",), {"rich"}),
+    ],  # (rich: the table)
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
 )
 def test_validate_and_plan_load_no_network_store_or_migration_library(
@@ -75,10 +86,48 @@ def test_validate_and_plan_load_no_network_store_or_migration_library(
 def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120
+    )
     modules = loaded(project, "plan", "--format", "json")
-    assert "sqlalchemy" in modules  # it read the store
+    assert "sqlite3" in modules  # it read the store (bot.store.glance: no SQLAlchemy needed)
     assert modules & (NETWORK | OTHERS) == set()
+
+
+def test_plan_shows_the_states_the_ledger_records_read_without_sqlalchemy(project: Path) -> None:
+    """On an SQLite store, plan (and validate) read the ledger's states with sqlite3: the same
+    states the ledger's own query gives, and SQLAlchemy is not loaded for it."""
+    from bot.core.campaigns import load_campaigns
+    from bot.store import database, glance
+    from bot.store.ledger import Ledger
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_STATE_DIR"] = str(project / "state")
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120)
+    store = project / "state" / "relais.db"
+    publications = load_campaigns([project / "schedules"], project / "messages").campaigns[0].publications
+    keys = [p.key for p in publications]
+    engine = database.create(f"sqlite:///{store}")
+    try:
+        ledger = Ledger(engine, "test")
+        now = datetime.now(UTC)
+        ledger.sync(publications[1:], now)  # the first one: not in the ledger
+        assert ledger.miss(keys[-1], now, "test") == "missed"
+        by_ledger = {key: row.state for key, row in ledger.rows([*keys, "c/nowhere/t"]).items()}
+    finally:
+        engine.dispose()
+    assert glance.recorded_states(store, [*keys, "c/nowhere/t"]) == by_ledger
+    assert set(by_ledger.values()) == {"pending", "missed"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.replace("contextlib.redirect_stdout(io.StringIO())", "contextlib.nullcontext()"),
+         "plan", "--format", "json"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    document, report = (json.loads(line) for line in result.stdout.splitlines())
+    shown = {f"{p['campaign']}/{p['id']}/{p['channel']}": p["state"] for p in document["publications"]}
+    assert shown == {key: by_ledger.get(key, "pending") for key in keys}
+    assert "sqlalchemy" not in report["modules"]
 
 
 # What `relais --help` and `--version` must never import: each is a tenth of a second or more
@@ -109,3 +158,38 @@ def test_a_current_store_is_upgraded_without_alembic(project: Path) -> None:
     modules = loaded(project, "db", "upgrade")
     assert "sqlalchemy" in modules  # it looked at the store
     assert "alembic" not in modules
+
+
+def test_a_glance_leaves_a_store_it_cannot_read_plainly_to_the_ledger(tmp_path: Path) -> None:
+    """Not a database, no tables, a store not current: None, so that plan asks the ledger
+    and database.is_current, which say what is wrong (or leave every state pending, as before)."""
+    from bot.store import database, glance
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database")
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    behind = tmp_path / "behind.db"
+    engine = database.create(f"sqlite:///{behind}")
+    try:
+        database.upgrade(engine)
+        assert glance.recorded_states(behind, ["c/a/t"]) == {}  # current: read, nothing recorded
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'older'")
+    finally:
+        engine.dispose()
+    for store in (garbage, empty, behind, tmp_path / "missing.db"):
+        assert glance.recorded_states(store, ["c/a/t"]) is None, store
+    assert not (tmp_path / "missing.db").exists()  # (never created)
+
+
+def test_the_telegram_adapter_loads_no_command_line_of_httpx() -> None:
+    """httpx imports its own command line (rich, pygments) when they are installed: relais
+    run's Telegram adapter keeps it out (4.5 MB resident, 25 ms of start)."""
+    script = (
+        "import sys, bot.adapters.telegram.sender, bot.adapters.telegram.reader, httpx\n"
+        "print(sorted(m for m in ('httpx', 'telegram', 'rich', 'pygments') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.replace("'", '"')) == ["httpx", "telegram"]

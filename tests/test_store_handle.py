@@ -23,7 +23,8 @@ from bot.services.moderation import ModerationService
 from bot.services.publisher import Publisher
 from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
-from bot.store import db
+from bot.store import database
+from bot.store.comments import CommentQuery
 from bot.store.handle import WRITER_THREAD, Store
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
@@ -35,19 +36,45 @@ PAGES = 12
 
 def campaign() -> Campaign:
     posts = tuple(
-        Publication(campaign="c", id=f"p{i}", channel=CHANNEL, at=NOW + timedelta(minutes=i), timezone=ZONE,
-                    text=f"Annonce {i} #gautrinweb2", length=20, limit=500, language="fr")
+        Publication(
+            campaign="c",
+            id=f"p{i}",
+            channel=CHANNEL,
+            at=NOW + timedelta(minutes=i),
+            timezone=ZONE,
+            text=f"Annonce {i} #gautrinweb2",
+            length=20,
+            limit=500,
+            language="fr",
+        )
         for i in range(POSTS)
     )
-    return Campaign(slug="c", source=Path("c.yaml"), timezone=ZONE, language="fr", hashtags=("gautrinweb2",),
-                    channels={"masto": CHANNEL}, grace=timedelta(minutes=15), acknowledge=False,
-                    moderation=Moderation(), publications=posts)
+    return Campaign(
+        slug="c",
+        source=Path("c.yaml"),
+        timezone=ZONE,
+        language="fr",
+        hashtags=("gautrinweb2",),
+        channels={"masto": CHANNEL},
+        grace=timedelta(minutes=15),
+        acknowledge=False,
+        moderation=Moderation(),
+        publications=posts,
+    )
 
 
 def reply(n: int) -> Reply:
-    return Reply(network=Network.MASTODON, remote_id=str(n), text=f"Avis {n} #gautrinweb2",
-                 created_at=NOW, author_id=str(n), author_handle=f"@u{n}@example.org", author_name=f"U{n}",
-                 url=f"https://example.org/@u{n}/{n}", hashtags=("gautrinweb2",))
+    return Reply(
+        network=Network.MASTODON,
+        remote_id=str(n),
+        text=f"Avis {n} #gautrinweb2",
+        created_at=NOW,
+        author_id=str(n),
+        author_handle=f"@u{n}@example.org",
+        author_name=f"U{n}",
+        url=f"https://example.org/@u{n}/{n}",
+        hashtags=("gautrinweb2",),
+    )
 
 
 class Console_(ConsoleSender):
@@ -69,7 +96,7 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
     order: list[str] = []
     with Store.open(database_url) as store:
         store.ledger.register()  # as relais run does
-        db.upgrade(store.engine)
+        database.upgrade(store.engine)
         clock = SimulatedClock(NOW)
         publisher = Publisher(store, {Network.MASTODON: Console_(order)}, clock)
         collector = Collector(store, clock, lambda: [campaign()])
@@ -84,7 +111,9 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
 
         async def collect() -> None:
             for page in range(PAGES):
-                await collector.save(Network.MASTODON, "mastodon:tag:gautrinweb2", Page([reply(page)], str(page)))
+                await collector.save(
+                    Network.MASTODON, "mastodon:tag:gautrinweb2", Page([reply(page)], str(page))
+                )
                 order.append("collect")
             threads.add(await store.run(threading.current_thread))
 
@@ -92,7 +121,9 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
             desk = ModerationService(store.comments, SimulatedClock(NOW))
             decided = 0
             while decided < PAGES:
-                pending = await store.run(store.comments.list, states=[CommentState.PENDING.value], limit=None)
+                pending = await store.run(
+                    store.comments.find, CommentQuery(states=(CommentState.PENDING.value,)), limit=None
+                )
                 if pending:
                     await store.run(desk.decide, [c.id for c in pending], CommentState.APPROVED, actor="ana")
                     decided += len(pending)
@@ -105,7 +136,7 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
 
         assert {r.state for r in store.ledger.rows().values()} == {"published"}
         assert len(store.ledger.rows()) == POSTS
-        assert [c.state for c in store.comments.list(limit=None)] == ["approved"] * PAGES
+        assert [c.state for c in store.comments.find(limit=None)] == ["approved"] * PAGES
         # at once: each service's work came between the others', not after it
         assert order.index("collect") < max(i for i, what in enumerate(order) if what == "publish")
         assert order.index("publish") < max(i for i, what in enumerate(order) if what == "collect")
@@ -125,8 +156,10 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
     else:
         observer = create_engine(database_url)
         with observer.connect() as connection:
-            others = connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )).scalar()
+            others = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
         observer.dispose()
         assert others == 0

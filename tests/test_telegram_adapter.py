@@ -21,7 +21,7 @@ from bot.adapters.telegram.sender import TelegramSender
 from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
 from bot.domain import Channel, Media, Network, Publication
-from bot.logs import QUIET_LIBRARIES, RedactingFilter, configure_logging
+from bot.logs import RedactingFilter, configure_logging, quiet_libraries
 from bot.networks.telegram import length, shown_text
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
@@ -88,7 +88,7 @@ def restore_logging() -> Iterator[None]:
     """Undo configure_logging(): our handler, the record factory, the levels."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     yield
     configure_logging([])  # forget the secrets
     for handler in [h for h in root.handlers if any(isinstance(f, RedactingFilter) for f in h.filters)]:
@@ -141,7 +141,9 @@ def closed_port_url() -> str:
 async def test_text_is_sent_as_html_and_the_receipt_names_the_message(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
-    receipt = await sender.publish(publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"), on_wire=no_wait)
+    receipt = await sender.publish(
+        publication("Bonjour &lt;tout le monde&gt; &amp; <b>bienvenue</b>"), on_wire=no_wait
+    )
 
     (sent,) = tg.sent
     assert (sent.method, sent.chat_id, sent.parse_mode) == ("sendMessage", CHANNEL, "HTML")
@@ -155,7 +157,7 @@ async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSende
     await sender.publish(publication(rendered.html), on_wire=no_wait)
 
     (sent,) = tg.sent
-    assert sent.text == rendered.telegram_text == "Bravo à tous : le site #gautrinweb2"
+    assert sent.text == rendered.html_shown == "Bravo à tous : le site #gautrinweb2"
     assert sent.entities == [
         {"type": "bold", "offset": 0, "length": 5},
         {"type": "text_link", "url": "https://example.org/campagne?a=1&b=2", "offset": 15, "length": 7},
@@ -163,7 +165,9 @@ async def test_rendered_markdown_arrives_with_its_entities(sender: TelegramSende
     ]
 
 
-async def test_a_text_over_the_limit_is_refused_before_sending(sender: TelegramSender, tg: FakeTelegram) -> None:
+async def test_a_text_over_the_limit_is_refused_before_sending(
+    sender: TelegramSender, tg: FakeTelegram
+) -> None:
     with pytest.raises(PermanentError, match="4097 characters"):
         await sender.publish(publication("<b>x</b>" + "x" * 4096), on_wire=no_wait)
     assert tg.sent == []
@@ -339,7 +343,9 @@ async def test_a_closed_port_is_temporary(tmp_path: Path) -> None:
         await telegram.close()
 
 
-async def test_on_wire_is_awaited_once_right_before_the_request(sender: TelegramSender, tg: FakeTelegram) -> None:
+async def test_on_wire_is_awaited_once_right_before_the_request(
+    sender: TelegramSender, tg: FakeTelegram
+) -> None:
     received_before: list[int] = []
 
     async def on_wire() -> None:
@@ -430,7 +436,8 @@ async def test_without_the_limiter_the_fake_does_answer_429(tg: FakeTelegram) ->
     await telegram.start()
     try:
         results = await asyncio.gather(
-            *(telegram.publish(publication("x", chat), on_wire=no_wait) for chat in ids), return_exceptions=True
+            *(telegram.publish(publication("x", chat), on_wire=no_wait) for chat in ids),
+            return_exceptions=True,
         )
     finally:
         await telegram.close()
@@ -449,7 +456,7 @@ async def test_the_token_is_in_no_log_record(
 ) -> None:
     configure_logging([TOKEN])
     caplog.set_level(logging.DEBUG)
-    for name in (*QUIET_LIBRARIES, "bot"):
+    for name in (*quiet_libraries(), "bot"):
         caplog.set_level(logging.DEBUG, logger=name)
 
     telegram = TelegramSender(TOKEN, tg.url)

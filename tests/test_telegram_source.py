@@ -197,7 +197,9 @@ async def test_a_comment_on_a_channel_post_answers_its_automatic_forward(
 
     link, first, second = page.items
     forward_id = f"{GROUP}:{forward['message_id']}"
-    assert link == ForwardLink(remote_id=forward_id, original=f"{CHANNEL}:{post['message_id']}", network="telegram")
+    assert link == ForwardLink(
+        remote_id=forward_id, original=f"{CHANNEL}:{post['message_id']}", network="telegram"
+    )
     assert isinstance(first, Reply)
     assert (first.in_reply_to, first.author_id, first.author_handle, first.author_name) == (
         forward_id,
@@ -223,7 +225,9 @@ async def test_a_legacy_automatic_forward(reader: TelegramReader, tg: FakeTelegr
 
     page = await read(reader)
 
-    assert page.items == [ForwardLink(f"{GROUP}:{message['message_id']}", f"{CHANNEL}:{post['message_id']}", "telegram")]
+    assert page.items == [
+        ForwardLink(f"{GROUP}:{message['message_id']}", f"{CHANNEL}:{post['message_id']}", "telegram")
+    ]
 
 
 async def test_a_channel_speaking_in_its_group_is_the_author(

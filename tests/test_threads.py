@@ -49,7 +49,7 @@ async def reader(tg: FakeTelegram) -> AsyncIterator[TelegramReader]:
 
 def answers(engine: Engine) -> dict[str, str | None]:
     """The text of each stored reply, and the publication it answers."""
-    return {c.text: c.publication_key for c in CommentStore(engine).list(limit=None)}
+    return {c.text: c.publication_key for c in CommentStore(engine).find(limit=None)}
 
 
 async def read_page(reader: TelegramReader, collector: Collector) -> None:
@@ -193,7 +193,9 @@ async def our_status(md: FakeMastodon, engine: Engine) -> tuple[str, str]:
     sender = MastodonSender(md.url, MASTODON_TOKEN)
     try:
         await sender.start()
-        status_id = (await sender.publish(publication(Network.MASTODON), on_wire=lambda: asyncio.sleep(0))).remote_id
+        status_id = (
+            await sender.publish(publication(Network.MASTODON), on_wire=lambda: asyncio.sleep(0))
+        ).remote_id
     finally:
         await sender.close()
     return published(engine, Network.MASTODON, status_id), status_id

@@ -22,12 +22,12 @@ from sqlalchemy import Engine, insert, select, text
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.domain import Network, Reply, storable
-from bot.logs import QUIET_LIBRARIES, configure_logging
+from bot.logs import configure_logging, quiet_libraries
 from bot.ports import TemporaryError
 from bot.services.collector import Collector
-from bot.store import db
+from bot.store import database
 from bot.store.comments import Collected, CollectorLock, CommentStore
-from bot.store.db import store_failure
+from bot.store.database import store_failure
 from bot.store.schema import comments, set_aside
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
@@ -168,7 +168,7 @@ async def test_telegram_text_no_store_can_hold_does_not_stop_the_collector(
     await run_telegram_until(collecting, reader, tg, lambda t: offset_asked(t, after["update_id"] + 1))
 
     assert collecting.comments.position(POSITION) == str(after["update_id"] + 1)
-    stored = {c.remote_id: c for c in collecting.comments.list(limit=None)}
+    stored = {c.remote_id: c for c in collecting.comments.find(limit=None)}
     assert set(stored) == {
         f"{c['message']['chat']['id']}:{c['message']['message_id']}" for c in (poison, after)
     }
@@ -227,7 +227,7 @@ async def test_mastodon_text_no_store_can_hold_does_not_stop_the_collector(
     await collecting.mastodon_round(masto, 1)
 
     assert collecting.comments.position(f"mastodon:tag:{TAG}") == after["id"]
-    stored = {c.remote_id: c for c in collecting.comments.list(limit=None)}
+    stored = {c.remote_id: c for c in collecting.comments.find(limit=None)}
     assert set(stored) == {poison["id"], after["id"]}
     kept = stored[poison["id"]]
     fields = [
@@ -269,7 +269,7 @@ def test_an_item_the_store_refuses_is_set_aside_and_the_rest_stored(engine: Engi
 
     result = store.save_page(POSITION, "42", page, now=NOW)
 
-    assert sorted(c.remote_id for c in store.list(limit=None)) == ["-1:1", "-1:3"]
+    assert sorted(c.remote_id for c in store.find(limit=None)) == ["-1:1", "-1:3"]
     assert [c.reply.remote_id for c in result.new] == ["-1:1", "-1:3"]
     assert store.position(POSITION) == "42"
     [row] = set_aside_rows(engine)
@@ -283,7 +283,7 @@ def test_an_item_the_store_refuses_is_set_aside_and_the_rest_stored(engine: Engi
     assert store.set_aside_count() == {"telegram": 1}
     # read again (the same page, or a later one): stored once, set aside once
     store.save_page(POSITION, "43", page, now=NOW + timedelta(minutes=1))
-    assert len(store.list(limit=None)) == 2
+    assert len(store.find(limit=None)) == 2
     [again] = set_aside_rows(engine)
     assert (again.remote_id, again.at) == ("-1:2", NOW + timedelta(minutes=1))
 
@@ -315,7 +315,7 @@ def test_a_failing_store_sets_nothing_aside(engine: Engine) -> None:
     assert type(caught.value).__name__ in ("OperationalError", "ProgrammingError")
     engine.dispose()  # the connection the server ended
     assert store.position(POSITION) == "1"
-    assert [c.remote_id for c in store.list(limit=None)] == ["-1:1"]
+    assert [c.remote_id for c in store.find(limit=None)] == ["-1:1"]
     assert set_aside_rows(engine) == []
 
 
@@ -394,7 +394,7 @@ def production_logging() -> Iterator[None]:
     arguments as the record is made), undone afterwards."""
     root = logging.getLogger()
     factory, level = logging.getLogRecordFactory(), root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    libraries = {name: logging.getLogger(name).level for name in quiet_libraries()}
     handlers = list(root.handlers)
     configure_logging([TOKEN], "DEBUG")
     yield
@@ -437,8 +437,8 @@ async def test_a_garbled_answer_from_telegram_is_not_logged(
 
 def test_status_counts_what_was_set_aside(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'relais.db'}"
-    engine = db.create(url)
-    db.upgrade(engine)
+    engine = database.create(url)
+    database.upgrade(engine)
     refuse_name(engine, SECRET_NAME)
     CommentStore(engine).save_page(POSITION, "7", [reply("-1:1"), reply("-1:2", SECRET_NAME)], now=NOW)
     engine.dispose()

@@ -442,7 +442,10 @@ def test_yaml_aliases_are_refused_so_a_file_cannot_explode(project: Project) -> 
     laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
     project.campaign(BASE + "l0: &l0 [ha]\n" + laughs)
     problems = project.problems()  # returns at once: nothing is expanded
-    assert "schedules/c.yaml:8:5: YAML aliases (*name) are not supported in campaign files; write the value" in problems
+    assert (
+        "schedules/c.yaml:8:5: YAML aliases (*name) are not supported in campaign files; write the value"
+        in problems
+    )
 
 
 def test_a_template_that_fails_while_rendering_is_a_problem_not_a_traceback(project: Project) -> None:
@@ -516,7 +519,9 @@ livestreams:
     )
     result = project.load()
     assert result.problems == []
-    assert [(p.id, p.at.isoformat()) for p in result.campaigns[0].publications if p.channel.name == "masto"] == [
+    assert [
+        (p.id, p.at.isoformat()) for p in result.campaigns[0].publications if p.channel.name == "masto"
+    ] == [
         ("premier@365d", "1969-01-01T00:30:00+00:00"),
         ("premier@start", "1970-01-01T00:30:00+00:00"),
         ("dernier@365d", "2999-01-01T04:30:00+00:00"),

@@ -34,6 +34,8 @@ COMMANDS = {
     "comments": "bot.cli.comments:comments",
     "export": "bot.cli.export:export",
     "db": "bot.cli.database:db",
+    "moderators": "bot.cli.moderators:moderators",
+    "web": "bot.cli.web:web",
 }
 
 

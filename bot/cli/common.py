@@ -121,7 +121,7 @@ def left_behind(settings: Settings) -> str | None:
 def open_store(ctx: click.Context) -> Iterator[Engine]:
     """The engine of an existing, current store, disposed of when the block ends; exits
     with the reason and the fix otherwise (a command that reads never creates a store)."""
-    from bot.store import db
+    from bot.store import database
 
     url = store_url(ctx)
     if missing_file(url):
@@ -130,9 +130,9 @@ def open_store(ctx: click.Context) -> Iterator[Engine]:
             "(if it has, set RELAIS_DATABASE_URL to its store)"
         )
     try:
-        engine = db.create(url)
-        current = db.is_current(engine)
-    except db.StoreError as error:
+        engine = database.create(url)
+        current = database.is_current(engine)
+    except database.StoreError as error:
         fail(str(error))
     try:
         if not current:
@@ -145,7 +145,7 @@ def open_store(ctx: click.Context) -> Iterator[Engine]:
 @contextmanager
 def store_errors() -> Iterator[None]:
     """The store's failures (it cannot be opened, created or migrated) as one line."""
-    from bot.store.db import StoreError
+    from bot.store.database import StoreError
 
     try:
         yield
@@ -153,10 +153,14 @@ def store_errors() -> Iterator[None]:
         fail(str(error))
 
 
-def actor(given: str | None) -> str:
-    """As whom a moderator acts: the name given (``--as``), else their login name."""
-    if given:
-        return given
-    import getpass
-
-    return getpass.getuser()
+def actor(ctx: click.Context, given: str | None) -> str:
+    """As whom a moderator acts: the name given (``--as``), else ``RELAIS_MODERATOR``; never
+    the login name (``root`` is nobody's name in the archive)."""
+    name = (given or settings(ctx).moderator or "").strip()
+    if not name:
+        fail(
+            "who is deciding? nobody is named",
+            EXIT_INVALID,
+            hint="set RELAIS_MODERATOR=your-name (in .env or the environment), or add --as NAME",
+        )
+    return name

@@ -780,7 +780,7 @@ class _FileLoader:
         for channel in edition.channels:
             network = networks.profile(channel.network)
             if network.flavour is html:
-                text, displayed = rendered.html, rendered.telegram_text
+                text, displayed = rendered.html, rendered.html_shown
             else:
                 text = displayed = rendered.plain
             size = network.length(displayed, warning)

@@ -2,8 +2,8 @@
 
 Supported: paragraphs (a blank line), line breaks (a newline), ``**bold**``,
 ``*italic*`` and ``_italic_``, ``[text](https://link)`` and backslash escapes. Anything
-else is text. Telegram gets HTML in which every piece of text is escaped; Mastodon gets
-plain text (a link is written ``text (url)``).
+else is text. The HTML flavour (Telegram's) escapes every piece of text; the plain flavour
+(Mastodon's) writes a link ``text (url)``.
 
 Written by hand rather than with a general Markdown parser: the subset is five rules,
 and a general parser was several times slower than everything else in ``relais plan``
@@ -33,9 +33,11 @@ _MARKUP = re.compile(r"[\\*_\[]")
 
 @dataclass(frozen=True)
 class Rendered:
-    html: str  # Telegram HTML, paragraphs separated by a blank line
-    telegram_text: str  # what Telegram displays (and counts) once the HTML is parsed
-    plain: str  # Mastodon plain text
+    """A message in each text flavour (``bot.networks.Flavour``)."""
+
+    html: str  # HTML flavour: escaped text and tags, paragraphs separated by a blank line
+    html_shown: str  # what the HTML displays (and is counted as) once its markup is parsed
+    plain: str  # plain flavour: a link written "text (url)"
 
 
 def render(source: str) -> Rendered:
@@ -55,7 +57,7 @@ def render(source: str) -> Rendered:
 
 
 def _inline(text: str) -> tuple[str, str, str]:
-    """``text`` as Telegram HTML, as Telegram shows it, and as Mastodon plain text.
+    """``text`` as HTML, as that HTML shows once parsed, and as plain text.
 
     The rules are tried only where one can start (``_MARKUP``): a paragraph of words is
     escaped and done, which is most of them (several times faster than ``finditer``)."""

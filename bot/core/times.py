@@ -73,17 +73,6 @@ def parse_reminder(text: object) -> timedelta:
         ) from None
 
 
-def format_duration(delta: timedelta) -> str:
-    """The inverse of ``parse_duration``: ``timedelta(hours=1, minutes=30)`` → ``1h30m``."""
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
-
-
 def parse_time(text: object, zone: ZoneInfo) -> datetime:
     """A date and time, local to ``zone`` unless it carries an offset; returned in UTC.
 

@@ -186,7 +186,7 @@ def joined(renderings: Sequence[Rendered]) -> Rendered:
     """One message holding each language's, in order, with a rule between them."""
     return Rendered(
         SEPARATOR.join(r.html for r in renderings),
-        SEPARATOR.join(r.telegram_text for r in renderings),
+        SEPARATOR.join(r.html_shown for r in renderings),
         SEPARATOR.join(r.plain for r in renderings),
     )
 

@@ -10,6 +10,7 @@ but a place) are fine.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -128,3 +129,25 @@ def _tzdata_zi() -> str | None:
         return importlib.resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8")
     except (ModuleNotFoundError, OSError):
         return None
+
+
+_TOP_LEVEL = re.compile(r"^(campaign|timezone)\s*:\s*['\"]?([^'\"#\s]+)", re.MULTILINE)
+
+
+def campaign_zones(directory: Path) -> dict[str, ZoneInfo]:
+    """Each campaign's zone, read from the top-level ``campaign:`` and ``timezone:`` of the
+    YAML files in ``directory`` without loading them (a command that shows times needs no
+    more); a file without both, or with a zone that does not load, is left out."""
+    found: dict[str, ZoneInfo] = {}
+    try:
+        paths = sorted(directory.glob("*.y*ml"))
+    except OSError:
+        return found
+    for path in paths:
+        try:
+            keys = dict(_TOP_LEVEL.findall(path.read_text(encoding="utf-8", errors="replace")))
+            if "campaign" in keys and "timezone" in keys:
+                found[keys["campaign"]] = ZoneInfo(keys["timezone"])
+        except (OSError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            continue
+    return found

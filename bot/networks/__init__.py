@@ -3,7 +3,8 @@
 A profile says, for one network, how a campaign file names it and its channels (checked at
 validation), which text flavour it takes, how it counts length and what its limits are,
 which images it takes, whether a send that may have gone out can be sent again safely and
-for how long, how its secrets look (for redaction), and which adapter package talks to it.
+for how long, how its secrets look (for redaction), which settings it takes (its credentials),
+which libraries' loggers are quieted, and which adapter package talks to it.
 Everything that differs between networks asks the registry; nothing outside a network's
 profile and its adapter package names it.
 
@@ -21,11 +22,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, create_model
 
 from bot.domain import Channel
-
-REDACTED = "[redacted]"  # what a secret becomes in a log line or a message
 
 
 class Flavour(StrEnum):
@@ -95,6 +94,12 @@ class Profile(ABC):
     # publishing it twice (the server remembers its idempotency key that long); None: never.
     repeat_window: timedelta | None = None
     acknowledgements: Pacing = Pacing(burst=5, every=3.0)
+    # Its settings (``RELAIS_<NAME>``: credentials, servers), each field checked as it is read;
+    # ``bot.settings`` reads them with its own, and a ``SecretStr`` field is a secret to redact.
+    settings: type[BaseModel] | None = None
+    # Loggers of the libraries its adapter uses that are chatty below WARNING, some of them
+    # with secrets in what they say (``bot.logs`` quiets them).
+    quiet_loggers: tuple[str, ...] = ()
 
     @abstractmethod
     def channel(self, name: str, spec: Any) -> Channel:
@@ -121,7 +126,7 @@ class Profile(ABC):
 
     def redact(self, text: str) -> str:
         """``text`` with the network's secrets, recognised by their shape, replaced by
-        ``REDACTED`` (``bot.logs`` applies it to every log record)."""
+        ``bot.redact.REDACTED`` (``bot.logs`` applies it to every log record)."""
         return text
 
     def __repr__(self) -> str:
@@ -137,12 +142,14 @@ def register(profile: Profile) -> None:
         raise ValueError(f"network {profile.name!r} is registered already")
     _profiles[profile.name] = profile
     channel_spec.cache_clear()
+    settings_model.cache_clear()
 
 
 def unregister(name: str) -> None:
     """Forget a network (for tests that register one of their own)."""
     del _profiles[name]
     channel_spec.cache_clear()
+    settings_model.cache_clear()
 
 
 def profile(name: str) -> Profile:
@@ -176,6 +183,17 @@ def channel_spec() -> type[RootModel[Any]]:
     one: Any = specs[0] if len(specs) == 1 else Annotated[Union[specs], Field(discriminator="network")]  # noqa: UP007
     model: type[RootModel[Any]] = RootModel[one]
     return model
+
+
+@lru_cache(maxsize=1)
+def settings_model() -> type[BaseModel]:
+    """The settings of every registered network in one model, in the order they were
+    registered (``bot.settings.Settings`` reads them with its own)."""
+    models = [p.settings for p in _profiles.values() if p.settings is not None]
+    if not models:
+        return BaseModel
+    # Pydantic orders fields from the last base to the first: the first network's come first.
+    return create_model("NetworkSettings", __base__=tuple(reversed(models)))
 
 
 # The networks Relais knows, one line each.

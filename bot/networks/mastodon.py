@@ -8,10 +8,11 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from bot.domain import Channel
 from bot.networks import ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
+from bot.networks.setting_values import plain, server_url
 
 NAME = "mastodon"
 DEFAULT_LIMIT = 500  # the instance's limit, unless the channel says another
@@ -67,12 +68,48 @@ def length(text: str, spoiler_text: str = "", url_length: int = URL_LENGTH) -> i
     return graphemes(counted) + (graphemes(spoiler_text) if spoiler_text else 0)
 
 
+_ACCESS_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]+")
+
+
+class MastodonSettings(BaseModel):
+    """``RELAIS_MASTODON_URL``, ``RELAIS_MASTODON_TOKEN`` and ``RELAIS_MASTODON_STREAMING``."""
+
+    mastodon_url: str | None = None
+    mastodon_token: SecretStr | None = None
+    mastodon_streaming: bool = True  # read Mastodon's streams; polling alone when false
+
+    @field_validator("mastodon_url", mode="before")
+    @classmethod
+    def _mastodon_url(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        return server_url(
+            str(value),
+            "give the instance's address alone, like https://mastodon.example (http or https, a host, "
+            "an optional port)",
+        )
+
+    @field_validator("mastodon_token", mode="before")
+    @classmethod
+    def _mastodon_token(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not _ACCESS_TOKEN.fullmatch(plain(value)):
+            raise ValueError(
+                "this is not an access token (letters, digits and - _ . ~ + / = only): copy it again "
+                "from Preferences > Development on the instance"
+            )
+        return value
+
+
 class Mastodon(Profile):
     name = NAME
     title = "Mastodon"
     flavour = Flavour.PLAIN
     adapter = "bot.adapters.mastodon"
     channel_spec = MastodonChannelSpec
+    settings = MastodonSettings
+    quiet_loggers = ("urllib3",)  # under Mastodon.py (requests): a line per request at DEBUG
     repeat_window = IDEMPOTENCY_WINDOW
     # Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
     # publishing: favourites take at most 10 + 60 of them.

@@ -9,13 +9,18 @@ definition, used by validation and by the adapter alike.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from typing import Any, Literal
 
+from pydantic import BaseModel, SecretStr, field_validator
+
 from bot.domain import Channel
-from bot.networks import REDACTED, ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
+from bot.networks import ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
+from bot.networks.setting_values import plain, server_url
 from bot.problems import shown
+from bot.redact import REDACTED
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
@@ -69,6 +74,13 @@ def shown_text(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
+def fingerprint(text: str) -> str:
+    """A digest of what a message shows (plain text, as Telegram gives it back), its
+    whitespace folded: a post and its automatic forward share it."""
+    folded = " ".join(text.split())
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def remote_id(chat_id: int, message: int) -> str:
     """A message's remote id: ``"<chat id>:<message id>"``."""
     return f"{chat_id}:{message}"
@@ -99,12 +111,59 @@ def chat_problem(chat: Any) -> str | None:
     return None
 
 
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+_CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]+")
+
+
+class TelegramSettings(BaseModel):
+    """``RELAIS_TELEGRAM_TOKEN``, ``RELAIS_TELEGRAM_API_URL`` and ``RELAIS_ALERT_TELEGRAM_CHAT``."""
+
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    alert_telegram_chat: str | None = None
+
+    @field_validator("telegram_token", mode="before")
+    @classmethod
+    def _telegram_token(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not _BOT_TOKEN.fullmatch(plain(value)):
+            raise ValueError(
+                "this is not a bot token (digits, a colon, then letters, digits, _ or -): "
+                "copy it again from @BotFather"
+            )
+        return value
+
+    @field_validator("telegram_api_url", mode="before")
+    @classmethod
+    def _telegram_api_url(cls, value: Any) -> str:
+        return server_url(
+            str(value),
+            "give the Bot API server's address alone, like https://api.telegram.org (http or https, "
+            "a host, an optional port; the token goes in RELAIS_TELEGRAM_TOKEN)",
+        )
+
+    @field_validator("alert_telegram_chat", mode="before")
+    @classmethod
+    def _alert_chat(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not _CHAT.fullmatch(str(value)):
+            raise ValueError(
+                "give a chat's @username (5 to 32 letters, digits or _) or its numeric id, "
+                "like -1001234567890"
+            )
+        return str(value)
+
+
 class Telegram(Profile):
     name = NAME
     title = "Telegram"
     flavour = Flavour.HTML
     adapter = "bot.adapters.telegram"
     channel_spec = TelegramChannelSpec
+    settings = TelegramSettings
+    quiet_loggers = ("telegram", "aiolimiter")  # python-telegram-bot and its rate limiter
     repeat_window = None  # no idempotency key: a send that may have gone out is never repeated
     # Telegram documents no figure for reactions: at most 5 + 20 a minute here (the reader's
     # limiter also paces each chat).

@@ -438,7 +438,7 @@ def _named(items: Sequence[str]) -> str:
 
 def check_store(url: str) -> list[Finding]:
     """Where the store is, whether it opens, is migrated, and can be written."""
-    from bot.store import db, location, missing_file, sqlite_file
+    from bot.store import database, location, missing_file, sqlite_file
 
     where = location(url)
     path = sqlite_file(url)
@@ -478,13 +478,13 @@ def check_store(url: str) -> list[Finding]:
         )
         return found  # SQLite cannot even read it in WAL mode: nothing more to learn
     try:
-        engine = db.create(url)
-    except db.StoreError as error:
+        engine = database.create(url)
+    except database.StoreError as error:
         return [*found, Finding(Level.ERROR, "store", str(error), "fix RELAIS_DATABASE_URL")]
     try:
-        current = db.is_current(engine)
+        current = database.is_current(engine)
         read_only = engine.dialect.name == "postgresql" and _postgres_read_only(engine)
-    except db.StoreError as error:
+    except database.StoreError as error:
         return [
             *found,
             Finding(
@@ -495,7 +495,7 @@ def check_store(url: str) -> list[Finding]:
             ),
         ]
     except Exception as error:  # the driver's: unreachable server, refused login
-        said = db.store_failure(error) or type(error).__name__
+        said = database.store_failure(error) or type(error).__name__
         return [
             *found,
             Finding(

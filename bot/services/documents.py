@@ -8,7 +8,7 @@ Light on purpose: nothing here imports a database library, so ``relais plan`` st
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 from zoneinfo import ZoneInfo
@@ -17,10 +17,27 @@ from bot.domain import Publication, PublicationState
 
 if TYPE_CHECKING:
     from bot.services.check import Finding
-    from bot.services.moderation import Detail
+    from bot.services.moderation import AuthorView, Conflict, Decision, Detail, Queue
     from bot.store.comments import Comment, Event
+    from bot.store.decisions import DecisionRow
     from bot.store.heartbeat import Beat
     from bot.store.ledger import Row, Settlement
+
+# The zone a campaign's times are shown in (None: a reply to no known campaign); the faces
+# build it from the campaign files. Without one, times are in UTC.
+Zones = Callable[[str | None], ZoneInfo]
+
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def _utc(campaign: str | None) -> ZoneInfo:
+    return UTC_ZONE
+
+
+def _when(at: datetime | None, zone: ZoneInfo) -> str | None:
+    return None if at is None else at.astimezone(zone).isoformat()
+
 
 # -- the plan ----------------------------------------------------------------------------
 
@@ -155,6 +172,11 @@ class BotDocument(TypedDict):
     last: ProcessItem | None  # the latest seen, alive or not; None: no bot ever ran here
 
 
+class StreamMode(TypedDict):
+    mode: str  # "streaming", "reconnecting: why", "polling: why"
+    since: str
+
+
 class StatusDocument(TypedDict):
     """``relais status --format json``."""
 
@@ -164,6 +186,7 @@ class StatusDocument(TypedDict):
     publications: list[StatusRow]  # settled or in doubt, by due time
     next: list[StatusRow]  # the next pending ones
     collectors: dict[str, CollectorPosition]
+    streams: dict[str, StreamMode]  # "mastodon:mentions", "mastodon:<hashtag>"
     replies: dict[str, int]  # per state, the states that have some
     acknowledgements: dict[str, int]
     set_aside: SetAside
@@ -280,9 +303,11 @@ class CommentItem(TypedDict):
     edited: str | None
     state: str
     reason: str | None
+    reason_code: str | None  # a rejection's: spam, off_topic, abusive, personal_information, other
     decided_by: str | None
     decided: str | None
     version: int  # what a decision on it says it saw
+    timezone: str  # the campaign's zone, which its times are given in
 
 
 class CommentsDocument(TypedDict):
@@ -296,7 +321,10 @@ class EventItem(TypedDict):
     kind: str  # collected, edited, approved, rejected, flagged, pending
     actor: str  # a moderator, the author (an edit), or "relais"
     reason: str | None
+    reason_code: str | None
     previous_text: str | None  # an edit: the text before it
+    decision: int | None  # the moderator's decision it belongs to (it can be undone)
+    undoes: int | None  # that decision undid this one
 
 
 class AnsweredPublication(TypedDict):
@@ -320,7 +348,8 @@ class CommentDetail(TypedDict):
     history: list[EventItem]  # oldest first
 
 
-def comment_item(c: Comment) -> CommentItem:
+def comment_item(c: Comment, zones: Zones = _utc) -> CommentItem:
+    zone = zones(c.campaign)
     return {
         "id": c.id,
         "network": c.network,
@@ -333,35 +362,41 @@ def comment_item(c: Comment) -> CommentItem:
         "language": c.language,
         "hashtags": c.hashtags.split(),
         "private": c.private,
-        "created": c.created_at.isoformat(),
-        "collected": c.collected_at.isoformat(),
-        "edited": c.edited_at.isoformat() if c.edited_at else None,
+        "created": c.created_at.astimezone(zone).isoformat(),
+        "collected": c.collected_at.astimezone(zone).isoformat(),
+        "edited": _when(c.edited_at, zone),
         "state": c.state,
         "reason": c.reason,
+        "reason_code": c.reason_code,
         "decided_by": c.decided_by,
-        "decided": c.decided_at.isoformat() if c.decided_at else None,
+        "decided": _when(c.decided_at, zone),
         "version": c.version,
+        "timezone": zone.key,
     }
 
 
-def comments_document(comments: Iterable[Comment]) -> CommentsDocument:
-    return {"comments": [comment_item(c) for c in comments]}
+def comments_document(comments: Iterable[Comment], zones: Zones = _utc) -> CommentsDocument:
+    return {"comments": [comment_item(c, zones) for c in comments]}
 
 
-def event_item(e: Event) -> EventItem:
+def event_item(e: Event, zone: ZoneInfo = UTC_ZONE) -> EventItem:
     return {
-        "at": e.at.isoformat(),
+        "at": e.at.astimezone(zone).isoformat(),
         "kind": e.kind,
         "actor": e.actor,
         "reason": e.reason,
+        "reason_code": e.reason_code,
         "previous_text": e.previous_text,
+        "decision": e.decision,
+        "undoes": e.undoes,
     }
 
 
-def comment_detail(detail: Detail) -> CommentDetail:
+def comment_detail(detail: Detail, zones: Zones = _utc) -> CommentDetail:
     answers = detail.answers
+    zone = zones(detail.comment.campaign)
     return {
-        "comment": comment_item(detail.comment),
+        "comment": comment_item(detail.comment, zones),
         "answers": None
         if answers is None
         else {
@@ -373,6 +408,157 @@ def comment_detail(detail: Detail) -> CommentDetail:
             "state": answers.state,
             "url": answers.remote_url,
         },
-        "parent": None if detail.parent is None else comment_item(detail.parent),
-        "history": [event_item(e) for e in detail.history],
+        "parent": None if detail.parent is None else comment_item(detail.parent, zones),
+        "history": [event_item(e, zone) for e in detail.history],
     }
+
+
+# -- the moderators' queue and decisions -------------------------------------------------
+
+
+class QueueDocument(TypedDict):
+    """``relais comments list --format json`` and the desk's queue: a page of replies,
+    "shown of total", the cursor of the next page, and the tabs' counts."""
+
+    comments: list[CommentItem]
+    shown: int
+    total: int  # all the filter selects ("50 of 525")
+    next: int | None  # ``--after`` / ``after=`` of the next page; None on the last one
+    order: str  # oldest or newest (first)
+    counts: dict[str, int]  # per state, every state, the filter's own states set aside
+
+
+def queue_document(queue: Queue, *, newest_first: bool = False, zones: Zones = _utc) -> QueueDocument:
+    page = queue.page
+    return {
+        "comments": [comment_item(c, zones) for c in page.comments],
+        "shown": len(page.comments),
+        "total": page.total,
+        "next": page.next,
+        "order": "newest" if newest_first else "oldest",
+        "counts": {state.value: n for state, n in queue.counts.items()},
+    }
+
+
+class DecisionDocument(TypedDict):
+    """A decision as recorded: ``relais comments approve|reject|flag|review|undo --format
+    json``, and the desk's answer to a decision."""
+
+    decision: int  # what ``undo`` takes
+    state: str  # approved, rejected, flagged, pending; "undo" for an undo
+    actor: str
+    at: str
+    reason_code: str | None
+    reason: str | None
+    undoes: int | None  # an undo: the decision it undid
+    count: int
+    comments: list[CommentItem]  # as they now stand (their new versions)
+
+
+def decision_document(decision: Decision, zones: Zones = _utc) -> DecisionDocument:
+    return {
+        "decision": decision.id,
+        "state": decision.state,
+        "actor": decision.actor,
+        "at": decision.at.isoformat(),
+        "reason_code": decision.reason_code,
+        "reason": decision.reason,
+        "undoes": decision.undoes,
+        "count": len(decision.comments),
+        "comments": [comment_item(c, zones) for c in decision.comments],
+    }
+
+
+class DecisionItem(TypedDict):
+    """One decision of the history (each can be undone, once)."""
+
+    id: int
+    at: str
+    actor: str
+    state: str
+    reason_code: str | None
+    reason: str | None
+    count: int
+    undoes: int | None
+    undone_by: int | None
+    undone_at: str | None
+
+
+class DecisionsDocument(TypedDict):
+    """``relais comments decisions --format json``: the history, newest first."""
+
+    decisions: list[DecisionItem]
+
+
+def decision_item(row: DecisionRow) -> DecisionItem:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "state": row.state,
+        "reason_code": row.reason_code,
+        "reason": row.reason,
+        "count": row.count,
+        "undoes": row.undoes,
+        "undone_by": row.undone_by,
+        "undone_at": row.undone_at.isoformat() if row.undone_at else None,
+    }
+
+
+def decisions_document(rows: Iterable[DecisionRow]) -> DecisionsDocument:
+    return {"decisions": [decision_item(r) for r in rows]}
+
+
+class AuthorReply(TypedDict):
+    comment: CommentItem
+    history: list[EventItem]
+
+
+class AuthorDocument(TypedDict):
+    """``relais comments author`` and the desk's author view: every reply of one author
+    across campaigns, newest first, with the decisions taken."""
+
+    network: str
+    handle: str
+    name: str | None
+    total: int
+    counts: dict[str, int]
+    replies: list[AuthorReply]
+
+
+def author_document(view: AuthorView, zones: Zones = _utc) -> AuthorDocument:
+    return {
+        "network": view.network,
+        "handle": view.handle,
+        "name": view.name,
+        "total": view.total,
+        "counts": {state.value: n for state, n in view.counts.items()},
+        "replies": [
+            {
+                "comment": comment_item(c, zones),
+                "history": [event_item(e, zones(c.campaign)) for e in view.histories.get(c.id, [])],
+            }
+            for c in view.comments
+        ],
+    }
+
+
+class ConflictDocument(TypedDict):
+    """What a refused decision says (the page's 409): why, and the replies as they stand."""
+
+    error: str  # decided_meanwhile, overturning, match_changed
+    message: str
+    comments: list[CommentItem]
+
+
+def conflict_document(error: Conflict, zones: Zones = _utc) -> ConflictDocument:
+    from bot.services.moderation import DecidedMeanwhile, Overturning
+
+    kind = (
+        "decided_meanwhile"
+        if isinstance(error, DecidedMeanwhile)
+        else "overturning"
+        if isinstance(error, Overturning)
+        else "match_changed"
+    )
+    return {"error": kind, "message": str(error), "comments": [comment_item(c, zones) for c in error.replies]}

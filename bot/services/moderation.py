@@ -6,9 +6,17 @@ web desk, Telegram buttons).
 - the moderators' queue: replies selected by state, words, campaign, network, language,
   author and date, a page at a time behind a stable cursor, with counts per state;
 - one reply with its context (the post or reply it answers) and its history;
-- decisions: on one reply or many, all or nothing, recorded with who, when and why, and
+- decisions: approve, reject (with a ``ReasonCode``), flag, back to review; on one reply,
+  many, or all those a filter selects; all or nothing, recorded with who, when and why;
   refused when someone decided the reply (or its author edited it) since the moderator saw
-  it (``DecidedMeanwhile``).
+  it (``DecidedMeanwhile``) or when it would overturn a colleague's approval or rejection
+  (``Overturning``), unless forced;
+- undo: a moderator's last decision, or any decision of the history;
+- the author view: every reply of one author, across campaigns, with its decisions.
+
+The faces call (see each method): ``page``, ``counts``, ``show``, ``author``, ``decide``,
+``decide_matching``, ``undo``, ``undo_last``, ``decisions``; ``bot.services.documents``
+turns what they return into the documents the CLI prints and the page renders.
 
 The errors are small typed exceptions whose message is one line for a person; each face
 says it its own way (the CLI adds a hint, the page a 409).
@@ -18,24 +26,36 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 from bot.clock import Clock
 from bot.domain import CommentState, Moderation, Reply
-from bot.store.comments import Comment, CommentQuery, CommentStore, Event, Verdict
+from bot.store.comments import SYSTEM_ACTOR, Comment, CommentQuery, CommentStore, Decisions, Event, Verdict
+from bot.store.decisions import UNDO, Change, DecisionLog, DecisionRow
 from bot.store.ledger import Ledger, Row
 
 __all__ = [  # CommentQuery too: the faces build queries without reaching into the store
     "PAGE_SIZE",
+    "AuthorView",
     "CommentQuery",
+    "Conflict",
     "DecidedMeanwhile",
+    "Decision",
+    "DecisionRow",
     "Detail",
     "InvalidRequest",
+    "MatchChanged",
     "ModerationError",
     "ModerationService",
+    "NoSuchDecision",
     "NoSuchReply",
+    "Overturning",
     "Page",
+    "Queue",
+    "ReasonCode",
     "after_edit",
     "auto_flags",
 ]
@@ -62,18 +82,57 @@ class NoSuchReply(ModerationError):
         super().__init__(f"no reply {', '.join(map(str, self.ids))}")
 
 
-class DecidedMeanwhile(ModerationError):
+class NoSuchDecision(ModerationError):
+    """No decision has this id, or the moderator has none left to undo."""
+
+
+class Conflict(ModerationError):
+    """What the moderator saw is no longer so, or the decision would undo a colleague's:
+    nothing was decided (a page answers 409). ``replies`` holds them as they now stand."""
+
+    def __init__(self, message: str, replies: Sequence[Comment]) -> None:
+        self.replies = list(replies)
+        super().__init__(message)
+
+
+class DecidedMeanwhile(Conflict):
     """Someone decided these replies (or their authors edited them) after the moderator saw
     them: nothing was decided. ``replies`` holds them as they now stand."""
 
     def __init__(self, replies: Sequence[Comment]) -> None:
-        self.replies = list(replies)
-        said = "; ".join(_what_happened(c) for c in self.replies)
-        super().__init__(f"changed since you saw it: {said}")
+        said = "; ".join(_what_happened(c) for c in replies)
+        super().__init__(f"changed since you saw it: {said}", replies)
+
+
+class Overturning(Conflict):
+    """The decision would overturn another moderator's approval or rejection of these
+    replies: nothing was decided; decide again with ``force`` to overturn it."""
+
+    def __init__(self, replies: Sequence[Comment]) -> None:
+        said = "; ".join(_what_happened(c) for c in replies)
+        super().__init__(f"a colleague decided it: {said}", replies)
+
+
+class MatchChanged(Conflict):
+    """A decision on "all N matching this filter" found another number: nothing was decided."""
+
+    def __init__(self, expected: int, found: Sequence[Comment]) -> None:
+        super().__init__(f"the filter now selects {len(found)} replies, not the {expected} you saw", found)
+        self.expected = expected
 
 
 class InvalidRequest(ModerationError):
     """A request that cannot mean anything (a page of no reply, a decision by nobody)."""
+
+
+class ReasonCode(StrEnum):
+    """Why a reply was rejected: a short fixed list (Decidim's, Coral's), plus free text."""
+
+    SPAM = "spam"
+    OFF_TOPIC = "off_topic"
+    ABUSIVE = "abusive"
+    PERSONAL_INFORMATION = "personal_information"
+    OTHER = "other"
 
 
 def _what_happened(c: Comment) -> str:
@@ -132,6 +191,42 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """What a queue shows at once: a page and the tabs' counts under the same filter."""
+
+    page: Page
+    counts: dict[CommentState, int]  # every state, its own state set aside (the tabs)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision as recorded: ``state`` is what it made the replies (``undo``: each got
+    back what it had before decision ``undoes``); ``comments`` as they now stand."""
+
+    id: int
+    state: str
+    actor: str
+    at: datetime
+    reason_code: str | None
+    reason: str | None
+    comments: list[Comment]
+    undoes: int | None = None
+
+
+@dataclass(frozen=True)
+class AuthorView:
+    """Every reply of one author across campaigns, newest first, with each one's history."""
+
+    network: str
+    handle: str
+    name: str | None  # as their latest reply gives it
+    comments: list[Comment]
+    total: int  # all their replies (``comments`` may hold fewer)
+    counts: dict[CommentState, int]
+    histories: dict[int, list[Event]]
+
+
+@dataclass(frozen=True)
 class Detail:
     """One reply with its context and its history."""
 
@@ -142,11 +237,23 @@ class Detail:
 
 
 class ModerationService:
-    """The moderation rules over a comment store; ``clock`` dates the decisions."""
+    """The moderation rules over a comment store; ``clock`` dates the decisions.
 
-    def __init__(self, store: CommentStore, clock: Clock) -> None:
+    ``acknowledges`` says whether a campaign asks for approved replies to be acknowledged;
+    without it every approval queues one, and the acknowledgement worker, which reads the
+    campaign files, skips those whose campaign does not ask."""
+
+    def __init__(
+        self,
+        store: CommentStore,
+        clock: Clock,
+        *,
+        acknowledges: Callable[[str | None], bool] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.acknowledges = acknowledges
+        self.log = DecisionLog(store.engine)
 
     def page(
         self,
@@ -160,9 +267,7 @@ class ModerationService:
         a time (None: all), from the one after the cursor ``after`` (a page's ``next``)."""
         if limit is not None and limit < 1:
             raise InvalidRequest(f"a page holds at least one reply, not {limit}")
-        query = query or CommentQuery()
-        if query.since and query.until and query.since >= query.until:
-            raise InvalidRequest("the date range is empty: its start is not before its end")
+        query = _checked(query)
         found = self.store.find(
             query, after=after, limit=None if limit is None else limit + 1, newest_first=newest_first
         )
@@ -171,10 +276,30 @@ class ModerationService:
         total = len(found) if limit is None and after is None else self.store.count(query)
         return Page(shown, total, shown[-1].id if more else None)
 
+    def queue(
+        self,
+        query: CommentQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int = PAGE_SIZE,
+        newest_first: bool = False,
+    ) -> Queue:
+        """``page`` and ``counts`` at once, the page's total taken from the counts (one
+        count instead of two): what the desk's queue and ``comments list`` show."""
+        query = _checked(query)
+        if limit < 1:
+            raise InvalidRequest(f"a page holds at least one reply, not {limit}")
+        counts = self.counts(query)
+        found = self.store.find(query, after=after, limit=limit + 1, newest_first=newest_first)
+        more = len(found) > limit
+        shown = found[:limit]
+        total = sum(n for state, n in counts.items() if not query.states or state.value in query.states)
+        return Queue(Page(shown, total, shown[-1].id if more else None), counts)
+
     def counts(self, query: CommentQuery | None = None) -> dict[CommentState, int]:
         """How many replies in each state (every state, 0 included) among those ``query``
         selects, its states set aside: the tabs of a queue."""
-        found = self.store.counts(query)
+        found = self.store.counts(_checked(query))
         return {state: found.get(state.value, 0) for state in CommentState}
 
     def show(self, comment_id: int) -> Detail:
@@ -192,6 +317,21 @@ class ModerationService:
             parent = self.store.by_remote_id(comment.network, comment.in_reply_to)
         return Detail(comment, history, answers, parent)
 
+    def existing(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """The ids of the replies stored within these ranges (first and last included):
+        a range (``12-40``) stands for those, its gaps left by deleted replies skipped."""
+        return self.store.ids_within(ranges)
+
+    def author(self, network: str, handle: str, *, limit: int = 200) -> AuthorView:
+        """Every reply of the author ``handle`` (as shown, or the network's id) on
+        ``network``, newest first (``limit`` of them), with their histories and counts."""
+        query = CommentQuery(network=network, author=handle)
+        page = self.page(query, limit=limit, newest_first=True)
+        name = page.comments[0].author_name if page.comments else None
+        histories = self.store.histories(c.id for c in page.comments)
+        counts = {state: n for state, n in self.counts(query).items()}
+        return AuthorView(network, handle, name, page.comments, page.total, counts, histories)
+
     def decide(
         self,
         ids: Sequence[int],
@@ -199,34 +339,186 @@ class ModerationService:
         *,
         actor: str,
         reason: str | None = None,
+        reason_code: str | None = None,
         seen: Mapping[int, int] | None = None,
-    ) -> list[Comment]:
-        """Record ``actor``'s decision on each reply of ``ids``, all or nothing; returns them
-        as they now stand (their new versions). ``seen`` gives the version the moderator saw
-        of some or all of them: a reply whose version moved on since (someone decided it, its
-        author edited it) refuses the whole batch (``DecidedMeanwhile``); one without a
-        version seen is decided as it stands. An approval queues the reply's acknowledgement
-        in the same transaction; a reply decided again gets the decision again (it is in its
-        history twice), its acknowledgement still going out once."""
-        actor = actor.strip()
-        if not actor:
-            raise InvalidRequest("a decision needs the moderator's name")
-        if len(actor) > ACTOR_LENGTH:
-            raise InvalidRequest(f"a moderator's name has at most {ACTOR_LENGTH} characters")
+        force: bool = False,
+    ) -> Decision:
+        """Record ``actor``'s decision on each reply of ``ids``, all or nothing.
+
+        ``state``: approved, rejected (``reason_code`` required: a ``ReasonCode``), flagged,
+        or pending (back to review); ``reason``: free text. ``seen`` gives the version the
+        moderator saw of some or all of them: a reply whose version moved on since (someone
+        decided it, its author edited it) refuses the whole batch (``DecidedMeanwhile``);
+        one without a version seen is decided as it stands. A reply another moderator
+        approved or rejected, given another state, refuses it too (``Overturning``).
+        ``force`` overrides both. An approval queues the reply's acknowledgement in the
+        same transaction. Returns the decision with the replies as they now stand."""
+        actor, reason, code = _decision(state, actor, reason, reason_code)
         wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            raise InvalidRequest("a decision needs at least one reply")
         seen = seen or {}
         with self.store.deciding(wanted) as batch:
             missing = [i for i in wanted if i not in batch.current]
             if missing:
                 raise NoSuchReply(missing)
-            moved = [batch.current[i] for i in wanted if i in seen and batch.current[i].version != seen[i]]
-            if moved:
+            if not force:
+                moved = [
+                    batch.current[i] for i in wanted if i in seen and batch.current[i].version != seen[i]
+                ]
+                if moved:
+                    raise DecidedMeanwhile(moved)
+            return self._record(batch, wanted, state, actor, reason, code, force)
+
+    def decide_matching(
+        self,
+        query: CommentQuery,
+        state: CommentState,
+        *,
+        actor: str,
+        reason: str | None = None,
+        reason_code: str | None = None,
+        expected: int | None = None,
+        force: bool = False,
+    ) -> Decision:
+        """``decide`` on every reply ``query`` selects ("all N matching this filter"), as
+        one transaction finds them: ``expected``, the number the moderator was shown,
+        refuses the decision if the filter now selects another number (``MatchChanged``).
+        A filter that selects nothing is refused (``InvalidRequest``)."""
+        actor, reason, code = _decision(state, actor, reason, reason_code)
+        with self.store.deciding_matching(_checked(query)) as batch:
+            found = list(batch.current.values())
+            if expected is not None and len(found) != expected:
+                raise MatchChanged(expected, found)
+            if not found:
+                raise InvalidRequest("no reply matches this filter: nothing to decide")
+            return self._record(batch, list(batch.current), state, actor, reason, code, force)
+
+    def undo(self, decision_id: int, *, actor: str, force: bool = False) -> Decision:
+        """Undo decision ``decision_id`` (anyone's, any time): each of its replies still
+        stored gets back the moderation it had before it; recorded as ``actor``'s decision.
+        Refused if a reply moved on since that decision (decided again, edited:
+        ``DecidedMeanwhile``) unless ``force``, and if it was undone already."""
+        actor = _moderator(actor)
+        if self.log.get(decision_id) is None:
+            raise NoSuchDecision(f"no decision {decision_id}")
+        changes = self.log.changes(decision_id)
+        with self.store.deciding([c.comment_id for c in changes]) as batch:
+            decision = batch.decision(decision_id)
+            assert decision is not None  # decisions are never deleted
+            if decision.undone_by is not None:
+                raise InvalidRequest(
+                    f"decision {decision_id} was already undone (by decision {decision.undone_by})"
+                )
+            present = [c for c in changes if c.comment_id in batch.current]
+            moved = [
+                batch.current[c.comment_id] for c in present if not _stands(c, batch.current[c.comment_id])
+            ]
+            if moved and not force:
                 raise DecidedMeanwhile(moved)
-            return batch.record(
-                wanted,
-                state,
-                actor=actor,
-                reason=reason,
-                now=self.clock.now(),
-                acknowledge=state == CommentState.APPROVED,
+            now = self.clock.now()
+            undone, after = batch.restore(
+                present, undoes=decision_id, actor=actor, now=now, acknowledge=False
             )
+            self._unacknowledged(batch, [c for c in after if c.state == CommentState.APPROVED])
+        return Decision(undone, UNDO, actor, now, None, None, after, decision_id)
+
+    def undo_last(self, actor: str, *, force: bool = False) -> Decision:
+        """Undo ``actor``'s latest decision not undone yet (each call goes one further back)."""
+        actor = _moderator(actor)
+        last = self.log.last(actor)
+        if last is None:
+            raise NoSuchDecision(f"{actor} has no decision left to undo")
+        return self.undo(last.id, actor=actor, force=force)
+
+    def decisions(
+        self, *, actor: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[DecisionRow]:
+        """The decisions, newest first (``actor``'s only, if given), ``limit`` at a time from
+        the one before the cursor ``before`` (the last id of the previous page)."""
+        if limit < 1:
+            raise InvalidRequest(f"a page holds at least one decision, not {limit}")
+        return self.log.history(actor=actor, before=before, limit=limit)
+
+    def _record(
+        self,
+        batch: Decisions,
+        ids: list[int],
+        state: CommentState,
+        actor: str,
+        reason: str | None,
+        reason_code: str | None,
+        force: bool,
+    ) -> Decision:
+        if not force:
+            overturned = [batch.current[i] for i in ids if _overturns(batch.current[i], state, actor)]
+            if overturned:
+                raise Overturning(overturned)
+        now = self.clock.now()
+        approving = state == CommentState.APPROVED
+        decision, after = batch.record(
+            ids, state, actor=actor, reason=reason, reason_code=reason_code, now=now, acknowledge=False
+        )
+        if approving:
+            self._unacknowledged(batch, after)
+        return Decision(decision, state.value, actor, now, reason_code, reason, after)
+
+    def _unacknowledged(self, batch: Decisions, approved: Sequence[Comment]) -> None:
+        """Queue the acknowledgement of these approved replies whose campaign asks for one."""
+        wanted = [c.id for c in approved if self.acknowledges is None or self.acknowledges(c.campaign)]
+        if wanted:
+            batch.acknowledge(wanted, self.clock.now())
+
+
+def _checked(query: CommentQuery | None) -> CommentQuery:
+    query = query or CommentQuery()
+    if query.since and query.until and query.since >= query.until:
+        raise InvalidRequest("the date range is empty: its start is not before its end")
+    if query.reason_code and query.reason_code not in set(ReasonCode):
+        raise InvalidRequest(f"no reason code {query.reason_code!r}: {', '.join(ReasonCode)}")
+    return query
+
+
+def _stands(change: Change, now: Comment) -> bool:
+    """Whether ``now`` still has the moderation ``change`` gave it: its version, or (after
+    a later decision was undone) the very same state, reason, moderator and time."""
+    return now.version == change.version or change.stands(
+        now.state, now.reason, now.reason_code, now.decided_by, now.decided_at
+    )
+
+
+def _moderator(actor: str) -> str:
+    actor = actor.strip()
+    if not actor:
+        raise InvalidRequest("a decision needs the moderator's name")
+    if len(actor) > ACTOR_LENGTH:
+        raise InvalidRequest(f"a moderator's name has at most {ACTOR_LENGTH} characters")
+    if actor == SYSTEM_ACTOR:
+        raise InvalidRequest(f"{SYSTEM_ACTOR!r} is Relais's own name, not a moderator's")
+    return actor
+
+
+def _decision(
+    state: CommentState, actor: str, reason: str | None, reason_code: str | None
+) -> tuple[str, str | None, str | None]:
+    """The moderator, the reason and its code of a decision, checked."""
+    actor = _moderator(actor)
+    reason = reason if reason and reason.strip() else None  # kept as written
+    if state == CommentState.REJECTED:
+        if reason_code is None:
+            raise InvalidRequest(f"a rejection needs a reason code: {', '.join(ReasonCode)}")
+        if reason_code not in set(ReasonCode):
+            raise InvalidRequest(f"no reason code {reason_code!r}: {', '.join(ReasonCode)}")
+    elif reason_code is not None:
+        raise InvalidRequest("only a rejection takes a reason code")
+    return actor, reason, reason_code
+
+
+def _overturns(current: Comment, state: CommentState, actor: str) -> bool:
+    """Whether deciding ``state`` on ``current`` undoes another moderator's approval or
+    rejection (a flag, Relais's own or a colleague's, asks for exactly that decision)."""
+    return (
+        current.state in (CommentState.APPROVED, CommentState.REJECTED)
+        and current.state != state
+        and current.decided_by not in (None, SYSTEM_ACTOR, actor)
+    )

@@ -5,7 +5,7 @@ default) is relative to the state directory the settings choose (``bot.settings`
 to the working directory — otherwise a service, a cron job and a person in another folder
 would each open a store of their own, and a new empty ledger sends again what is within
 grace. ``anchored`` makes the path absolute once, when the settings are read; past that
-point a relative path is an error (``db.create`` and ``missing_file`` refuse it).
+point a relative path is an error (``database.create`` and ``missing_file`` refuse it).
 
 This module imports no database library, so read-only commands stay fast.
 """
@@ -66,7 +66,7 @@ def location(url: str) -> str:
         return str(path)
     if in_memory(url):
         return "memory (nothing is kept)"
-    from bot.store.db import safe_url
+    from bot.store.database import safe_url
 
     return safe_url(url)
 

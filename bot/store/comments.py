@@ -9,14 +9,13 @@ FTS5 on SQLite and a ``tsvector`` on PostgreSQL.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy import (
     Engine,
     FromClause,
     Select,
+    and_,
     bindparam,
     column,
     delete,
@@ -40,11 +40,14 @@ from sqlalchemy import (
 
 from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
-from bot.store.db import refused
+from bot.store.database import refused
+from bot.store.decisions import DECISION_COLUMNS, UNDO, Change, DecisionRow
 from bot.store.schema import (
+    UTCDateTime,
     collector_positions,
     comment_events,
     comments,
+    decisions,
     publications,
     remote_links,
     set_aside,
@@ -96,6 +99,7 @@ class Comment:
     edited_at: datetime | None
     state: str
     reason: str | None
+    reason_code: str | None  # a rejection's, from a short fixed list
     decided_by: str | None
     decided_at: datetime | None
     acknowledged_at: datetime | None
@@ -125,6 +129,9 @@ class Event:
     actor: str
     reason: str | None
     previous_text: str | None
+    reason_code: str | None = None
+    decision: int | None = None  # the moderator's decision it belongs to (None: not undoable)
+    undoes: int | None = None  # that decision undid this other one
 
 
 _COLUMNS = [comments.c[name] for name in Comment.__dataclass_fields__]
@@ -132,6 +139,8 @@ _FTS = table("comments_fts", column("rowid"))  # SQLite's full-text index (see m
 
 
 class CommentStore:
+    dense_from = 5_000  # matches past which a count of a search reads the state index (``_dense``)
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
@@ -396,6 +405,7 @@ class CommentStore:
             values |= {
                 "state": verdict.state.value,
                 "reason": verdict.reason,
+                "reason_code": None,
                 "decided_by": SYSTEM_ACTOR,
                 "decided_at": now,
             }
@@ -424,7 +434,13 @@ class CommentStore:
         ).scalar()
         if known is None:
             connection.execute(
-                insert(remote_links).values(network=network, remote_id=link.remote_id, original=link.original)
+                insert(remote_links).values(
+                    network=network,
+                    remote_id=link.remote_id,
+                    original=link.original,
+                    fingerprint=link.fingerprint,
+                    posted_at=link.posted_at,
+                )
             )
 
     def _set_position(self, connection: Connection, name: str, position: str, now: datetime) -> None:
@@ -485,6 +501,46 @@ class CommentStore:
                 found[remote_id] = key
         return found
 
+    def copied_chat(self, network: str, campaign: str, channel: str) -> str | None:
+        """The chat id of ``channel`` if a copy of one of its published posts was seen (its
+        posts are forwarded into a discussion group the bot reads), else None."""
+        with self.engine.connect() as connection:
+            original = connection.execute(
+                select(remote_links.c.original)
+                .join(
+                    publications,
+                    (publications.c.remote_id == remote_links.c.original)
+                    & (publications.c.network == remote_links.c.network),
+                )
+                .where(
+                    remote_links.c.network == str(network),
+                    publications.c.campaign == campaign,
+                    publications.c.channel == channel,
+                )
+                .limit(1)
+            ).scalar()
+        return original.rsplit(":", 1)[0] if original else None
+
+    def copy_of(self, network: str, chat: str, fingerprint: str, since: datetime) -> str | None:
+        """The post (``"<chat>:<message id>"``) whose copy says ``fingerprint`` and was
+        posted in ``chat`` since ``since``, and that no publication claims yet; the first."""
+        claimed = select(publications.c.remote_id).where(
+            publications.c.network == str(network), publications.c.remote_id.is_not(None)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(remote_links.c.original)
+                .where(
+                    remote_links.c.network == str(network),
+                    remote_links.c.original.startswith(f"{chat}:", autoescape=True),
+                    remote_links.c.fingerprint == fingerprint,
+                    remote_links.c.posted_at >= since,
+                    remote_links.c.original.not_in(claimed),
+                )
+                .order_by(remote_links.c.posted_at)
+                .limit(1)
+            ).scalar()
+
     def published_statuses(self, network: str, since: datetime) -> list[str]:
         """Remote ids of what Relais published on ``network`` since ``since``."""
         with self.engine.connect() as connection:
@@ -528,6 +584,50 @@ class CommentStore:
                 ).scalars()
             )
 
+    def due_for_recheck(
+        self,
+        network: str,
+        now: datetime,
+        tiers: Sequence[tuple[timedelta, timedelta]],
+        limit: int,
+        *,
+        stale_before: datetime | None = None,
+    ) -> list[str]:
+        """Up to ``limit`` replies due to be looked at again, youngest tier first: ``tiers``
+        are (age up to, interval), and a reply of that age is due once it was last looked
+        at longer ago than the interval, or never was. Within a tier, the never looked at
+        first (the newest of them first), then the longest unseen. ``stale_before``: the
+        youngest tier's replies looked at before it are due too (what no stream could
+        report: the bot was not running)."""
+        found: list[str] = []
+        younger = now
+        with self.engine.connect() as connection:
+            for tier, (age, interval) in enumerate(tiers):
+                if len(found) >= limit:
+                    break
+                seen = comments.c.checked_at
+                cutoff = now - interval
+                if tier == 0 and stale_before is not None:
+                    cutoff = max(cutoff, stale_before)
+                query = select(comments.c.remote_id).where(
+                    comments.c.network == str(network),
+                    comments.c.created_at <= younger,
+                    or_(seen.is_(None), seen < cutoff),
+                )
+                if age != timedelta.max:
+                    query = query.where(comments.c.created_at > now - age)
+                    younger = now - age
+                ordered = query.order_by(seen.is_not(None), seen, comments.c.id.desc())
+                found += connection.execute(ordered.limit(limit - len(found))).scalars()
+                if age == timedelta.max:
+                    break
+        return found
+
+    def note_stream(self, name: str, mode: str, now: datetime) -> None:
+        """Record how a stream is read now ("streaming", "polling: why"), for ``relais status``."""
+        with self.engine.begin() as connection:
+            self._set_position(connection, name, mode[:200], now)
+
     def mark_checked(self, network: str, remote_ids: Sequence[str], now: datetime) -> None:
         with self.engine.begin() as connection:
             connection.execute(
@@ -545,7 +645,7 @@ class CommentStore:
         after: int | None = None,
         limit: int | None = 50,
         newest_first: bool = True,
-    ) -> builtins.list[Comment]:
+    ) -> list[Comment]:
         """The replies ``query`` selects in the order they were collected (newest or oldest
         first), from the one that follows ``after`` (an id: the last of the previous page),
         so that a page stays put however many replies come in meanwhile."""
@@ -563,7 +663,8 @@ class CommentStore:
 
     def count(self, query: CommentQuery | None = None) -> int:
         """How many replies ``query`` selects."""
-        selected = self._select(select(func.count()), query or CommentQuery())
+        query = query or CommentQuery()
+        selected = self._select(select(func.count()), query, counting=True, dense=self._dense(query))
         if selected is None:
             return 0
         with self.engine.connect() as connection:
@@ -572,17 +673,50 @@ class CommentStore:
     def counts(self, query: CommentQuery | None = None) -> dict[str, int]:
         """How many replies in each state (the states ``query`` selects set aside)."""
         unstated = replace(query, states=()) if query else CommentQuery()
-        selected = self._select(select(comments.c.state, func.count()), unstated)
+        state = comments.c.state.concat("") if self._covered(unstated) else comments.c.state
+        selected = self._select(
+            select(state, func.count()), unstated, counting=True, dense=self._dense(unstated)
+        )
         if selected is None:
             return {}
         with self.engine.connect() as connection:
-            return dict(connection.execute(selected[0].group_by(comments.c.state)).all())
+            return dict(connection.execute(selected[0].group_by(state)).all())
+
+    def _dense(self, query: CommentQuery) -> bool:
+        """Whether ``query`` is a search (by state at most) whose words are in so many
+        replies that reading the state of every reply beats looking up each match (SQLite;
+        the full-text index counts its matches in a millisecond)."""
+        if self._postgres or not query.search or query.author or _narrowed(query):
+            return False
+        words = _WORD.findall(query.search)
+        if not words:
+            return False
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT count(*) FROM comments_fts WHERE comments_fts MATCH :search"),
+                {"search": _fts_query(words)},
+            ).scalar_one()
+        return int(found) > self.dense_from
+
+    def _covered(self, query: CommentQuery) -> bool:
+        """Whether a count of ``query`` should read ``ix_comments_queue`` alone. SQLite's
+        planner, without statistics, would rather walk an index on state or network and read
+        each row (a GROUP BY state in the index's order): comparing ``state || ''`` and
+        ``network || ''`` leaves those indexes out, and the covering one is read instead."""
+        return not self._postgres and not query.search and not query.author and _narrowed(query)
 
     def _select(
-        self, statement: Select[Any], query: CommentQuery
+        self, statement: Select[Any], query: CommentQuery, *, counting: bool = False, dense: bool = False
     ) -> tuple[Select[Any], ColumnElement[Any]] | None:
         """``statement`` restricted to what ``query`` selects, and the column replies are
-        ordered by; None when nothing can match (a search without a word)."""
+        ordered by; None when nothing can match (a search without a word).
+
+        ``counting``: the statement counts, it reads no reply. On SQLite it then reads the
+        replies' covering index alone (``ix_comments_queue``, migration 0008) rather than
+        their rows, which hold the text (see ``_covered``), or, for a search, looks up only
+        the matches: a count of 100,000 replies stays within a few milliseconds
+        (benchmarks/moderation.py). ``dense``: a search whose words are in many replies
+        (``_dense``), counted by reading the state index once rather than each match's row."""
         order: ColumnElement[Any] = comments.c.id
         source: FromClause = comments
         if query.search and query.search.strip():
@@ -597,20 +731,29 @@ class CommentStore:
                 )
             else:
                 # FTS5 first, in its own rowid order, so that LIMIT stops it early however
-                # common the words; each word quoted, so no FTS syntax comes from the user.
-                fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-                source = _FTS.join(comments, comments.c.id == _FTS.c.rowid)
-                statement = statement.where(
-                    text("comments_fts MATCH :search").bindparams(bindparam("search", fts_query))
-                )
-                order = _FTS.c.rowid
+                # common the words.
+                match = text("comments_fts MATCH :search").bindparams(bindparam("search", _fts_query(words)))
+                matches = select(_FTS.c.rowid).where(match)
+                if counting and dense:  # each reply's state from the narrow index, not its row
+                    statement = statement.where((comments.c.id + 0).in_(matches))
+                elif counting:  # the matches once, then each one's state (never a MATCH per reply)
+                    statement = statement.where(comments.c.id.in_(matches))
+                else:
+                    source = _FTS.join(comments, comments.c.id == _FTS.c.rowid)
+                    statement = statement.where(match)
+                    order = _FTS.c.rowid
         statement = statement.select_from(source)
+        covered = counting and self._covered(query)
         if query.states:
-            statement = statement.where(comments.c.state.in_(list(query.states)))
+            state = comments.c.state.concat("") if covered else comments.c.state
+            statement = statement.where(state.in_(list(query.states)))
         if query.campaign:
             statement = statement.where(comments.c.campaign == query.campaign)
-        if query.network:
-            statement = statement.where(comments.c.network == query.network)
+        if query.network and query.author:  # (network || '': the author's indexes find them)
+            statement = statement.where(comments.c.network.concat("") == query.network)
+        elif query.network:
+            network = comments.c.network.concat("") if covered else comments.c.network
+            statement = statement.where(network == query.network)
         if query.language:  # "fr" also selects "fr-CA"
             statement = statement.where(
                 or_(
@@ -619,33 +762,72 @@ class CommentStore:
                 )
             )
         if query.author:
-            statement = statement.where(
-                or_(comments.c.author_handle == query.author, comments.c.author_id == query.author)
-            )
+            by_id = comments.c.author_id == query.author
+            if query.network:
+                by_id = and_(comments.c.network == query.network, by_id)
+            statement = statement.where(or_(comments.c.author_handle == query.author, by_id))
         if query.since is not None:
             statement = statement.where(comments.c.created_at >= query.since)
         if query.until is not None:
             statement = statement.where(comments.c.created_at < query.until)
+        if query.reason:  # no pattern from the user; accents and case as written
+            statement = statement.where(
+                func.lower(comments.c.reason).contains(query.reason.lower(), autoescape=True)
+            )
+        if query.reason_code:
+            statement = statement.where(comments.c.reason_code == query.reason_code)
+        if query.decided_by:
+            statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
 
-    def get(self, comment_id: int) -> tuple[Comment, builtins.list[Event]] | None:
+    def ids_within(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """The stored ids within each (first, last) range, in order."""
+        found: list[int] = []
+        with self.engine.connect() as connection:
+            for first, last in ranges:
+                found += connection.execute(
+                    select(comments.c.id).where(comments.c.id.between(first, last)).order_by(comments.c.id)
+                ).scalars()
+        return found
+
+    def get(self, comment_id: int) -> tuple[Comment, list[Event]] | None:
         """A reply and its history, oldest event first."""
         with self.engine.connect() as connection:
             row = connection.execute(select(*_COLUMNS).where(comments.c.id == comment_id)).first()
             if row is None:
                 return None
-            events = connection.execute(
+            events = self._events(connection, [comment_id]).get(comment_id, [])
+        return Comment(*row), events
+
+    def histories(self, comment_ids: Iterable[int]) -> dict[int, list[Event]]:
+        """The history of each of these replies, oldest event first (none: not there)."""
+        with self.engine.connect() as connection:
+            return self._events(connection, list(comment_ids))
+
+    def _events(self, connection: Connection, ids: list[int]) -> dict[int, list[Event]]:
+        found: dict[int, list[Event]] = {}
+        for chunk in _chunks(ids):
+            rows = connection.execute(
                 select(
+                    comment_events.c.comment_id,
                     comment_events.c.at,
                     comment_events.c.kind,
                     comment_events.c.actor,
                     comment_events.c.reason,
                     comment_events.c.previous_text,
+                    comment_events.c.reason_code,
+                    comment_events.c.decision_id,
+                    decisions.c.undoes,
                 )
-                .where(comment_events.c.comment_id == comment_id)
+                .select_from(
+                    comment_events.outerjoin(decisions, decisions.c.id == comment_events.c.decision_id)
+                )
+                .where(comment_events.c.comment_id.in_(chunk))
                 .order_by(comment_events.c.id)
             ).all()
-        return Comment(*row), [Event(*e) for e in events]
+            for comment_id, *event in rows:
+                found.setdefault(comment_id, []).append(Event(*event))
+        return found
 
     def by_remote_id(self, network: str, remote_id: str) -> Comment | None:
         with self.engine.connect() as connection:
@@ -671,19 +853,21 @@ class CommentStore:
                 current.update({row.id: Comment(*row) for row in connection.execute(statement).all()})
             yield Decisions(connection, current)
 
-    def list(
-        self,
-        *,
-        states: Sequence[str] | None = None,
-        search: str | None = None,
-        campaign: str | None = None,
-        limit: int | None = 50,
-        newest_first: bool = True,
-    ) -> builtins.list[Comment]:
-        """``find`` by state, words and campaign. (Last in the class: a method named ``list``
-        hides the builtin from the annotations below it.)"""
-        query = CommentQuery(states=tuple(states or ()), search=search, campaign=campaign)
-        return self.find(query, limit=limit, newest_first=newest_first)
+    @contextmanager
+    def deciding_matching(self, query: CommentQuery) -> Iterator[Decisions]:
+        """``deciding`` the replies ``query`` selects as the transaction finds them: a
+        decision on "all N matching this filter" decides exactly those it counted."""
+        with self.engine.begin() as connection:
+            current: dict[int, Comment] = {}
+            if not self._postgres:  # the write lock first: nobody changes what matches meanwhile
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            selected = self._select(select(*_COLUMNS), query)
+            if selected is not None:
+                statement = selected[0].order_by(comments.c.id)
+                if self._postgres:
+                    statement = statement.with_for_update(of=comments)
+                current = {row.id: Comment(*row) for row in connection.execute(statement).all()}
+            yield Decisions(connection, current)
 
 
 @dataclass(frozen=True)
@@ -698,11 +882,16 @@ class CommentQuery:
     author: str | None = None  # a handle, as shown, or the network's id of the author
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
+    reason: str | None = None  # the reason given contains these characters (a flag's: "link")
+    reason_code: str | None = None  # a rejection's reason code
+    decided_by: str | None = None  # the last decision was this moderator's (or "relais")
 
 
 class Decisions:
     """Replies locked for a decision (``CommentStore.deciding``): ``current`` holds them as
-    they stand, ``record`` writes the decision."""
+    they stand; ``record`` writes a decision, ``restore`` undoes one. Each writes a row in
+    ``decisions`` and, per reply, an event keeping the moderation it replaced (what an undo
+    puts back) and the version it made (an undo is refused once the reply moved on)."""
 
     def __init__(self, connection: Connection, current: dict[int, Comment]) -> None:
         self.current = current
@@ -717,43 +906,168 @@ class Decisions:
         reason: str | None,
         now: datetime,
         acknowledge: bool,
-    ) -> list[Comment]:
+        reason_code: str | None = None,
+    ) -> tuple[int, list[Comment]]:
         """Write the decision on each of ``ids`` (among ``current``) and its event; with
-        ``acknowledge``, queue each reply's acknowledgement too. Returns the replies as
-        they now stand."""
+        ``acknowledge``, queue each reply's acknowledgement too. Returns the decision's id
+        and the replies as they now stand."""
+        decided: dict[str, Any] = {
+            "reason": reason,
+            "reason_code": reason_code,
+            "decided_by": actor,
+            "decided_at": now,
+        }
+        decision = self._decision(actor, state.value, reason_code, reason, len(ids), now)
         for chunk in _chunks(list(ids)):
             self._connection.execute(
                 update(comments)
                 .where(comments.c.id.in_(chunk))
-                .values(
-                    state=state.value,
-                    reason=reason,
-                    decided_by=actor,
-                    decided_at=now,
-                    version=comments.c.version + 1,
-                )
+                .values(state=state.value, version=comments.c.version + 1, **decided)
             )
-        if ids:
-            self._connection.execute(
-                insert(comment_events),
-                [
-                    {"comment_id": i, "at": now, "kind": state.value, "actor": actor, "reason": reason}
-                    for i in ids
-                ],
-            )
-        if acknowledge:
-            enqueue_acknowledgements(self._connection, ids, now)
-        return [
-            replace(
-                self.current[i],
-                state=state.value,
-                reason=reason,
-                decided_by=actor,
-                decided_at=now,
-                version=self.current[i].version + 1,
-            )
+        after = [
+            replace(self.current[i], state=state.value, version=self.current[i].version + 1, **decided)
             for i in ids
         ]
+        self._events(decision, actor, now, after)
+        if acknowledge:
+            enqueue_acknowledgements(self._connection, ids, now)
+        return decision, after
+
+    def acknowledge(self, ids: Sequence[int], now: datetime) -> None:
+        """Queue the acknowledgement of these replies, just approved."""
+        enqueue_acknowledgements(self._connection, ids, now)
+
+    def decision(self, decision_id: int) -> DecisionRow | None:
+        """A decision as it stands in this transaction (locked on PostgreSQL)."""
+        statement = select(*DECISION_COLUMNS).where(decisions.c.id == decision_id)
+        if self._connection.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        row = self._connection.execute(statement).first()
+        return None if row is None else DecisionRow(*row)
+
+    def restore(
+        self, changes: Sequence[Change], *, undoes: int, actor: str, now: datetime, acknowledge: bool
+    ) -> tuple[int, list[Comment]]:
+        """Undo decision ``undoes``: each reply of ``changes`` (among ``current``) gets back
+        the moderation it had before it, as a new decision by ``actor``; with
+        ``acknowledge``, the replies it approves again get their acknowledgement queued."""
+        changes = [c for c in changes if c.comment_id in self.current]
+        decision = self._decision(actor, UNDO, None, None, len(changes), now, undoes=undoes)
+        self._connection.execute(
+            update(decisions).where(decisions.c.id == undoes).values(undone_by=decision, undone_at=now)
+        )
+        after = [
+            replace(
+                self.current[c.comment_id],
+                state=c.previous_state,
+                reason=c.previous_reason,
+                reason_code=c.previous_reason_code,
+                decided_by=c.previous_decided_by,
+                decided_at=c.previous_decided_at,
+                version=self.current[c.comment_id].version + 1,
+            )
+            for c in changes
+        ]
+        if after:
+            self._connection.execute(
+                update(comments)
+                .where(comments.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    reason=bindparam("b_reason"),
+                    reason_code=bindparam("b_reason_code"),
+                    decided_by=bindparam("b_decided_by"),
+                    decided_at=bindparam("b_decided_at", type_=UTCDateTime()),
+                    version=comments.c.version + 1,
+                ),
+                [
+                    {
+                        "b_id": c.id,
+                        "b_state": c.state,
+                        "b_reason": c.reason,
+                        "b_reason_code": c.reason_code,
+                        "b_decided_by": c.decided_by,
+                        "b_decided_at": c.decided_at,
+                    }
+                    for c in after
+                ],
+            )
+        self._events(decision, actor, now, after)
+        approved = [c.id for c in after if c.state == CommentState.APPROVED]
+        if acknowledge and approved:
+            enqueue_acknowledgements(self._connection, approved, now)
+        return decision, after
+
+    def _decision(
+        self,
+        actor: str,
+        state: str,
+        reason_code: str | None,
+        reason: str | None,
+        count: int,
+        now: datetime,
+        undoes: int | None = None,
+    ) -> int:
+        values = {
+            "at": now,
+            "actor": actor,
+            "state": state,
+            "reason_code": reason_code,
+            "reason": reason,
+            "count": count,
+            "undoes": undoes,
+        }
+        return int(
+            self._connection.execute(insert(decisions).returning(decisions.c.id), [values]).scalar_one()
+        )
+
+    def _events(self, decision: int, actor: str, now: datetime, after: list[Comment]) -> None:
+        """One event per reply of ``after`` (as it now stands), keeping what it was before."""
+        rows = []
+        for c in after:
+            before = self.current[c.id]
+            rows.append(
+                {
+                    "comment_id": c.id,
+                    "at": now,
+                    "kind": c.state,
+                    "actor": actor,
+                    "reason": c.reason,
+                    "reason_code": c.reason_code,
+                    "previous_text": None,
+                    "decision_id": decision,
+                    "previous_state": before.state,
+                    "previous_reason": before.reason,
+                    "previous_reason_code": before.reason_code,
+                    "previous_decided_by": before.decided_by,
+                    "previous_decided_at": before.decided_at,
+                    "version": c.version,
+                }
+            )
+        if rows:
+            self._connection.execute(insert(comment_events), rows)
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    """FTS5's query for these words, each quoted: no FTS syntax comes from the user."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _narrowed(query: CommentQuery) -> bool:
+    """Whether ``query`` selects by more than state (counting by state alone is fastest on
+    the narrow ``ix_comments_state_id``, which SQLite picks by itself)."""
+    return any(
+        (
+            query.campaign,
+            query.network,
+            query.language,
+            query.since,
+            query.until,
+            query.reason,
+            query.reason_code,
+            query.decided_by,
+        )
+    )
 
 
 def _chunks(items: list[int], size: int = 500) -> list[list[int]]:
@@ -783,6 +1097,7 @@ def _values(item: Collected, now: datetime) -> dict[str, Any]:
         "edited_at": reply.edited_at,
         "state": (CommentState.FLAGGED if flagged else CommentState.PENDING).value,
         "reason": "; ".join(item.flags) or None,
+        "reason_code": None,
         "decided_by": SYSTEM_ACTOR if flagged else None,
         "decided_at": now if flagged else None,
         "acknowledged_at": None,

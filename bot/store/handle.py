@@ -22,7 +22,7 @@ from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
 
-from bot.store import db
+from bot.store import database
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import CollectorLock, CommentStore
 from bot.store.ledger import Ledger
@@ -41,8 +41,8 @@ class Store:
     @classmethod
     def open(cls, url: str, owner: str | None = None) -> Store:
         """The store at ``url`` (absolute: see ``bot.store``), as it is: migrating it is
-        the opener's decision (``db.upgrade``)."""
-        return cls(db.create(url), owner)
+        the opener's decision (``database.upgrade``)."""
+        return cls(database.create(url), owner)
 
     # -- its tables ---------------------------------------------------------------------
 

@@ -59,7 +59,6 @@ from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
-from bot import networks
 from bot.domain import Publication, PublicationState
 from bot.store.schema import publications as table
 from bot.store.schema import resolutions
@@ -83,6 +82,8 @@ EARLIER_ATTEMPT = "an earlier attempt may have published it"
 
 def key_forgotten(network: str) -> str:
     """Why a row of ``network`` went out too long ago to be sent again."""
+    from bot import networks  # (here: the commands that only read the store never need it)
+
     profile = networks.profile(network)
     window = profile.repeat_window or timedelta()
     return (
@@ -671,6 +672,8 @@ def _key_forgotten(network: str, first_wire_at: datetime | None, now: datetime) 
 
 def _window(network: str) -> timedelta | None:
     """How long a send of ``network`` that may have gone out can be sent again safely."""
+    from bot import networks
+
     return networks.profile(network).repeat_window
 
 

@@ -106,6 +106,7 @@ comments = Table(
     Column("edited_at", UTCDateTime),
     Column("state", String(16), nullable=False),
     Column("reason", Text),
+    Column("reason_code", String(32)),  # a rejection's: one of the moderation service's ReasonCode
     Column("decided_by", String(200)),
     Column("decided_at", UTCDateTime),
     Column("acknowledged_at", UTCDateTime),
@@ -116,6 +117,22 @@ comments = Table(
     Index(None, "state", "created_at"),
     Index(None, "network", "author_id"),
     Index(None, "network", "checked_at"),
+    Index(None, "state", "id"),  # the queue's order within a tab
+    Index(None, "campaign", "id"),  # the queue's order within a campaign
+    Index(None, "network", "id"),
+    Index(None, "author_handle"),  # the author view
+    # Every column a queue filters on but the text and the author: counting reads it alone.
+    Index(
+        "ix_comments_queue",
+        "campaign",
+        "state",
+        "network",
+        "language",
+        "created_at",
+        "decided_by",
+        "reason_code",
+        "reason",
+    ),
 )
 
 comment_events = Table(
@@ -128,6 +145,33 @@ comment_events = Table(
     Column("actor", String(200), nullable=False),  # a moderator's name, or "relais"
     Column("reason", Text),
     Column("previous_text", Text),  # for "edited": the text before the edit
+    # A moderator's decision (or its undo): which one, and the reply's moderation before it
+    # (what an undo restores) and its version after it (an undo is refused once it moved on).
+    Column("decision_id", Integer, index=True),
+    Column("reason_code", String(32)),
+    Column("previous_state", String(16)),
+    Column("previous_reason", Text),
+    Column("previous_reason_code", String(32)),
+    Column("previous_decided_by", String(200)),
+    Column("previous_decided_at", UTCDateTime),
+    Column("version", Integer),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    # One row per moderator's decision, on one reply or many (see bot/store/decisions.py).
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # what it made the replies ("undo": restored each)
+    Column("reason_code", String(32)),
+    Column("reason", Text),
+    Column("count", Integer, nullable=False),  # how many replies it decided
+    Column("undoes", Integer),  # the decision this one undid
+    Column("undone_by", Integer),  # the decision that undid this one
+    Column("undone_at", UTCDateTime),
+    Index(None, "actor", "id"),
 )
 
 collector_positions = Table(
@@ -146,6 +190,10 @@ remote_links = Table(
     Column("network", String(16), primary_key=True),
     Column("remote_id", String(200), primary_key=True),
     Column("original", String(200), nullable=False),
+    # What the copy says (``bot.networks.telegram.fingerprint``) and when it was posted: how a
+    # send in doubt, whose message id was lost with its answer, finds its copy.
+    Column("fingerprint", String(64)),
+    Column("posted_at", UTCDateTime),
 )
 
 acknowledgements = Table(
@@ -179,6 +227,27 @@ set_aside = Table(
     Column("error", String(200), nullable=False),  # the class of the error, never its message
     Column("at", UTCDateTime, nullable=False),
     UniqueConstraint("network", "remote_id"),
+)
+
+moderators = Table(
+    "moderators",
+    metadata,
+    # The web desk's accounts (bot/store/moderators.py): an argon2 hash, never a password.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),  # what decisions record
+    Column("password_hash", Text, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("session_epoch", Integer, nullable=False),  # counted up to end its sessions
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+)
+
+web_keys = Table(
+    "web_keys",
+    metadata,
+    # The key the desk signs its cookies with, made once and shared by its processes.
+    Column("name", String(32), primary_key=True),
+    Column("value", String(200), nullable=False),
 )
 
 heartbeats = Table(

@@ -30,13 +30,28 @@ DEFAULT_TOKEN = "123456:TEST-not-a-real-token"
 MAX_TEXT, MAX_CAPTION = 4096, 1024
 OPT_IN_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 TELEGRAM_USER = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
-_GIFT_TYPES = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts",
-                             "premium_subscription", "gifts_from_channels"), False)
+_GIFT_TYPES = dict.fromkeys(
+    ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"), False
+)
 
-_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-         "ins": "underline", "s": "strikethrough", "strike": "strikethrough",
-         "del": "strikethrough", "span": "spoiler", "tg-spoiler": "spoiler", "a": "text_link",
-         "code": "code", "pre": "pre", "blockquote": "blockquote", "tg-emoji": "custom_emoji"}
+_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}  # the only named entities accepted
 _CHAR_REF = re.compile(r"&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
 _TAG_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
@@ -96,8 +111,7 @@ def parse_html(source: str) -> tuple[str, list[JSON]]:
             ref = _CHAR_REF.match(source, i)
             chunk, i = (_char_ref(ref), ref.end()) if ref else ("&", i + 1)
         elif source[i] != "<":
-            end = min((k for k in (source.find("<", i), source.find("&", i)) if k >= 0),
-                      default=len(source))
+            end = min((k for k in (source.find("<", i), source.find("&", i)) if k >= 0), default=len(source))
             chunk, i = source[i:end], end
         elif source.startswith("</", i):
             close = source.find(">", i)
@@ -119,8 +133,10 @@ def parse_html(source: str) -> tuple[str, list[JSON]]:
                 raise fail(f'Unsupported start tag "{name}" {at(i)}')
             if (tag_match := _START_TAG.match(source, i)) is None:
                 raise fail(f"Unclosed start tag {at(i)}")
-            attrs = {a.group(1).lower(): _CHAR_REF.sub(_char_ref, a[2] or a[3] or a[4] or "")
-                     for a in _ATTR.finditer(tag_match.group(2))}
+            attrs = {
+                a.group(1).lower(): _CHAR_REF.sub(_char_ref, a[2] or a[3] or a[4] or "")
+                for a in _ATTR.finditer(tag_match.group(2))
+            }
             entity: JSON | None = {"type": _TAGS[name]}
             parent = stack[-1] if stack else None
             if name == "span" and attrs.get("class") != "tg-spoiler":
@@ -239,15 +255,27 @@ class FakeTelegram:
         "getMe", "sendMessage", "sendPhoto", "getChat", "getChatMember", "getChatAdministrators",
         "setMessageReaction", "getUpdates", "deleteWebhook", "close", "logOut")}
 
-    def __init__(self, token: str = DEFAULT_TOKEN, *, bot_username: str = "relais_test_bot",
-                 bot_name: str = "Relais", rate_limited: bool = True) -> None:
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        bot_username: str = "relais_test_bot",
+        bot_name: str = "Relais",
+        rate_limited: bool = True,
+    ) -> None:
         self._token = token
         prefix = token.split(":", 1)[0]
         self.bot_user: JSON = {
-            "id": int(prefix) if prefix.isdigit() else 123456, "is_bot": True,
-            "first_name": bot_name, "username": bot_username, "can_join_groups": True,
-            "can_read_all_group_messages": False, "supports_inline_queries": False,
-            "can_connect_to_business": False, "has_main_web_app": False}
+            "id": int(prefix) if prefix.isdigit() else 123456,
+            "is_bot": True,
+            "first_name": bot_name,
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
         self.url = ""
         self._cond = threading.Condition(threading.RLock())  # guards all state below
         self._chats: dict[int, JSON] = {}
@@ -277,6 +305,10 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._update_event = self._closing = asyncio.Event()  # replaced in the server loop
+        # As Telegram does: each post in a channel with a linked discussion group is copied
+        # there (``automatic_forward``) ``forward_delay`` seconds after it is sent.
+        self.forward_channel_posts = False
+        self.forward_delay = 0.0
 
     def __repr__(self) -> str:
         return f"<FakeTelegram {self.url or 'stopped'}>"  # never shows the token
@@ -286,8 +318,7 @@ class FakeTelegram:
         """Serve on a free port of 127.0.0.1; ``url`` is set on return."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                            name="fake-telegram")
+            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-telegram")
             self._thread.start()
             asyncio.run_coroutine_threadsafe(self._startup(), self._loop).result(timeout=10)
         return self
@@ -327,13 +358,24 @@ class FakeTelegram:
             await self._runner.cleanup()
 
     # -- test-side configuration -------------------------------------------------------------
-    def add_chat(self, id: int, type: str = "channel", *, title: str | None = None,
-                 username: str | None = None, first_name: str | None = None,
-                 last_name: str | None = None, linked_chat_id: int | None = None,
-                 description: str | None = None) -> JSON:
+    def add_chat(
+        self,
+        id: int,
+        type: str = "channel",
+        *,
+        title: str | None = None,
+        username: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        linked_chat_id: int | None = None,
+        description: str | None = None,
+    ) -> JSON:
         """Register a chat the bot can see (linked both ways); returns its Chat object."""
-        names = {"first_name": first_name or username or "User", "last_name": last_name} if (
-            type == "private") else {"title": title or username or f"Chat {id}"}
+        names = (
+            {"first_name": first_name or username or "User", "last_name": last_name}
+            if (type == "private")
+            else {"title": title or username or f"Chat {id}"}
+        )
         fields = names | {"username": username}
         chat = {"id": id, "type": type} | {k: v for k, v in fields.items() if v is not None}
         with self._cond:
@@ -402,12 +444,10 @@ class FakeTelegram:
         with self._cond:
             old = self._chats.get(old_id, {})
             if new_id not in self._chats:
-                self.add_chat(new_id, "supergroup", title=old.get("title"),
-                              username=old.get("username"))
+                self.add_chat(new_id, "supergroup", title=old.get("title"), username=old.get("username"))
             self._migrated[old_id] = new_id
 
-    def rate_limits(self, per_second: int | None = 30, per_chat_per_minute: int | None = 20
-                    ) -> None:
+    def rate_limits(self, per_second: int | None = 30, per_chat_per_minute: int | None = 20) -> None:
         """Set the flood limits; None switches one off, ``rate_limits(None, None)`` both."""
         with self._cond:
             self._per_second, self._per_chat_minute = per_second, per_chat_per_minute
@@ -417,8 +457,9 @@ class FakeTelegram:
         with self._cond:
             self._reactions_per_chat_minute = per_chat_per_minute
 
-    def fail(self, method: str | None = None, *, status: int = 500, times: int = 1,
-             description: str | None = None) -> None:
+    def fail(
+        self, method: str | None = None, *, status: int = 500, times: int = 1, description: str | None = None
+    ) -> None:
         """Answer the next ``times`` calls (of ``method``, or any) with an HTTP error."""
         text = description or HTTPStatus(status).phrase
         self._add_fault(_Fault("fail", method, times, status=status, description=text))
@@ -427,8 +468,7 @@ class FakeTelegram:
         """Answer the next calls with 429 and ``parameters.retry_after``."""
         self._add_fault(_Fault("retry_after", method, times, seconds=seconds))
 
-    def bad_request(self, description: str, *, method: str | None = None, times: int = 1
-                    ) -> None:
+    def bad_request(self, description: str, *, method: str | None = None, times: int = 1) -> None:
         """Answer the next calls with 400 and this description ("Bad Request: " added)."""
         if not description.startswith("Bad Request"):
             description = f"Bad Request: {description}"
@@ -441,6 +481,12 @@ class FakeTelegram:
     def drop_after_receive(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then abort the connection without an answer."""
         self._add_fault(_Fault("drop", method, times))
+
+    def fail_after_sending(self, method: str | None = None, *, status: int = 502, times: int = 1) -> None:
+        """Process the next calls normally (the message is sent), then answer ``status`` as
+        Telegram's gateway does when the Bot API answered too late for it."""
+        self._add_fault(_Fault("fail_after", method, times, status=status,
+                               description=HTTPStatus(status).phrase))
 
     def truncate_answer(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then answer 200 with the JSON body short of its
@@ -479,8 +525,11 @@ class FakeTelegram:
         """(chat_id, message_id) of every setMessageReaction call received, in order,
         whatever the answer (a 429 included)."""
         with self._cond:
-            return [(r.params.get("chat_id"), r.params.get("message_id"))
-                    for r in self._requests if r.method == "setMessageReaction"]
+            return [
+                (r.params.get("chat_id"), r.params.get("message_id"))
+                for r in self._requests
+                if r.method == "setMessageReaction"
+            ]
 
     @property
     def reactions(self) -> dict[tuple[int, int], list[JSON]]:
@@ -508,54 +557,90 @@ class FakeTelegram:
         return update
 
     @staticmethod
-    def user(id: int, first_name: str = "Ana", *, username: str | None = None,
-             last_name: str | None = None, language_code: str | None = "fr") -> JSON:
+    def user(
+        id: int,
+        first_name: str = "Ana",
+        *,
+        username: str | None = None,
+        last_name: str | None = None,
+        language_code: str | None = "fr",
+    ) -> JSON:
         """A User object for a human."""
         fields = {"last_name": last_name, "username": username, "language_code": language_code}
         return {"id": id, "is_bot": False, "first_name": first_name} | {
-            k: v for k, v in fields.items() if v is not None}
+            k: v for k, v in fields.items() if v is not None
+        }
 
-    def channel_post(self, chat: ChatRef, text: str, *, entities: list[JSON] | None = None,
-                     push: bool = True) -> JSON:
+    def channel_post(
+        self, chat: ChatRef, text: str, *, entities: list[JSON] | None = None, push: bool = True
+    ) -> JSON:
         """A ``channel_post`` update in a registered channel."""
         with self._cond:
             channel = self._find_chat(chat)
             fields = {"sender_chat": channel, "text": text}
             return self._emit("channel_post", channel, fields, entities, push)
 
-    def group_message(self, chat: ChatRef, from_user: JSON, text: str, *,
-                      reply_to: int | JSON | None = None, entities: list[JSON] | None = None,
-                      push: bool = True) -> JSON:
+    def group_message(
+        self,
+        chat: ChatRef,
+        from_user: JSON,
+        text: str,
+        *,
+        reply_to: int | JSON | None = None,
+        entities: list[JSON] | None = None,
+        push: bool = True,
+    ) -> JSON:
         """A ``message`` update from a user in a group, maybe replying to a known message."""
         with self._cond:
             group = self._find_chat(chat)
-            fields = {"from": from_user, "reply_to_message": self._reply_target(group, reply_to),
-                      "text": text}
+            fields = {
+                "from": from_user,
+                "reply_to_message": self._reply_target(group, reply_to),
+                "text": text,
+            }
             return self._emit("message", group, fields, entities, push)
 
-    def group_photo(self, chat: ChatRef, from_user: JSON, caption: str, *,
-                    reply_to: int | JSON | None = None,
-                    caption_entities: list[JSON] | None = None, push: bool = True) -> JSON:
+    def group_photo(
+        self,
+        chat: ChatRef,
+        from_user: JSON,
+        caption: str,
+        *,
+        reply_to: int | JSON | None = None,
+        caption_entities: list[JSON] | None = None,
+        push: bool = True,
+    ) -> JSON:
         """A ``message`` update with a photo and its caption from a user in a group."""
         with self._cond:
             group = self._find_chat(chat)
             found = auto_entities(caption) if caption_entities is None else caption_entities
-            fields = {"from": from_user, "reply_to_message": self._reply_target(group, reply_to),
-                      "photo": self._new_photo(0), "caption": caption, "caption_entities": found}
+            fields = {
+                "from": from_user,
+                "reply_to_message": self._reply_target(group, reply_to),
+                "photo": self._new_photo(0),
+                "caption": caption,
+                "caption_entities": found,
+            }
             update = {"message": self._new_message(group, fields)}
         return self.push_update(update) if push else update
 
-    def private_message(self, from_user: JSON, text: str, *, entities: list[JSON] | None = None,
-                        push: bool = True) -> JSON:
+    def private_message(
+        self, from_user: JSON, text: str, *, entities: list[JSON] | None = None, push: bool = True
+    ) -> JSON:
         """A ``message`` update in the private chat of ``from_user`` with the bot."""
         with self._cond:
             chat = self._chats.get(from_user["id"]) or self.add_chat(
-                from_user["id"], "private", first_name=from_user["first_name"],
-                last_name=from_user.get("last_name"), username=from_user.get("username"))
+                from_user["id"],
+                "private",
+                first_name=from_user["first_name"],
+                last_name=from_user.get("last_name"),
+                username=from_user.get("username"),
+            )
             return self._emit("message", chat, {"from": from_user, "text": text}, entities, push)
 
-    def edited_message(self, message: JSON, text: str, *, entities: list[JSON] | None = None,
-                       push: bool = True) -> JSON:
+    def edited_message(
+        self, message: JSON, text: str, *, entities: list[JSON] | None = None, push: bool = True
+    ) -> JSON:
         """An ``edited_message`` (``edited_channel_post`` in a channel) of a known message."""
         edited = {k: v for k, v in message.items() if k != "entities"}
         edited |= {"edit_date": int(time.time()), "text": text}
@@ -577,11 +662,12 @@ class FakeTelegram:
                       "message_id": channel_message["message_id"]}
             fields = {"from": TELEGRAM_USER, "sender_chat": channel, "forward_origin": origin,
                       "is_automatic_forward": True, "text": channel_message.get("text")}
+            if "caption" in channel_message:
+                fields |= {"caption": channel_message["caption"], "photo": channel_message.get("photo")}
             return self._emit("message", self._chats[group_id], fields,
                               channel_message.get("entities", []), push)
 
-    def _emit(self, kind: str, chat: JSON, fields: JSON, entities: list[JSON] | None,
-              push: bool) -> JSON:
+    def _emit(self, kind: str, chat: JSON, fields: JSON, entities: list[JSON] | None, push: bool) -> JSON:
         fields["entities"] = auto_entities(fields["text"]) if entities is None else entities
         update = {kind: self._new_message(chat, fields)}
         return self.push_update(update) if push else update
@@ -590,16 +676,18 @@ class FakeTelegram:
     def _find_chat(self, ref: ChatRef) -> JSON:
         ref = ref["id"] if isinstance(ref, dict) else ref
         if isinstance(ref, str) and ref.startswith("@"):
-            by_name = {c["username"].lower(): c["id"] for c in self._chats.values()
-                       if "username" in c}
+            by_name = {c["username"].lower(): c["id"] for c in self._chats.values() if "username" in c}
             ref = by_name.get(ref[1:].lower(), 0)
         try:
             chat_id = int(ref)
         except (TypeError, ValueError):
             chat_id = 0
         if chat_id in self._migrated:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                           {"migrate_to_chat_id": self._migrated[chat_id]})
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self._migrated[chat_id]},
+            )
         if chat_id not in self._chats:
             raise ApiError(400, "Bad Request: chat not found")
         return self._chats[chat_id]
@@ -620,9 +708,16 @@ class FakeTelegram:
     def _new_photo(self, size: int) -> list[JSON]:
         """The PhotoSize list of a new photo of ``size`` bytes (0: a typical size)."""
         number, size = len(self._photos) + 1, size or 50_000
-        sizes = [{"file_id": f"AgACAgQAAx-fake-{number}-{w}", "width": w,
-                  "file_unique_id": f"AQAD-fake-{number}-{w}", "height": w * 2 // 3,
-                  "file_size": max(1, size * w // 1280)} for w in (90, 320, 800, 1280)]
+        sizes = [
+            {
+                "file_id": f"AgACAgQAAx-fake-{number}-{w}",
+                "width": w,
+                "file_unique_id": f"AQAD-fake-{number}-{w}",
+                "height": w * 2 // 3,
+                "file_size": max(1, size * w // 1280),
+            }
+            for w in (90, 320, 800, 1280)
+        ]
         self._photos |= {s["file_id"]: sizes for s in sizes}
         return sizes
 
@@ -650,11 +745,15 @@ class FakeTelegram:
         now, waits = time.monotonic(), []
         windows = [(self._window, self._per_second, 1.0)]
         if reaction:
-            windows.append((self._reaction_windows.setdefault(chat["id"], deque()),
-                            self._reactions_per_chat_minute, 60.0))
+            windows.append(
+                (
+                    self._reaction_windows.setdefault(chat["id"], deque()),
+                    self._reactions_per_chat_minute,
+                    60.0,
+                )
+            )
         elif chat["type"] != "private":
-            windows.append((self._chat_windows.setdefault(chat["id"], deque()),
-                            self._per_chat_minute, 60.0))
+            windows.append((self._chat_windows.setdefault(chat["id"], deque()), self._per_chat_minute, 60.0))
         for window, limit, span in windows:
             while window and window[0] <= now - span:
                 window.popleft()
@@ -685,11 +784,14 @@ class FakeTelegram:
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
-                after = None if now else self._take_fault(method, ("delay", "drop", "truncate"))
+                after = None if now else self._take_fault(method, ("delay", "drop", "truncate", "fail_after"))
                 self._cond.notify_all()
             if now is not None:
-                raise (_too_many(int(now.seconds)) if now.kind == "retry_after"
-                       else ApiError(now.status, now.description))
+                raise (
+                    _too_many(int(now.seconds))
+                    if now.kind == "retry_after"
+                    else ApiError(now.status, now.description)
+                )
             if method == "getUpdates":
                 result = await self._get_updates(params)
             else:
@@ -705,6 +807,8 @@ class FakeTelegram:
         if after is not None and after.kind == "delay":
             with contextlib.suppress(TimeoutError):  # stop() ends the delay at once
                 await asyncio.wait_for(self._closing.wait(), after.seconds)
+        elif after is not None and after.kind == "fail_after":
+            response = ApiError(after.status, after.description).response()
         elif after is not None and after.kind == "truncate":
             body = response.body if isinstance(response.body, bytes) else b""
             response = web.Response(body=body[:-3], content_type="application/json")
@@ -763,6 +867,10 @@ class FakeTelegram:
         self._check_flood(chat)
         sender = {"sender_chat": chat} if chat["type"] == "channel" else {"from": self.bot_user}
         message = self._new_message(chat, sender | fields)
+        linked = self._chat_info.get(chat["id"], {}).get("linked_chat_id")
+        if self.forward_channel_posts and chat["type"] == "channel" and linked in self._chats:
+            assert self._loop is not None
+            self._loop.call_later(self.forward_delay, self.automatic_forward, message)
         self._sent.append(SentMessage(
             chat_id=chat["id"], message_id=message["message_id"], text=message.get("text"),
             caption=message.get("caption"), parse_mode=p.text("parse_mode"),
@@ -780,10 +888,14 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
-        fields = {"text": text, "entities": entities,
-                  "link_preview_options": p.decoded("link_preview_options")}
-        return self._deliver(p, chat, fields, method="sendMessage", entities=entities,
-                             photo_size=None, photo_file_id=None)
+        fields = {
+            "text": text,
+            "entities": entities,
+            "link_preview_options": p.decoded("link_preview_options"),
+        }
+        return self._deliver(
+            p, chat, fields, method="sendMessage", entities=entities, photo_size=None, photo_file_id=None
+        )
 
     def _api_sendPhoto(self, p: _Params) -> JSON:
         chat = self._find_chat(p.raw.get("chat_id"))
@@ -798,15 +910,22 @@ class FakeTelegram:
         else:
             sizes = self._photos[file_id]
         fields = {"photo": sizes, "caption": caption, "caption_entities": entities}
-        return self._deliver(p, chat, fields, method="sendPhoto", entities=entities,
-                             photo_size=None if upload is None else len(upload),
-                             photo_file_id=None if upload is not None else file_id)
+        return self._deliver(
+            p,
+            chat,
+            fields,
+            method="sendPhoto",
+            entities=entities,
+            photo_size=None if upload is None else len(upload),
+            photo_file_id=None if upload is not None else file_id,
+        )
 
     def _api_getChat(self, p: _Params) -> JSON:
         chat = self._find_chat(p.raw.get("chat_id"))
         info = {k: v for k, v in self._chat_info[chat["id"]].items() if v is not None}
-        return chat | info | {"accent_color_id": 0, "max_reaction_count": 11,
-                              "accepted_gift_types": _GIFT_TYPES}
+        return (
+            chat | info | {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": _GIFT_TYPES}
+        )
 
     def _api_getChatMember(self, p: _Params) -> JSON:
         chat = self._find_chat(p.raw.get("chat_id"))

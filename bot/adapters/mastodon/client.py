@@ -24,6 +24,7 @@ from mastodon import (
 )
 
 from bot.ports import ChannelError, PermanentError, RateLimited, TemporaryError
+from bot.redact import redact
 
 T = TypeVar("T")
 log = logging.getLogger(__package__)  # one logger for the adapter
@@ -93,7 +94,8 @@ class MastodonClient:
             return PermanentError(f"Mastodon refused the request: {_describe(exc)}")
         if isinstance(exc, ValueError | MastodonIOError):
             # Refused before sending: a bad visibility, a media file missing or of unknown type.
-            return PermanentError(self._redact(f"Mastodon.py refused the request: {exc}"))
+            token = str(self._api.access_token or "")
+            return PermanentError(redact(f"Mastodon.py refused the request: {exc}", token))
         return TemporaryError(f"Mastodon.py failed: {type(exc).__name__}")
 
     def _retry_after(self) -> float:
@@ -101,10 +103,6 @@ class MastodonClient:
         if reset is None:
             return RETRY_AFTER_UNKNOWN
         return min(max(float(reset) - time.time(), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
-
-    def _redact(self, text: str) -> str:
-        token = self._api.access_token
-        return text.replace(str(token), "[token]") if token else text
 
 
 def get_field(obj: object, name: str) -> Any:

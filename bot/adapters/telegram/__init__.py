@@ -11,6 +11,7 @@ updates (getUpdates) and reacts to replies. Only one reader may poll a token at 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -18,6 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from pydantic import SecretStr
 
 from bot.ports import AlertSender, NotConfigured, Notify, Sender
+
+# python-telegram-bot speaks HTTP through httpx, and httpx imports its own command line
+# (httpx._main: rich, pygments, click) whenever those are installed, as they are beside
+# Relais: 4.5 MB resident and 25 ms of relais run's start for a command Relais never runs.
+# Marked absent, httpx keeps the stub it has for that case (see httpx/__init__.py).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if TYPE_CHECKING:
     from bot.adapters.telegram.inspect import TelegramInspector

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Message, MessageEntity, MessageOriginChannel, Update
@@ -13,8 +13,9 @@ from telegram.error import Conflict, TelegramError
 
 from bot.adapters.telegram.transport import TelegramBot, log
 from bot.domain import ForwardLink, Removal, Reply
-from bot.networks.telegram import NAME, message_url, remote_id
+from bot.networks.telegram import NAME, fingerprint, message_url, remote_id
 from bot.ports import ChannelError, Page, PermanentError
+from bot.redact import redact
 
 POLLING_CONFLICT = (
     "another program is reading this bot's updates (getUpdates conflict); only one relais run may "
@@ -28,6 +29,7 @@ ACKNOWLEDGE_REACTION = "👍"
 
 
 class TelegramReader(TelegramBot):
+    network = NAME
     """Reads the messages people post where the bot is (groups, channels' discussion groups,
     private chats), for the collector: the ``TelegramSource`` of ``bot.ports``.
 
@@ -87,7 +89,7 @@ class TelegramReader(TelegramBot):
 
     def _translate_repeatable(self, exc: TelegramError) -> ChannelError:
         if isinstance(exc, Conflict):
-            said = self._scrub(exc.message)
+            said = redact(exc.message, self._token)
             if "webhook" in said.lower():
                 return PermanentError(
                     f"a webhook is set for this bot, so its updates cannot be read by polling; remove it "
@@ -116,7 +118,14 @@ class TelegramReader(TelegramBot):
             raise _Unreadable("no valid chat or message id")
         where = remote_id(chat_id, message_id)
         if message.is_automatic_forward is True:
-            return ForwardLink(remote_id=where, original=_forwarded_from(message), network=NAME)
+            shown = message.text or message.caption
+            return ForwardLink(
+                remote_id=where,
+                original=_forwarded_from(message),
+                network=NAME,
+                fingerprint=fingerprint(shown) if isinstance(shown, str) else None,
+                posted_at=_aware(message.date),
+            )
         user, speaker = message.from_user, message.sender_chat
         if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
             return None
@@ -226,3 +235,9 @@ def hashtags(text: str, entities: Sequence[MessageEntity]) -> tuple[str, ...]:
         if name:
             found[name] = None
     return tuple(found)
+
+
+def _aware(moment: object) -> datetime | None:
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -38,6 +38,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.ports import ChannelError, OnWire, OutcomeUnknown, PermanentError, RateLimited, TemporaryError
+from bot.redact import redact
 
 log = logging.getLogger(__package__)  # one logger for the adapter
 
@@ -213,13 +214,13 @@ class TelegramBot:
         error = self._translate(exc)
         if isinstance(error, OutcomeUnknown):
             return TemporaryError(
-                f"no usable answer from Telegram ({self._scrub(exc.message)}); asking again is safe"
+                f"no usable answer from Telegram ({redact(exc.message, self._token)}); asking again is safe"
             )
         return error
 
     def _translate(self, exc: TelegramError) -> ChannelError:
         """The error of ``bot.ports`` that says what ``exc`` means for a send."""
-        said = self._scrub(exc.message)
+        said = redact(exc.message, self._token)
         if isinstance(exc, RetryAfter):
             seconds = _retry_seconds(exc)
             return RateLimited(f"Telegram flood control: retry in {seconds:g} s", seconds)
@@ -248,9 +249,6 @@ class TelegramBot:
         return OutcomeUnknown(
             f"unexpected answer from Telegram ({said}); the message may have been published"
         )
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
 
 
 class _NoPayloads(logging.Filter):

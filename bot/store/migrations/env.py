@@ -1,4 +1,4 @@
-"""Alembic's entry point; ``bot.store.db.upgrade`` runs it with an open connection."""
+"""Alembic's entry point; ``bot.store.database.upgrade`` runs it with an open connection."""
 
 from alembic import context
 

@@ -10,8 +10,8 @@ missed (``relais resolve``): who, when, why, what it was and what it became.
 ``publications.resend``: a person asked for this publication to be sent again: it is sent
 past its grace period (never twice: it goes through the ledger's claim like any other).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -21,6 +19,9 @@ from sqlalchemy.exc import (
     StatementError,
 )
 from sqlalchemy.pool import StaticPool
+
+from bot.redact import REDACTED, redact
+from bot.store.glance import heads as _heads
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -115,15 +116,21 @@ def _alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start).
+log = logging.getLogger(__name__)
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None] | None:
+    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start),
+    saying in one log line what changed (Alembic's own lines are kept quiet: ``bot.logs``).
+    Returns the revisions before and after, or None when there was nothing to do.
 
     A store already current is left alone without loading Alembic (a third of a second
     and 8 MB of ``relais run``'s memory, for nothing to do); whatever ``is_current`` cannot
     tell plainly goes to Alembic, as does every store that needs a migration."""
     if is_current(engine):
-        return
+        return None
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     config = _alembic_config()
     with _explained(engine), engine.begin() as connection:
@@ -133,7 +140,16 @@ def upgrade(engine: Engine) -> None:
         else:  # SQLite: take the write lock now (the driver would not, before DDL)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        from bot.store import location
+
+        where = location(engine.url.render_as_string(hide_password=True))
+        log.info("store %s migrated from %s to %s", where, before or "nothing (a new store)", after)
+        return before, after
+    return None
 
 
 def is_current(engine: Engine) -> bool:
@@ -160,31 +176,6 @@ def is_current(engine: Engine) -> bool:
 _VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 
 
-@lru_cache(maxsize=1)
-def _heads() -> frozenset[str] | None:
-    """The revisions of ``migrations/versions`` that none revises, or None if a file there
-    does not say its ``revision`` and ``down_revision`` plainly."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in sorted((Path(__file__).parent / "migrations" / "versions").glob("*.py")):
-        values: dict[str, ast.expr] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-                values[node.target.id] = node.value
-            elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
-                values[target.id] = node.value
-        try:
-            revision = ast.literal_eval(values["revision"])
-            down = ast.literal_eval(values["down_revision"])
-        except (KeyError, ValueError, SyntaxError):
-            return None
-        if not isinstance(revision, str):
-            return None
-        revisions.add(revision)
-        revised.update([down] if isinstance(down, str) else down or ())
-    return frozenset(revisions - revised)
-
-
 def _is_current_by_alembic(engine: Engine) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -202,8 +193,8 @@ def _explained(engine: Engine) -> Iterator[None]:
     except SQLAlchemyError as error:
         url = engine.url
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        if url.password:
-            reason = reason.replace(str(url.password), "***")
+        password = str(url.password) if url.password else None
+        reason = redact(reason, password)
         hint = ""
         if url.get_backend_name() == "sqlite" and any(words in reason for words in _NOT_WRITABLE):
             where = Path(str(url.database))
@@ -211,7 +202,7 @@ def _explained(engine: Engine) -> Iterator[None]:
                 f"; the user that runs relais must be able to read and write {where} and its directory "
                 f"{where.parent} (SQLite keeps its journal beside it)"
             )
-        raise StoreError(f"cannot use {url.render_as_string(hide_password=True)}: {reason}{hint}") from None
+        raise StoreError(f"cannot use {_shown(url)}: {reason}{hint}") from None
 
 
 # SQLite's words when the file or its directory cannot be written (permissions, a read-only disk).
@@ -221,6 +212,12 @@ _NOT_WRITABLE = ("unable to open database file", "readonly database", "disk I/O 
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return _shown(make_url(url))
     except ArgumentError:
         return "(not a URL)"
+
+
+def _shown(url: URL) -> str:
+    # SQLAlchemy hides a password as "***", and would percent-encode REDACTED if set as one.
+    shown = url.render_as_string(hide_password=True)
+    return shown.replace(":***@", f":{REDACTED}@", 1) if url.password else shown

@@ -1,0 +1,225 @@
+"""Decisions from the page: on one reply, on the ones selected, or on all the replies a
+filter matches (after a confirmation that names how many), and undoing one. Each carries
+the versions the moderator saw; every rule is the moderation service's. When a colleague
+decided meanwhile (or the decision would overturn theirs), nothing is decided and the
+answer says who and what: a 409 page, or JSON for the page's script."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from bot.domain import CommentState
+from bot.services.documents import conflict_document, decision_document
+from bot.services.moderation import Conflict as Refused
+from bot.services.moderation import (
+    Decision,
+    InvalidRequest,
+    MatchChanged,
+    NoSuchDecision,
+    NoSuchReply,
+    Overturning,
+)
+from bot.store.comments import Comment
+from bot.web.errors import Conflict, DeskError, NotFound, wants_json
+from bot.web.i18n import N_
+from bot.web.login import _next
+from bot.web.pages import checked_form, desk, moderator, render
+from bot.web.queue import selection
+
+ACTIONS = {
+    "approve": CommentState.APPROVED,
+    "reject": CommentState.REJECTED,
+    "flag": CommentState.FLAGGED,
+    "review": CommentState.PENDING,
+}
+NOTE_LENGTH = 500
+
+
+def _versions(form: FormData) -> dict[int, int]:
+    """The versions the moderator saw: ``v`` fields written ``id:version``."""
+    seen: dict[int, int] = {}
+    for value in form.getlist("v"):
+        left, _, right = str(value).partition(":")
+        if left.isdigit() and right.isdigit() and len(left) < 12 and len(right) < 12:
+            seen[int(left)] = int(right)
+    return seen
+
+
+def _ids(values: list[Any]) -> list[int]:
+    found = [int(v) for v in map(str, values) if v.isdigit() and len(v) < 12]
+    if len(found) != len(values):
+        raise DeskError("A reply is named by its number.")
+    return found
+
+
+def _why(form: FormData, state: CommentState) -> tuple[str | None, str | None]:
+    """The reason code (a rejection's, from the short list) and the moderator's note."""
+    code = str(form.get("reason") or "") or None
+    note = str(form.get("note") or "").strip()[:NOTE_LENGTH] or None
+    if state == CommentState.REJECTED and code is None:
+        raise DeskError("Choose why the reply is rejected.")
+    return (code if state == CommentState.REJECTED else None), note
+
+
+def _state(form: FormData, name: str | None = None) -> CommentState:
+    state = ACTIONS.get(name if name is not None else str(form.get("action") or ""))
+    if state is None:
+        raise DeskError("Choose what to do: approve, reject, flag or back to review.")
+    return state
+
+
+async def decide(request: Request) -> Response:
+    """A reply's own button (``one`` = ``id:action``), or the selection (``ids``) with the
+    action chosen; ``scope=matching`` asks to confirm a decision on the whole filter."""
+    me = await moderator(request)
+    form = await checked_form(request)
+    if form.get("scope") == "matching":
+        return await _confirm(request, form)
+    one = str(form.get("one") or "")
+    if one:
+        reply, _, action = one.partition(":")
+        ids, state = _ids([reply]), _state(form, action)
+    else:
+        ids, state = _ids(form.getlist("ids")), _state(form)
+    if not ids:
+        raise DeskError("Select at least one reply.")
+    code, note = _why(form, state)
+    here = desk(request)
+    seen = {i: v for i, v in _versions(form).items() if i in ids}
+    with _refusals(request, form):
+        decision = await here.run(
+            here.moderation.decide,
+            ids,
+            state,
+            actor=me.name,
+            reason=note,
+            reason_code=code,
+            seen=seen,
+            force=form.get("force") == "1",
+        )
+    return _decided(request, form, decision)
+
+
+async def decide_matching(request: Request) -> Response:
+    """The confirmed "all N matching": decided if the filter still selects N replies."""
+    me = await moderator(request)
+    form = await checked_form(request)
+    here = desk(request)
+    chosen = selection(form)
+    state = _state(form)
+    code, note = _why(form, state)
+    expected = _ids([form.get("expected") or ""])[0]
+    with _refusals(request, form):
+        decision = await here.run(
+            here.moderation.decide_matching,
+            chosen.query(here),
+            state,
+            actor=me.name,
+            reason=note,
+            reason_code=code,
+            expected=expected,
+            force=form.get("force") == "1",
+        )
+    return _decided(request, form, decision)
+
+
+async def undo(request: Request) -> Response:
+    """Undo a decision (``decision``, from the history or the notice after deciding), or
+    the moderator's own latest one (no ``decision``: the ``u`` key)."""
+    me = await moderator(request)
+    form = await checked_form(request)
+    here = desk(request)
+    given = str(form.get("decision") or "")
+    with _refusals(request, form):
+        if given:
+            decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name)
+        else:
+            decision = await here.run(here.moderation.undo_last, me.name)
+    return _decided(request, form, decision)
+
+
+async def _confirm(request: Request, form: FormData) -> Response:
+    here = desk(request)
+    chosen = selection(form)
+    state = _state(form)
+    code, note = _why(form, state)  # refused now rather than after the confirmation
+    count = (await here.run(here.moderation.page, chosen.query(here), limit=1)).total
+    if not count:
+        raise DeskError("No reply matches this filter: nothing to decide.")
+    document = {
+        "action": str(form.get("action")),
+        "state": state.value,
+        "count": count,
+        "filters": chosen.filters,
+        "tab": chosen.tab,
+        "reason": code or "",
+        "note": note or "",
+        "back": chosen.address(),
+    }
+    return await render(request, "confirm.html", document)
+
+
+class _refusals:
+    """The service's refusals as the desk's errors (a 409 names who decided what)."""
+
+    def __init__(self, request: Request, form: FormData) -> None:
+        self.form = form
+        self.zones = desk(request).zone
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        back = _next(self.form.get("back"))
+        if isinstance(error, Refused):
+            said = conflict_document(error, self.zones)
+            if isinstance(error, Overturning):
+                message = N_("A colleague already decided these replies: nothing was decided.")
+                retry = _retry(self.form, error.replies)
+            elif isinstance(error, MatchChanged):
+                message = N_(
+                    "The replies matching this filter changed since you confirmed: nothing was decided."
+                )
+                retry = None
+            else:
+                message = N_("Someone decided these replies since you saw them: nothing was decided.")
+                retry = None
+            comments = said["comments"][:50]
+            raise Conflict(message, kind=said["error"], comments=comments, back=back, retry=retry) from None
+        if isinstance(error, NoSuchReply):
+            raise NotFound("This reply no longer exists (its author may have deleted it).", ids=error.ids)
+        if isinstance(error, NoSuchDecision):
+            raise NotFound("There is no decision left to undo.")
+        if isinstance(error, InvalidRequest):
+            raise DeskError("The moderation rules refuse this request.", reason=str(error)) from None
+
+
+def _retry(form: FormData, replies: list[Comment]) -> dict[str, Any] | None:
+    """What the 409 page sends to overturn a colleague's decision anyway: the same
+    decision, on the versions now seen."""
+    action = str(form.get("action") or "")
+    one = str(form.get("one") or "")
+    if one:
+        action = one.partition(":")[2]
+    if action not in ACTIONS or form.get("scope") == "matching" or form.get("expected"):
+        return None
+    return {
+        "action": action,
+        "reason": str(form.get("reason") or ""),
+        "note": str(form.get("note") or ""),
+        "ids": [c.id for c in replies],
+        "versions": [f"{c.id}:{c.version}" for c in replies],
+    }
+
+
+def _decided(request: Request, form: FormData, decision: Decision) -> Response:
+    if wants_json(request):
+        return JSONResponse(decision_document(decision, desk(request).zone))
+    back = _next(form.get("back"))
+    joiner = "&" if "?" in back else "?"
+    done = f"done={len(decision.comments)}&as={decision.state}&decision={decision.id}"
+    return RedirectResponse(f"{back}{joiner}{done}", status_code=303)

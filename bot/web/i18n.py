@@ -1,0 +1,113 @@
+"""The desk's languages: Quebec French by default, English on request.
+
+Every string of the page goes through gettext (``_`` in the templates and here); the
+catalogues are ``locale/<locale>/LC_MESSAGES/messages.po``, compiled to ``.mo`` files that
+are committed beside them (``python -m bot.web.catalogues`` extracts, updates and compiles
+them; a test fails when a ``.mo`` is behind its ``.po``). The message ids are English: the
+English page needs no catalogue of its own. Dates are written by Babel in the campaign's
+time zone, the way the language writes them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import DateTimePattern, parse_pattern
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+LOCALES = Path(__file__).parent / "locale"
+LANGUAGES = {"fr": "fr_CA", "en": "en_CA"}  # what the page offers, and the locale of each
+DEFAULT = "fr"
+
+
+def N_(message: str) -> str:
+    """Marks a message id for extraction where it is defined; translated where shown."""
+    return message
+
+
+# Before a colon, French puts a no-break space; English puts none (a rule of the language's
+# typography, not a message to translate).
+COLONS = {"fr": "\u00a0: ", "en": ": "}
+
+
+def language_of(asked: str | None) -> str:
+    return asked if asked in LANGUAGES else DEFAULT
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    if language == "en":
+        return NullTranslations()
+    return Translations.load(str(LOCALES), [LANGUAGES[language]], domain="messages")
+
+
+@cache
+def locale(language: str) -> Locale:
+    return Locale.parse(LANGUAGES[language])
+
+
+def when(moment: datetime | None, zone: tzinfo, language: str) -> str:
+    """A date and time as the language writes them, in ``zone`` (2 mai 2012, 14 h 05)."""
+    if moment is None:
+        return ""
+    day, hour = _patterns(language)
+    local = moment.astimezone(zone)
+    return f"{day.apply(local, locale(language))}, {hour.apply(local, locale(language))}"
+
+
+def when_written(iso: str | None, language: str) -> str:
+    """A time a document gives (ISO 8601, in its campaign's zone) as the language writes it."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso)
+    return when(moment, moment.tzinfo or UTC, language)
+
+
+@cache
+def _patterns(language: str) -> tuple[DateTimePattern, DateTimePattern]:
+    """The language's own patterns for a day and a time (CLDR's skeletons yMMMd and Hm),
+    parsed once: a queue page writes a hundred dates."""
+    skeletons = locale(language).datetime_skeletons
+    return parse_pattern(skeletons["yMMMd"]), parse_pattern(skeletons["Hm"])
+
+
+def number(n: int, language: str) -> str:
+    return format_decimal(n, locale=locale(language))
+
+
+# What a state or an event is called on the page (the store's words are English ids).
+REPLY_WORDS = {
+    "pending": N_("to review"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "flagged": N_("flagged"),
+    "collected": N_("collected"),
+    "edited": N_("edited"),
+}
+REASON_WORDS = {  # why a reply is rejected: the service's reason codes, and their names
+    "spam": N_("Spam"),
+    "off_topic": N_("Off topic"),
+    "abusive": N_("Abusive"),
+    "personal_information": N_("Personal information"),
+    "other": N_("Other"),
+}
+PUBLICATION_WORDS = {
+    "planned": N_("planned"),
+    "pending": N_("waiting"),
+    "sending": N_("sending"),
+    "published": N_("published"),
+    "failed": N_("failed"),
+    "unknown": N_("outcome unknown"),
+    "missed": N_("missed"),
+}
+
+
+def word(words: dict[str, str], said: str | None, language: str) -> str:
+    """A state or an event as the page calls it, in ``language``."""
+    if not said:
+        return ""
+    return translations(language).gettext(words.get(said, said))
