@@ -62,6 +62,8 @@ def resolve(
         raise click.UsageError("say what to do: --published, --resend or --skip")
     if url is not None and action != "published":
         raise click.UsageError("--url goes with --published")
+    if url is not None and len(set(keys)) > 1:
+        raise click.UsageError("--url names one post: give one KEY with it")
     if yes and action != "resend":
         raise click.UsageError("--yes goes with --resend")
     if not actor or not actor.strip():
