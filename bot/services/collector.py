@@ -65,7 +65,9 @@ class CollectorTiming:
     recheck_every: int = 20  # polls between two checks of recent replies for edits and deletions
     recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
-    long_poll: float = 25.0  # Telegram getUpdates timeout
+    # Telegram getUpdates timeout: also how long an empty read takes to answer, so what bounds
+    # how soon a send in doubt is told "not sent" (``DoubtTiming.read_within``)
+    long_poll: float = 10.0
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
@@ -488,7 +490,10 @@ class Collector:
         position = f"{source.network}:updates"
         offset = await self.store.run(self.comments.position, position)
         page = await source.updates(offset, self.timing.long_poll)
+        answered = self.clock.now()
         await self.save(source.network, position, page, source)
+        if not page.more:  # what Telegram held when it answered is stored: a send in doubt relies on it
+            await self.store.run(self.comments.note_read, position, answered)
 
 
 def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:
