@@ -80,6 +80,8 @@ def show(document: StatusDocument, zones: Mapping[str, ZoneInfo]) -> None:
         out.append(f"replies: {said or 'none'}")
         for name, where in sorted(positions.items()):
             out.append(f"  {name}: at {where['position']} (updated {where['updated']})")
+    for name, stream in sorted(document["streams"].items()):
+        out.append(f"  stream {name}: {stream['mode']} (since {stream['since']})")
     if any(acknowledgements.values()):
         out.append("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
     if aside["count"]:

@@ -40,6 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.clock import Clock
 from bot.domain import Campaign, Publication, PublicationState
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
+from bot.services.doubts import Doubts, NotSent, Seen
 from bot.store.handle import Store
 from bot.store.ledger import Row, Wire, key_forgotten
 
@@ -126,6 +127,7 @@ class Publisher:
         retry: RetryPolicy | None = None,
         redact: Redact = lambda text: text,
         on_outcome: Callable[[], Awaitable[None]] | None = None,
+        doubts: Doubts | None = None,
     ) -> None:
         self._store = store
         self._ledger = store.ledger
@@ -137,6 +139,7 @@ class Publisher:
         )
         self._redact = redact
         self._on_outcome = on_outcome
+        self._doubts = doubts  # settles a send in doubt by looking, where that can be seen
         self._publications: dict[str, Publication] = {}
         self._resends: set[str] = set()  # a person asked to send these again: past their grace
         self._graces: dict[str, timedelta] = {}  # by campaign
@@ -339,7 +342,7 @@ class Publisher:
                 with attempt:
                     if self._stopping:  # woken from a retry wait by a stop: do not start another
                         raise TemporaryError("not sent: the bot was stopping")
-                    receipt = await self._attempt(sender, publication, send)
+                    receipt = await self._attempt_or_look(sender, publication, send)
         except _NotOurs:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
@@ -379,6 +382,30 @@ class Publisher:
             await self._finish(
                 key, PublicationState.PUBLISHED, remote_id=receipt.remote_id, remote_url=receipt.url
             )
+
+    async def _attempt_or_look(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:
+        """One call of the sender; if its outcome is unknown, look whether it was published
+        (``Doubts``): seen, its receipt; not seen where it would be, a TemporaryError (sent
+        again, within its grace); else the OutcomeUnknown as it is."""
+        since = self._clock.now()
+        try:
+            return await self._attempt(sender, publication, send)
+        except OutcomeUnknown as error:
+            if self._doubts is None:
+                raise
+            doubt = self._redact(str(error))
+            key = publication.key
+            log.warning("%s: in doubt (%s); looking for its copy in the discussion group", key, doubt)
+            found = await self._doubts.settle(publication, since)
+            if isinstance(found, Seen):
+                log.info("%s: its copy appeared in the discussion group: it was published", key)
+                return found.receipt
+            if isinstance(found, NotSent):
+                raise TemporaryError(
+                    f"in doubt ({doubt}), but no copy appeared in the discussion group within "
+                    f"{found.waited:.0f} s, where every post of the channel appears: it was not published"
+                ) from None
+            raise
 
     async def _attempt(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:
         """One call of the sender. A stop while it has nothing on the wire (it waits for a
