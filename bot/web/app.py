@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
@@ -71,6 +72,7 @@ def routes() -> list[Route | Mount]:
         Route("/decide", decisions.decide, methods=["POST"]),
         Route("/decide/matching", decisions.decide_matching, methods=["POST"]),
         Route("/undo", decisions.undo, methods=["POST"]),
+        Route("/decisions", decisions.decisions_page),
         Route("/replies/{reply_id:int}", replies.reply_page),
         Route("/authors/{network}/{handle:path}", replies.author_page),
         Route("/export", exports.export_page),
@@ -89,6 +91,7 @@ def create_app(
     *,
     demo_login: tuple[str, str] | None = None,
     hasher: PasswordHasher | None = None,
+    verify: Callable[..., Awaitable[Any]] | None = None,
 ) -> ASGIApp:
     known = list(campaigns)
     by_slug = {c.slug: c for c in known}
@@ -109,6 +112,7 @@ def create_app(
         campaigns={c.slug: c for c in known},
         publications={p.key: p for c in known for p in c.publications},
         demo_login=demo_login,
+        verify=verify,
     )
     app = Starlette(
         routes=routes(),
