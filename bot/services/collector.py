@@ -56,6 +56,7 @@ class Feeds:
     feeds: tuple[Feed, ...]
     first_retry: float  # seconds before a failing feed is read again, doubling to the longest back-off
     then: str = "next round in"
+    longest: float | None = None  # its own longest back-off (None: ``CollectorTiming.longest_backoff``)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CollectorTiming:
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
+    telegram_backoff: float = 30.0  # the Telegram collector's longest back-off
     stream_wait: float = 2.0  # seconds the stream feed waits for events before the other feeds' turn
     stream_backstop: float = 300.0  # seconds between two REST readings of a feed whose stream is up
     # The recheck of stored replies for edits and deletions that no stream reported: each
@@ -211,7 +213,7 @@ class Collector:
         them all (it is the account's) for what the network asks. Nothing a feed raises
         ends the loop."""
         longest = self.timing.longest_backoff
-        backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
+        backoffs = {feed.name: Backoff(feeds.first_retry, feeds.longest or longest) for feed in feeds.feeds}
         holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
         due = dict.fromkeys(backoffs, self.clock.now())
         while not stop.is_set():
@@ -254,7 +256,7 @@ class Collector:
             raise
         except PermanentError as error:
             log.error("%s: %s", feeds.label, error)
-            return self.timing.longest_backoff
+            return feeds.longest or self.timing.longest_backoff
         except ChannelError as error:
             wait = backoff.failed()
             log.warning("%s: %s; %s %.0f s", feeds.label, error, feeds.then, wait)
@@ -478,9 +480,17 @@ class Collector:
     # -- Telegram --------------------------------------------------------------------------
 
     def telegram_feeds(self, source: TelegramSource) -> Feeds:
-        """The updates, read again as soon as a page is stored: the long poll is the wait."""
+        """The updates, read again as soon as a page is stored: the long poll is the wait.
+        A failing read waits at most ``telegram_backoff``: replies are due within seconds, and
+        Telegram has no rate limit on getUpdates to spare."""
         feed = Feed(f"{source.network}:updates", partial(self._read_updates, source), 0.0)
-        return Feeds(f"{source.network} collector", (feed,), first_retry=1.0, then="trying again in")
+        return Feeds(
+            f"{source.network} collector",
+            (feed,),
+            first_retry=1.0,
+            then="trying again in",
+            longest=self.timing.telegram_backoff,
+        )
 
     async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
         await self.follow(self.telegram_feeds(source), lock, stop)
