@@ -18,6 +18,7 @@ from bot.domain import Campaign
 from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.problems import Problem
 from bot.services.alerts import Alerts
+from bot.services.doubts import Doubts
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.services.runner import Runner
 from bot.services.timers import SchedulerTimers, SimulatedTimers
@@ -221,7 +222,10 @@ async def serve(
         notify = alerts(settings, senders)
         alert = Alerts(store, clock, notify).flush if notify is not None else None
         redact = redactor(settings.secrets())
-        publisher = Publisher(store, senders, clock, retry=retry, redact=redact, on_outcome=alert)
+        doubts = Doubts(store, clock)
+        publisher = Publisher(
+            store, senders, clock, retry=retry, redact=redact, on_outcome=alert, doubts=doubts
+        )
         recovered = await store.run(ledger.recover, clock.now())
         for row in recovered:
             log.warning("%s: left in the middle of a send by a stopped process: now %s", row.key, row.state)
@@ -427,9 +431,11 @@ async def settle(
             senders = await _started(settings, networks)
         notify, extra = await _notifier(settings, senders, say)
         senders.update(extra)
-        rows = {
-            r.key: r for r in ledger.resolve(keys, action, clock.now(), actor=actor, reason=reason, url=link)
-        }
+        remote_id = _remote_id(ledger, keys, link)
+        settled = ledger.resolve(
+            keys, action, clock.now(), actor=actor, reason=reason, url=link, remote_id=remote_id
+        )
+        rows = {r.key: r for r in settled}
         if action is Resolution.RESEND:
             rows = await _send_again(url, senders, clock, campaigns, keys, ledger, say)
         for key in keys:
@@ -443,6 +449,17 @@ async def settle(
     finally:
         for sender in senders.values():
             await sender.close()
+
+
+def _remote_id(ledger: Ledger, keys: list[str], link: str | None) -> str | None:
+    """The remote id a Mastodon post's link names, so that the replies under a post marked
+    published are collected (a Telegram link names the chat by its username, not its id)."""
+    from bot.networks.mastodon import status_id
+
+    if link is None or len(keys) != 1:
+        return None
+    row = ledger.rows(keys).get(keys[0])
+    return status_id(link) if row is not None and row.network == "mastodon" else None
 
 
 async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
@@ -494,3 +511,29 @@ async def _send_again(
     except StoreBusy:  # another relais run holds this SQLite store: it sends them
         say("relais run is running on this store: it sends them within a few seconds…")
         return await wait_for_outcome(ledger, clock, keys)
+
+
+async def verify_export(
+    settings: Settings, url: str, comments: list[Any], progress: Callable[[int, int], None]
+) -> Any:
+    """``bot.services.export.verify`` with the Mastodon reader the settings give: the replies
+    of ``comments`` still there, after the gone ones left the store. Raises ``SetupError``
+    when some need looking up and there is no Mastodon account to do it with."""
+    from bot.domain import Network
+    from bot.services.export import NotVerified, Verified, verify
+
+    if not any(c.network == Network.MASTODON for c in comments):
+        return Verified(list(comments), checked=0, removed=0)
+    source = adapter(Network.MASTODON).reader(settings)
+    if source is None:
+        raise SetupError(
+            "the export holds Mastodon replies, which are looked up again before an export, but "
+            "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with --no-verify"
+        )
+    try:
+        with Store.open(url) as store:
+            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
+    except NotVerified as error:
+        raise SetupError(str(error)) from None
+    finally:
+        await source.close()

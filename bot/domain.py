@@ -203,3 +203,7 @@ class ForwardLink:
     remote_id: str  # the copy: "<group id>:<message id>"
     original: str  # the post: "<channel id>:<message id>" (the receipt of the publication)
     network: str
+    # What the copy says (``bot.networks.telegram.fingerprint``) and when it was posted: not
+    # what a link is (it is equal to the same link read without them).
+    fingerprint: str | None = field(default=None, compare=False)
+    posted_at: datetime | None = field(default=None, compare=False)  # aware

@@ -7,23 +7,33 @@ So the redaction is applied to each record as it is created (whatever handler re
 it: ours, pytest's ``caplog``, any other), again by a filter on our handler, and once more
 to the final formatted line, by the ``Redactor`` (``bot.redact``) ``configure_logging``
 returns, which the publisher also applies to the error messages it stores.
+
+Two formats: text, one line a record, its time with the offset of the machine's zone; and
+JSON (``RELAIS_LOG_FORMAT=json``), one object a line for journald and log shippers, with the
+fields a record carries in ``extra`` (``FIELDS``: a publication's key, outcome and link).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TextIO
 
 from bot import networks
 from bot.redact import Redactor
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-# Libraries that are chatty below WARNING, some of them with secrets in what they say; and
-# those of each network's adapter, which its profile names (``quiet_libraries``).
-QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "hpack")
+FORMATS = ("text", "json")
+# Libraries that are chatty below WARNING, some of them with secrets in what they say (and
+# those of each network's adapter, which its profile names: ``quiet_loggers``):
+# alembic says eleven lines at every start (the store says what it migrated itself),
+# watchfiles one at every reload.
+QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "hpack", "alembic", "watchfiles", "PIL", "asyncio")
+# What a record may carry in ``extra`` for the JSON format (never a reply's text or author).
+FIELDS = ("publication", "outcome", "url")
 
 
 def quiet_libraries() -> tuple[str, ...]:
@@ -76,15 +86,52 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def timestamp(record: logging.LogRecord, sep: str = " ") -> str:
+    """When the record was made, in the machine's zone, to the millisecond, with its offset."""
+    return datetime.fromtimestamp(record.created).astimezone().isoformat(sep, "milliseconds")
+
+
 class RedactingFormatter(logging.Formatter):
     """Redacts the final line, whatever fields the format uses."""
 
     def __init__(self, redact: Redactor) -> None:
-        super().__init__(FORMAT, DATE_FORMAT)
+        super().__init__(FORMAT)
         self.redact = redact
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return timestamp(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the ``FIELDS`` the record
+    carries, the traceback as ``exception`` (and ``stack``); every string redacted."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact = self.redact
+        document: dict[str, object] = {
+            "time": timestamp(record, "T"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                document[name] = redact(str(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            document["exception"] = redact(record.exc_text)
+        if record.stack_info:
+            document["stack"] = redact(record.stack_info)
+        return redact(json.dumps(document, ensure_ascii=False))
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -112,9 +159,10 @@ def _redacting_factory(previous: Any, redact: Redactor) -> Any:
     return factory
 
 
-def configure_logging(secrets: Iterable[str], level: str = "INFO") -> Redactor:
-    """Log to stderr at ``level``, with ``secrets`` (and token shapes) redacted everywhere;
-    returns the redactor, for other text bound for a log or a message.
+def configure_logging(secrets: Iterable[str], level: str = "INFO", fmt: str = "text") -> Redactor:
+    """Log to stderr at ``level`` in ``fmt`` (``text`` or ``json``), with ``secrets`` (and
+    token shapes) redacted everywhere; returns the redactor, for other text bound for a log
+    or a message.
 
     Calling it again replaces the secrets and the level; it never adds a second handler.
     The secrets live in the record factory, our handler and its formatter (logging's own
@@ -127,12 +175,14 @@ def configure_logging(secrets: Iterable[str], level: str = "INFO") -> Redactor:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}: use text or json")
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(handler)
         handler.close()
     handler = _StderrHandler()
-    handler.setFormatter(RedactingFormatter(redact))
+    handler.setFormatter(JsonFormatter(redact) if fmt == "json" else RedactingFormatter(redact))
     handler.addFilter(RedactingFilter(redact))
     root.addHandler(handler)
     root.setLevel(numeric)

@@ -9,7 +9,7 @@ reader built from the settings, its collecting loop, where its alerts go.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,6 +91,34 @@ class Page:
     more: bool = False
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """What one of a network's streams said: items to store, that it (re)connected (what it
+    missed is to be read from the stored position), or that it is down (``polling``: the
+    collector polls instead until it connects again)."""
+
+    stream: str  # "mentions", or a hashtag (lowercase, without "#")
+    items: tuple[Reply | Removal, ...] = ()
+    connected: bool = False
+    down: str | None = None  # why it is down
+    polling: bool = False
+
+
+class Streams(Protocol):
+    """A network's live streams, of which the collector reads what they carry."""
+
+    def follow(self, tags: Collection[str]) -> None:
+        """Stream the mentions and each of ``tags`` from now on; close the others."""
+        ...
+
+    async def next(self, timeout: float) -> list[StreamEvent]:
+        """What the streams said since the last call; waits up to ``timeout`` seconds for
+        something, [] when nothing came."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class MastodonSource(Protocol):
     """Where the Mastodon collector reads replies (implemented by the Mastodon adapter)."""
 
@@ -110,8 +138,19 @@ class MastodonSource(Protocol):
         """Every reply under one of our statuses (its context's descendants)."""
         ...
 
-    async def lookup(self, remote_id: str) -> Reply | Removal:
-        """A status as it is now: edited (``edited_at`` set) or deleted (``Removal``)."""
+    async def lookup(self, remote_id: str, *, ask_origin: bool = False) -> Reply | Removal:
+        """A status as it is now: edited (``edited_at`` set) or deleted (``Removal``). With
+        ``ask_origin``, a remote status the instance still shows is looked up at its origin
+        too (its deletion may never have reached the instance)."""
+        ...
+
+    def rate_budget(self) -> tuple[int, float] | None:
+        """The requests left in the account's rate-limit window and the seconds until it
+        starts again, as the last answer said (None before any)."""
+        ...
+
+    async def streams(self) -> Streams | None:
+        """The account's streams, or None where there are none to read."""
         ...
 
     async def acknowledge(self, remote_id: str) -> None:

@@ -97,6 +97,7 @@ class Settings(_Networks, _Files, BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line, for journald and log shippers
     poll_seconds: float = 30.0  # between two readings of a network's replies, where it is polled
     moderator: str | None = None  # who decides, for `relais comments` (never the login name)
     web_behind_proxy: bool = False  # relais web: trust the proxy's X-Forwarded-Proto (HTTPS)
@@ -112,6 +113,14 @@ class Settings(_Networks, _Files, BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"give {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
         return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> str:
+        given = str(value).lower()
+        if given not in ("text", "json"):
+            raise ValueError("give text (one line a record) or json (one JSON object a line)")
+        return given
 
     @field_validator("poll_seconds", mode="before")
     @classmethod

@@ -72,7 +72,7 @@ def test_plan_table_lists_every_publication() -> None:
     result = relais("plan")
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("36 publications")
-    assert "2012-05-02 13:30 EDT" in result.stdout
+    assert "2012-05-02 13:30-04:00" in result.stdout
 
 
 def test_rehearsal_prints_the_campaign_in_order() -> None:

@@ -42,6 +42,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         deployment = Deployment(tmp_path, telegram, mastodon, f"sqlite:///{tmp_path / 'relais.db'}")
         telegram.add_chat(GROUP_ID, "supergroup", title="Discussion", linked_chat_id=CHAT_ID)
         deployment.extra_env["RELAIS_POLL_SECONDS"] = "0.2"
+        # These follow polling's rounds; the streams are tests/test_mastodon_stream.py's.
+        deployment.extra_env["RELAIS_MASTODON_STREAMING"] = "false"
         yield deployment
 
 

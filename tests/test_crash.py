@@ -56,7 +56,7 @@ def test_sigkill_at_random_points_never_doubles_or_loses_a_publication(
         else:  # kill during start-up, migrations or recovery
             with contextlib.suppress(AssertionError):
                 bot.wait_for_line(
-                    "running;" if rng.random() < 0.5 else "alembic", timeout=rng.uniform(0.2, 2)
+                    "running;" if rng.random() < 0.5 else "migrated", timeout=rng.uniform(0.2, 2)
                 )
         bot.stop(signal.SIGKILL)
         assert bot.process.returncode == -signal.SIGKILL, f"round {round_} (seed {seed}): {bot.log}"

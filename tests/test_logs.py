@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.logs import RedactingFilter, configure_logging, quiet_libraries, redactor
+from bot.store import database
+from tests.fakes.mastodon_api import FakeMastodon
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
+from tests.harness import MASTODON_TOKEN, Deployment
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # a real token's shape
 SECRET = "mastodon-access-token-42"
-LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<message>.*)$")
 
 
 @pytest.fixture(autouse=True)
@@ -226,3 +234,117 @@ def test_library_loggers_are_quiet_by_default(capsys: pytest.CaptureFixture[str]
 def test_an_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         configure_logging([], level="LOUD")
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown log format 'xml': use text or json"):
+        configure_logging([], fmt="xml")
+
+
+@pytest.fixture
+def montreal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's zone is Montréal's (the process's TZ), then what it was."""
+    monkeypatch.setenv("TZ", "America/Montreal")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+WINTER = datetime(2026, 12, 1, 17, 5, 9, 250000, tzinfo=UTC).timestamp()
+SUMMER = datetime(2026, 7, 1, 17, 5, 9, 250000, tzinfo=UTC).timestamp()
+
+
+def test_text_lines_carry_the_time_with_its_offset(montreal: None, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging([])
+    (handler,) = our_handlers()
+    for created in (WINTER, SUMMER):
+        record = logging.LogRecord("bot", logging.INFO, __file__, 1, "running", None, None)
+        record.created = created
+        handler.handle(record)
+    assert capsys.readouterr().err.splitlines() == [
+        "2026-12-01 12:05:09.250-05:00 INFO bot: running",
+        "2026-07-01 13:05:09.250-04:00 INFO bot: running",
+    ]
+
+
+def test_json_is_one_object_a_line_with_the_outcome_fields_and_nothing_secret(
+    montreal: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging([SECRET], fmt="json")
+    log = logging.getLogger("bot.services.publisher")
+    log.info("%s: published %s", "c/a/tg", "https://t.me/GautrinWeb2/7",
+             extra={"publication": "c/a/tg", "outcome": "published", "url": "https://t.me/GautrinWeb2/7"})
+    try:
+        raise RuntimeError(f"token {TOKEN} and {SECRET}\nsecond line")
+    except RuntimeError:
+        log.exception("c/b/masto: unexpected error, marked unknown",
+                      extra={"publication": "c/b/masto", "outcome": "unknown", "url": f"x?{SECRET}"})
+
+    first, second = capsys.readouterr().err.splitlines()  # a traceback stays inside its line
+    published = json.loads(first)
+    assert published.pop("time").endswith("-05:00")
+    assert published == {
+        "level": "INFO",
+        "logger": "bot.services.publisher",
+        "message": "c/a/tg: published https://t.me/GautrinWeb2/7",
+        "publication": "c/a/tg",
+        "outcome": "published",
+        "url": "https://t.me/GautrinWeb2/7",
+    }
+    failed = json.loads(second)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-05:00", failed["time"])
+    assert (failed["level"], failed["outcome"], failed["url"]) == ("ERROR", "unknown", "x?[redacted]")
+    assert failed["exception"].endswith("RuntimeError: token [redacted] and [redacted]\nsecond line")
+    assert TOKEN not in second
+    assert SECRET not in second
+
+
+def test_libraries_that_spoke_at_every_start_are_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging([], level="DEBUG")
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+    logging.getLogger("watchfiles.main").info("1 change detected")
+    logging.getLogger("urllib3.connectionpool").debug("Starting new HTTPS connection (1): mastodon.example:443")
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    with FakeTelegram() as telegram, FakeMastodon(token=MASTODON_TOKEN) as mastodon:
+        yield Deployment(tmp_path, telegram, mastodon, f"sqlite:///{tmp_path / 'relais.db'}")
+
+
+def test_a_run_logs_json_for_journald_one_line_per_outcome_and_no_reply(deployment: Deployment) -> None:
+    """At DEBUG, in JSON: every line an object (a campaign file's problems too); the store's migration in one line instead of
+    Alembic's eleven; a line per publication with its key and link; a reply collected
+    without its text or its author's name in any line."""
+    telegram, mastodon = deployment.telegram, deployment.mastodon
+    deployment.extra_env.update(RELAIS_LOG_FORMAT="json", RELAIS_LOG_LEVEL="DEBUG", RELAIS_POLL_SECONDS="0.2")
+    mastodon.fail(path="/api/v1/statuses", status=422, method="POST", body='{"error": "Validation failed"}')
+    now = datetime.now(UTC)
+    deployment.campaign([("a", now - timedelta(seconds=1))], to="masto", name="m")
+    deployment.campaign([("b", now - timedelta(seconds=1))], to="tg", name="t")
+    mastodon.update_account("alice@example.org", display_name="Alice Tremblay-Secret")
+    mastodon.add_remote_status("alice@example.org", "<p>Texte confidentiel #gautrinweb2</p>")
+    (deployment.root / "schedules" / "casse.yaml").write_text("campaign: [\n", encoding="utf-8")
+    bot = deployment.start()
+    telegram.wait_for(lambda tg: len(tg.sent) == 1, timeout=20)
+    bot.wait_for_line('"outcome": "failed"')
+    bot.wait_for_line("1 new replies")
+    assert bot.stop() == 0, bot.log
+
+    records = [json.loads(line) for line in bot.lines if line]
+    problems = [r["message"] for r in records if r["logger"] == "bot.campaigns"]
+    assert problems == [
+        "schedules/casse.yaml:1:11: this list is never closed: add ']' after its last item",
+        "1 problem: the campaigns above are not run until fixed; 2 campaign(s) run.",
+    ]
+    assert {r["level"] for r in records} >= {"DEBUG", "INFO", "ERROR"}
+    assert not [r for r in records if r["logger"].split(".")[0] in {"alembic", "watchfiles", "urllib3"}]
+    migrated = [r["message"] for r in records if r["logger"] == "bot.store.database"]
+    (head,) = database._heads() or ()
+    assert migrated == [f"store {deployment.root / 'relais.db'} migrated from nothing (a new store) to {head}"]
+    outcomes = {r["publication"]: (r["outcome"], r.get("url")) for r in records if "outcome" in r}
+    assert outcomes == {"m/a/masto": ("failed", None), "t/b/tg": ("published", "https://t.me/GautrinWeb2/1")}
+    for secret in ("confidentiel", "Alice", "Tremblay", DEFAULT_TOKEN.split(":")[1], MASTODON_TOKEN):
+        assert secret not in bot.log

@@ -27,11 +27,11 @@ posts:
         env={"PATH": "/usr/bin:/bin", "HOME": str(project.root)},
     )
     assert result.returncode == 0, result.stderr
-    # (what rich's Table printed, the padding at the end of each line aside)
+    # Piped: every column, the local time with its offset, nothing padded at the end of a line.
     assert result.stdout.splitlines() == [
-        "local time            UTC               campaign  publication  channel  state     length  text",
-        "2030-05-02 09:00 EDT  2030-05-02 13:00  essai     court        masto    pending   20/500  Bonjour #gautrinweb2",
-        "2030-05-02 10:30 EDT  2030-05-02 14:30  essai     long         masto    pending   82/500  Un texte 日本語の文字は二つの幅 bien plus long que la colon…",
-        "2030-05-02 10:30 EDT  2030-05-02 14:30  essai     long         tg       pending  82/4096  <b>Un texte</b> 日本語の文字は二つの幅 bien plus long que l…",
+        "local time              UTC               campaign  publication  channel  state     length  text",
+        "2030-05-02 09:00-04:00  2030-05-02 13:00  essai     court        masto    pending   20/500  Bonjour #gautrinweb2",
+        "2030-05-02 10:30-04:00  2030-05-02 14:30  essai     long         masto    pending   82/500  Un texte 日本語の文字は二つの幅 bien plus long que la colon…",
+        "2030-05-02 10:30-04:00  2030-05-02 14:30  essai     long         tg       pending  82/4096  <b>Un texte</b> 日本語の文字は二つの幅 bien plus long que l…",
         "3 publications",
     ]

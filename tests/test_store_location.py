@@ -122,9 +122,10 @@ def test_commands_name_the_store_without_touching_their_json(
 
     listed = relais("comments", "list", "--format", "json", cwd=elsewhere, RELAIS_STATE_DIR=state)
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == {"comments": []}
+    document = json.loads(listed.stdout)
+    assert (document["comments"], document["shown"], document["total"]) == ([], 0, 0)
     assert listed.stderr == f"store: {store}\n"
-    exported = relais("export", "--format", "json", "-o", "out.json", cwd=elsewhere, RELAIS_STATE_DIR=state)
+    exported = relais("export", "--format", "json", "--no-verify", "-o", "out.json", cwd=elsewhere, RELAIS_STATE_DIR=state)
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout == f"0 replies from {store} written to out.json\n"
 

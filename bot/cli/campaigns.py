@@ -30,8 +30,10 @@ def load(
     keep_going: bool = False,
     strict: bool | None = None,
     now: datetime | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> list[Campaign]:
-    """Load the campaigns, or exit 2 after printing every problem on stderr.
+    """Load the campaigns, or exit 2 after printing every problem on stderr (or giving it to
+    ``say``: ``relais run`` logs them, so that JSON logs stay one object a line).
 
     Warnings are printed and do not stop anything, unless ``strict`` (``--strict``; None
     for a command without it). With ``now``, a publication already past that the store
@@ -40,6 +42,8 @@ def load(
     validates."""
     from bot.core.campaigns import load_campaigns
 
+    if say is None:
+        say = partial(click.echo, err=True)
     given = settings(ctx)
     result = load_campaigns(list(paths) or [given.schedules_dir], given.messages_dir, now=now)
     if result.overdue:
@@ -47,22 +51,21 @@ def load(
         states = recorded_states(ctx, keys)
         result.forget_settled({key for key, state in states.items() if state != PublicationState.PENDING})
     for problem in result.problems:
-        click.echo(str(problem), err=True)
+        say(str(problem))
     errors, warnings = len(result.errors), len(result.warnings)
     if not errors and not (strict and warnings):
         if warnings and strict is not None:
-            click.echo(f"{count(warnings, 'warning')} (--strict makes warnings errors).", err=True)
+            say(f"{count(warnings, 'warning')} (--strict makes warnings errors).")
         return result.campaigns
     if keep_going and result.campaigns:
-        click.echo(
+        say(
             f"{count(errors, 'problem')}: the campaigns above are not run until fixed; "
-            f"{len(result.campaigns)} campaign(s) run.",
-            err=True,
+            f"{len(result.campaigns)} campaign(s) run."
         )
         return result.campaigns
     found = [count(errors, "problem")] if errors else []
     found += [count(warnings, "warning") + (" (fatal with --strict)" if strict else "")] if warnings else []
-    click.echo(f"{' and '.join(found)} found.", err=True)
+    say(f"{' and '.join(found)} found.")
     sys.exit(EXIT_INVALID)
 
 
@@ -165,31 +168,31 @@ def plan(ctx: click.Context, fmt: str, strict: bool, paths: tuple[Path, ...]) ->
     plan_table(publications, states)
 
 
-PLAN_COLUMNS = ("local time", "UTC", "campaign", "publication", "channel", "state", "length", "text")
-# How each column looks at a terminal (None: plain).
-PLAN_STYLES: tuple[Callable[[str], str] | None, ...] = (
-    None,
-    partial(click.style, dim=True),
-    None,
-    partial(click.style, fg="green"),
-    partial(click.style, fg="cyan"),
-    None,
-    None,
-    None,
-)
 PLAN_TEXT = 60  # the text column's width at most, in terminal cells
 
 
 def plan_table(publications: list[Publication], states: dict[str, PublicationState]) -> None:
-    """The plan as a table, one publication a line, the text cut to fit. Written here
-    rather than with rich's Table, which took 12 s to lay out 10,000 publications."""
-    import shutil
+    """The plan as a table, one publication a line, fitted to the terminal: the time in the
+    campaign's zone with its offset, the channel, the state and the length are kept; the
+    text is cut to fit, then left out, with the UTC time and the campaign (said once below
+    when there is only one)."""
+    from bot.cli import layout
 
-    from rich.cells import cell_len, set_cell_size
-
+    width = layout.terminal_width()
+    campaigns = sorted({p.campaign for p in publications})
+    columns = [
+        layout.Column("local time"),
+        layout.Column("UTC", style=partial(click.style, dim=True)),
+        layout.Column("campaign"),
+        layout.Column("publication", style=partial(click.style, fg="green")),
+        layout.Column("channel", style=partial(click.style, fg="cyan")),
+        layout.Column("state"),
+        layout.Column("length", right=True),
+        layout.Column("text", most=PLAN_TEXT),
+    ]
     rows = [
         (
-            p.local_at.strftime("%Y-%m-%d %H:%M %Z"),
+            layout.local_time(p.local_at),
             p.at.strftime("%Y-%m-%d %H:%M"),
             p.campaign,
             p.id,
@@ -200,26 +203,11 @@ def plan_table(publications: list[Publication], states: dict[str, PublicationSta
         )
         for p in publications
     ]
-    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(PLAN_COLUMNS[:-1])]
-    terminal = sys.stdout.isatty()
-    room = shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths) if terminal else PLAN_TEXT
-    text_width = max(10, min(PLAN_TEXT, room))
-
-    def line(cells: Sequence[str], header: bool = False) -> str:
-        *fixed, text = cells
-        if cell_len(text) > text_width:
-            text = set_cell_size(text, text_width - 1) + "…"
-        parts = [
-            cell.rjust(width) if i == 6 else cell.ljust(width)  # (the length, to the right)
-            for i, (cell, width) in enumerate(zip(fixed, widths, strict=True))
-        ]
-        parts.append(text)
-        if terminal:
-            parts = [
-                click.style(part, bold=True) if header else style(part) if style else part
-                for part, style in zip(parts, PLAN_STYLES, strict=True)
-            ]
-        return "  ".join(parts).rstrip()
-
-    click.echo("\n".join([line(PLAN_COLUMNS, header=True), *(line(row) for row in rows)]))
-    click.echo(f"{len(publications)} publications")
+    one = len(campaigns) == 1 and width is not None
+    steps: list[layout.Step] = [
+        layout.Shrink("text", 30), layout.Drop("UTC"), layout.Shrink("text", 12), layout.Drop("text"),
+        layout.Drop("campaign"), layout.Shrink("publication", 16), layout.Shrink("channel", 12),
+    ]
+    lines = layout.table(columns, rows, width, steps, hide={"campaign"} if one else ())
+    lines.append(f"{len(publications)} publications" + (f" of {campaigns[0]}" if one else ""))
+    layout.show(lines)

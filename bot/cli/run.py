@@ -61,8 +61,12 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
     from bot.store import StoreLocationError
     from bot.store.database import StoreError
 
-    configure_logging(given.secrets(), given.log_level)
-    campaigns = load(ctx, [], keep_going=start is None)
+    configure_logging(given.secrets(), given.log_level, given.log_format)
+    # In JSON, what the campaign files say is logged too: one object a line for journald.
+    import logging
+
+    say = logging.getLogger("bot.campaigns").warning if given.log_format == "json" else None
+    campaigns = load(ctx, [], keep_going=start is None, say=say)
     if start is not None:
         rehearse(given, campaigns, start, speed)
         return

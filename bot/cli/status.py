@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import echo_json, open_store, store_location
+from bot.cli.common import echo_json, open_store, settings, store_location
 from bot.domain import PublicationState
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from zoneinfo import ZoneInfo
+
     from bot.services.documents import BotDocument, StatusDocument, StatusRow
 
 
@@ -38,54 +42,58 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
     if fmt == "json":
         echo_json(document)
     else:
-        show(document)
+        from bot.core.zones import campaign_zones
+
+        show(document, campaign_zones(settings(ctx).schedules_dir))
 
 
-def show(document: StatusDocument) -> None:
-    """The status for a person: tables of what was done and what is next, then the replies,
-    the collectors, the acknowledgements and what the store set aside."""
+def show(document: StatusDocument, zones: Mapping[str, ZoneInfo]) -> None:
+    """The status for a person: tables of what was done and what is next (times in each
+    campaign's zone), then the replies, the collectors, the acknowledgements and what the
+    store set aside; through a pager when it is longer than the terminal."""
+    from bot.cli import layout
+
     replies, positions = document["replies"], document["collectors"]
     acknowledgements, aside = document["acknowledgements"], document["set_aside"]
-    click.echo(f"store: {document['store']}")
-    for line in bot_lines(document["bot"]):
-        click.echo(f"bot: {line}")
-    tables(document["counts"], document["publications"], document["next"])
+    out = [f"store: {document['store']}"]
+    out += [f"bot: {line}" for line in bot_lines(document["bot"])]
+    width = layout.terminal_width()
+    out += tables(document["counts"], document["publications"], document["next"], zones, width)
     to_settle = [r for r in document["publications"] if r["command"]]
     if to_settle:
-        click.echo()
-        click.echo("to settle (each needs a person):")
-        for r in to_settle:
-            click.echo(f"  {r['state']}: {r['command']}")
+        out += ["", "to settle (each needs a person):"]
+        out += [f"  {r['state']}: {r['command']}" for r in to_settle]
     settled = [r for r in document["publications"] if r["settled"]]
     if settled:
-        click.echo()
-        click.echo("settled by a person:")
+        out += ["", "settled by a person:"]
         for r in settled:
             s = r["settled"]
             assert s is not None
             why = f": {s['reason']}" if s["reason"] else ""
-            click.echo(
+            out.append(
                 f"  {r['campaign']}/{r['id']}/{r['channel']} ({s['was']}): {s['action']} by {s['by']}, "
                 f"{_when(s['at'])}{why} — now {r['state']}"
             )
     if positions or replies:
-        click.echo()
-        click.echo(
-            "replies: " + (", ".join(f"{n} {state}" for state, n in sorted(replies.items())) or "none")
-        )
+        out.append("")
+        said = ", ".join(f"{n} {state}" for state, n in sorted(replies.items()))
+        out.append(f"replies: {said or 'none'}")
         for name, where in sorted(positions.items()):
-            click.echo(f"  {name}: at {where['position']} (updated {where['updated']})")
+            out.append(f"  {name}: at {where['position']} (updated {where['updated']})")
+    for name, stream in sorted(document["streams"].items()):
+        out.append(f"  stream {name}: {stream['mode']} (since {stream['since']})")
     if any(acknowledgements.values()):
-        click.echo("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
+        out.append("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
     if aside["count"]:
-        click.echo()
-        click.echo(
+        out.append("")
+        out.append(
             f"set aside: {aside['count']} item(s) the store refused, left out of the comments "
             "(by id: relais status --format json)"
         )
         for item in aside["latest"][:5]:
             read = f"{item['network']} {item['remote_id']}, read at {item['from']}"
-            click.echo(f"  {read}: {item['error']} ({item['at']})")
+            out.append(f"  {read}: {printable(item['error'])} ({item['at']})")
+    layout.show(out)
 
 
 def bot_lines(bot: BotDocument) -> list[str]:
@@ -120,36 +128,56 @@ def _ago(seconds: float) -> str:
     return f"{whole // 86400} days"
 
 
-def tables(counts: dict[str, int], done: list[StatusRow], pending: list[StatusRow]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+STATE_COLOURS = {"failed": "red", "unknown": "yellow", "missed": "magenta"}
 
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 200
-    console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing recorded yet")
-    for title, rows, last in (
-        ("Done", done, "result"),
-        ("Next", pending, ""),
-    ):
+
+def tables(
+    counts: dict[str, int],
+    done: list[StatusRow],
+    pending: list[StatusRow],
+    zones: Mapping[str, ZoneInfo],
+    width: int | None,
+) -> list[str]:
+    """What was done (with the link of each post, whole, or why it was not published) and
+    what is next, fitted to ``width`` (None: piped)."""
+    from bot.cli import layout
+
+    lines = [", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing recorded yet"]
+    campaigns = {r["campaign"] for r in done + pending}
+    one = len(campaigns) == 1 and width is not None  # said once, below the tables
+    steps: list[layout.Step] = [
+        layout.Drop("campaign"), layout.Shrink("publication", 16), layout.Shrink("channel", 12)
+    ]
+    for title, rows, with_result in (("Done", done, True), ("Next", pending, False)):
         if not rows:
             continue
-        table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
-        for column in ("due (UTC)", "campaign", "publication", "channel", "state", last):
-            table.add_column(column, overflow="fold")
+        columns = [
+            layout.Column("due"),
+            layout.Column("campaign"),
+            layout.Column("publication", style=partial(click.style, fg="green")),
+            layout.Column("channel", style=partial(click.style, fg="cyan")),
+            layout.Column("state"),
+        ]
+        if with_result:
+            columns.append(layout.Column("result", whole=True))
+        cells, styles = [], []
         for r in rows:
-            result = (
-                r["url"] or r["remote_id"] or "" if r["state"] == PublicationState.PUBLISHED else r["reason"]
-            )
-            style = {"failed": "red", "unknown": "yellow", "missed": "magenta"}.get(r["state"], "")
-            table.add_row(
-                datetime.fromisoformat(r["due"]).strftime("%Y-%m-%d %H:%M"),
-                r["campaign"],
-                r["id"],
-                r["channel"],
-                Text(r["state"], style),
-                Text(result or "") if last else "",  # a server's words: never markup
-            )
-        console.print()
-        console.print(table)
+            due = layout.local_time(datetime.fromisoformat(r["due"]), zones.get(r["campaign"]))
+            row = [due, r["campaign"], r["id"], r["channel"], r["state"]]
+            if with_result:
+                published = r["state"] == PublicationState.PUBLISHED
+                row.append(r["url"] or r["remote_id"] or "" if published else printable(r["reason"] or ""))
+            cells.append(row)
+            colour = STATE_COLOURS.get(r["state"])
+            state_style = partial(click.style, fg=colour) if colour else None
+            styles.append([*(c.style for c in columns[:4]), state_style, *([None] * with_result)])
+        lines += ["", click.style(title, bold=True) if width else title]
+        lines += layout.table(columns, cells, width, steps, styles=styles, hide={"campaign"} if one else ())
+    if one:
+        lines += ["", f"campaign: {campaigns.pop()}"]
+    return lines
+
+
+def printable(text: str) -> str:
+    """A server's words on one line, without what a terminal would act on (escapes)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

@@ -72,10 +72,11 @@ _ACCESS_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]+")
 
 
 class MastodonSettings(BaseModel):
-    """``RELAIS_MASTODON_URL`` and ``RELAIS_MASTODON_TOKEN``."""
+    """``RELAIS_MASTODON_URL``, ``RELAIS_MASTODON_TOKEN`` and ``RELAIS_MASTODON_STREAMING``."""
 
     mastodon_url: str | None = None
     mastodon_token: SecretStr | None = None
+    mastodon_streaming: bool = True  # read Mastodon's streams; polling alone when false
 
     @field_validator("mastodon_url", mode="before")
     @classmethod
@@ -108,6 +109,7 @@ class Mastodon(Profile):
     adapter = "bot.adapters.mastodon"
     channel_spec = MastodonChannelSpec
     settings = MastodonSettings
+    quiet_loggers = ("urllib3",)  # under Mastodon.py (requests): a line per request at DEBUG
     repeat_window = IDEMPOTENCY_WINDOW
     # Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
     # publishing: favourites take at most 10 + 60 of them.
@@ -152,3 +154,13 @@ class Mastodon(Profile):
 
 
 PROFILE: Profile = Mastodon()
+
+
+_STATUS_URL = re.compile(r"https?://[^/\s]+/(?:@[^/\s]+|users/[^/\s]+/statuses)/(\d+)/?")
+
+
+def status_id(url: str) -> str | None:
+    """The id of a status from its link (``https://instance/@account/123`` or its
+    ``/users/account/statuses/123`` form), or None."""
+    found = _STATUS_URL.fullmatch(url.strip())
+    return found.group(1) if found else None

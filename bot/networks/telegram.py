@@ -9,6 +9,7 @@ definition, used by validation and by the adapter alike.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from typing import Any, Literal
@@ -71,6 +72,13 @@ def cut(text: str, units: int) -> str:
 def shown_text(text: str) -> str:
     """What Telegram shows of an HTML message: the text, its tags parsed away."""
     return html.unescape(_TAG.sub("", text))
+
+
+def fingerprint(text: str) -> str:
+    """A digest of what a message shows (plain text, as Telegram gives it back), its
+    whitespace folded: a post and its automatic forward share it."""
+    folded = " ".join(text.split())
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def remote_id(chat_id: int, message: int) -> str:

@@ -16,7 +16,16 @@ from functools import partial
 
 from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, PublicationKey, Removal, Reply
-from bot.ports import ChannelError, MastodonSource, Page, PermanentError, RateLimited, TelegramSource
+from bot.ports import (
+    ChannelError,
+    MastodonSource,
+    Page,
+    PermanentError,
+    RateLimited,
+    Streams,
+    TelegramSource,
+)
+from bot.services import language
 from bot.services.backoff import Backoff
 from bot.services.moderation import after_edit, auto_flags
 from bot.store.comments import Collected, CollectorLock, SaveResult
@@ -24,6 +33,7 @@ from bot.store.database import store_failure
 from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
+MENTIONS = "mentions"  # the name of the user stream, which carries the mentions
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,20 @@ class CollectorTiming:
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
+    stream_wait: float = 2.0  # seconds the stream feed waits for events before the other feeds' turn
+    stream_backstop: float = 300.0  # seconds between two REST readings of a feed whose stream is up
+    # The recheck of stored replies for edits and deletions that no stream reported: each
+    # minute at most ``recheck_budget`` lookups (Mastodon allows 300 requests in 5 minutes,
+    # shared with publishing and polling), taken by risk: a reply is due again once it was
+    # last looked at longer ago than its age's interval (young replies often, old ones rarely).
+    recheck_seconds: float = 60.0
+    recheck_budget: int = 20
+    recheck_tiers: tuple[tuple[timedelta, timedelta], ...] = (
+        (timedelta(hours=1), timedelta(minutes=2)),
+        (timedelta(days=1), timedelta(minutes=15)),
+        (timedelta(days=7), timedelta(hours=2)),
+        (timedelta.max, timedelta(days=1)),
+    )
 
 
 class Collector:
@@ -74,6 +98,9 @@ class Collector:
         self.clock = clock
         self.campaigns = campaigns
         self.timing = timing or CollectorTiming()
+        self._live: set[str] = set()  # the streams connected now ("mentions", or a hashtag)
+        self._polled: dict[str, datetime] = {}  # when each stream's feed was last read by REST
+        self._started = clock.now()  # what was looked at before was not followed by this process's streams
 
     # -- deciding what to keep ---------------------------------------------------------
 
@@ -144,6 +171,8 @@ class Collector:
         """Keep what belongs to a campaign and store it with the page's cursor (``origin``
         names where a page without a position was read, for what the store sets aside)."""
         replies = [i for i in page.items if isinstance(i, Reply)]
+        if replies:  # in a worker thread: the first call loads the model
+            replies = await asyncio.to_thread(language.with_languages, replies)
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
         collected = await self.keep(network, replies, links)
@@ -179,6 +208,7 @@ class Collector:
         else a back-off that doubles, while the others keep their pace; a rate limit holds
         them all (it is the account's) for what the network asks. Nothing a feed raises
         ends the loop."""
+        asyncio.get_running_loop().run_in_executor(None, language.with_languages, [])  # loads the model
         longest = self.timing.longest_backoff
         backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
         holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
@@ -240,27 +270,93 @@ class Collector:
 
     # -- Mastodon --------------------------------------------------------------------------
 
-    def mastodon_feeds(self, source: MastodonSource) -> Feeds:
-        """Every hashtag's timeline and the mentions each ``poll``; the replies under our
-        posts and the recheck of stored replies every so many polls."""
+    def mastodon_feeds(self, source: MastodonSource, streams: Streams | None = None) -> Feeds:
+        """Every hashtag's timeline and the mentions each ``poll`` (every ``stream_backstop``
+        while their stream is up); the replies under our posts every so many polls; the
+        recheck of stored replies on its budget. With ``streams``, what they carry as it
+        comes, and at each (re)connection of one the gap since its feed's stored position."""
         timing = self.timing
         poll = timing.poll
         network = source.network
-        return Feeds(
-            f"{network} collector",
-            (
-                Feed(f"{network}:hashtags", partial(self._read_hashtags, source), poll),
-                Feed(f"{network}:mentions", partial(self._read_mentions, source), poll),
-                Feed(
-                    f"{network}:contexts", partial(self._read_contexts, source), poll * timing.context_every
-                ),
-                Feed(f"{network}:recheck", partial(self.recheck, source), poll * timing.recheck_every),
-            ),
-            first_retry=poll,
+        feeds: tuple[Feed, ...] = (
+            Feed(f"{network}:hashtags", partial(self._read_hashtags, source), poll),
+            Feed(f"{network}:mentions", partial(self._read_mentions, source), poll),
+            Feed(f"{network}:contexts", partial(self._read_contexts, source), poll * timing.context_every),
+            Feed(f"{network}:recheck", partial(self.recheck_due, source), timing.recheck_seconds),
         )
+        if streams is not None:
+            feeds = (Feed(f"{network}:streams", partial(self._read_streams, source, streams), 0.0), *feeds)
+        return Feeds(f"{network} collector", feeds, first_retry=poll)
 
     async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        await self.follow(self.mastodon_feeds(source), lock, stop)
+        streams = await source.streams()
+        try:
+            await self.follow(self.mastodon_feeds(source, streams), lock, stop)
+        finally:
+            if streams is not None:
+                await streams.close()
+
+    # -- Mastodon's streams ------------------------------------------------------------------
+
+    async def _read_streams(self, source: MastodonSource, streams: Streams) -> None:
+        """Store what the streams carried, in order; read the gap of a stream that
+        (re)connected; note a stream that went down (its feed is polled again)."""
+        streams.follow(sorted(self._by_tag()))  # opens the streams the first time, follows the campaigns
+        batch: list[Reply | Removal] = []
+        for event in await streams.next(self.timing.stream_wait):
+            batch.extend(event.items)
+            if event.connected or event.down:
+                await self._store_streamed(source.network, batch)
+                batch = []
+            if event.connected:
+                await self._caught_up(source, event.stream)
+            elif event.down:
+                self._live.discard(event.stream)
+                mode = f"polling: {event.down}" if event.polling else f"reconnecting: {event.down}"
+                await self.store.run(
+                    self.comments.note_stream,
+                    f"stream:{source.network}:{event.stream}",
+                    mode,
+                    self.clock.now(),
+                )
+        await self._store_streamed(source.network, batch)
+
+    async def _store_streamed(self, network: str, items: list[Reply | Removal]) -> None:
+        if not items:
+            return
+        try:
+            await self.save(network, None, Page(list(items), None), origin=f"{network}:stream")
+        except Exception:
+            self._live.clear()  # what they carried is read again by REST, from the positions
+            raise
+
+    async def _caught_up(self, source: MastodonSource, stream: str) -> None:
+        """A stream is up: read its feed from the stored position, so that nothing said
+        while it was down is missed; then the stream carries it."""
+        try:
+            if stream == MENTIONS:
+                await self._drain(f"{source.network}:mentions", source.mentions_page, source)
+            else:
+                rewind = self.timing.federation_delay
+                await self._drain(
+                    f"{source.network}:tag:{stream}", partial(source.hashtag_page, stream), source, rewind
+                )
+        except ChannelError as error:  # the poll reads it instead
+            log.warning(
+                "%s collector: the gap of stream %s could not be read: %s", source.network, stream, error
+            )
+            return
+        self._polled[stream] = self.clock.now()
+        self._live.add(stream)
+        await self.store.run(
+            self.comments.note_stream, f"stream:{source.network}:{stream}", "streaming", self.clock.now()
+        )
+
+    def _streamed(self, stream: str) -> bool:
+        """Whether ``stream`` is up and its feed was read by REST not long ago."""
+        last = self._polled.get(stream)
+        backstop = timedelta(seconds=self.timing.stream_backstop)
+        return stream in self._live and last is not None and self.clock.now() - last < backstop
 
     async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
         """Each Mastodon feed once, in the loop's order, by hand: the replies under our posts
@@ -274,6 +370,9 @@ class Collector:
 
     async def _read_hashtags(self, source: MastodonSource) -> None:
         for tag in sorted(self._by_tag()):
+            if self._streamed(tag):
+                continue
+            self._polled[tag] = self.clock.now()
             await self._drain(
                 f"{source.network}:tag:{tag}",
                 partial(source.hashtag_page, tag),
@@ -282,6 +381,9 @@ class Collector:
             )
 
     async def _read_mentions(self, source: MastodonSource) -> None:
+        if self._streamed(MENTIONS):
+            return
+        self._polled[MENTIONS] = self.clock.now()
         await self._drain(f"{source.network}:mentions", source.mentions_page, source)
 
     async def _read_contexts(self, source: MastodonSource) -> None:
@@ -302,6 +404,36 @@ class Collector:
         if changed:
             await self.save(network, None, Page(list(changed), None), origin=f"{network}:recheck")
         await self.store.run(self.comments.mark_checked, network, remote_ids, self.clock.now())
+
+    async def recheck_due(self, source: MastodonSource) -> None:
+        """Look again at the replies due by risk (``CollectorTiming.recheck_tiers``), at most
+        ``recheck_budget`` of them: an edit updates one, a deletion deletes it."""
+        timing = self.timing
+        remote_ids = await self.store.run(
+            self.comments.due_for_recheck,
+            source.network,
+            self.clock.now(),
+            timing.recheck_tiers,
+            timing.recheck_budget,
+            stale_before=self._started,
+        )
+        await self._look_again(source, remote_ids)
+
+    async def _look_again(self, source: MastodonSource, remote_ids: Sequence[str]) -> None:
+        checked: list[str] = []
+        changed: list[Reply | Removal] = []
+        try:
+            for remote_id in remote_ids:
+                item = await source.lookup(remote_id)
+                checked.append(remote_id)
+                if isinstance(item, Removal) or item.edited_at is not None:
+                    changed.append(item)
+        finally:  # what was looked at before a failure (a rate limit) counts as checked
+            if changed:
+                network = source.network
+                await self.save(network, None, Page(list(changed), None), origin=f"{network}:recheck")
+            if checked:
+                await self.store.run(self.comments.mark_checked, source.network, checked, self.clock.now())
 
     async def _drain(
         self,

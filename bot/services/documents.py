@@ -172,6 +172,11 @@ class BotDocument(TypedDict):
     last: ProcessItem | None  # the latest seen, alive or not; None: no bot ever ran here
 
 
+class StreamMode(TypedDict):
+    mode: str  # "streaming", "reconnecting: why", "polling: why"
+    since: str
+
+
 class StatusDocument(TypedDict):
     """``relais status --format json``."""
 
@@ -181,6 +186,7 @@ class StatusDocument(TypedDict):
     publications: list[StatusRow]  # settled or in doubt, by due time
     next: list[StatusRow]  # the next pending ones
     collectors: dict[str, CollectorPosition]
+    streams: dict[str, StreamMode]  # "mastodon:mentions", "mastodon:<hashtag>"
     replies: dict[str, int]  # per state, the states that have some
     acknowledgements: dict[str, int]
     set_aside: SetAside

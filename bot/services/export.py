@@ -14,13 +14,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import CommentState, PublicationKey
+from bot.clock import Clock
+from bot.domain import CommentState, Network, PublicationKey, Removal, Reply
+from bot.ports import ChannelError, MastodonSource, RateLimited
 from bot.store.comments import Comment
+from bot.store.handle import Store
 
 FORMATS = ("csv", "xlsx", "json")
 # What a spreadsheet may evaluate (OWASP, "CSV Injection"): a cell starting with a tab or a
@@ -97,6 +101,81 @@ def rows(comments: Iterable[Comment], options: ExportOptions) -> Iterator[dict[s
         yield row
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What ``verify`` found: the replies still there, and how many it looked up and removed."""
+
+    comments: list[Comment]
+    checked: int
+    removed: int
+
+
+class NotVerified(Exception):
+    """A reply could not be looked up again; the message says why and what to do."""
+
+
+UNVERIFIED = "not checked again with the networks before this export (relais export --no-verify)"
+FRESH = timedelta(hours=1)  # a reply looked at more recently is not looked up again
+RESERVE = 60  # requests of the account's rate-limit window left to the running bot
+LONGEST_WAIT = 15 * 60.0
+
+
+async def verify(
+    store: Store,
+    comments: Sequence[Comment],
+    source: MastodonSource,
+    clock: Clock,
+    *,
+    fresh: timedelta = FRESH,
+    reserve: int = RESERVE,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Verified:
+    """Look up again every Mastodon reply among ``comments`` not looked at within ``fresh``
+    (a remote one at its origin too: its deletion may never have reached the instance);
+    remove from the store those that are gone, and leave them out. Paced under the
+    account's rate limit, leaving ``reserve`` requests of each window to the running bot.
+    Raises ``NotVerified`` when a reply cannot be looked up."""
+    now = clock.now()
+    due = [
+        c
+        for c in comments
+        if c.network == Network.MASTODON and (c.checked_at or c.collected_at) < now - fresh
+    ]
+    gone: list[Removal] = []
+    alive: list[str] = []
+    progress(0, len(due))
+    for done, comment in enumerate(due, 1):
+        item = await _look_up(source, comment.remote_id, clock, reserve)
+        if isinstance(item, Removal):
+            gone.append(item)
+        else:
+            alive.append(comment.remote_id)
+        progress(done, len(due))
+    if gone:
+        await store.run(store.comments.save_page, None, None, [], gone, now=clock.now(), origin="export")
+    if alive:
+        await store.run(store.comments.mark_checked, Network.MASTODON, alive, clock.now())
+    removed = {r.remote_id for r in gone}
+    kept = [c for c in comments if not (c.network == Network.MASTODON and c.remote_id in removed)]
+    return Verified(kept, checked=len(due), removed=len(gone))
+
+
+async def _look_up(source: MastodonSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
+    budget = source.rate_budget()
+    if budget is not None and budget[0] < reserve:  # the window's rest is the running bot's
+        await clock.sleep_until(clock.now() + timedelta(seconds=min(budget[1], LONGEST_WAIT)))
+    while True:
+        try:
+            return await source.lookup(remote_id, ask_origin=True)
+        except RateLimited as error:
+            await clock.sleep_until(clock.now() + timedelta(seconds=min(error.retry_after, LONGEST_WAIT)))
+        except ChannelError as error:
+            raise NotVerified(
+                f"Mastodon reply {remote_id} could not be looked up again ({error}): try again later, "
+                "or export with --no-verify to write a file that says it was not verified"
+            ) from None
+
+
 def _decision(c: Comment) -> str:
     if c.decided_at is None:
         return ""
@@ -127,9 +206,13 @@ def write(
     comments: Iterable[Comment],
     options: ExportOptions,
     progress: Callable[[], None] = lambda: None,
+    *,
+    note: str | None = None,
 ) -> int:
-    """Write the export; returns how many replies it holds. ``progress`` is called per row."""
-    header = columns(options)
+    """Write the export; returns how many replies it holds. ``progress`` is called per row.
+    ``note`` (that the file was not verified) is written in the file: a "verification"
+    key in JSON, a sheet in XLSX, a last column in CSV."""
+    header = columns(options) + (["verification"] if note and fmt == "csv" else [])
     count = 0
 
     def counted() -> Iterator[dict[str, Any]]:
@@ -137,7 +220,7 @@ def write(
         for row in rows(comments, options):
             count += 1
             progress()
-            yield row
+            yield row | ({"verification": note} if note and fmt == "csv" else {})
 
     if fmt == "csv":
         with path.open("w", encoding="utf-8-sig", newline="") as f:  # the BOM makes Excel read UTF-8
@@ -147,18 +230,19 @@ def write(
                 writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
     elif fmt == "json":
         with path.open("w", encoding="utf-8") as f:
-            f.write('{"columns": ' + json.dumps(header) + ', "replies": [')
+            f.write("{" + (f'"verification": {json.dumps(note)}, ' if note else ""))
+            f.write('"columns": ' + json.dumps(header) + ', "replies": [')
             for i, row in enumerate(counted()):
                 f.write(("," if i else "") + "\n" + json.dumps(row, ensure_ascii=False))
             f.write("\n]}\n")
     elif fmt == "xlsx":
-        _write_xlsx(path, header, counted())
+        _write_xlsx(path, header, counted(), note)
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return count
 
 
-def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]]) -> None:
+def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]], note: str | None) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -182,4 +266,6 @@ def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]]) -
                 cell.data_type = "s"  # text, even when it starts with "=": never a formula
             cells.append(cell)
         sheet.append(cells)
+    if note:
+        book.create_sheet("verification").append([note])
     book.save(path)

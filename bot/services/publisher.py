@@ -40,6 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.clock import Clock
 from bot.domain import Campaign, Publication, PublicationState
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
+from bot.services.doubts import Doubts, NotSent, Seen
 from bot.store.handle import Store
 from bot.store.ledger import Row, Wire, key_forgotten
 
@@ -95,6 +96,11 @@ def lateness(publication: Publication, now: datetime, grace: timedelta) -> str |
     return None
 
 
+def outcome(key: str, state: str, url: str | None = None) -> dict[str, str | None]:
+    """The fields of a publication's outcome in a log record (JSON logs show them)."""
+    return {"publication": key, "outcome": state, "url": url}
+
+
 def _human(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 120:
@@ -121,6 +127,7 @@ class Publisher:
         retry: RetryPolicy | None = None,
         redact: Redact = lambda text: text,
         on_outcome: Callable[[], Awaitable[None]] | None = None,
+        doubts: Doubts | None = None,
     ) -> None:
         self._store = store
         self._ledger = store.ledger
@@ -132,6 +139,7 @@ class Publisher:
         )
         self._redact = redact
         self._on_outcome = on_outcome
+        self._doubts = doubts  # settles a send in doubt by looking, where that can be seen
         self._publications: dict[str, Publication] = {}
         self._resends: set[str] = set()  # a person asked to send these again: past their grace
         self._graces: dict[str, timedelta] = {}  # by campaign
@@ -310,7 +318,7 @@ class Publisher:
         late = lateness(publication, self._clock.now(), self.grace(publication))
         reason = None if key in self._resends else late
         if reason is not None:
-            log.warning("%s: missed: %s", key, reason)
+            log.warning("%s: missed: %s", key, reason, extra=outcome(key, "missed"))
             await self._finish(key, PublicationState.MISSED, error=f"missed: {reason}")
             return
         sender = self._senders.get(publication.channel.network)
@@ -318,7 +326,7 @@ class Publisher:
             reason = (
                 f"this relais run has no {publication.channel.network} account: restart it with its settings"
             )
-            log.error("%s: failed: %s", key, reason)
+            log.error("%s: failed: %s", key, reason, extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=reason)
             return
         send = _Send()
@@ -334,20 +342,24 @@ class Publisher:
                 with attempt:
                     if self._stopping:  # woken from a retry wait by a stop: do not start another
                         raise TemporaryError("not sent: the bot was stopping")
-                    receipt = await self._attempt(sender, publication, send)
+                    receipt = await self._attempt_or_look(sender, publication, send)
         except _NotOurs:
             log.warning("%s: taken over by another process: not sent by this one", key)
         except _KeyForgotten:
             forgotten = key_forgotten(publication.channel.network)
-            log.error("%s: unknown whether it was published, not sent again: %s", key, forgotten)
+            log.error(
+                "%s: unknown whether it was published, not sent again: %s", key, forgotten,
+                extra=outcome(key, "unknown"),
+            )
             if self._on_outcome is not None:
                 await self._on_outcome()
         except PermanentError as error:
-            log.error("%s: failed: %s", key, self._redact(str(error)))
+            log.error("%s: failed: %s", key, self._redact(str(error)), extra=outcome(key, "failed"))
             await self._finish(key, PublicationState.FAILED, error=str(error))
         except OutcomeUnknown as error:
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error))
+                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error)),
+                extra=outcome(key, "unknown"),
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))
         except TemporaryError as error:
@@ -357,16 +369,43 @@ class Publisher:
                     key, "its release", self._ledger.release, key, self._clock.now(), self._redact(str(error))
                 )
                 return
-            log.error("%s: failed after retries: %s", key, self._redact(str(error)))
+            log.error(
+                "%s: failed after retries: %s", key, self._redact(str(error)), extra=outcome(key, "failed")
+            )
             await self._finish(key, PublicationState.FAILED, error=f"gave up retrying: {error}")
         except Exception as error:  # a bug: never risk sending it twice
-            log.exception("%s: unexpected error, marked unknown", key)
+            log.exception("%s: unexpected error, marked unknown", key, extra=outcome(key, "unknown"))
             await self._finish(key, PublicationState.UNKNOWN, error=f"unexpected error: {error!r}")
         else:
-            log.info("%s: published %s", key, receipt.url or receipt.remote_id)
+            link = receipt.url or receipt.remote_id
+            log.info("%s: published %s", key, link, extra=outcome(key, "published", link))
             await self._finish(
                 key, PublicationState.PUBLISHED, remote_id=receipt.remote_id, remote_url=receipt.url
             )
+
+    async def _attempt_or_look(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:
+        """One call of the sender; if its outcome is unknown, look whether it was published
+        (``Doubts``): seen, its receipt; not seen where it would be, a TemporaryError (sent
+        again, within its grace); else the OutcomeUnknown as it is."""
+        since = self._clock.now()
+        try:
+            return await self._attempt(sender, publication, send)
+        except OutcomeUnknown as error:
+            if self._doubts is None:
+                raise
+            doubt = self._redact(str(error))
+            key = publication.key
+            log.warning("%s: in doubt (%s); looking for its copy in the discussion group", key, doubt)
+            found = await self._doubts.settle(publication, since)
+            if isinstance(found, Seen):
+                log.info("%s: its copy appeared in the discussion group: it was published", key)
+                return found.receipt
+            if isinstance(found, NotSent):
+                raise TemporaryError(
+                    f"in doubt ({doubt}), but no copy appeared in the discussion group within "
+                    f"{found.waited:.0f} s, where every post of the channel appears: it was not published"
+                ) from None
+            raise
 
     async def _attempt(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:
         """One call of the sender. A stop while it has nothing on the wire (it waits for a
@@ -394,6 +433,7 @@ class Publisher:
         if send.on_wire:  # a second request of the same attempt (a long text's next part)
             return
         send.on_wire = True  # from here a stop waits for this attempt instead of cancelling it
+        log.debug("%s: on the wire", key)
         try:
             found = await self._store.run(self._ledger.wire, key, self._clock.now())
         except Exception as error:

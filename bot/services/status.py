@@ -14,6 +14,8 @@ from bot.store.comments import CommentStore
 from bot.store.heartbeat import beats
 from bot.store.ledger import Ledger, Row
 
+STREAM = "stream:"  # the positions that say how a stream is read (``CommentStore.note_stream``)
+
 
 def report(engine: Engine, *, store: str, upcoming: int, now: datetime) -> StatusDocument:
     """What was published, failed, is in doubt or was missed; the next ``upcoming``
@@ -39,6 +41,12 @@ def report(engine: Engine, *, store: str, upcoming: int, now: datetime) -> Statu
         "collectors": {
             name: {"position": position, "updated": at.isoformat()}
             for name, (position, at) in positions.items()
+            if not name.startswith(STREAM)
+        },
+        "streams": {
+            name.removeprefix(STREAM): {"mode": mode, "since": at.isoformat()}
+            for name, (mode, at) in positions.items()
+            if name.startswith(STREAM)
         },
         "replies": comments.counts(),
         "acknowledgements": AcknowledgementQueue(engine, "status").counts(),

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -434,7 +434,13 @@ class CommentStore:
         ).scalar()
         if known is None:
             connection.execute(
-                insert(remote_links).values(network=network, remote_id=link.remote_id, original=link.original)
+                insert(remote_links).values(
+                    network=network,
+                    remote_id=link.remote_id,
+                    original=link.original,
+                    fingerprint=link.fingerprint,
+                    posted_at=link.posted_at,
+                )
             )
 
     def _set_position(self, connection: Connection, name: str, position: str, now: datetime) -> None:
@@ -495,6 +501,46 @@ class CommentStore:
                 found[remote_id] = key
         return found
 
+    def copied_chat(self, network: str, campaign: str, channel: str) -> str | None:
+        """The chat id of ``channel`` if a copy of one of its published posts was seen (its
+        posts are forwarded into a discussion group the bot reads), else None."""
+        with self.engine.connect() as connection:
+            original = connection.execute(
+                select(remote_links.c.original)
+                .join(
+                    publications,
+                    (publications.c.remote_id == remote_links.c.original)
+                    & (publications.c.network == remote_links.c.network),
+                )
+                .where(
+                    remote_links.c.network == str(network),
+                    publications.c.campaign == campaign,
+                    publications.c.channel == channel,
+                )
+                .limit(1)
+            ).scalar()
+        return original.rsplit(":", 1)[0] if original else None
+
+    def copy_of(self, network: str, chat: str, fingerprint: str, since: datetime) -> str | None:
+        """The post (``"<chat>:<message id>"``) whose copy says ``fingerprint`` and was
+        posted in ``chat`` since ``since``, and that no publication claims yet; the first."""
+        claimed = select(publications.c.remote_id).where(
+            publications.c.network == str(network), publications.c.remote_id.is_not(None)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(remote_links.c.original)
+                .where(
+                    remote_links.c.network == str(network),
+                    remote_links.c.original.startswith(f"{chat}:", autoescape=True),
+                    remote_links.c.fingerprint == fingerprint,
+                    remote_links.c.posted_at >= since,
+                    remote_links.c.original.not_in(claimed),
+                )
+                .order_by(remote_links.c.posted_at)
+                .limit(1)
+            ).scalar()
+
     def published_statuses(self, network: str, since: datetime) -> list[str]:
         """Remote ids of what Relais published on ``network`` since ``since``."""
         with self.engine.connect() as connection:
@@ -537,6 +583,50 @@ class CommentStore:
                     .limit(limit)
                 ).scalars()
             )
+
+    def due_for_recheck(
+        self,
+        network: str,
+        now: datetime,
+        tiers: Sequence[tuple[timedelta, timedelta]],
+        limit: int,
+        *,
+        stale_before: datetime | None = None,
+    ) -> list[str]:
+        """Up to ``limit`` replies due to be looked at again, youngest tier first: ``tiers``
+        are (age up to, interval), and a reply of that age is due once it was last looked
+        at longer ago than the interval, or never was. Within a tier, the never looked at
+        first (the newest of them first), then the longest unseen. ``stale_before``: the
+        youngest tier's replies looked at before it are due too (what no stream could
+        report: the bot was not running)."""
+        found: list[str] = []
+        younger = now
+        with self.engine.connect() as connection:
+            for tier, (age, interval) in enumerate(tiers):
+                if len(found) >= limit:
+                    break
+                seen = comments.c.checked_at
+                cutoff = now - interval
+                if tier == 0 and stale_before is not None:
+                    cutoff = max(cutoff, stale_before)
+                query = select(comments.c.remote_id).where(
+                    comments.c.network == str(network),
+                    comments.c.created_at <= younger,
+                    or_(seen.is_(None), seen < cutoff),
+                )
+                if age != timedelta.max:
+                    query = query.where(comments.c.created_at > now - age)
+                    younger = now - age
+                ordered = query.order_by(seen.is_not(None), seen, comments.c.id.desc())
+                found += connection.execute(ordered.limit(limit - len(found))).scalars()
+                if age == timedelta.max:
+                    break
+        return found
+
+    def note_stream(self, name: str, mode: str, now: datetime) -> None:
+        """Record how a stream is read now ("streaming", "polling: why"), for ``relais status``."""
+        with self.engine.begin() as connection:
+            self._set_position(connection, name, mode[:200], now)
 
     def mark_checked(self, network: str, remote_ids: Sequence[str], now: datetime) -> None:
         with self.engine.begin() as connection:

@@ -116,15 +116,21 @@ def _alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start).
+log = logging.getLogger(__name__)
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None] | None:
+    """Apply every migration not yet applied (``relais db upgrade``; ``relais run`` at start),
+    saying in one log line what changed (Alembic's own lines are kept quiet: ``bot.logs``).
+    Returns the revisions before and after, or None when there was nothing to do.
 
     A store already current is left alone without loading Alembic (a third of a second
     and 8 MB of ``relais run``'s memory, for nothing to do); whatever ``is_current`` cannot
     tell plainly goes to Alembic, as does every store that needs a migration."""
     if is_current(engine):
-        return
+        return None
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     config = _alembic_config()
     with _explained(engine), engine.begin() as connection:
@@ -134,7 +140,16 @@ def upgrade(engine: Engine) -> None:
         else:  # SQLite: take the write lock now (the driver would not, before DDL)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        from bot.store import location
+
+        where = location(engine.url.render_as_string(hide_password=True))
+        log.info("store %s migrated from %s to %s", where, before or "nothing (a new store)", after)
+        return before, after
+    return None
 
 
 def is_current(engine: Engine) -> bool:

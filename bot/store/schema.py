@@ -190,6 +190,10 @@ remote_links = Table(
     Column("network", String(16), primary_key=True),
     Column("remote_id", String(200), primary_key=True),
     Column("original", String(200), nullable=False),
+    # What the copy says (``bot.networks.telegram.fingerprint``) and when it was posted: how a
+    # send in doubt, whose message id was lost with its answer, finds its copy.
+    Column("fingerprint", String(64)),
+    Column("posted_at", UTCDateTime),
 )
 
 acknowledgements = Table(

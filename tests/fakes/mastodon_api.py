@@ -1,7 +1,12 @@
 """Loopback fake of a Mastodon server for tests: ``with FakeMastodon() as md: md.url``.
 
 Answers the endpoints Relais uses like https://docs.joinmastodon.org/methods/ documents them,
-from an aiohttp server on 127.0.0.1 in its own thread. Public methods are thread-safe. Faults
+from an aiohttp server on 127.0.0.1 in its own thread, streaming included
+(https://docs.joinmastodon.org/methods/streaming/: ``GET /api/v1/streaming/user`` and
+``/hashtag?tag=``, server-sent events ``update``, ``delete``, ``status.update``,
+``notification``; ``streaming`` = "up", "down" (503) or "absent" (404); ``cut_streams()``).
+Remote accounts' ActivityPub ``uri`` points at ``/ap/…`` on this server, which plays their
+origin: 200 while the status lives there, 410 once ``delete_at_origin`` was called. Public methods are thread-safe. Faults
 (``fail``, ``rate_limited``, ``delay``, ``drop_after_receive``, ``malformed``) apply to the
 next matching requests, one fault per request. The token is never logged nor recorded.
 """
@@ -14,6 +19,7 @@ import copy
 import hmac
 import html
 import itertools
+import json
 import re
 import socket
 import threading
@@ -135,6 +141,22 @@ _RECORD = web.RequestKey("record", RecordedRequest)
 
 
 @dataclass
+class _Stream:
+    """One open server-sent events connection; ``send`` is thread-safe."""
+
+    tag: str | None  # None: the user stream
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[tuple[str, str] | None]
+
+    @property
+    def name(self) -> str:
+        return "user" if self.tag is None else f"hashtag:{self.tag}"
+
+    def send(self, event: tuple[str, str] | None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+
+@dataclass
 class _Fault:
     kind: str
     times: int
@@ -198,6 +220,10 @@ class FakeMastodon:
         self._stopping: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._startup_error: BaseException | None = None
+        self.streaming = "up"  # "down": the stream endpoints answer 503; "absent": 404
+        self.heartbeat = 15.0  # seconds between two ":thump" comments on an open stream
+        self._streams: list[_Stream] = []
+        self._gone_at_origin: set[str] = set()
 
     def __repr__(self) -> str:
         return f"FakeMastodon(url={self.url!r})"
@@ -268,6 +294,10 @@ class FakeMastodon:
         add("PUT", "/api/v1/media/{id}", self._put_media)
         add("GET", "/api/v1/timelines/tag/{hashtag}", self._tag_timeline)
         add("GET", "/api/v1/notifications", self._get_notifications)
+        add("GET", "/api/v1/streaming/health", self._stream_health)
+        add("GET", "/api/v1/streaming/user", self._stream_user)
+        add("GET", "/api/v1/streaming/hashtag", self._stream_hashtag)
+        add("GET", "/ap/{domain}/users/{user}/statuses/{id}", self._origin_status)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -366,16 +396,17 @@ class FakeMastodon:
                 spoiler_text=spoiler_text,
                 in_reply_to_id=in_reply_to_id,
                 mentions=[self._mention(self._account(a)) for a in mentions or []],
-                tags=[self._tag(n) for n in names],
-                written_at=written_at,
-            )
+                tags=[self._tag(n) for n in names], written_at=written_at)
+            self._broadcast("update", status)
             self._changed()
             return copy.deepcopy(status)
 
     def delete_status(self, status_id: str) -> None:
         """Delete a status as its author would; its notifications go too."""
         with self._cond:
-            status = self._all.pop(str(status_id))
+            status = self._all[str(status_id)]
+            self._broadcast("delete", status)
+            del self._all[str(status_id)]
             parent = self._all.get(status["in_reply_to_id"] or "")
             if parent:
                 parent["replies_count"] = max(0, parent["replies_count"] - 1)
@@ -392,6 +423,7 @@ class FakeMastodon:
             status["edited_at"] = _iso()
             names = tags if tags is not None else self._tags_in(new_html)
             status["tags"] = [self._tag(n) for n in names]
+            self._broadcast("status.update", status)
             self._changed()
             return copy.deepcopy(status)
 
@@ -426,12 +458,37 @@ class FakeMastodon:
                 "status": live,
             }
             self._notifications.append(notification)
+            self._publish(lambda stream: stream.tag is None, "notification", notification)
             self._changed()
             return copy.deepcopy(notification)
 
     def add_mention_notification(self, status: JSON | str) -> JSON:
         """Notify the bot that ``status`` mentions it."""
         return self.add_notification("mention", status=status)
+
+    def delete_at_origin(self, status_id: str) -> None:
+        """The author deleted a remote status at its origin, and the Delete never reached
+        this instance: it still serves its copy, its ``uri`` answers 410 Gone."""
+        with self._cond:
+            self._gone_at_origin.add(str(status_id))
+
+    def cut_streams(self) -> int:
+        """Close every open stream connection, as a restart of the streaming server would;
+        how many were open."""
+        with self._cond:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            stream.send(None)
+        return len(streams)
+
+    def stream_raw(self, name: str, event: str, data: str) -> None:
+        """Send an event as it is (``data`` unchecked) on the open streams named ``name``."""
+        self._publish(lambda stream: stream.name == name, event, data)
+
+    def open_streams(self) -> list[str]:
+        """The streams connected now: "user" or "hashtag:<tag>"."""
+        with self._cond:
+            return [s.name for s in self._streams]
 
     def finish_media_processing(self, media_id: str | None = None) -> None:
         """Finish async processing of one media attachment (or all)."""
@@ -537,9 +594,8 @@ class FakeMastodon:
         if not header:
             path = request.path.rstrip("/")
             return request.method == "GET" and (
-                path in ("/api/v1/instance", "/api/v2/instance")
-                or path.startswith(("/api/v1/timelines/tag/", "/api/v1/statuses/"))
-            )
+                path in ("/api/v1/instance", "/api/v2/instance", "/api/v1/streaming/health")
+                or path.startswith(("/api/v1/timelines/tag/", "/api/v1/statuses/", "/ap/")))
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
 
@@ -570,10 +626,12 @@ class FakeMastodon:
             self._changed()
         return response
 
-    async def _handle(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        allowed, ratelimit = self._consume_budget()
+    async def _handle(self, request: web.Request,
+                      handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if request.path.startswith("/ap/"):  # another server (the status's origin): not our budget
+            allowed, ratelimit = True, {}
+        else:
+            allowed, ratelimit = self._consume_budget()
         if not allowed:
             response = self._error(429, "Too many requests")
         elif not self._authorised(request):
@@ -645,31 +703,18 @@ class FakeMastodon:
         key = f"{username}@{domain}".lower()
         if key not in self._accounts:
             base = f"https://{domain}" if domain else self.url
+            origin = f"{self.url}/ap/{domain}" if domain else self.url
             image = f"{self.url}/images/missing.png"
             self._accounts[key] = {
                 "id": str(next(self._account_ids)),
                 "username": username,
                 "acct": f"{username}@{domain}" if domain else username,
-                "display_name": username,
-                "locked": False,
-                "bot": bot,
-                "discoverable": True,
-                "group": False,
-                "created_at": _iso(),
-                "note": "",
-                "url": f"{base}/@{username}",
-                "uri": f"{base}/users/{username}",
-                "avatar": image,
-                "avatar_static": image,
-                "header": image,
-                "header_static": image,
-                "followers_count": 0,
-                "following_count": 0,
-                "statuses_count": 0,
-                "last_status_at": None,
-                "emojis": [],
-                "fields": [],
-            }
+                "display_name": username, "locked": False, "bot": bot, "discoverable": True,
+                "group": False, "created_at": _iso(), "note": "", "url": f"{base}/@{username}",
+                "uri": f"{origin}/users/{username}", "avatar": image, "avatar_static": image,
+                "header": image, "header_static": image, "followers_count": 0,
+                "following_count": 0, "statuses_count": 0, "last_status_at": None,
+                "emojis": [], "fields": []}
         return self._accounts[key]
 
     @staticmethod
@@ -799,6 +844,92 @@ class FakeMastodon:
             "polls": {"max_options": 4, "max_characters_per_option": 50,
                       "min_expiration": 300, "max_expiration": 2629746},
             "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5}}
+
+    # ---- streaming -------------------------------------------------------------------
+
+    def _broadcast(self, event: str, status: JSON) -> None:
+        """Send a status event where Mastodon would: the hashtag streams of its tags (public
+        statuses only), and the user stream when it mentions the bot (``delete`` only: a
+        mention itself arrives there as a ``notification``)."""
+        tags = {t["name"] for t in status["tags"]} if status["visibility"] == "public" else set()
+        mentions_bot = any(m["id"] == self._bot["id"] for m in status["mentions"]) or any(
+            (n.get("status") or {}).get("id") == status["id"] for n in self._notifications)
+        self._publish(lambda s: s.tag in tags or (s.tag is None and mentions_bot and event == "delete"),
+                      event, status["id"] if event == "delete" else status)
+
+    def _publish(self, wanted: Callable[[_Stream], bool], event: str, payload: JSON | str) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        with self._cond:
+            for stream in self._streams:
+                if wanted(stream):
+                    stream.send((event, data))
+
+    async def _stream_health(self, request: web.Request) -> web.StreamResponse:
+        if self.streaming != "up":
+            raise web.HTTPNotFound if self.streaming == "absent" else web.HTTPServiceUnavailable
+        return web.Response(text="OK")
+
+    async def _stream_user(self, request: web.Request) -> web.StreamResponse:
+        return await self._stream(request, None)
+
+    async def _stream_hashtag(self, request: web.Request) -> web.StreamResponse:
+        tag = request.query.get("tag", "").lstrip("#").lower()
+        if not tag:
+            return self._error(400, "Missing parameter: tag")
+        return await self._stream(request, tag)
+
+    async def _stream(self, request: web.Request, tag: str | None) -> web.StreamResponse:
+        if self.streaming == "absent":
+            raise web.HTTPNotFound
+        if self.streaming == "down":
+            return self._error(503, "Service Unavailable")
+        stream = _Stream(tag, asyncio.get_running_loop(), asyncio.Queue())
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-store"})
+        with self._cond:  # subscribed before the client hears of the connection
+            self._streams.append(stream)
+            self._changed()
+        assert self._stopping is not None
+        beat = time.monotonic() + self.heartbeat
+        try:
+            await response.prepare(request)
+            await response.write(b":)\n")
+            while not self._stopping.is_set():
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away
+                try:
+                    item = await asyncio.wait_for(stream.queue.get(), 0.05)
+                except TimeoutError:
+                    if time.monotonic() >= beat:
+                        beat = time.monotonic() + self.heartbeat
+                        await response.write(b":thump\n")
+                    continue
+                if item is None:
+                    break
+                event, data = item
+                await response.write(f"event: {event}\ndata: {data}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with self._cond:
+                if stream in self._streams:
+                    self._streams.remove(stream)
+                self._changed()
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
+    async def _origin_status(self, request: web.Request) -> web.Response:
+        """A remote status at its origin, as ActivityPub serves it."""
+        with self._cond:
+            sid = request.match_info["id"]
+            if sid in self._gone_at_origin:
+                return web.json_response({"error": "Gone"}, status=410)
+            status = self._all.get(sid)
+            if status is None:
+                raise web.HTTPNotFound
+            return web.json_response({"id": status["uri"], "type": "Note", "content": status["content"]},
+                                     content_type="application/activity+json")
 
     # ---- handlers --------------------------------------------------------------------
 

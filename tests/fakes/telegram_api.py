@@ -305,6 +305,10 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._update_event = self._closing = asyncio.Event()  # replaced in the server loop
+        # As Telegram does: each post in a channel with a linked discussion group is copied
+        # there (``automatic_forward``) ``forward_delay`` seconds after it is sent.
+        self.forward_channel_posts = False
+        self.forward_delay = 0.0
 
     def __repr__(self) -> str:
         return f"<FakeTelegram {self.url or 'stopped'}>"  # never shows the token
@@ -478,6 +482,12 @@ class FakeTelegram:
         """Process the next calls normally, then abort the connection without an answer."""
         self._add_fault(_Fault("drop", method, times))
 
+    def fail_after_sending(self, method: str | None = None, *, status: int = 502, times: int = 1) -> None:
+        """Process the next calls normally (the message is sent), then answer ``status`` as
+        Telegram's gateway does when the Bot API answered too late for it."""
+        self._add_fault(_Fault("fail_after", method, times, status=status,
+                               description=HTTPStatus(status).phrase))
+
     def truncate_answer(self, *, method: str | None = None, times: int = 1) -> None:
         """Process the next calls normally, then answer 200 with the JSON body short of its
         last bytes (a proxy that lost the end of it)."""
@@ -648,22 +658,14 @@ class FakeTelegram:
             group_id = self._chat_info.get(channel["id"], {}).get("linked_chat_id")
             if group_id not in self._chats:
                 raise ValueError("the channel has no linked discussion group registered")
-            origin = {
-                "type": "channel",
-                "chat": channel,
-                "date": channel_message["date"],
-                "message_id": channel_message["message_id"],
-            }
-            fields = {
-                "from": TELEGRAM_USER,
-                "sender_chat": channel,
-                "forward_origin": origin,
-                "is_automatic_forward": True,
-                "text": channel_message.get("text"),
-            }
-            return self._emit(
-                "message", self._chats[group_id], fields, channel_message.get("entities", []), push
-            )
+            origin = {"type": "channel", "chat": channel, "date": channel_message["date"],
+                      "message_id": channel_message["message_id"]}
+            fields = {"from": TELEGRAM_USER, "sender_chat": channel, "forward_origin": origin,
+                      "is_automatic_forward": True, "text": channel_message.get("text")}
+            if "caption" in channel_message:
+                fields |= {"caption": channel_message["caption"], "photo": channel_message.get("photo")}
+            return self._emit("message", self._chats[group_id], fields,
+                              channel_message.get("entities", []), push)
 
     def _emit(self, kind: str, chat: JSON, fields: JSON, entities: list[JSON] | None, push: bool) -> JSON:
         fields["entities"] = auto_entities(fields["text"]) if entities is None else entities
@@ -782,7 +784,7 @@ class FakeTelegram:
             with self._cond:
                 self._requests.append(ApiRequest(method, request.method, params.raw, *received))
                 now = self._take_fault(method, ("fail", "retry_after", "bad_request"))
-                after = None if now else self._take_fault(method, ("delay", "drop", "truncate"))
+                after = None if now else self._take_fault(method, ("delay", "drop", "truncate", "fail_after"))
                 self._cond.notify_all()
             if now is not None:
                 raise (
@@ -805,6 +807,8 @@ class FakeTelegram:
         if after is not None and after.kind == "delay":
             with contextlib.suppress(TimeoutError):  # stop() ends the delay at once
                 await asyncio.wait_for(self._closing.wait(), after.seconds)
+        elif after is not None and after.kind == "fail_after":
+            response = ApiError(after.status, after.description).response()
         elif after is not None and after.kind == "truncate":
             body = response.body if isinstance(response.body, bytes) else b""
             response = web.Response(body=body[:-3], content_type="application/json")
@@ -863,20 +867,15 @@ class FakeTelegram:
         self._check_flood(chat)
         sender = {"sender_chat": chat} if chat["type"] == "channel" else {"from": self.bot_user}
         message = self._new_message(chat, sender | fields)
-        self._sent.append(
-            SentMessage(
-                chat_id=chat["id"],
-                message_id=message["message_id"],
-                text=message.get("text"),
-                caption=message.get("caption"),
-                parse_mode=p.text("parse_mode"),
-                received_at=p.received[0],
-                wall_time=p.received[1],
-                params=p.raw,
-                message=message,
-                **record,
-            )
-        )
+        linked = self._chat_info.get(chat["id"], {}).get("linked_chat_id")
+        if self.forward_channel_posts and chat["type"] == "channel" and linked in self._chats:
+            assert self._loop is not None
+            self._loop.call_later(self.forward_delay, self.automatic_forward, message)
+        self._sent.append(SentMessage(
+            chat_id=chat["id"], message_id=message["message_id"], text=message.get("text"),
+            caption=message.get("caption"), parse_mode=p.text("parse_mode"),
+            received_at=p.received[0], wall_time=p.received[1], params=p.raw, message=message,
+            **record))
         return message
 
     def _api_getMe(self, p: _Params) -> JSON:

@@ -43,11 +43,14 @@ def reader(settings: Settings) -> MastodonReader | None:
         return None
     from bot.adapters.mastodon.reader import MastodonReader
 
-    return MastodonReader(settings.mastodon_url, settings.mastodon_token.get_secret_value())
+    token = settings.mastodon_token.get_secret_value()
+    return MastodonReader(
+        settings.mastodon_url, token, streaming=getattr(settings, "mastodon_streaming", True)
+    )
 
 
 def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
-    """The collector's Mastodon rounds (hashtags, mentions, contexts, rechecks)."""
+    """The collector's Mastodon feeds (streams, hashtags, mentions, contexts, rechecks)."""
     return cast(Coroutine[Any, Any, None], collector.run_mastodon(source, lock, stop))
 
 

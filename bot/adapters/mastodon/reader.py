@@ -6,10 +6,11 @@ cursor past itself unless a newer one was read."""
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from bot.adapters.mastodon.client import MastodonClient, get_field, log, unless_gone
@@ -18,6 +19,10 @@ from bot.domain import Removal, Reply
 from bot.networks.mastodon import NAME
 from bot.ports import Page, TemporaryError
 
+if TYPE_CHECKING:
+    from bot.adapters.mastodon.stream import MastodonStreams
+
+ORIGIN_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 PAGE_LIMIT = 40  # the most statuses (or notifications) Mastodon gives in one page
 _ID = re.compile(r"[0-9]{1,30}")
 _NOBOT = re.compile(r"(?<!\w)#nobot(?!\w)", re.IGNORECASE)
@@ -40,9 +45,18 @@ class MastodonReader(MastodonClient):
     never holds up the event loop."""
 
     def __init__(
-        self, api_base_url: str, token: str, *, timeout: float = 15.0, bot_account: str | None = None
+        self,
+        api_base_url: str,
+        token: str,
+        *,
+        timeout: float = 15.0,
+        bot_account: str | None = None,
+        streaming: bool = True,
     ) -> None:
         super().__init__(api_base_url, token, timeout=timeout)
+        self._timeout = timeout
+        self._origin_timeout = min(timeout, 10.0)
+        self._streaming = streaming
         self._domain = urlsplit(self._base_url).hostname or ""
         self._bot_account = bot_account.strip().lstrip("@") if bot_account else None
         self._bot_id: str | None = None
@@ -138,9 +152,12 @@ class MastodonReader(MastodonClient):
 
         return await self._call(fetch)
 
-    async def lookup(self, remote_id: str) -> Reply | Removal:
+    async def lookup(self, remote_id: str, *, ask_origin: bool = False) -> Reply | Removal:
         """The status as it is now; a ``Removal`` when the server says it is gone (404, 410),
-        which is also what it says when the author no longer lets us see it."""
+        which is also what it says when the author no longer lets us see it. With
+        ``ask_origin``, a remote status is also asked for at its ActivityPub ``uri``, without
+        our token: 404 or 410 there means its author deleted it and the Delete never
+        reached this instance."""
         checked = _checked_id(remote_id)
 
         def fetch() -> Reply | Removal:
@@ -148,13 +165,65 @@ class MastodonReader(MastodonClient):
             if status is None:
                 return Removal(NAME, remote_id)
             try:
-                return self._reply(status)
+                reply = self._reply(status)
             except _Malformed as exc:
                 raise TemporaryError(
                     f"Mastodon answered status {checked} with a malformed one: {exc}"
                 ) from None
+            if ask_origin and self._gone_at_origin(status):
+                return Removal(NAME, remote_id)
+            return reply
 
         return await self._call(fetch)
+
+    def _gone_at_origin(self, status: object) -> bool:
+        """Whether a remote status's origin says it is gone (404, 410). Anything else (an
+        answer, a failure, a local status) leaves the instance's word standing."""
+        acct, uri = get_field(get_field(status, "account"), "acct"), get_field(status, "uri")
+        if not isinstance(acct, str) or "@" not in acct or not isinstance(uri, str):
+            return False  # a local status: the instance is its origin
+        if urlsplit(uri).scheme not in ("http", "https"):
+            return False
+        try:
+            with self._api.session.get(
+                uri, headers={"Accept": ORIGIN_ACCEPT}, timeout=self._origin_timeout, stream=True
+            ) as answer:
+                return answer.status_code in (404, 410)
+        except Exception as exc:  # the origin is down or unreachable: not a deletion
+            log.info("Mastodon: the origin of a remote status did not answer (%s)", type(exc).__name__)
+            return False
+
+    def rate_budget(self) -> tuple[int, float] | None:
+        remaining, reset = self._api.ratelimit_remaining, self._api.ratelimit_reset
+        if not isinstance(remaining, int) or reset is None:
+            return None
+        return remaining, max(float(reset) - time.time(), 0.0)
+
+    async def streams(self) -> MastodonStreams | None:
+        """The user stream and the hashtag streams, as the token's account (None when
+        streaming is turned off)."""
+        if not self._streaming:
+            return None
+        await self._ensure_started()
+        from bot.adapters.mastodon.stream import MastodonStreams
+
+        token = str(self._api.access_token)
+        return MastodonStreams(self._base_url, token, self._stream_reader, timeout=self._timeout)
+
+    def _stream_reader(self, tag: str | None) -> Callable[[object], Reply | None]:
+        """What a stream's status becomes: the reply to collect, or None (ours, a boost, or
+        on a hashtag stream a status without that tag, unless it is an edit, which may
+        have taken the tag out)."""
+        wanted = _tag_key(tag) if tag else None
+
+        def to_reply(status: object) -> Reply | None:
+            reply = self._reply(status)
+            if self._is_ours(reply) or get_field(status, "reblog") is not None:
+                return None
+            tagged = wanted is None or wanted in {_tag_key(name) for name in reply.hashtags}
+            return reply if tagged or reply.edited_at is not None else None
+
+        return to_reply
 
     async def acknowledge(self, remote_id: str) -> None:
         await self._call(self._api.status_favourite, _checked_id(remote_id))

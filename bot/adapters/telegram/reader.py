@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Message, MessageEntity, MessageOriginChannel, Update
@@ -13,7 +13,7 @@ from telegram.error import Conflict, TelegramError
 
 from bot.adapters.telegram.transport import TelegramBot, log
 from bot.domain import ForwardLink, Removal, Reply
-from bot.networks.telegram import NAME, message_url, remote_id
+from bot.networks.telegram import NAME, fingerprint, message_url, remote_id
 from bot.ports import ChannelError, Page, PermanentError
 from bot.redact import redact
 
@@ -118,7 +118,14 @@ class TelegramReader(TelegramBot):
             raise _Unreadable("no valid chat or message id")
         where = remote_id(chat_id, message_id)
         if message.is_automatic_forward is True:
-            return ForwardLink(remote_id=where, original=_forwarded_from(message), network=NAME)
+            shown = message.text or message.caption
+            return ForwardLink(
+                remote_id=where,
+                original=_forwarded_from(message),
+                network=NAME,
+                fingerprint=fingerprint(shown) if isinstance(shown, str) else None,
+                posted_at=_aware(message.date),
+            )
         user, speaker = message.from_user, message.sender_chat
         if chat.type == ChatType.CHANNEL or (user is not None and user.id == self.bot_id):
             return None
@@ -228,3 +235,9 @@ def hashtags(text: str, entities: Sequence[MessageEntity]) -> tuple[str, ...]:
         if name:
             found[name] = None
     return tuple(found)
+
+
+def _aware(moment: object) -> datetime | None:
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
