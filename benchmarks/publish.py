@@ -1,47 +1,26 @@
 """How late `relais run` publishes, how fast it fans out to many chats, and its memory.
 
-Runs the real `relais run` as a subprocess, as tests/harness.py does: a temporary working
-directory with schedules/ and messages/, an SQLite store, and RELAIS_TELEGRAM_API_URL /
-RELAIS_MASTODON_URL pointing at the loopback fakes of tests/fakes (``FakeTelegram``,
-``FakeMastodon``) on 127.0.0.1, with their real limits on (Telegram: 30 messages in any
-1 s and 20 in any 60 s per group or channel, answered with 429; Mastodon: 300 requests in
-300 s). Each part starts its own fakes and its own bot, and stops the bot with SIGTERM
-(killed if it does not stop). Campaign files are written before the bot starts, with due
-times ``--lead`` seconds ahead; a part is refused (an error, not a figure) if the bot was
-not running and watching at least 1 s before the first publication was due. The bot runs
-as deployed, so its reply collectors run too (Telegram long polling, Mastodon polling every
-RELAIS_POLL_SECONDS), and every WARNING or ERROR it logs is counted (target: none).
+The real `relais run` as a subprocess, as the tests run it (tests/harness.py): a temporary
+directory, an SQLite store, and the loopback fakes of tests/fakes with their real limits
+(Telegram: 30 messages in any 1 s, 20 in any 60 s per chat, else 429; Mastodon: 300 requests
+in 300 s). Each part starts its own fakes and bot, whose collectors run too, and stops it with
+SIGTERM; campaign files are written ``--lead`` seconds ahead of the first due time, and a part
+is refused if the bot was not watching at least 1 s before it. Every WARNING or ERROR the bot
+logs is counted (target: none).
 
-(a) Lateness. 100 posts x 2 channels = 200 publications due within one minute: post i is
-    due at T + i * 0.6 s, to its own Telegram channel (100 channels ``chat: -100...``, each a
-    chat of the fake) and to Mastodon. One message per chat per minute is what a campaign
-    can really send: Telegram refuses more than 20 a minute in one chat, and our sender's
-    AIORateLimiter paces each chat at 14 a minute (burst 4), so putting the 100 Telegram
-    publications in one chat (with the fake's limits off) would measure our own pacing
-    (about 7 minutes for 100), not lateness. Lateness = time the accepted request reached
-    the fake (``SentMessage.wall_time`` and ``RecordedRequest.time``, both ``time.time()``
-    taken as the handler starts, before the body is read) minus the publication's
-    scheduled instant (a UTC timestamp: the same clock, the same host). p50/p99 are
-    linearly interpolated between order statistics. Target: p99 < 100 ms.
-(b) Fan-out. One post to 300 Telegram channels (300 chats), all due at the same instant T:
-    time from T to the last sendMessage reaching the fake, against the ideal set by
-    Telegram's limit of 30 messages a second, paced evenly (no burst): the first message
-    at T, each next one 1/30 s later, the last at T + 299/30 s = 9.97 s. (The fake's sliding
-    window would accept bursts of 30 at each second boundary, the last at T + 9 s, but
-    bursting is what Telegram asks bots not to do.) Our sender paces at 28 a second steady
-    with a burst of 1 (``AsyncLimiter(1, 1/28)``: at most 29 in any second, hence the "29"
-    sometimes quoted), so its own floor is 299/28 = 10.68 s, already 1.07x the ideal. The
-    total is printed as first message + that floor + what is lost between messages beyond
-    1/28 s, to separate the pacing margin from the bot's overhead.
+(a) Lateness. 100 posts x 2 channels due within one minute: post i at T + i * 0.6 s, to its
+    own Telegram chat (one message per chat per minute, as a campaign really sends: in one
+    chat our sender's pacing, 14 a minute, would be measured instead) and to Mastodon.
+    Lateness = when the accepted request reached the fake (``time.time()`` as its handler
+    starts) minus the scheduled instant. Target: p99 < 100 ms.
+(b) Fan-out. One post to 300 Telegram chats, due at T: the last sendMessage reaching the
+    fake, against the ideal of Telegram's 30 a second paced evenly (T + 299/30 s = 9.97 s).
+    Our sender paces at 28 a second with a burst of 1, a floor of 299/28 = 10.68 s (1.07x);
+    the total is shown as first message + that floor + what is lost between messages.
     Targets: ratio <= 1.1x, and no 429 answer.
-(c) Memory. 5,000 posts x 2 channels (Telegram and Mastodon) = 10,000 pending publications,
-    days ahead, rendered from a template with vars, in 5 campaign files. VmRSS and VmHWM
-    (peak) of the bot process from /proc/PID/status, read once it logs "watching"; also
-    the same with an empty campaign, to give the cost per publication. Target: < 150 MB
-    (the peak, VmHWM, is held to it).
-
-The fakes run in threads of this process; while the bot publishes, this process only polls
-their records four times a second.
+(c) Memory. 5,000 posts x 2 channels = 10,000 pending publications days ahead, from a
+    template with vars, in 5 files: VmRSS and VmHWM (peak) of the bot once it logs
+    "watching", and the same with an empty campaign. Target: < 150 MB (the peak held to it).
 
     .venv/bin/python benchmarks/publish.py [--only a|b|c ...] [--lead SECONDS]
 """
@@ -67,18 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import (  # noqa: E402
-    BenchmarkError,
-    Figure,
-    cpu_seconds,
-    percentile,
-    revision,
-    show,
-    summary,
-)
+from benchmarks.report import BenchmarkError, Figure, cpu_seconds, percentile, revision, run_parts  # noqa: E402
+from tests.data import campaign_yaml, stamp  # noqa: E402
 from tests.fakes.mastodon_api import FakeMastodon  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
-from tests.harness import MASTODON_TOKEN, Bot, Deployment, stamp  # noqa: E402
+from tests.harness import MASTODON_TOKEN, Bot, Deployment  # noqa: E402
 
 LATENESS_POSTS = 100
 LATENESS_SPREAD_S = 60.0
@@ -122,51 +94,27 @@ def wait_until(bot: Bot, condition: Callable[[], bool], timeout: float, what: st
     """Poll ``condition`` until it holds; fail if the bot exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while not condition():
-        if bot.process.poll() is not None:
-            raise BenchmarkError(
-                f"the bot exited ({bot.process.returncode}) while waiting for {what}:\n" + tail(bot)
-            )
-        if time.monotonic() >= deadline:
-            raise BenchmarkError(f"no {what} after {timeout:.0f} s:\n{tail(bot)}")
+        if bot.process.poll() is not None or time.monotonic() >= deadline:
+            tail = "\n".join(bot.log.splitlines()[-15:])
+            raise BenchmarkError(f"no {what} after {timeout:.0f} s (exit code {bot.process.poll()}):\n{tail}")
         time.sleep(POLL_S)
 
 
-def tail(bot: Bot, lines: int = 15) -> str:
-    return "\n".join(bot.log.splitlines()[-lines:])
-
-
-def warning_figures(part: str, warnings: list[str], shown: int = 3) -> list[Figure]:
+def warning_figures(part: str, bot: Bot, shown: int = 3) -> list[Figure]:
     """How many WARNING and ERROR lines the bot logged (target 0), and the first few."""
+    warnings = [line for line in bot.log.splitlines() if " WARNING " in line or " ERROR " in line]
     count = Figure(part, "bot warnings and errors", str(len(warnings)), "0", not warnings)
     return [count, *(Figure(part, "  log", line[:160]) for line in warnings[:shown])]
 
 
-def problems(bot: Bot) -> list[str]:
-    """The bot's WARNING and ERROR lines."""
-    return [line for line in bot.log.splitlines() if " WARNING " in line or " ERROR " in line]
-
-
 # -- campaign files ------------------------------------------------------------------------------
-def header(name: str, channels: dict[str, str]) -> list[str]:
-    lines = [
-        f"campaign: {name}",
-        "timezone: America/Montreal",
-        "language: fr-CA",
-        "hashtags: [gautrinweb2]",
-        "grace: 15m",
-        "channels:",
-    ]
-    lines += [f"  {channel}: {spec}" for channel, spec in channels.items()]
-    return [*lines, "posts:"]
-
-
 def telegram_channels(count: int) -> dict[str, str]:
     return {f"tg-{i:03d}": f"{{network: telegram, chat: {chat_id(i)}}}" for i in range(count)}
 
 
-def write(deployment: Deployment, name: str, lines: list[str]) -> None:
+def write(deployment: Deployment, name: str, channels: dict[str, str], posts: list[str]) -> None:
     path = deployment.root / "schedules" / f"{name}.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(campaign_yaml(name, channels, posts), encoding="utf-8")
 
 
 def add_chats(telegram: FakeTelegram, count: int) -> None:
@@ -194,54 +142,38 @@ def running(deployment: Deployment) -> Iterator[Bot]:
     try:
         yield bot
     finally:
-        stop(bot)
-
-
-def stop(bot: Bot) -> None:
-    process = bot.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+        try:
+            bot.stop(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            bot.process.kill()
+            bot.process.wait(5)
 
 
 def wait_watching(bot: Bot, timeout: float) -> float:
     """Wait for the "watching" log line; returns the wall time it was seen."""
-    try:
-        bot.wait_for_line("watching", timeout=timeout)
-    except AssertionError:
-        raise BenchmarkError(f"the bot was not watching after {timeout:.0f} s:\n{tail(bot)}") from None
+    wait_until(bot, lambda: "watching" in bot.log, timeout, "watching line")
     return time.time()
 
 
 def check_margin(part: str, watching: float, first_due: float, lead: float) -> Figure:
     margin = first_due - watching
     if margin < MIN_MARGIN_S:
-        raise BenchmarkError(
-            f"({part}) the bot was watching only {margin:.2f} s before the first due time: "
-            f"raise --lead (now {lead:g} s)"
-        )
+        raise BenchmarkError(f"({part}) watching only {margin:.2f} s before the first due time: raise --lead")
     return Figure(part, "watching before the first due time", f"{margin:.1f} s")
 
 
 # -- (a) lateness --------------------------------------------------------------------------------
-def telegram_arrivals(telegram: FakeTelegram) -> dict[str, float]:
-    """Wall time each accepted message reached the fake, by the post id it carries."""
-    return {m.text.split()[1]: m.wall_time for m in telegram.sent if m.text and m.text.startswith("post ")}
-
-
-def mastodon_arrivals(mastodon: FakeMastodon) -> dict[str, float]:
-    """Wall time each accepted POST /api/v1/statuses reached the fake, by post id."""
-    found: dict[str, float] = {}
-    for request in mastodon.requests:
-        text = str(request.params.get("status", ""))
-        accepted = (request.method, request.path.rstrip("/"), request.status) == ("POST", STATUSES, 200)
-        if accepted and text.startswith("post "):
-            found.setdefault(text.split()[1], request.time)
-    return found
+def arrivals(dep: Deployment) -> dict[str, dict[str, float]]:
+    """By network, the wall time each accepted message reached the fake, by the post id it carries."""
+    mastodon: dict[str, float] = {}
+    for r in dep.mastodon.requests:
+        text = str(r.params.get("status", ""))
+        if (r.method, r.path.rstrip("/"), r.status) == ("POST", STATUSES, 200) and text.startswith("post "):
+            mastodon.setdefault(text.split()[1], r.time)
+    telegram = {
+        m.text.split()[1]: m.wall_time for m in dep.telegram.sent if (m.text or "").startswith("post ")
+    }
+    return {"telegram": telegram, "mastodon": mastodon}
 
 
 def run_lateness(lead: float, posts: int, spread: float) -> list[Figure]:
@@ -250,48 +182,32 @@ def run_lateness(lead: float, posts: int, spread: float) -> list[Figure]:
         channels = telegram_channels(posts) | {"masto": "{network: mastodon, visibility: unlisted}"}
         first = datetime.now(UTC) + timedelta(seconds=lead)
         due = {f"p{i:03d}": first + timedelta(seconds=spread * i / posts) for i in range(posts)}
-        lines = header("bench-lateness", channels)
         text = "post {} {{{{ hashtag }}}}"
-        lines += [
-            f'  - {{id: {pid}, at: "{stamp(at)}", text: "{text.format(pid)}", to: [tg-{i:03d}, masto]}}'
-            for i, (pid, at) in enumerate(due.items())
-        ]
-        write(dep, "bench-lateness", lines)
+        write(
+            dep,
+            "bench-lateness",
+            channels,
+            [
+                f'{{id: {pid}, at: "{stamp(at)}", text: "{text.format(pid)}", to: [tg-{i:03d}, masto]}}'
+                for i, (pid, at) in enumerate(due.items())
+            ],
+        )
         with running(dep) as bot:
             margin = check_margin("a", wait_watching(bot, lead), first.timestamp(), lead)
             cpu = cpu_seconds(bot.process.pid)
-            wait_until(
-                bot,
-                lambda: len(dep.telegram.sent) >= posts and len(mastodon_arrivals(dep.mastodon)) >= posts,
-                lead + spread + 60,
-                f"{2 * posts} publications",
-            )
+            done = lambda: all(len(by_post) >= posts for by_post in arrivals(dep).values())  # noqa: E731
+            wait_until(bot, done, lead + spread + 60, f"{2 * posts} publications")
             cpu = cpu_seconds(bot.process.pid) - cpu
             rss = memory_kb(bot.process.pid)
-        warnings = problems(bot)
         late = {
-            network: {pid: (at - due[pid].timestamp()) * 1000 for pid, at in arrivals.items()}
-            for network, arrivals in (
-                ("telegram", telegram_arrivals(dep.telegram)),
-                ("mastodon", mastodon_arrivals(dep.mastodon)),
-            )
+            network: {pid: (at - due[pid].timestamp()) * 1000 for pid, at in by_post.items()}
+            for network, by_post in arrivals(dep).items()
         }
         too_many = dep.telegram.too_many_requests + sum(r.status == 429 for r in dep.mastodon.requests)
-    return lateness_figures(late, spread, too_many, warnings, margin, rss, cpu)
-
-
-def lateness_figures(
-    late: dict[str, dict[str, float]],
-    spread: float,
-    too_many: int,
-    warnings: list[str],
-    margin: Figure,
-    rss: dict[str, int],
-    cpu: float,
-) -> list[Figure]:
     every = [value for by_post in late.values() for value in by_post.values()]
     p99 = percentile(every, 99)
-    figures = [
+    worst = sorted(((v, n, p) for n, by_post in late.items() for p, v in by_post.items()), reverse=True)[:3]
+    return [
         margin,
         Figure("a", "publications", f"{len(every)} due within {spread:g} s"),
         Figure("a", "lateness p50", f"{percentile(every, 50):.1f} ms"),
@@ -304,25 +220,21 @@ def lateness_figures(
         ),
         Figure("a", "lateness max", f"{max(every):.1f} ms"),
         Figure("a", "lateness min", f"{min(every):.1f} ms"),
-    ]
-    for network, by_post in late.items():
-        values = list(by_post.values())
-        figures.append(
+        *(
             Figure(
                 "a",
                 f"  {network} p50 / p99 / max",
-                f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} / {max(values):.1f} ms",
+                " / ".join(f"{v:.1f}" for v in (percentile(values, 50), percentile(values, 99), max(values)))
+                + " ms",
             )
-        )
-    worst = sorted(((v, n, p) for n, by_post in late.items() for p, v in by_post.items()), reverse=True)[:3]
-    figures += [
+            for network, values in ((n, list(by_post.values())) for n, by_post in late.items())
+        ),
         Figure("a", "429 answers", str(too_many), "0", too_many == 0),
-        *warning_figures("a", warnings),
+        *warning_figures("a", bot),
         Figure("a", "worst", ", ".join(f"{p}/{n} {v:.0f} ms" for v, n, p in worst)),
         Figure("a", "bot CPU time while publishing", f"{cpu:.2f} s"),
         Figure("a", "bot RSS after the minute", f"{rss.get('VmRSS', 0) / 1024:.0f} MB"),
     ]
-    return figures
 
 
 # -- (b) fan-out ---------------------------------------------------------------------------------
@@ -330,46 +242,27 @@ def run_fanout(lead: float, chats: int) -> list[Figure]:
     with deployment() as dep:
         add_chats(dep.telegram, chats)
         at = datetime.now(UTC) + timedelta(seconds=lead)
-        lines = header("bench-fanout", telegram_channels(chats))
-        lines.append(f'  - {{id: fanout, at: "{stamp(at)}", text: "post fanout {{{{ hashtag }}}}"}}')
-        write(dep, "bench-fanout", lines)
+        post = f'{{id: fanout, at: "{stamp(at)}", text: "post fanout {{{{ hashtag }}}}"}}'
+        write(dep, "bench-fanout", telegram_channels(chats), [post])
         ideal = (chats - 1) / TELEGRAM_PER_SECOND
         with running(dep) as bot:
             margin = check_margin("b", wait_watching(bot, lead), at.timestamp(), lead)
             cpu = cpu_seconds(bot.process.pid)
             wait_until(
-                bot,
-                lambda: len(dep.telegram.sent) >= chats,
-                lead + 3 * ideal + 60,
-                f"{chats} Telegram messages",
+                bot, lambda: len(dep.telegram.sent) >= chats, lead + 3 * ideal + 60, f"{chats} messages"
             )
             cpu = cpu_seconds(bot.process.pid) - cpu
-        warnings = problems(bot)
-        arrivals = sorted(m.wall_time - at.timestamp() for m in dep.telegram.sent)
+        times = sorted(m.wall_time - at.timestamp() for m in dep.telegram.sent)  # after T, in order
         attempts = sum(r.method == "sendMessage" for r in dep.telegram.requests)
         too_many = dep.telegram.too_many_requests
-    figures = fanout_figures(arrivals, chats, ideal, attempts, too_many, warnings, margin)
-    return [*figures, Figure("b", "bot CPU time while publishing", f"{cpu:.2f} s")]
-
-
-def fanout_figures(
-    arrivals: list[float],
-    chats: int,
-    ideal: float,
-    attempts: int,
-    too_many: int,
-    warnings: list[str],
-    margin: Figure,
-) -> list[Figure]:
-    """``arrivals``: seconds after T at which each message reached the fake, in order."""
-    first, total = arrivals[0], arrivals[-1]
+    first, total = times[0], times[-1]
     floor = max(chats - OVERALL_BURST, 0) / OVERALL_PER_SECOND  # the leaky bucket's own pace
     beyond = (total - first) - floor
-    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
     ratio = total / ideal
     return [
         margin,
-        Figure("b", "messages", f"{len(arrivals)} to {chats} chats, {attempts} sendMessage requests"),
+        Figure("b", "messages", f"{len(times)} to {chats} chats, {attempts} sendMessage requests"),
         Figure("b", "last message after T", f"{total:.2f} s"),
         Figure(
             "b",
@@ -401,7 +294,8 @@ def fanout_figures(
             f"max {max(gaps):.1f} ms (1/{OVERALL_PER_SECOND} s = {1000 / OVERALL_PER_SECOND:.2f} ms)",
         ),
         Figure("b", "429 answers", str(too_many), "0", too_many == 0),
-        *warning_figures("b", warnings),
+        *warning_figures("b", bot),
+        Figure("b", "bot CPU time while publishing", f"{cpu:.2f} s"),
     ]
 
 
@@ -416,23 +310,20 @@ def write_pending(dep: Deployment, files: int, posts_per_file: int) -> int:
         "mastodon": "{network: mastodon, visibility: public}",
     }
     if not posts_per_file:
-        write(dep, "vide", [*header("vide", channels)[:-1], "posts: []"])
+        write(dep, "vide", channels, [])
         return 0
     for f in range(files):
-        lines = header(f"campagne-{f}", channels)
+        posts = []
         for i in range(posts_per_file):
             at = start + timedelta(minutes=10 * (i * files + f))
-            lines += [
-                f"  - id: annonce-{i}",
-                f'    at: "{stamp(at)}"',
-                "    message: annonce",
-                "    vars:",
-                f'      titre: "Annonce numéro {i} de la campagne {f}"',
+            posts.append(
+                f'id: annonce-{i}\n    at: "{stamp(at)}"\n    message: annonce\n    vars:\n'
+                f'      titre: "Annonce numéro {i} de la campagne {f}"\n'
                 f'      resume: "Le rapport « Gouverner ensemble » présente {i % 40} recommandations '
-                'sur la transparence, la participation et la collaboration."',
-                f'      lien: "https://example.org/campagne-{f}/annonce-{i}"',
-            ]
-        write(dep, f"campagne-{f}", lines)
+                'sur la transparence, la participation et la collaboration."\n'
+                f'      lien: "https://example.org/campagne-{f}/annonce-{i}"'
+            )
+        write(dep, f"campagne-{f}", channels, posts)
     return files * posts_per_file * len(channels)
 
 
@@ -482,29 +373,13 @@ def run_memory(pending: int, timeout: float) -> list[Figure]:
 # -- output --------------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--only",
-        action="append",
-        choices=["a", "b", "c"],
-        help="run only this part (repeatable); default: a, b and c",
-    )
-    parser.add_argument(
-        "--lead",
-        type=float,
-        default=15.0,
-        help="seconds from writing the campaign and starting the bot to the first due time",
-    )
-    parser.add_argument(
-        "--posts", type=int, default=LATENESS_POSTS, help="(a) posts, each to Telegram and Mastodon"
-    )
-    parser.add_argument(
-        "--spread",
-        type=float,
-        default=LATENESS_SPREAD_S,
-        help="(a) seconds over which the posts are due (0: all at once)",
-    )
-    parser.add_argument("--chats", type=int, default=FANOUT_CHATS, help="(b) Telegram chats of the post")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--only", action="append", choices=["a", "b", "c"], help="run only this part (repeatable)")
+    add("--lead", type=float, default=15.0, help="seconds from starting the bot to the first due time")
+    add("--posts", type=int, default=LATENESS_POSTS, help="(a) posts, each to Telegram and Mastodon")
+    add("--spread", type=float, default=LATENESS_SPREAD_S, help="(a) seconds over which the posts are due")
+    add("--chats", type=int, default=FANOUT_CHATS, help="(b) Telegram chats of the post")
+    add(
         "--pending",
         type=int,
         default=2 * MEMORY_FILES * MEMORY_POSTS_PER_FILE,
@@ -512,30 +387,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the bot is stopped too
-    parts = list(dict.fromkeys(args.only or ["a", "b", "c"]))
     runs: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
         "a": ("(a) lateness", lambda: run_lateness(args.lead, args.posts, args.spread)),
         "b": ("(b) fan-out", lambda: run_fanout(args.lead, args.chats)),
         "c": ("(c) memory", lambda: run_memory(args.pending, max(60.0, args.lead * 4))),
     }
-    every: list[Figure] = []
-    failed = False
-    began = time.monotonic()
-    print(f"relais run at {revision()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n", flush=True)
-    for part in parts:
-        title, run = runs[part]
-        try:
-            figures = run()
-        except BenchmarkError as error:
-            print(f"{title}: no figures: {error}\n", flush=True)
-            every.append(Figure(part, title, "error", "a run", False))
-            failed = True
-            continue
-        show(title, figures)
-        every += figures
-    summary(every)
-    print(f"\n{len(parts)} part(s) in {time.monotonic() - began:.0f} s")
-    return 1 if failed else 0
+    heading = f"relais run at {revision()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    return run_parts(heading, runs, args.only or ["a", "b", "c"])
 
 
 if __name__ == "__main__":

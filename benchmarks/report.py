@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -75,3 +76,33 @@ def summary(figures: list[Figure]) -> None:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             print("  " + "  ".join("-" * width for width in widths))
+
+
+def run_parts(
+    heading: str,
+    runs: dict[str, tuple[str, Callable[[], list[Figure]]]],
+    parts: list[str],
+    *,
+    width: int = 36,
+) -> int:
+    """Print ``heading``, then each part's figures (a part that raises ``BenchmarkError``
+    prints why and counts as missed), then the summary; the exit status (1: a part failed)."""
+    every: list[Figure] = []
+    failed = False
+    began = time.monotonic()
+    print(f"{heading}\n", flush=True)
+    for part in dict.fromkeys(parts):
+        title, run = runs[part]
+        started = time.monotonic()
+        try:
+            figures = run()
+        except BenchmarkError as error:
+            print(f"{title}: no figures: {error}\n", flush=True)
+            every.append(Figure(part, title, "error", "a run", False))
+            failed = True
+            continue
+        show(f"{title}  ({time.monotonic() - started:.0f} s)", figures, width=width)
+        every += figures
+    summary(every)
+    print(f"\n{len(parts)} part(s) in {time.monotonic() - began:.0f} s")
+    return 1 if failed else 0

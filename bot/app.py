@@ -431,9 +431,11 @@ async def settle(
             senders = await _started(settings, networks)
         notify, extra = await _notifier(settings, senders, say)
         senders.update(extra)
-        rows = {
-            r.key: r for r in ledger.resolve(keys, action, clock.now(), actor=actor, reason=reason, url=link)
-        }
+        remote_id = _remote_id(ledger, keys, link)
+        settled = ledger.resolve(
+            keys, action, clock.now(), actor=actor, reason=reason, url=link, remote_id=remote_id
+        )
+        rows = {r.key: r for r in settled}
         if action is Resolution.RESEND:
             rows = await _send_again(url, senders, clock, campaigns, keys, ledger, say)
         for key in keys:
@@ -447,6 +449,17 @@ async def settle(
     finally:
         for sender in senders.values():
             await sender.close()
+
+
+def _remote_id(ledger: Ledger, keys: list[str], link: str | None) -> str | None:
+    """The remote id a Mastodon post's link names, so that the replies under a post marked
+    published are collected (a Telegram link names the chat by its username, not its id)."""
+    from bot.networks.mastodon import status_id
+
+    if link is None or len(keys) != 1:
+        return None
+    row = ledger.rows(keys).get(keys[0])
+    return status_id(link) if row is not None and row.network == "mastodon" else None
 
 
 async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:

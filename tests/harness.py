@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from tests.data import campaign_yaml, saying_its_id
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 
@@ -25,11 +26,6 @@ MASTODON_TOKEN = "test-token-not-real"
 CHAT = "@GautrinWeb2"
 CHAT_ID = -1001234567890
 GROUP_ID = -1009876543210  # the channel's discussion group, where comments on its posts live
-
-
-def stamp(moment: datetime) -> str:
-    """A time as a campaign file writes it, to the microsecond, in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
 
 
 RUNNING: list[Bot] = []  # every bot started, so that a failing test leaves none behind
@@ -140,26 +136,13 @@ class Deployment:
         to: str | None = None,
     ) -> Path:
         """A campaign whose posts each say their own id (so the servers' records name them)."""
-        lines = [
-            f"campaign: {name}",
-            "timezone: America/Montreal",
-            "language: fr-CA",
-            "hashtags: [gautrinweb2]",
-            "channels:",
-            f'  tg: {{network: telegram, chat: "{CHAT}"}}',
-            "  masto: {network: mastodon, visibility: unlisted}",
-            f"grace: {grace}",
-            "posts:",
-        ]
-        for pub_id, at in posts:
-            target = f", to: [{to}]" if to else ""
-            lines.append(
-                f'  - {{id: {pub_id}, at: "{stamp(at)}", text: "post {pub_id} {{{{ hashtag }}}}"{target}}}'
-            )
-        if not posts:
-            lines[-1] = "posts: []"
+        channels = {
+            "tg": f'{{network: telegram, chat: "{CHAT}"}}',
+            "masto": "{network: mastodon, visibility: unlisted}",
+        }
         path = self.root / "schedules" / f"{name}.yaml"
-        path.write_text("\n".join(lines) + "\n" + livestreams, encoding="utf-8")
+        posted = (saying_its_id(pub_id, at, to) for pub_id, at in posts)
+        path.write_text(campaign_yaml(name, channels, posted, grace=grace, extra=livestreams), encoding="utf-8")
         return path
 
     def start(self, *args: str) -> Bot:

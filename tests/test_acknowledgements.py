@@ -31,9 +31,10 @@ from bot.store import database
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.handle import Store
+from tests.data import stamp
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
-from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment, stamp
+from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment
 
 GROUP_ID = -1009876543210
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)

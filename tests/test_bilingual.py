@@ -18,9 +18,10 @@ import pytest
 from bot.core.translations import SEPARATOR
 from bot.domain import Publication
 from tests.conftest import ROOT, Project
+from tests.data import stamp
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import CHAT, MASTODON_TOKEN, Deployment, stamp
+from tests.harness import CHAT, MASTODON_TOKEN, Deployment
 
 BILINGUAL = """\
 campaign: essai

@@ -100,6 +100,7 @@ def test_rehearsal_from_a_later_date_skips_what_came_before() -> None:
     assert "rapport-en-ligne" not in ids
 
 
+@pytest.mark.slow  # it waits in real time, as it should
 def test_rehearsal_at_a_speed_really_waits(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "messages", tmp_path / "messages")
     (tmp_path / "schedules").mkdir()

@@ -29,6 +29,7 @@ from bot.services.moderation import ModerationService, NoSuchReply, after_edit, 
 from bot.store.comments import Collected, CommentQuery, CommentStore
 from bot.store.handle import Store
 from bot.store.ledger import Ledger
+from tests.data import follower_posts
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script> '; DROP TABLE comments; -- \u202egnp.exe \u200b😀 #gautrinweb2"
@@ -191,6 +192,22 @@ def test_search_finds_words_without_accents_or_syntax(store: CommentStore) -> No
     assert [c.remote_id for c in store.find(CommentQuery(search="ouvert"))] == ["1"]
     assert [c.remote_id for c in store.find(CommentQuery(search='quote" OR *'))] == ["3"]
     assert store.find(CommentQuery(search="   ")) == store.find()
+
+
+def test_a_search_among_many_replies_finds_exactly_those_holding_the_word(store: CommentStore) -> None:
+    """The replies the benchmarks search (tests/data.py): a word of middling frequency, and
+    a page of them newest first, as ``relais comments list --search`` shows them."""
+    posts = follower_posts(400, seed=7)
+    save(store, *(reply(str(n), f"{p.text} #gautrinweb2", author=str(p.author)) for n, p in enumerate(posts)))
+    holding: dict[str, set[str]] = {}
+    for n, p in enumerate(posts):
+        for word in {w.strip(".!?").lower() for w in p.text.split()}:
+            holding.setdefault(word, set()).add(str(n))
+    word = next(w for w, ids in sorted(holding.items()) if 20 <= len(ids) <= 60 and w.isascii() and w.isalpha())
+    found = store.find(CommentQuery(search=word), limit=None)
+    assert {c.remote_id for c in found} == holding[word]
+    page = store.find(CommentQuery(search=word.upper()), limit=10)
+    assert [c.id for c in page] == sorted((c.id for c in found), reverse=True)[:10]
 
 
 def test_replies_are_tied_to_the_publication_they_answer(engine: Engine, store: CommentStore) -> None:

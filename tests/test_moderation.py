@@ -163,7 +163,7 @@ def test_a_big_bulk_decision_goes_through_in_one_piece(
     assert moderation.counts()[REJECTED] == 1200
 
 
-def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engine, database_url: str) -> None:
+def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engine) -> None:
     """Each in its own process's engine: the second waits for the first, then sees that the
     replies moved on, and decides nothing."""
     store = CommentStore(engine)
@@ -173,7 +173,7 @@ def test_two_moderators_deciding_the_same_replies_at_once_one_wins(engine: Engin
     start = threading.Barrier(2)
 
     def moderate(name: str, state: CommentState) -> None:
-        own = database.create(database_url)
+        own = database.create(engine.url.render_as_string(hide_password=False))
         service = ModerationService(CommentStore(own), SimulatedClock(NOW))
         start.wait()
         try:

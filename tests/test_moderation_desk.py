@@ -350,3 +350,21 @@ def test_a_search_is_counted_alike_however_common_its_words(
     pending = moderation.queue(CommentQuery(search="casino", states=("pending",)))
     assert (pending.page.total, len(pending.page.comments)) == (4, 4)
     assert moderation.page(CommentQuery(search="casino", states=("rejected",))).total == 2
+
+
+def test_what_no_store_can_hold_never_fails_a_decision_or_a_filter(
+    store: CommentStore, moderation: ModerationService
+) -> None:
+    save(store, reply("1", author="1"))
+    [only] = ids(store).values()
+    decision = moderation.decide([only], FLAGGED, actor="ana\x00", reason="à voir\x00\ud800")
+    assert (decision.actor, decision.reason) == ("ana\ufffd", "à voir\ufffd\ufffd")
+    [c] = store.find()
+    assert (c.reason, c.decided_by) == ("à voir\ufffd\ufffd", "ana\ufffd")
+    for criteria in (
+        {"author": "x\x00"},
+        {"campaign": "\ud800"},
+        {"reason": "zz\x00"},
+        {"decided_by": "\x00"},
+    ):
+        assert moderation.queue(CommentQuery(**criteria)).page.total == 0  # type: ignore[arg-type]

@@ -40,13 +40,20 @@ def ledger_with(engine: Engine, **states: str) -> Ledger:
 def test_each_decision_moves_the_row_and_is_recorded(engine: Engine) -> None:
     ledger = ledger_with(engine, doute="unknown", rate="failed", manque="missed")
     ledger.resolve(
-        ["c/doute/tg"], Resolution.PUBLISHED, LATER, actor="marie", reason="vu", url="https://t.me/x/4"
+        ["c/doute/tg"],
+        Resolution.PUBLISHED,
+        LATER,
+        actor="marie",
+        reason="vu",
+        url="https://t.me/x/4",
+        remote_id="-100:4",
     )
     ledger.resolve(["c/manque/tg"], Resolution.SKIP, LATER, actor="paul")
     (resent,) = ledger.resolve(["c/rate/tg"], Resolution.RESEND, LATER, actor="marie", reason="bot ajouté")
     rows = ledger.rows()
     assert rows["c/doute/tg"].state == "published"
     assert rows["c/doute/tg"].remote_url == "https://t.me/x/4"
+    assert rows["c/doute/tg"].remote_id == "-100:4"
     assert rows["c/manque/tg"].state == "skipped"
     assert (resent.state, resent.resend, resent.on_wire, resent.first_wire_at) == (
         "pending",
@@ -64,6 +71,21 @@ def test_each_decision_moves_the_row_and_is_recorded(engine: Engine) -> None:
     # sent again: through the claim like any other row, once
     assert ledger.claim(["c/rate/tg"], LATER) == ["c/rate/tg"]
     assert Ledger(engine, "other").claim(["c/rate/tg"], LATER) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "found"),
+    [
+        ("https://mastodon.example/@relais/113456789012345678", "113456789012345678"),
+        ("https://mastodon.example/users/relais/statuses/42/", "42"),
+        ("https://mastodon.example/@relais", None),
+        ("https://t.me/GautrinWeb2/42", None),
+    ],
+)
+def test_the_status_id_a_mastodon_link_names(url: str, found: str | None) -> None:
+    from bot.networks.mastodon import status_id
+
+    assert status_id(url) == found
 
 
 @pytest.mark.parametrize("bad", ["c/nulle-part/tg", "c/attend/tg", "c/fait/tg"])
@@ -221,3 +243,25 @@ def test_on_postgresql_a_resend_races_the_running_bot_and_goes_out_once(
         assert [line.split(": ")[2].split()[0] for line in done.stdout.splitlines()] == ["published"] * 4
         assert bot.stop() == 0
         assert sorted(posted_ids(mastodon)) == [f"vieux{i}" for i in range(4)]
+
+
+def test_a_post_no_longer_in_the_files_cannot_be_resent_but_can_be_skipped(deployment: Deployment) -> None:
+    now = datetime.now(UTC)
+    deployment.campaign(
+        [("retire", now - timedelta(hours=2)), ("reste", now + timedelta(days=1))], to="masto"
+    )
+    bot = deployment.start()
+    bot.wait_for_line("running;")
+    assert bot.stop() == 0
+    deployment.campaign([("reste", now + timedelta(days=1))], to="masto")
+    refused = deployment.relais("resolve", "c/retire/masto", "--resend", "--as", "paul")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "relais: c/retire/masto is not in the campaign files that validate: it cannot be sent again; "
+        "fix its file (relais validate), or settle it with --skip or --published\n"
+    )
+    assert rows(deployment)["c/retire/masto"]["state"] == "missed"
+    skipped = deployment.relais("resolve", "c/retire/masto", "--skip", "--as", "paul")
+    assert skipped.returncode == 0, skipped.stderr
+    assert rows(deployment)["c/retire/masto"]["state"] == "skipped"
+    assert deployment.mastodon.statuses == []

@@ -295,7 +295,7 @@ async def test_a_rejection_needs_a_reason_code(desk: Desk) -> None:
     assert refused.status_code == 400
     assert state(desk.engine, 1) == "pending"
     done = await desk.post(
-        "/decide", {"ids": ["1"], "action": "reject", "reason": "spam", "note": "pub", "v": seen[1]}
+        "/decide", {"ids": ["1"], "action": "reject", "code": "spam", "note": "pub", "v": seen[1]}
     )
     assert done.status_code == 303
     comment = service(desk.engine).show(1).comment
@@ -337,7 +337,7 @@ async def test_overturning_a_colleague_asks_and_then_forces(desk: Desk) -> None:
     service(desk.engine).decide([1], CommentState.APPROVED, actor="ana")
     await desk.login("bob")
     seen = await versions(desk, "/?tab=approved")
-    refused = await desk.post("/decide", {"one": "1:reject", "reason": "abusive", "v": seen[1]})
+    refused = await desk.post("/decide", {"one": "1:reject", "code": "abusive", "v": seen[1]})
     assert refused.status_code == 409
     retry = soup(refused.text).select_one('form[action="/decide"]')
     fields = {i["name"]: i["value"] for i in retry.select("input")}
@@ -369,6 +369,31 @@ async def test_all_matching_a_filter_after_a_confirmation(engine: Engine) -> Non
         assert service(engine).counts()[CommentState.APPROVED] == 31
 
 
+async def test_rejecting_all_matching_a_flag_reason(engine: Engine) -> None:
+    """The filter "flag reason" and the reason of a rejection are two fields of one form."""
+    add_replies(engine, [reply(n, f"lien {n}", flags=("contains a link",)) for n in range(1, 4)])
+    add_replies(engine, [reply(9, "autre", flags=("contains a banned word (casino)",))])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        page = soup((await desk.page("/?tab=flagged&reason=link")).text)
+        form = page.select_one("form#queue")
+        fields = {i["name"]: i["value"] for i in form.select("input[type=hidden]") if i["name"] != "v"}
+        asked = await desk.post(
+            "/decide", {**fields, "scope": "matching", "action": "reject", "code": "spam"}
+        )
+        confirm = soup(asked.text)
+        assert "3" in confirm.h1.text
+        sent = {i["name"]: i["value"] for i in confirm.select('form[action="/decide/matching"] input')}
+        assert (await desk.post("/decide/matching", sent)).status_code == 303
+        states = [(c.id, c.state, c.reason_code) for c in service(engine).page(limit=None).comments]
+        assert states == [
+            (1, "rejected", "spam"),
+            (2, "rejected", "spam"),
+            (3, "rejected", "spam"),
+            (4, "flagged", None),
+        ]
+
+
 async def test_undo_from_the_notice_and_the_u_key(desk: Desk) -> None:
     await desk.login("bob")
     seen = await versions(desk)
@@ -395,6 +420,29 @@ async def test_undo_from_the_history(desk: Desk) -> None:
     assert state(desk.engine, 4) == "pending"
     again = soup((await desk.page("/replies/4")).text)
     assert again.select('button[form="history"]') == []
+
+
+async def test_the_decisions_page_undoes_any_of_them(desk: Desk) -> None:
+    service(desk.engine).decide([1], CommentState.FLAGGED, actor="ana")
+    await desk.login("bob")
+    seen = await versions(desk)
+    await desk.post("/decide", {"ids": ["2", "3"], "action": "approve", "v": [seen[2], seen[3]]})
+    page = soup((await desk.page("/decisions")).text)
+    rows = [[td.text.strip() for td in tr.select("td")][1:5] for tr in page.select("tbody tr")]
+    assert rows == [["bob", "approuvée", "2", ""], ["ana", "signalée", "1", ""]]
+    mine = soup((await desk.page("/decisions?mine=1")).text)
+    assert len(mine.select("tbody tr")) == 1
+    ana = page.select("tbody tr")[1].button["value"]
+    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    assert undone.headers["location"].startswith("/decisions?done=1&as=undo")
+    assert state(desk.engine, 1) == "pending"
+    after = soup((await desk.page("/decisions")).text)
+    assert [tr.select("td")[2].text for tr in after.select("tbody tr")] == [
+        f"a annulé la décision {ana}",
+        "approuvée",
+        "signalée",
+    ]
+    assert after.select("tbody tr")[2].select("td")[5].text == "annulée"
 
 
 async def test_unknown_ids_get_a_clear_page(desk: Desk) -> None:

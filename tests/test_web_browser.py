@@ -25,9 +25,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
-    """The desk under uvicorn on a free port of the loopback, on a store of 12 replies."""
+def _serve(tmp_path: Path, count: int = 12) -> Iterator[tuple[str, Store]]:
+    """The desk under uvicorn on a free port of the loopback, on a store of ``count`` replies."""
     import uvicorn
 
     from bot.web.app import create_app
@@ -37,7 +36,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
     database.upgrade(engine)
     texts = ["Bravo pour le rapport", "Question sur la diffusion", "Le rapport est clair", "Merci"]
-    add_replies(engine, [reply(n, f"{texts[n % 4]} ({n})") for n in range(1, 13)])
+    add_replies(engine, [reply(n, f"{texts[n % 4]} ({n})") for n in range(1, count + 1)])
     Accounts(ModeratorStore(engine), SystemClock()).add("ana", PASSWORD, admin=True)
     store = Store(engine)
     with socket.socket() as probe:
@@ -58,6 +57,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
         server.should_exit = True
         thread.join(10)
         store.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    yield from _serve(tmp_path)
 
 
 def test_a_moderator_works_the_queue_with_the_keyboard(served: tuple[str, Store], tmp_path: Path) -> None:
@@ -121,3 +125,26 @@ def test_a_moderator_works_the_queue_with_the_keyboard(served: tuple[str, Store]
         assert "@alice" not in exported
         browser.close()
     assert problems == []
+
+
+def test_past_the_last_reply_the_next_page_counts_what_left(tmp_path: Path) -> None:
+    """j past the last reply opens the next page, which starts one earlier for each reply
+    decided out of the tab: 50 shown, one approved, the next page is 50–54 of 54."""
+    from playwright.sync_api import expect, sync_playwright
+
+    for base, _store in _serve(tmp_path, 55):
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"{base}/login")
+            page.fill("#name", "ana")
+            page.fill("#password", PASSWORD)
+            page.click("button:has-text('Se connecter')")
+            expect(page.locator(".shown")).to_have_text("1–50 de 55")
+            page.keyboard.press("j")
+            page.keyboard.press("a")
+            expect(page.locator("#r2")).to_be_focused()
+            for _ in range(49):
+                page.keyboard.press("j")
+            expect(page.locator(".shown")).to_have_text("50–54 de 54")
+            browser.close()

@@ -124,7 +124,10 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Only those whose reason contains this (a flag's: link, banned word).",
         ),
         click.option(
-            "--code", "reason_code", type=click.Choice(REASON_CODES), help="Only rejected for this."
+            "--code",
+            "reason_code",
+            type=click.Choice(REASON_CODES),
+            help="A rejection's reason code: only those rejected for it (reject: the code it gives).",
         ),
         click.option("--by", "decided_by", metavar="NAME", help="Only those last decided by this moderator."),
         click.option(

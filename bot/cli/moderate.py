@@ -107,7 +107,10 @@ def decision(state: CommentState, verb: str, summary: str) -> click.Command:
             service = moderation(engine)
             if query is None:
                 ids, ranges = parse_ids(given)
-                ids += service.existing(ranges)
+                within = service.existing(ranges)
+                if ranges and not within and not ids:
+                    fail(f"no reply in {', '.join(f'{a}-{b}' for a, b in ranges)}")
+                ids += within
                 done = service.decide(ids, state, actor=moderator, reason=why, reason_code=code, force=force)
             else:
                 done = on_filter(service, query, state, moderator, why, code, yes=yes, force=force)

@@ -62,6 +62,8 @@ def resolve(
         raise click.UsageError("say what to do: --published, --resend or --skip")
     if url is not None and action != "published":
         raise click.UsageError("--url goes with --published")
+    if url is not None and len(set(keys)) > 1:
+        raise click.UsageError("--url names one post: give one KEY with it")
     if yes and action != "resend":
         raise click.UsageError("--yes goes with --resend")
     if not actor or not actor.strip():
@@ -111,8 +113,8 @@ def _campaigns_for(ctx: click.Context, keys: tuple[str, ...]) -> list[Campaign]:
     for key in keys:
         if key not in known:
             fail(
-                f"{key} is no longer in the campaign files: it cannot be sent again",
-                hint="--skip or --published settle it",
+                f"{key} is not in the campaign files that validate: it cannot be sent again",
+                hint="fix its file (relais validate), or settle it with --skip or --published",
             )
     return campaigns
 

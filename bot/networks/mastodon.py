@@ -154,3 +154,13 @@ class Mastodon(Profile):
 
 
 PROFILE: Profile = Mastodon()
+
+
+_STATUS_URL = re.compile(r"https?://[^/\s]+/(?:@[^/\s]+|users/[^/\s]+/statuses)/(\d+)/?")
+
+
+def status_id(url: str) -> str | None:
+    """The id of a status from its link (``https://instance/@account/123`` or its
+    ``/users/account/statuses/123`` form), or None."""
+    found = _STATUS_URL.fullmatch(url.strip())
+    return found.group(1) if found else None

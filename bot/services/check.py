@@ -275,7 +275,7 @@ def mastodon_scopes(campaigns: Sequence[Campaign]) -> list[str]:
     """The scopes Relais uses with these campaigns: reading the account, the hashtags, the
     mentions and the replies; posting; uploading media if a post has some; favouriting if a
     campaign acknowledges replies."""
-    pubs = [p for p in _mastodon_publications(campaigns)]
+    pubs = _mastodon_publications(campaigns)
     needed = [*READ_SCOPES, "write:statuses"]
     if any(p.media for p in pubs):
         needed.append("write:media")

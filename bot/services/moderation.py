@@ -27,12 +27,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.clock import Clock
-from bot.domain import CommentState, Moderation, Reply
+from bot.domain import CommentState, Moderation, Reply, storable
 from bot.store.comments import SYSTEM_ACTOR, Comment, CommentQuery, CommentStore, Decisions, Event, Verdict
 from bot.store.decisions import UNDO, Change, DecisionLog, DecisionRow
 from bot.store.ledger import Ledger, Row
@@ -470,8 +471,29 @@ class ModerationService:
             batch.acknowledge(wanted, self.clock.now())
 
 
+_TEXT_CRITERIA = (
+    "search",
+    "campaign",
+    "network",
+    "language",
+    "author",
+    "reason",
+    "reason_code",
+    "decided_by",
+)
+
+
 def _checked(query: CommentQuery | None) -> CommentQuery:
+    """``query`` checked, its words made storable: a NUL or a lone surrogate (a pasted
+    text, a form) selects nothing rather than failing the store (PITFALLS)."""
     query = query or CommentQuery()
+    unstorable: dict[str, Any] = {
+        name: storable(value)
+        for name in _TEXT_CRITERIA
+        if isinstance(value := getattr(query, name), str) and storable(value) != value
+    }
+    if unstorable:
+        query = replace(query, **unstorable)
     if query.since and query.until and query.since >= query.until:
         raise InvalidRequest("the date range is empty: its start is not before its end")
     if query.reason_code and query.reason_code not in set(ReasonCode):
@@ -488,7 +510,7 @@ def _stands(change: Change, now: Comment) -> bool:
 
 
 def _moderator(actor: str) -> str:
-    actor = actor.strip()
+    actor = storable(actor).strip()
     if not actor:
         raise InvalidRequest("a decision needs the moderator's name")
     if len(actor) > ACTOR_LENGTH:
@@ -503,7 +525,7 @@ def _decision(
 ) -> tuple[str, str | None, str | None]:
     """The moderator, the reason and its code of a decision, checked."""
     actor = _moderator(actor)
-    reason = reason if reason and reason.strip() else None  # kept as written
+    reason = storable(reason) if reason and reason.strip() else None  # kept as written
     if state == CommentState.REJECTED:
         if reason_code is None:
             raise InvalidRequest(f"a rejection needs a reason code: {', '.join(ReasonCode)}")

@@ -17,6 +17,7 @@ from bot.store.schema import heartbeats as table
 
 BEAT_SECONDS = 10.0
 STALE_AFTER = timedelta(seconds=60)
+KEPT = timedelta(days=90)  # rows of processes gone longer ago are dropped at the next start
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Heartbeat:
         with self.engine.begin() as connection:
             before = _latest(connection, self.owner)
             connection.execute(table.delete().where(table.c.owner == self.owner))  # started again
+            connection.execute(table.delete().where(table.c.seen_at < now - KEPT))
             connection.execute(
                 table.insert().values(
                     owner=self.owner, host=host[:255], pid=pid, started_at=now, seen_at=now, stopped_at=None

@@ -541,10 +541,12 @@ class Ledger:
         actor: str,
         reason: str | None = None,
         url: str | None = None,
+        remote_id: str | None = None,
     ) -> list[Row]:
         """Settle publications in doubt, failed or missed, all or none: ``Unsettleable``
         (nothing changed) if a key is unknown or its row is in another state. Returns the
-        rows as they are now."""
+        rows as they are now. ``url`` and ``remote_id``: where a publication marked
+        published is (its replies are then collected under it)."""
         with self.engine.begin() as connection:
             rows = self._rows(connection, list(keys))
             for key in keys:
@@ -563,6 +565,7 @@ class Ledger:
                     values |= {
                         "state": PublicationState.PUBLISHED.value,
                         "remote_url": url or row.remote_url,
+                        "remote_id": remote_id or row.remote_id,
                         "last_error": None,
                         "finished_at": now,
                     }

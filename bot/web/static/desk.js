@@ -63,10 +63,24 @@
     return answer;
   }
 
+  // A reply decided out of this tab (or back into it) moves the next page's first
+  // position: "51–100" becomes "50–99" once one reply of this page has left the tab.
+  const tab = (queue.querySelector('input[name="tab"]') || {}).value || "all";
+  function moved(delta) {
+    const next = document.querySelector('a[rel="next"]');
+    if (!next || !delta || tab === "all") return;
+    const url = new URL(next.href);
+    url.searchParams.set("start", String(Math.max(1, Number(url.searchParams.get("start") || 1) + delta)));
+    next.href = url.pathname + url.search;
+  }
+
   function shown(answer) {
+    let delta = 0;
     for (const r of answer.comments) {
       const article = document.getElementById("r" + r.id);
       if (!article) continue;
+      const was = article.classList.contains(tab);
+      delta += (r.state === tab ? 1 : 0) - (was ? 1 : 0);
       article.className = "reply " + r.state + (article === current ? " current" : "");
       const seen = article.querySelector('input[name="v"]');
       if (seen) seen.value = `${r.id}:${r.version}`;
@@ -75,13 +89,14 @@
       const pick = article.querySelector("input.pick");
       if (pick) pick.checked = false;
     }
+    moved(delta);
   }
 
   async function decide(reply, action, reason) {
     const id = reply.dataset.id;
     const seen = reply.querySelector('input[name="v"]').value;
     const fields = [["one", `${id}:${action}`], ["v", seen]];
-    if (reason) fields.push(["reason", reason]);
+    if (reason) fields.push(["code", reason]);
     try {
       const answer = await send("/decide", fields);
       if (!answer) return;
