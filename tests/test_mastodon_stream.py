@@ -155,18 +155,57 @@ async def test_a_malformed_event_is_logged_and_the_stream_goes_on(
         streams.follow([TAG])
         await events_until(streams, lambda seen: sum(e.connected for e in seen) == 2)
         md.stream_raw(f"hashtag:{TAG}", "update", '{"id": "12", "content": "<p>no account</p>"}')
-        md.stream_raw(f"hashtag:{TAG}", "update", "not JSON at all")  # Mastodon.py ends the connection
-        again = await events_until(streams, lambda seen: any(e.connected for e in seen))
         status = md.add_remote_status("alice@example.org", f"<p>Toujours là #{TAG}</p>")
         seen = await events_until(streams, lambda seen: any(e.items for e in seen))
     finally:
         await streams.close()
-    assert [e.stream for e in again if e.down] == [TAG]
     assert [i.remote_id for i in items(seen)] == [status["id"]]
     assert "Mastodon stream gautrinweb2: skipped a malformed update event (_Malformed)" in caplog.messages
-    assert any(
-        "Mastodon stream gautrinweb2: disconnected (MastodonMalformedEventError" in m for m in caplog.messages
-    )
+
+
+async def test_an_event_that_cannot_be_read_is_skipped_and_the_connection_stays(
+    md: FakeMastodon, reader: MastodonReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mastodon.py ends the connection on an event that is not JSON; a reconnection would read
+    the gap again by REST (a reconnect storm when every event is garbage)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    streams = await reader.streams()
+    assert streams is not None
+    try:
+        streams.follow([TAG])
+        await events_until(streams, lambda seen: sum(e.connected for e in seen) == 2)
+        md.stream_raw(f"hashtag:{TAG}", "update", "not JSON at all")
+        md.stream_raw(f"hashtag:{TAG}", "delete", "")
+        status = md.add_remote_status("alice@example.org", f"<p>Toujours là #{TAG}</p>")
+        seen = await events_until(streams, lambda seen: any(e.items for e in seen))
+    finally:
+        await streams.close()
+    assert [i.remote_id for i in items(seen)] == [status["id"]]
+    assert not [e for e in seen if e.down or e.connected]  # the same connection carried it
+    assert "Mastodon stream gautrinweb2: skipped an update event that could not be read" in caplog.messages
+    assert not [m for m in caplog.messages if "disconnected" in m]
+
+
+async def test_a_stream_that_dies_at_once_keeps_backing_off_and_looks_up_the_instance_once(
+    md: FakeMastodon, reader: MastodonReader
+) -> None:
+    """A connection that did not last a minute does not start the back-off again (1, 2, 4 s…);
+    the streaming server's address is looked up once, not at each connection."""
+    streams = await reader.streams()
+    assert streams is not None
+    try:
+        streams.follow([])
+        await events_until(streams, lambda seen: any(e.connected for e in seen))
+        before = len(md.requests)
+        ends = time.monotonic() + 6.5
+        while time.monotonic() < ends:  # the streaming server drops every connection at once
+            md.cut_streams()
+            await streams.next(0.02)
+    finally:
+        await streams.close()
+    paths = [r.path for r in md.requests[before:]]
+    assert 2 <= paths.count("/api/v1/streaming/user") <= 3  # at 1, 3 (and 7) s; not each second
+    assert not [p for p in paths if p.startswith(("/api/v1/instance", "/api/v2/instance"))]
 
 
 # ---- the collector -------------------------------------------------------------------
