@@ -6,6 +6,7 @@ reconnection, polling when the instance offers no streaming."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -261,6 +262,29 @@ async def test_a_reply_posted_while_the_stream_is_down_is_read_at_reconnection(
         await until(lambda: running.stored() == [status["id"]], timeout=15)
     timeline = [r for r in md.requests if r.path == f"/api/v1/timelines/tag/{TAG}"]
     assert len(timeline) >= 2  # the first round, and the gap read at reconnection
+
+
+async def test_a_stream_that_keeps_reconnecting_has_its_gap_read_once_in_a_while(
+    md: FakeMastodon, reader: MastodonReader, store: Store
+) -> None:
+    """Each (re)connection reads the gap by REST; a stream that connects again and again has
+    it read at most once every ``gap_every``, later rather than each time (the rate limit)."""
+    async with Running(store, reader) as running:
+        running.collector.timing = dataclasses.replace(running.collector.timing, gap_every=5.0)
+        await until(lambda: running.stream_modes().get(f"stream:mastodon:{TAG}") == "streaming")
+
+        def gap_reads() -> int:
+            return len([r for r in md.requests if r.path == f"/api/v1/timelines/tag/{TAG}"])
+
+        before = gap_reads()
+        md.cut_streams()
+        status = md.add_remote_status("alice@example.org", f"<p>Pendant la coupure #{TAG}</p>")
+        await until(lambda: f"hashtag:{TAG}" in md.open_streams())
+        md.cut_streams()  # again, at once
+        await until(lambda: running.stored() == [status["id"]], timeout=15)  # read, a little later
+        await until(lambda: f"hashtag:{TAG}" in md.open_streams())
+        await asyncio.to_thread(md.wait_for, lambda: False, 1.0)
+    assert gap_reads() - before <= 2  # one gap read (its catch-up and its page), not one per connection
 
 
 async def test_a_deletion_leaves_the_store_within_seconds(

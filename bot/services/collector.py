@@ -75,6 +75,7 @@ class CollectorTiming:
     telegram_backoff: float = 30.0  # the Telegram collector's longest back-off
     stream_wait: float = 2.0  # seconds the stream feed waits for events before the other feeds' turn
     stream_backstop: float = 300.0  # seconds between two REST readings of a feed whose stream is up
+    gap_every: float = 10.0  # seconds between two readings of the gap of a stream that keeps reconnecting
     # The recheck of stored replies for edits and deletions that no stream reported: each
     # minute at most ``recheck_budget`` lookups (Mastodon allows 300 requests in 5 minutes,
     # shared with publishing and polling), taken by risk: a reply is due again once it was
@@ -104,6 +105,8 @@ class Collector:
         self.timing = timing or CollectorTiming()
         self._live: set[str] = set()  # the streams connected now ("mentions", or a hashtag)
         self._polled: dict[str, datetime] = {}  # when each stream's feed was last read by REST
+        self._gap_read: dict[str, datetime] = {}  # when each stream's gap was last read
+        self._gap_due: dict[str, datetime] = {}  # streams reconnected whose gap is read then
         self._started = clock.now()  # what was looked at before was not followed by this process's streams
 
     # -- deciding what to keep ---------------------------------------------------------
@@ -312,7 +315,7 @@ class Collector:
                 await self._store_streamed(source.network, batch)
                 batch = []
             if event.connected:
-                await self._caught_up(source, event.stream)
+                await self._reconnected(source, event.stream)
             elif event.down:
                 self._live.discard(event.stream)
                 mode = f"polling: {event.down}" if event.polling else f"reconnecting: {event.down}"
@@ -323,6 +326,22 @@ class Collector:
                     self.clock.now(),
                 )
         await self._store_streamed(source.network, batch)
+        for stream, due in list(self._gap_due.items()):
+            if due <= self.clock.now():
+                del self._gap_due[stream]
+                await self._caught_up(source, stream)
+
+    async def _reconnected(self, source: MastodonSource, stream: str) -> None:
+        """Read the gap of a stream that (re)connected, at most once every ``gap_every``: a
+        stream that keeps reconnecting has its gap read later (it is not ``_live`` meanwhile,
+        what it carries is stored)."""
+        last = self._gap_read.get(stream)
+        due = self.clock.now() if last is None else last + timedelta(seconds=self.timing.gap_every)
+        if due <= self.clock.now():
+            self._gap_due.pop(stream, None)
+            await self._caught_up(source, stream)
+        else:
+            self._gap_due.setdefault(stream, due)
 
     async def _store_streamed(self, network: str, items: list[Reply | Removal]) -> None:
         if not items:
@@ -336,6 +355,7 @@ class Collector:
     async def _caught_up(self, source: MastodonSource, stream: str) -> None:
         """A stream is up: read its feed from the stored position, so that nothing said
         while it was down is missed; then the stream carries it."""
+        self._gap_read[stream] = self.clock.now()
         try:
             if stream == MENTIONS:
                 await self._drain(f"{source.network}:mentions", source.mentions_page, source)
