@@ -131,6 +131,16 @@ async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[
                 findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
             finally:
                 await telegram.close()
+    if not alert_chat:
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "alerts",
+                "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
+                "a campaign file that stops validating are told to nobody",
+                "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it",
+            )
+        )
     if "mastodon" in used:
         try:
             mastodon = adapter("mastodon").inspector(settings)
