@@ -51,8 +51,11 @@ class StoreBusy(SetupError):
 
 def adapter(network: str) -> Adapter:
     """The adapter package of a registered network (``UnknownNetwork`` for any other),
-    imported when first needed: nothing of a network's library is loaded before."""
-    return cast(Adapter, importlib.import_module(networks.profile(network).adapter))
+    imported when first needed: nothing of a network's library is loaded before. Its
+    functions are taken from its ``ADAPTER`` where it has one (a submodule named like one of
+    them replaces the package's attribute once imported)."""
+    package = importlib.import_module(networks.profile(network).adapter)
+    return cast(Adapter, getattr(package, "ADAPTER", package))
 
 
 def networks_used(campaigns: list[Campaign]) -> set[str]:
@@ -128,6 +131,16 @@ async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[
                 findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
             finally:
                 await telegram.close()
+    if not alert_chat:
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "alerts",
+                "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
+                "a campaign file that stops validating are told to nobody",
+                "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it",
+            )
+        )
     if "mastodon" in used:
         try:
             mastodon = adapter("mastodon").inspector(settings)
