@@ -83,11 +83,18 @@ class Accounts:
         self.store.logged_in(moderator.id, self.clock.now())
         return moderator
 
-    def current(self, moderator_id: int, epoch: int) -> Moderator | None:
-        """The moderator a session names, if the session still stands (the account exists
-        and its password has not changed since)."""
-        found = self.store.get(moderator_id)
-        return found if found is not None and found.session_epoch == epoch else None
+    def current(self, moderator_id: int, epoch: int, key: str) -> Moderator | None:
+        """The moderator a session names, if the session still stands (the account exists,
+        is the one the session was made for — its random key, since ids can be reused — and
+        its password has not changed nor its moderator logged out since)."""
+        return self.store.session(moderator_id, epoch, key)
+
+    def session_key(self, moderator_id: int) -> str | None:
+        return self.store.session_key(moderator_id)
+
+    def logout(self, moderator_id: int) -> None:
+        """End every session of this moderator, server-side (a copied cookie ends too)."""
+        self.store.end_sessions(moderator_id)
 
     def _named(self, name: str) -> Moderator:
         for moderator in self.store.all():

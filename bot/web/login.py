@@ -41,9 +41,10 @@ async def login(request: Request) -> Response:
         document = {"next": _next(form.get("next")), "failed": True, "name": name}
         return await render(request, "login.html", document, status=401)
     here.throttle.succeeded(keys)
+    key = await here.run(here.accounts.session_key, found.id)
     response = RedirectResponse(_next(form.get("next")), status_code=303)
     # a new session id at login: one fixed before it cannot be carried into the account
-    here.sessions.write(response, Sessions.new(found.id, found.session_epoch), secure=secure(request))
+    here.sessions.write(response, Sessions.new(found.id, found.session_epoch, key), secure=secure(request))
     return response
 
 

@@ -1,0 +1,75 @@
+"""The desk's defects found by the hostile review of issue 10, each shown over HTTP, in
+process: sessions that outlive their account or their logout, bulk decisions on replies
+never seen, undo, bad ids and dates, and the page's headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from bs4 import BeautifulSoup
+from sqlalchemy import Engine
+
+from bot.clock import SimulatedClock
+from bot.services.accounts import Accounts
+from bot.store.moderators import ModeratorStore
+from tests.webdesk import CHEAP, NOW, PASSWORD, Desk, add_replies, open_desk, reply
+
+
+@pytest.fixture
+async def desk(engine: Engine) -> AsyncIterator[Desk]:
+    add_replies(engine, [reply(n, f"Réponse {n} #gautrinweb2") for n in range(1, 8)])
+    async for opened in open_desk(engine):
+        yield opened
+
+
+def soup(text: str) -> BeautifulSoup:
+    return BeautifulSoup(text, "html.parser")
+
+
+def accounts(engine: Engine) -> Accounts:
+    return Accounts(ModeratorStore(engine), SimulatedClock(NOW), CHEAP)
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+async def test_a_removed_moderators_session_does_not_pass_to_the_next_account(desk: Desk) -> None:
+    accounts(desk.engine).add("temp", PASSWORD)
+    await desk.login("temp")
+    assert (await desk.client.get("/")).status_code == 200
+    accounts(desk.engine).remove("temp")
+    newguy = accounts(desk.engine).add("newguy", PASSWORD, admin=True)
+    assert newguy.name == "newguy"
+    assert (await desk.client.get("/")).headers.get("location") == "/login"
+    assert (await desk.client.get("/moderators")).status_code == 303
+
+
+
+def test_accounts_made_before_session_keys_get_one_each(database_url: str) -> None:
+    """Migration 0012 gives each existing account a key of its own, and the store is current."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.store import database
+
+    engine = database.create(database_url)
+    config = database._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0011")
+        for name in ("ana", "bob"):
+            connection.execute(
+                text(
+                    "INSERT INTO moderators (name, password_hash, admin, session_epoch, created_at) "
+                    "VALUES (:name, 'x', true, 1, :at)"
+                ),
+                {"name": name, "at": NOW.replace(tzinfo=None)},
+            )
+    database.upgrade(engine)
+    assert database.is_current(engine)
+    store = ModeratorStore(engine)
+    keys = {store.session_key(m.id) for m in store.all()}
+    assert len(keys) == 2
+    assert None not in keys
+    engine.dispose()
