@@ -46,6 +46,19 @@ async def test_a_removed_moderators_session_does_not_pass_to_the_next_account(de
 
 
 
+async def test_a_cookie_copied_before_logging_out_is_no_session_after(desk: Desk) -> None:
+    await desk.login("bob")
+    await desk.page("/")
+    copied = desk.client.cookies["relais_session"]
+    csrf = desk.csrf
+    assert (await desk.post("/logout", {})).headers["location"] == "/login"
+    desk.client.cookies.set("relais_session", copied)
+    assert (await desk.client.get("/")).headers.get("location") == "/login"
+    replayed = await desk.client.post("/decide", data={"csrf": csrf, "one": "1:approve"})
+    assert replayed.status_code in (303, 401)
+    assert replayed.headers.get("location", "/login").startswith("/login")
+
+
 def test_accounts_made_before_session_keys_get_one_each(database_url: str) -> None:
     """Migration 0012 gives each existing account a key of its own, and the store is current."""
     from alembic import command

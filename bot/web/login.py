@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.web import i18n
-from bot.web.errors import TooManyAttempts
-from bot.web.pages import checked_form, desk, finish, render, secure, session
+from bot.web.errors import LoginNeeded, TooManyAttempts
+from bot.web.pages import checked_form, desk, finish, moderator, render, secure, session
 from bot.web.security import LANGUAGE_COOKIE, Sessions
 
 
@@ -50,6 +50,12 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await checked_form(request)
+    try:  # ended server-side: a copy of the cookie is no session either
+        me = await moderator(request)
+    except LoginNeeded:
+        pass
+    else:
+        await desk(request).run(desk(request).accounts.logout, me.id)
     response = RedirectResponse("/login", status_code=303)
     desk(request).sessions.write(response, Sessions.new(), secure=secure(request))
     return response
