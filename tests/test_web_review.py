@@ -11,7 +11,10 @@ from bs4 import BeautifulSoup
 from sqlalchemy import Engine
 
 from bot.clock import SimulatedClock
+from bot.domain import CommentState
 from bot.services.accounts import Accounts
+from bot.services.moderation import ModerationService
+from bot.store.comments import CommentStore
 from bot.store.moderators import ModeratorStore
 from tests.webdesk import CHEAP, NOW, PASSWORD, Desk, add_replies, open_desk, reply
 
@@ -25,6 +28,10 @@ async def desk(engine: Engine) -> AsyncIterator[Desk]:
 
 def soup(text: str) -> BeautifulSoup:
     return BeautifulSoup(text, "html.parser")
+
+
+def service(engine: Engine) -> ModerationService:
+    return ModerationService(CommentStore(engine), SimulatedClock(NOW))
 
 
 def accounts(engine: Engine) -> Accounts:
@@ -86,3 +93,32 @@ def test_accounts_made_before_session_keys_get_one_each(database_url: str) -> No
     assert len(keys) == 2
     assert None not in keys
     engine.dispose()
+
+
+# -- all N matching -------------------------------------------------------------------------
+
+
+async def test_all_matching_refuses_when_other_replies_now_make_up_the_same_number(engine: Engine) -> None:
+    add_replies(engine, [reply(n, "rapport" if n % 2 else "autre") for n in range(1, 11)])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        await desk.page("/?q=rapport")
+        asked = await desk.post(
+            "/decide", {"scope": "matching", "action": "approve", "tab": "pending", "q": "rapport"}
+        )
+        form = soup(asked.text).select('form[action="/decide/matching"] input')
+        fields = {i["name"]: i["value"] for i in form}
+        assert fields["expected"] == "5"
+        service(engine).decide([1], CommentState.APPROVED, actor="ana")  # a colleague takes one
+        add_replies(engine, [reply(99, "rapport jamais vu")])  # and one nobody saw arrives: 5 again
+        refused = await desk.post("/decide/matching", fields)
+        assert refused.status_code == 409
+        assert "ont changé depuis" in refused.text
+        assert service(engine).show(11).comment.state == "pending"
+        asked = await desk.post(
+            "/decide", {"scope": "matching", "action": "approve", "tab": "pending", "q": "rapport"}
+        )
+        again = soup(asked.text)
+        fields = {i["name"]: i["value"] for i in again.select('form[action="/decide/matching"] input')}
+        assert (await desk.post("/decide/matching", fields)).status_code == 303
+        assert service(engine).counts()[CommentState.APPROVED] == 6

@@ -148,7 +148,8 @@ def on_filter(
 ) -> Decision:
     """A decision on all ``query`` selects: asked first (showing how many) unless ``yes``,
     and refused if their number changed before it was recorded."""
-    expected = service.page(query, limit=1).total
+    match = service.matching(query)
+    expected = match.count
     if not expected:
         fail("no reply matches this filter: nothing to decide")
     if not yes:
@@ -160,7 +161,14 @@ def on_filter(
         if not click.confirm(f"Mark {replies(expected)} {state.value}?", err=True):
             fail("nothing was decided")
     return service.decide_matching(
-        query, state, actor=moderator, reason=why, reason_code=code, expected=expected, force=force
+        query,
+        state,
+        actor=moderator,
+        reason=why,
+        reason_code=code,
+        expected=expected,
+        force=force,
+        match=match.fingerprint,
     )
 
 

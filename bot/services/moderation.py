@@ -24,6 +24,7 @@ says it its own way (the CLI adds a hint, the page a 409).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,7 @@ __all__ = [  # CommentQuery too: the faces build queries without reaching into t
     "DecisionRow",
     "Detail",
     "InvalidRequest",
+    "Match",
     "MatchChanged",
     "ModerationError",
     "ModerationService",
@@ -118,8 +120,28 @@ class MatchChanged(Conflict):
     """A decision on "all N matching this filter" found another number: nothing was decided."""
 
     def __init__(self, expected: int, found: Sequence[Comment]) -> None:
-        super().__init__(f"the filter now selects {len(found)} replies, not the {expected} you saw", found)
+        said = (
+            f"the filter now selects {len(found)} replies, not the {expected} you saw"
+            if len(found) != expected
+            else f"the {expected} replies the filter selects are not those you saw"
+        )
+        super().__init__(said, found)
         self.expected = expected
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a filter selects, as a moderator is asked to confirm it: how many replies, and
+    a fingerprint of which (their ids and versions), so that the decision confirmed is
+    refused if other replies now make up the same number."""
+
+    count: int
+    fingerprint: str
+
+
+def fingerprint(versions: Sequence[tuple[int, int]]) -> str:
+    """A short digest of replies' ids and versions (``Match.fingerprint``)."""
+    return hashlib.sha256(",".join(f"{i}:{v}" for i, v in versions).encode()).hexdigest()[:32]
 
 
 class InvalidRequest(ModerationError):
@@ -381,19 +403,28 @@ class ModerationService:
         reason_code: str | None = None,
         expected: int | None = None,
         force: bool = False,
+        match: str | None = None,
     ) -> Decision:
         """``decide`` on every reply ``query`` selects ("all N matching this filter"), as
         one transaction finds them: ``expected``, the number the moderator was shown,
-        refuses the decision if the filter now selects another number (``MatchChanged``).
-        A filter that selects nothing is refused (``InvalidRequest``)."""
+        refuses the decision if the filter now selects another number (``MatchChanged``),
+        and ``match``, the fingerprint of the replies shown (``matching``), if they are
+        not the same replies. A filter that selects nothing is refused (``InvalidRequest``)."""
         actor, reason, code = _decision(state, actor, reason, reason_code)
         with self.store.deciding_matching(_checked(query)) as batch:
             found = list(batch.current.values())
             if expected is not None and len(found) != expected:
                 raise MatchChanged(expected, found)
+            if match is not None and fingerprint([(c.id, c.version) for c in found]) != match:
+                raise MatchChanged(len(found) if expected is None else expected, found)
             if not found:
                 raise InvalidRequest("no reply matches this filter: nothing to decide")
             return self._record(batch, list(batch.current), state, actor, reason, code, force)
+
+    def matching(self, query: CommentQuery) -> Match:
+        """What ``query`` selects, for a moderator to confirm "all N matching" (then
+        ``decide_matching`` with its count and fingerprint)."""
+        return Match(*_counted(self.store.versions(_checked(query))))
 
     def undo(self, decision_id: int, *, actor: str, force: bool = False) -> Decision:
         """Undo decision ``decision_id`` (anyone's, any time): each of its replies still
@@ -499,6 +530,10 @@ def _checked(query: CommentQuery | None) -> CommentQuery:
     if query.reason_code and query.reason_code not in set(ReasonCode):
         raise InvalidRequest(f"no reason code {query.reason_code!r}: {', '.join(ReasonCode)}")
     return query
+
+
+def _counted(versions: list[tuple[int, int]]) -> tuple[int, str]:
+    return len(versions), fingerprint(versions)
 
 
 def _stands(change: Change, now: Comment) -> bool:

@@ -780,6 +780,15 @@ class CommentStore:
             statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
 
+    def versions(self, query: CommentQuery) -> list[tuple[int, int]]:
+        """The id and version of every reply ``query`` selects, by id: what a moderator is
+        asked to confirm a decision on "all N matching" for."""
+        selected = self._select(select(comments.c.id, comments.c.version), query)
+        if selected is None:
+            return []
+        with self.engine.connect() as connection:
+            return [(i, v) for i, v in connection.execute(selected[0].order_by(comments.c.id)).all()]
+
     def ids_within(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
         """The stored ids within each (first, last) range, in order."""
         found: list[int] = []

@@ -113,6 +113,9 @@ async def decide_matching(request: Request) -> Response:
     state = _state(form)
     code, note = _why(form, state)
     expected = _ids([form.get("expected") or ""])[0]
+    match = str(form.get("match") or "")
+    if not match:  # the confirmation names which replies, not only how many
+        raise DeskError("This form has expired or did not come from the desk: reload the page and try again.")
     with _refusals(request, form):
         decision = await here.run(
             here.moderation.decide_matching,
@@ -123,6 +126,7 @@ async def decide_matching(request: Request) -> Response:
             reason_code=code,
             expected=expected,
             force=form.get("force") == "1",
+            match=match,
         )
     return _decided(request, form, decision)
 
@@ -147,13 +151,15 @@ async def _confirm(request: Request, form: FormData) -> Response:
     chosen = selection(form)
     state = _state(form)
     code, note = _why(form, state)  # refused now rather than after the confirmation
-    count = (await here.run(here.moderation.page, chosen.query(here), limit=1)).total
+    match = await here.run(here.moderation.matching, chosen.query(here))
+    count = match.count
     if not count:
         raise DeskError("No reply matches this filter: nothing to decide.")
     document = {
         "action": str(form.get("action")),
         "state": state.value,
         "count": count,
+        "match": match.fingerprint,
         "filters": chosen.filters,
         "tab": chosen.tab,
         "code": code or "",
