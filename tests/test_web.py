@@ -437,7 +437,9 @@ async def test_the_decisions_page_undoes_any_of_them(desk: Desk) -> None:
     mine = soup((await desk.page("/decisions?mine=1")).text)
     assert len(mine.select("tbody tr")) == 1
     ana = page.select("tbody tr")[1].button["value"]
-    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    refused = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    assert refused.status_code == 409  # a colleague's: undone only when forced
+    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions", "force": "1"})
     assert undone.headers["location"].startswith("/decisions?done=1&as=undo")
     assert state(desk.engine, 1) == "pending"
     after = soup((await desk.page("/decisions")).text)

@@ -122,3 +122,24 @@ async def test_all_matching_refuses_when_other_replies_now_make_up_the_same_numb
         fields = {i["name"]: i["value"] for i in again.select('form[action="/decide/matching"] input')}
         assert (await desk.post("/decide/matching", fields)).status_code == 303
         assert service(engine).counts()[CommentState.APPROVED] == 6
+
+
+# -- undo -----------------------------------------------------------------------------------
+
+
+async def test_undoing_a_colleagues_decision_is_refused_saying_whose_unless_forced(desk: Desk) -> None:
+    decided = service(desk.engine).decide([2], CommentState.REJECTED, actor="ana", reason_code="spam")
+    await desk.login("bob")
+    await desk.page("/")
+    refused = await desk.post("/undo", {"decision": str(decided.id), "back": "/"})
+    assert refused.status_code == 409
+    page = soup(refused.text)
+    assert "rejetée par ana" in page.select_one(".meanwhile").text
+    assert service(desk.engine).show(2).comment.state == "rejected"
+    fields = {i["name"]: i["value"] for i in page.select('form[action="/undo"] input')}
+    assert fields["decision"] == str(decided.id)
+    forced = await desk.post("/undo", {**fields, "force": "1"})
+    assert forced.status_code == 303
+    assert service(desk.engine).show(2).comment.state == "pending"
+    fetched = await desk.fetch("/undo", {"decision": str(decided.id)})
+    assert fetched.status_code == 400  # undone already

@@ -60,11 +60,14 @@ def moderation_errors() -> Iterator[None]:
         MatchChanged,
         ModerationError,
         NoSuchDecision,
+        NotYours,
         Overturning,
     )
 
     try:
         yield
+    except NotYours as error:
+        fail(str(error), hint=f"nothing was undone: add --force to undo {error.actor}'s decision")
     except Overturning as error:
         whose = sorted({c.decided_by or "" for c in error.replies})
         fail(str(error), hint=f"nothing was decided: add --force to overturn {', '.join(whose)}'s decision")

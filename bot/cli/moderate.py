@@ -194,7 +194,9 @@ review = decision(CommentState.PENDING, "review", "Put replies back to review (p
 
 @comments.command("undo")
 @click.argument("decision_id", type=int, required=False, metavar="[DECISION]")
-@click.option("--force", is_flag=True, help="Undo it even if a reply was decided or edited since.")
+@click.option(
+    "--force", is_flag=True, help="Undo it even if a colleague's, or if a reply was decided or edited since."
+)
 @click.option("--as", "name", metavar="NAME", help="The moderator (default: RELAIS_MODERATOR).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context

@@ -55,6 +55,7 @@ __all__ = [  # CommentQuery too: the faces build queries without reaching into t
     "ModerationService",
     "NoSuchDecision",
     "NoSuchReply",
+    "NotYours",
     "Overturning",
     "Page",
     "Queue",
@@ -114,6 +115,15 @@ class Overturning(Conflict):
     def __init__(self, replies: Sequence[Comment]) -> None:
         said = "; ".join(_what_happened(c) for c in replies)
         super().__init__(f"a colleague decided it: {said}", replies)
+
+
+class NotYours(Overturning):
+    """Undoing a colleague's decision overturns it: refused, saying whose, unless forced."""
+
+    def __init__(self, decision_id: int, actor: str, replies: Sequence[Comment]) -> None:
+        Conflict.__init__(self, f"decision {decision_id} is {actor}'s, not yours", replies)
+        self.decision_id = decision_id
+        self.actor = actor
 
 
 class MatchChanged(Conflict):
@@ -427,10 +437,11 @@ class ModerationService:
         return Match(*_counted(self.store.versions(_checked(query))))
 
     def undo(self, decision_id: int, *, actor: str, force: bool = False) -> Decision:
-        """Undo decision ``decision_id`` (anyone's, any time): each of its replies still
-        stored gets back the moderation it had before it; recorded as ``actor``'s decision.
-        Refused if a reply moved on since that decision (decided again, edited:
-        ``DecidedMeanwhile``) unless ``force``, and if it was undone already."""
+        """Undo decision ``decision_id`` (any time): each of its replies still stored gets
+        back the moderation it had before it; recorded as ``actor``'s decision. Refused if a
+        reply moved on since that decision (decided again, edited: ``DecidedMeanwhile``) or
+        if it is a colleague's (``NotYours``: undoing it overturns it) unless ``force``, and
+        if it was undone already."""
         actor = _moderator(actor)
         if self.log.get(decision_id) is None:
             raise NoSuchDecision(f"no decision {decision_id}")
@@ -448,6 +459,8 @@ class ModerationService:
             ]
             if moved and not force:
                 raise DecidedMeanwhile(moved)
+            if decision.actor != actor and not force:
+                raise NotYours(decision_id, decision.actor, [batch.current[c.comment_id] for c in present])
             now = self.clock.now()
             undone, after = batch.restore(
                 present, undoes=decision_id, actor=actor, now=now, acknowledge=False

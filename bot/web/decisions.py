@@ -21,6 +21,7 @@ from bot.services.moderation import (
     MatchChanged,
     NoSuchDecision,
     NoSuchReply,
+    NotYours,
     Overturning,
 )
 from bot.store.comments import Comment
@@ -141,7 +142,8 @@ async def undo(request: Request) -> Response:
     given = str(form.get("decision") or "")
     with _refusals(request, form):
         if given:
-            decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name)
+            force = form.get("force") == "1"  # a colleague's: the 409 page's button
+            decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name, force=force)
         else:
             decision = await here.run(here.moderation.undo_last, me.name)
     return _decided(request, form, decision)
@@ -184,7 +186,10 @@ class _refusals:
         back = _next(self.form.get("back"))
         if isinstance(error, Refused):
             said = conflict_document(error, self.zones)
-            if isinstance(error, Overturning):
+            if isinstance(error, NotYours):
+                message = N_("This decision is a colleague's: nothing was undone.")
+                retry: dict[str, Any] | None = {"undo": error.decision_id}
+            elif isinstance(error, Overturning):
                 message = N_("A colleague already decided these replies: nothing was decided.")
                 retry = _retry(self.form, error.replies)
             elif isinstance(error, MatchChanged):
