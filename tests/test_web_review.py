@@ -5,6 +5,7 @@ never seen, undo, bad ids and dates, and the page's headers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from bs4 import BeautifulSoup
@@ -143,3 +144,20 @@ async def test_undoing_a_colleagues_decision_is_refused_saying_whose_unless_forc
     assert service(desk.engine).show(2).comment.state == "pending"
     fetched = await desk.fetch("/undo", {"decision": str(decided.id)})
     assert fetched.status_code == 400  # undone already
+
+
+async def test_undo_without_a_decision_named_undoes_only_a_decision_of_the_last_moments(desk: Desk) -> None:
+    await desk.login("bob")
+    await desk.page("/")
+    for n in (1, 2):
+        assert (await desk.fetch("/decide", {"one": f"{n}:approve"})).status_code == 200
+    desk.clock._now += timedelta(minutes=10)  # a reload later, the `u` key
+    old = await desk.fetch("/undo", {})
+    assert old.status_code == 404
+    assert [service(desk.engine).show(n).comment.state for n in (1, 2)] == ["approved", "approved"]
+    assert (await desk.fetch("/decide", {"one": "3:approve"})).status_code == 200
+    desk.clock._now += timedelta(seconds=5)
+    undone = await desk.fetch("/undo", {})
+    assert (undone.status_code, undone.json()["undoes"]) == (200, 3)
+    assert (await desk.fetch("/undo", {})).status_code == 404  # not one further back, ten minutes old
+    assert service(desk.engine).show(2).comment.state == "approved"

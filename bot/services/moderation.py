@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -468,12 +468,19 @@ class ModerationService:
             self._unacknowledged(batch, [c for c in after if c.state == CommentState.APPROVED])
         return Decision(undone, UNDO, actor, now, None, None, after, decision_id)
 
-    def undo_last(self, actor: str, *, force: bool = False) -> Decision:
-        """Undo ``actor``'s latest decision not undone yet (each call goes one further back)."""
+    def undo_last(self, actor: str, *, force: bool = False, within: timedelta | None = None) -> Decision:
+        """Undo ``actor``'s latest decision not undone yet (each call goes one further back);
+        ``within``: only one taken that recently (the desk's ``u`` key: a decision just
+        taken, never one from an hour ago that a reload made the latest)."""
         actor = _moderator(actor)
         last = self.log.last(actor)
         if last is None:
             raise NoSuchDecision(f"{actor} has no decision left to undo")
+        if within is not None and last.at < self.clock.now() - within:
+            raise NoSuchDecision(
+                f"{actor}'s last decision ({last.id}) is older than {int(within.total_seconds())} s: "
+                "undo it from the history"
+            )
         return self.undo(last.id, actor=actor, force=force)
 
     def decisions(

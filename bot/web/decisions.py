@@ -6,6 +6,7 @@ answer says who and what: a 409 page, or JSON for the page's script."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -38,6 +39,7 @@ ACTIONS = {
     "review": CommentState.PENDING,
 }
 NOTE_LENGTH = 500
+UNDO_WINDOW = timedelta(seconds=30)  # `u` undoes a decision just taken; older ones from the history
 PAGE = 50  # decisions a page of the history
 
 
@@ -135,7 +137,8 @@ async def decide_matching(request: Request) -> Response:
 
 async def undo(request: Request) -> Response:
     """Undo a decision (``decision``, from the history or the notice after deciding), or
-    the moderator's own latest one (no ``decision``: the ``u`` key)."""
+    the moderator's own latest one if taken within ``UNDO_WINDOW`` (no ``decision``: the
+    ``u`` key)."""
     me = await moderator(request)
     form = await checked_form(request)
     here = desk(request)
@@ -145,7 +148,7 @@ async def undo(request: Request) -> Response:
             force = form.get("force") == "1"  # a colleague's: the 409 page's button
             decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name, force=force)
         else:
-            decision = await here.run(here.moderation.undo_last, me.name)
+            decision = await here.run(here.moderation.undo_last, me.name, within=UNDO_WINDOW)
     return _decided(request, form, decision)
 
 
