@@ -161,3 +161,17 @@ async def test_undo_without_a_decision_named_undoes_only_a_decision_of_the_last_
     assert (undone.status_code, undone.json()["undoes"]) == (200, 3)
     assert (await desk.fetch("/undo", {})).status_code == 404  # not one further back, ten minutes old
     assert service(desk.engine).show(2).comment.state == "approved"
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+async def test_ids_and_dates_out_of_range_get_clear_pages(desk: Desk) -> None:
+    await desk.login("bob")
+    huge = await desk.client.get("/replies/999999999999999999999")
+    assert huge.status_code == 404
+    assert "pas de réponse portant ce numéro" in huge.text
+    for dates in ("until=9999-12-31", "since=9999-12-31", "since=0001-01-01&tab=all"):
+        answer = await desk.client.get(f"/?{dates}")
+        assert answer.status_code in (200, 400), dates
+    assert (await desk.client.get("/?until=9999-12-31")).status_code == 400

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -98,9 +98,13 @@ def _day(value: str | None, zone: Any, *, next_day: bool = False) -> datetime | 
         return None
     try:
         day = date.fromisoformat(value)
+        moment = datetime.combine(day + timedelta(days=1 if next_day else 0), time(), zone)
+        moment.astimezone(UTC)  # as the store keeps it: 9999-12-31 does not fit
     except ValueError:
         raise DeskError("A date is written like 2012-05-02.") from None
-    return datetime.combine(day + timedelta(days=1 if next_day else 0), time(), zone)
+    except OverflowError:
+        raise DeskError("This date is out of range: choose one nearer today.") from None
+    return moment
 
 
 def excerpt(publication: Publication | None, length: int = 140) -> str:
