@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.test_moderate_cli import relais, root, states
 
 __all__ = ["root"]  # the fixture, shared with tests/test_moderate_cli.py
@@ -21,3 +23,29 @@ def test_undoing_a_colleagues_decision_needs_force_and_says_whose(root: Path) ->
     forced = relais(root, "comments", "undo", "1", "--force")
     assert forced.returncode == 0
     assert states(root)[1] == "pending"
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("comments", "approve", HUGE),
+        ("comments", "approve", f"1-{HUGE}"),
+        ("comments", "undo", HUGE),
+        ("comments", "show", HUGE),
+        ("comments", "list", "--after", HUGE),
+        ("comments", "decisions", "--before", HUGE),
+        ("comments", "list", "--since", "9999-12-31", "--until", "9999-12-31"),
+        ("comments", "list", "--until", "9999-12-31 23:59", "--campaign", "gouverner-ensemble"),
+        ("comments", "list", "--since", "0001-01-01", "--campaign", "gouverner-ensemble"),
+    ],
+)
+def test_ids_and_dates_out_of_range_are_one_line_errors(root: Path, args: tuple[str, ...]) -> None:
+    result = relais(root, *args)
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 1, 2)
+    if result.returncode:  # one line, relais's or click's (after its usage)
+        assert result.stderr.strip().splitlines()[-1].startswith(("relais: ", "Error: ")), result.stderr
+    assert set(states(root).values()) == {"pending"}
