@@ -49,3 +49,10 @@ def test_ids_and_dates_out_of_range_are_one_line_errors(root: Path, args: tuple[
     if result.returncode:  # one line, relais's or click's (after its usage)
         assert result.stderr.strip().splitlines()[-1].startswith(("relais: ", "Error: ")), result.stderr
     assert set(states(root).values()) == {"pending"}
+
+
+def test_ids_are_ascii_digits_only(root: Path) -> None:
+    for args in (("approve", "\u0661"), ("approve", "\u0661-\u0662"), ("show", "\u0662"), ("undo", "\u0661")):
+        result = relais(root, "comments", *args)
+        assert result.returncode == 2, args
+    assert set(states(root).values()) == {"pending"}

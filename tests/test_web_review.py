@@ -175,3 +175,15 @@ async def test_ids_and_dates_out_of_range_get_clear_pages(desk: Desk) -> None:
         answer = await desk.client.get(f"/?{dates}")
         assert answer.status_code in (200, 400), dates
     assert (await desk.client.get("/?until=9999-12-31")).status_code == 400
+
+
+async def test_ids_are_ascii_digits_only(desk: Desk) -> None:
+    await desk.login("bob")
+    await desk.page("/")
+    one = await desk.post("/decide", {"one": "\u0661:approve"})
+    some = await desk.post("/decide", {"ids": "\u0662", "action": "approve"})
+    assert (one.status_code, some.status_code) == (400, 400)
+    seen = await desk.post("/decide", {"one": "3:approve", "v": "3:\u0661"})  # a version not read: as it stands
+    assert seen.status_code == 303
+    assert [service(desk.engine).show(n).comment.state for n in (1, 2, 3)] == ["pending", "pending", "approved"]
+    assert (await desk.client.get("/?after=\u0661&tab=all")).status_code == 200

@@ -48,13 +48,18 @@ def _versions(form: FormData) -> dict[int, int]:
     seen: dict[int, int] = {}
     for value in form.getlist("v"):
         left, _, right = str(value).partition(":")
-        if left.isdigit() and right.isdigit() and len(left) < 12 and len(right) < 12:
+        if _number(left) and _number(right):
             seen[int(left)] = int(right)
     return seen
 
 
+def _number(text: str) -> bool:
+    """An id or a version as a form gives it: ASCII digits (``int`` reads ``١٢`` too)."""
+    return text.isascii() and text.isdigit() and len(text) < 12
+
+
 def _ids(values: list[Any]) -> list[int]:
-    found = [int(v) for v in map(str, values) if v.isdigit() and len(v) < 12]
+    found = [int(v) for v in map(str, values) if _number(v)]
     if len(found) != len(values):
         raise DeskError("A reply is named by its number.")
     return found
@@ -248,7 +253,7 @@ async def decisions_page(request: Request) -> Response:
     params = request.query_params
     mine = params.get("mine") == "1"
     before = params.get("before", "")
-    cursor = int(before) if before.isdigit() and len(before) < 12 else None
+    cursor = int(before) if _number(before) else None
     rows = await here.run(
         here.moderation.decisions, actor=me.name if mine else None, before=cursor, limit=PAGE + 1
     )

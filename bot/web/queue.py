@@ -88,7 +88,7 @@ def selection(params: QueryParams | ImmutableMultiDict[str, Any]) -> Selection:
 
 
 def _int(value: object) -> int | None:
-    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
         return int(value)
     return None
 
