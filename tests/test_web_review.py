@@ -17,6 +17,7 @@ from bot.services.accounts import Accounts
 from bot.services.moderation import ModerationService
 from bot.store.comments import CommentStore
 from bot.store.moderators import ModeratorStore
+from bot.web.queue import CLIP
 from tests.webdesk import CHEAP, NOW, PASSWORD, Desk, add_replies, open_desk, reply
 
 
@@ -187,3 +188,26 @@ async def test_ids_are_ascii_digits_only(desk: Desk) -> None:
     assert seen.status_code == 303
     assert [service(desk.engine).show(n).comment.state for n in (1, 2, 3)] == ["pending", "pending", "approved"]
     assert (await desk.client.get("/?after=\u0661&tab=all")).status_code == 200
+
+
+# -- long replies ------------------------------------------------------------------------------
+
+
+async def test_a_100_kb_reply_is_clipped_in_lists_and_whole_on_its_page(engine: Engine) -> None:
+    text = "<i>" + "x" * 100_000 + "</i>"
+    add_replies(engine, [reply(1, text), reply(2, "court"), reply(3, "y" * CLIP)])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        queue = (await desk.page("/")).text
+        assert len(queue.encode()) < 40_000
+        shown = soup(queue).select_one("#r1 .text").text
+        assert shown == text[:CLIP] + "…"
+        assert soup(queue).select_one("#r1 a.more")["href"] == "/replies/1"
+        assert soup(queue).select_one("#r3 .text").text == "y" * CLIP  # not longer: whole
+        assert soup(queue).select_one("#r3 a.more") is None
+        page = soup((await desk.page("/replies/1")).text)
+        parts = page.select("#r1 .text")
+        assert "".join(p.text for p in parts) == text
+        assert parts[1].find_parent("details") is not None
+        author = soup((await desk.page("/authors/mastodon/@alice@example.org")).text)
+        assert author.select_one("#r1 .text").text == text[:CLIP] + "…"

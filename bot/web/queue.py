@@ -35,6 +35,7 @@ TAB_LABELS = {
 REASONS = i18n.REASON_WORDS
 FILTERS = ("campaign", "network", "language", "author", "since", "until", "q", "reason", "decided_by")
 NEW_CAP = 999  # "999+ new replies" beyond
+CLIP = 5_000  # characters of a reply shown in a list: a browser lays out 100 kB without a space for seconds
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -144,6 +145,7 @@ def shown(c: Comment, desk: Desk) -> dict[str, Any]:
         "post_excerpt": excerpt(post),
         "post_url": web_link(desk.post_urls.get(c.publication_key or "")),
         "flags": [r for r in (c.reason or "").split("; ") if r] if c.state == "flagged" else [],
+        "clip": CLIP,  # longer, the text is clipped (whole on the reply's page)
     }
 
 
