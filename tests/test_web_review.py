@@ -211,3 +211,15 @@ async def test_a_100_kb_reply_is_clipped_in_lists_and_whole_on_its_page(engine: 
         assert parts[1].find_parent("details") is not None
         author = soup((await desk.page("/authors/mastodon/@alice@example.org")).text)
         assert author.select_one("#r1 .text").text == text[:CLIP] + "…"
+
+
+async def test_an_authors_link_holds_a_handle_with_slashes_and_dots(engine: Engine) -> None:
+    add_replies(engine, [reply(1, "piège", author="x/../../moderators"), reply(2, "autre", author="bob")])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        page = soup((await desk.page("/")).text)
+        link = page.select_one("#r1 a.author")["href"]
+        assert link == "/authors/mastodon/%40x%2F..%2F..%2Fmoderators%40example.org"
+        author = await desk.page(link)
+        assert author.status_code == 200
+        assert [a["id"] for a in soup(author.text).select("article.reply")] == ["r1"]

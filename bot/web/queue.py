@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.datastructures import ImmutableMultiDict, QueryParams
 from starlette.requests import Request
@@ -136,10 +136,13 @@ def web_link(url: str | None) -> str | None:
 def shown(c: Comment, desk: Desk) -> dict[str, Any]:
     """One reply as the page shows it (and the JSON gives it)."""
     post = desk.publications.get(c.publication_key or "")
+    author = c.author_handle or c.author_id
     return {
         "comment": c,
         "url": web_link(c.url),
         "author": c.author_handle or c.author_id,
+        # every "/" escaped: a handle with "/" or ".." stays one segment the browser keeps
+        "author_path": f"/authors/{quote(c.network, safe='')}/{quote(author, safe='')}",
         "profile": web_link(profile(c)),
         "post": c.publication_key.split("/")[1] if c.publication_key else None,
         "post_excerpt": excerpt(post),
