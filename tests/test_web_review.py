@@ -223,3 +223,14 @@ async def test_an_authors_link_holds_a_handle_with_slashes_and_dots(engine: Engi
         author = await desk.page(link)
         assert author.status_code == 200
         assert [a["id"] for a in soup(author.text).select("article.reply")] == ["r1"]
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "/\n/evil.example", "/\r\\evil.example", "/\x00/x", "/ /evil"])
+async def test_where_to_go_next_is_never_another_site(desk: Desk, target: str) -> None:
+    await desk.page("/login")
+    logged = await desk.post("/login", {"name": "bob", "password": PASSWORD, "next": target})
+    assert logged.headers["location"] == "/"
+    await desk.page("/")
+    refused = await desk.post("/decide", {"one": "999:approve", "back": target})
+    assert refused.status_code == 404
+    assert [a["href"] for a in soup(refused.text).select("section.error a")] == ["/"]

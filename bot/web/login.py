@@ -12,8 +12,15 @@ from bot.web.security import LANGUAGE_COOKIE, Sessions
 
 
 def _next(target: object) -> str:
-    """Where to go after logging in: a path of the desk, never another site."""
-    if isinstance(target, str) and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """Where to go after logging in: a path of the desk, never another site (a browser
+    drops tabs and line breaks from an address: ``/<TAB>/evil.example`` is ``//evil.example``)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and target.isprintable()
+        and not any(c.isspace() for c in target)
+    ):
         return target
     return "/"
 
