@@ -234,3 +234,20 @@ async def test_where_to_go_next_is_never_another_site(desk: Desk, target: str) -
     refused = await desk.post("/decide", {"one": "999:approve", "back": target})
     assert refused.status_code == 404
     assert [a["href"] for a in soup(refused.text).select("section.error a")] == ["/"]
+
+
+# -- what the page says --------------------------------------------------------------------------
+
+
+async def test_a_forged_start_does_not_make_up_positions(engine: Engine) -> None:
+    add_replies(engine, [reply(n, f"Réponse {n}") for n in range(1, 61)])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        first = soup((await desk.page("/")).text)
+        assert first.select_one(".shown").text == "1–50 de 60"
+        after = first.select_one('a[rel="next"]')["href"]
+        assert soup((await desk.page(after)).text).select_one(".shown").text == "51–60 de 60"
+        forged = after.replace("start=51", "start=999999999999")
+        assert soup((await desk.page(forged)).text).select_one(".shown").text == "51–60 de 60"
+        alone = soup((await desk.page("/?start=999999999999")).text)
+        assert alone.select_one(".shown").text == "1–50 de 60"

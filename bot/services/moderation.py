@@ -329,6 +329,11 @@ class ModerationService:
         total = sum(n for state, n in counts.items() if not query.states or state.value in query.states)
         return Queue(Page(shown, total, shown[-1].id if more else None), counts)
 
+    def position(self, query: CommentQuery | None, after: int, *, newest_first: bool = False) -> int:
+        """Where the page that follows the cursor ``after`` starts among the replies
+        ``query`` selects (1: the first), as they now stand: "51–100 of 525"."""
+        return self.store.count(_checked(query), up_to=after, newest_first=newest_first) + 1
+
     def counts(self, query: CommentQuery | None = None) -> dict[CommentState, int]:
         """How many replies in each state (every state, 0 included) among those ``query``
         selects, its states set aside: the tabs of a queue."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -172,6 +172,12 @@ async def queue_page(request: Request) -> Response:
         }
         for t in TABS
     ]
+    start = 1  # counted, not taken from the address (which anyone can write)
+    if chosen.after is not None:
+        start = await here.run(
+            here.moderation.position, query, chosen.after, newest_first=chosen.newest_first
+        )
+    chosen = replace(chosen, start=start)
     end = chosen.start + len(page.comments) - 1
     document = {
         "tab": chosen.tab,
