@@ -251,3 +251,14 @@ async def test_a_forged_start_does_not_make_up_positions(engine: Engine) -> None
         assert soup((await desk.page(forged)).text).select_one(".shown").text == "51–60 de 60"
         alone = soup((await desk.page("/?start=999999999999")).text)
         assert alone.select_one(".shown").text == "1–50 de 60"
+
+
+async def test_pages_are_not_kept_by_caches_and_say_they_vary_by_accept(desk: Desk) -> None:
+    await desk.login("bob")
+    for path in ("/", "/replies/1", "/login"):
+        answer = await desk.client.get(path)
+        assert answer.headers["cache-control"] == "no-store", path
+        assert "Accept" in answer.headers["vary"], path
+    styles = await desk.client.get("/static/desk.css")
+    assert styles.headers.get("cache-control") != "no-store"
+
