@@ -262,3 +262,19 @@ async def test_pages_are_not_kept_by_caches_and_say_they_vary_by_accept(desk: De
     styles = await desk.client.get("/static/desk.css")
     assert styles.headers.get("cache-control") != "no-store"
 
+
+
+async def test_account_errors_are_in_french_on_the_french_page(desk: Desk) -> None:
+    await desk.login("ana")
+    await desk.page("/moderators")
+    taken = await desk.post("/moderators", {"do": "add", "name": "bob", "password": "a long password!"})
+    short = await desk.post("/moderators", {"do": "add", "name": "dan", "password": "court"})
+    last = await desk.post("/moderators", {"do": "moderator", "name": "ana"})
+    nobody = await desk.post("/moderators", {"do": "remove", "name": "zoe"})
+    said = [soup(a.text).select_one("section.error p").text for a in (taken, short, last, nobody)]
+    assert said == [
+        "Un modérateur porte déjà ce nom.",
+        "Un mot de passe compte au moins 10 caractères.",
+        "C’est le dernier administrateur : nommez d’abord un autre administrateur.",
+        "Aucun modérateur ne porte ce nom.",
+    ]
