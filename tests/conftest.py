@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
+import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,82 +93,41 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_SHAPE = """
-    SELECT string_agg(item, ',' ORDER BY item) FROM (
-        SELECT table_name || '.' || column_name || ':' || data_type AS item
-            FROM information_schema.columns WHERE table_schema = 'public'
-        UNION ALL SELECT conname FROM pg_constraint
-            JOIN pg_namespace n ON n.oid = connamespace WHERE n.nspname = 'public'
-        UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = 'public'
-        UNION ALL SELECT tgname FROM pg_trigger WHERE NOT tgisinternal
-    ) shape
-"""
-_RESTART_SEQUENCES = """
-    SELECT setval(s.oid::regclass, 1, false) FROM pg_class s
-        JOIN pg_namespace n ON n.oid = s.relnamespace WHERE s.relkind = 'S' AND n.nspname = 'public'
-"""
-
-
-class SharedPostgres:
-    """A PostgreSQL database migrated once and emptied for each test that wants a store
-    (creating and migrating a database took a second a test); made again when a test
-    changed its schema (dropped a table, added a constraint)."""
-
-    def __init__(self, server_url: str) -> None:
-        self.server_url = server_url
-        self.databases = ExitStack()
-        self.url: str | None = None
-        self.shape: str | None = None
-
-    def fresh(self) -> str:
-        from sqlalchemy import text
-
-        from bot.store import database
-        from bot.store.schema import metadata
-        from tests.harness import scratch_database
-
-        if self.url is not None:
-            engine = database.create(self.url)
-            with engine.begin() as connection:
-                if connection.execute(text(_SHAPE)).scalar_one() == self.shape:
-                    # No session of an earlier test left: it would hold its advisory locks.
-                    others = (
-                        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                    connection.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))
-                    deadline = time.monotonic() + 10
-                    while connection.execute(text(f"SELECT count(*) {others}")).scalar_one():
-                        assert time.monotonic() < deadline, "a session of an earlier test would not end"
-                        time.sleep(0.01)  # they end asynchronously, their advisory locks with them
-                    # DELETE, not TRUNCATE: ten times faster on tables of a few rows.
-                    connection.execute(text("SET LOCAL synchronous_commit = off"))
-                    for table in reversed(metadata.sorted_tables):
-                        connection.execute(table.delete())
-                    connection.execute(text(_RESTART_SEQUENCES))
-                    engine.dispose()
-                    return self.url
-            engine.dispose()
-            self.close()
-        self.url = self.databases.enter_context(scratch_database(self.server_url))
-        engine = database.create(self.url)
-        database.upgrade(engine)
-        with engine.connect() as connection:
-            self.shape = connection.execute(text(_SHAPE)).scalar_one()
-        engine.dispose()
-        return self.url
-
-    def close(self) -> None:
-        self.databases.close()
-        self.url = self.shape = None
-
-
 @pytest.fixture(scope="session")
-def shared_postgres() -> Iterator[SharedPostgres]:
-    if not POSTGRES_URL:
-        pytest.skip("RELAIS_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-    shared = SharedPostgres(POSTGRES_URL)
-    yield shared
-    shared.close()
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once for the session, the template of each test's
+    (a fresh database each, as before, without migrating each: a third of a second a test;
+    a database shared by the tests and emptied between them let sessions of one test, ending
+    on the server after the client closed them, hold advisory locks into the next)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store import database
+
+    for url in postgres_database():
+        engine = database.create(url)
+        database.upgrade(engine)
+        engine.dispose()  # no session left on it: a template must have none
+        yield str(make_url(url).database)
+
+
+@contextmanager
+def copied_database(server_url: str, template: str) -> Iterator[str]:
+    """A database made from ``template`` on the server of ``server_url``, dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bot.store import database
+
+    admin = database.create(server_url)
+    name = f"relais_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -179,14 +138,16 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
     from bot.store import database
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'relais.db'}"
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "relais.db")
-    else:
-        url = request.getfixturevalue("shared_postgres").fresh()
-    engine = database.create(url)
-    yield engine
-    engine.dispose()
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'relais.db'}"
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "relais.db")
+        else:
+            template = request.getfixturevalue("postgres_template")
+            url = stack.enter_context(copied_database(str(POSTGRES_URL), template))
+        engine = database.create(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
