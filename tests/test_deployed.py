@@ -105,3 +105,20 @@ def test_a_dotenv_pushed_to_the_campaign_repository_is_not_read(server: Path) ->
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["store"] == str(store)
     assert not (server / "attacker").exists()
+
+
+def test_relais_admin_reads_the_settings_as_the_service_does(server: Path) -> None:
+    """Values a shell would split or expand (a name with a space, a $ in a password) mean
+    the same to relais-admin as to the service: Relais reads the file for both."""
+    settings = server / "etc/relais/relais.env"
+    settings.write_text(
+        "RELAIS_MODERATOR=Marie Curie\nRELAIS_DATABASE_URL=sqlite:///pa$$w0rd.db\n"
+        "RELAIS_LOG_LEVEL='warning'\n",
+        encoding="utf-8",
+    )
+    store = server / "var/lib/relais/pa$$w0rd.db"
+    service = as_unit("relais.service", server, "db", "upgrade")
+    assert (service.returncode, service.stderr) == (0, "")
+    assert service.stdout.startswith(f"{store}: ")
+    admin = as_admin(server, "db", "upgrade")
+    assert (admin.returncode, admin.stderr, admin.stdout) == (0, "", f"{store}: up to date\n")
