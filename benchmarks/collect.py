@@ -313,8 +313,8 @@ def insert_bare(path: Path, pages: list[list[Reply]], *, fts: bool = False) -> f
     Table(
         "comments", MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key) for c in comments_table.c)
     ).create(engine)
-    engine.dispose()
-    connection = sqlite3.connect(path, isolation_level=None)
+    connection = engine.raw_connection().driver_connection  # with the store's pragmas (WAL, synchronous)
+    connection.isolation_level = None
     if fts:
         connection.execute(
             "CREATE VIRTUAL TABLE comments_fts USING fts5(text, content='comments', content_rowid='id', "
@@ -359,7 +359,7 @@ def insert_bare(path: Path, pages: list[list[Reply]], *, fts: bool = False) -> f
         )
         connection.execute("COMMIT")
     seconds = time.perf_counter() - began
-    connection.close()
+    engine.dispose()
     return seconds
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -131,12 +132,14 @@ class SharedPostgres:
             with engine.begin() as connection:
                 if connection.execute(text(_SHAPE)).scalar_one() == self.shape:
                     # No session of an earlier test left: it would hold its advisory locks.
-                    connection.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        )
+                    others = (
+                        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
+                    connection.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))
+                    deadline = time.monotonic() + 10
+                    while connection.execute(text(f"SELECT count(*) {others}")).scalar_one():
+                        assert time.monotonic() < deadline, "a session of an earlier test would not end"
+                        time.sleep(0.01)  # they end asynchronously, their advisory locks with them
                     # DELETE, not TRUNCATE: ten times faster on tables of a few rows.
                     connection.execute(text("SET LOCAL synchronous_commit = off"))
                     for table in reversed(metadata.sorted_tables):

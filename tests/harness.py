@@ -77,6 +77,17 @@ class Bot:
             raise AssertionError(f"no {fragment!r} in the bot's log:\n{self.log}")
         return match
 
+    def wait_for_lines(self, fragment: str, count: int, timeout: float = 30) -> None:
+        """Until ``count`` lines of the log hold ``fragment``."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: sum(fragment in line for line in self.lines) >= count or self.process.poll() is not None,
+                timeout,
+            )
+            seen = sum(fragment in line for line in self.lines)
+        if not found or seen < count:
+            raise AssertionError(f"{seen} of {count} {fragment!r} in the bot's log:\n{self.log}")
+
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signum)

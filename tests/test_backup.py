@@ -44,20 +44,28 @@ def test_a_backup_taken_during_a_burst_restores_without_publishing_anything_twic
     deployment.campaign([("t0", now - timedelta(seconds=1))], name="c", to="tg")
     ids = [f"m{i}" for i in range(BURST)]
     deployment.campaign([(m, now + timedelta(seconds=1)) for m in ids], name="d", to="masto")
-    mastodon.delay(seconds=0.15, times=BURST, path="/api/v1/statuses", method="POST")  # a burst that lasts
+    # Mastodon answers three posts at once and holds the answers to the others longer and
+    # longer (each post is made when it arrives): whenever the bot started, the burst goes on
+    # for seconds after those three, and the backup taken then sees it half done.
+    statuses = {"path": "/api/v1/statuses", "method": "POST"}
+    mastodon.delay(seconds=0.01, times=3, **statuses)
+    for i in range(BURST - 3):
+        mastodon.delay(seconds=0.5 + 0.1 * i, **statuses)
 
     bot = deployment.start()
-    assert mastodon.wait_for(lambda: len(mastodon.statuses) >= 3, timeout=30), bot.log
+    bot.wait_for_lines(": published", 4)  # t0 and three on Mastodon
     copy = tmp_path / "backups" / "relais.db"
     copy.parent.mkdir()
     result = deployment.relais("db", "backup", str(copy))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{copy}: a copy of {tmp_path / 'relais.db'} ("), result.stdout
     assert mastodon.wait_for(lambda: len(mastodon.statuses) == BURST, timeout=60), bot.log
+    bot.wait_for_lines(": published", 1 + BURST, timeout=60)
     assert bot.stop() == 0, bot.log
     # The copy is one self-contained, consistent file, taken in the middle of the burst.
     assert not Path(f"{copy}-wal").exists()
-    assert 1 <= published(copy) < 1 + BURST, "the backup was not taken during the burst"
+    backed_up = published(copy)
+    assert 4 <= backed_up < 1 + BURST, "the backup was not taken during the burst"
 
     # Restore as the README says: the bot stopped, the copy put back, the WAL files gone.
     store = tmp_path / "relais.db"
@@ -66,11 +74,9 @@ def test_a_backup_taken_during_a_burst_restores_without_publishing_anything_twic
         leftover.unlink(missing_ok=True)
     assert published(store) < 1 + BURST
     bot = deployment.start()
-    bot.wait_for_line("running;")
-    assert mastodon.wait_for(
-        lambda: all(s == "published" for s in deployment.states().values()), timeout=60
-    ), deployment.states()
+    bot.wait_for_lines(": published", 1 + BURST - backed_up, timeout=60)  # what the copy had not seen
     assert bot.stop() == 0, bot.log
+    assert set(deployment.states().values()) == {"published"}
 
     # Mastodon answered the posts the backup had not seen with the ones already made (same
     # idempotency keys); what the backup says was published was not sent at all.

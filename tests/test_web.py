@@ -422,6 +422,29 @@ async def test_undo_from_the_history(desk: Desk) -> None:
     assert again.select('button[form="history"]') == []
 
 
+async def test_the_decisions_page_undoes_any_of_them(desk: Desk) -> None:
+    service(desk.engine).decide([1], CommentState.FLAGGED, actor="ana")
+    await desk.login("bob")
+    seen = await versions(desk)
+    await desk.post("/decide", {"ids": ["2", "3"], "action": "approve", "v": [seen[2], seen[3]]})
+    page = soup((await desk.page("/decisions")).text)
+    rows = [[td.text.strip() for td in tr.select("td")][1:5] for tr in page.select("tbody tr")]
+    assert rows == [["bob", "approuvée", "2", ""], ["ana", "signalée", "1", ""]]
+    mine = soup((await desk.page("/decisions?mine=1")).text)
+    assert len(mine.select("tbody tr")) == 1
+    ana = page.select("tbody tr")[1].button["value"]
+    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    assert undone.headers["location"].startswith("/decisions?done=1&as=undo")
+    assert state(desk.engine, 1) == "pending"
+    after = soup((await desk.page("/decisions")).text)
+    assert [tr.select("td")[2].text for tr in after.select("tbody tr")] == [
+        f"a annulé la décision {ana}",
+        "approuvée",
+        "signalée",
+    ]
+    assert after.select("tbody tr")[2].select("td")[5].text == "annulée"
+
+
 async def test_unknown_ids_get_a_clear_page(desk: Desk) -> None:
     await desk.login("bob")
     missing = await desk.page("/replies/999")

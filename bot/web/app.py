@@ -71,6 +71,7 @@ def routes() -> list[Route | Mount]:
         Route("/decide", decisions.decide, methods=["POST"]),
         Route("/decide/matching", decisions.decide_matching, methods=["POST"]),
         Route("/undo", decisions.undo, methods=["POST"]),
+        Route("/decisions", decisions.decisions_page),
         Route("/replies/{reply_id:int}", replies.reply_page),
         Route("/authors/{network}/{handle:path}", replies.author_page),
         Route("/export", exports.export_page),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bot.domain import CommentState
-from bot.services.documents import conflict_document, decision_document
+from bot.services.documents import conflict_document, decision_document, decisions_document
 from bot.services.moderation import Conflict as Refused
 from bot.services.moderation import (
     Decision,
@@ -37,6 +37,7 @@ ACTIONS = {
     "review": CommentState.PENDING,
 }
 NOTE_LENGTH = 500
+PAGE = 50  # decisions a page of the history
 
 
 def _versions(form: FormData) -> dict[int, int]:
@@ -223,3 +224,22 @@ def _decided(request: Request, form: FormData, decision: Decision) -> Response:
     joiner = "&" if "?" in back else "?"
     done = f"done={len(decision.comments)}&as={decision.state}&decision={decision.id}"
     return RedirectResponse(f"{back}{joiner}{done}", status_code=303)
+
+
+async def decisions_page(request: Request) -> Response:
+    """The decisions, newest first (the moderator's own with ``mine=1``), 50 a page: each
+    can be undone from here, any time, once."""
+    me = await moderator(request)
+    here = desk(request)
+    params = request.query_params
+    mine = params.get("mine") == "1"
+    before = params.get("before", "")
+    cursor = int(before) if before.isdigit() and len(before) < 12 else None
+    rows = await here.run(
+        here.moderation.decisions, actor=me.name if mine else None, before=cursor, limit=PAGE + 1
+    )
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    following = f"/decisions?{'mine=1&' if mine else ''}before={rows[-1].id}" if more else None
+    document = {"decisions": rows, "mine": mine, "next": following}
+    return await render(request, "decisions.html", document, data=decisions_document(rows))
