@@ -176,3 +176,24 @@ def test_db_upgrade_says_what_it_migrated(tmp_path: Path) -> None:
 
     assert upgrade() == f"{tmp_path / 'relais.db'}: migrated from 0006 to {head}, up to date\n"
     assert upgrade() == f"{tmp_path / 'relais.db'}: up to date\n"
+
+
+def test_the_readme_steps_make_each_path_before_a_command_needs_it() -> None:
+    """On a fresh server, in the README's order: relais-admin runs in /var/lib/relais and
+    reads /etc/relais/relais.env before systemd has ever started a unit (which would
+    make the state directory)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    steps = readme.split("### On a server with systemd", 1)[1].split("\n### ", 1)[0]
+    lines = [line.strip() for block in re.findall(r"```sh\n(.*?)```", steps, re.DOTALL)
+             for line in block.splitlines()]
+    first_admin = next(i for i, line in enumerate(lines) if line.startswith("relais-admin "))
+    made = {
+        path: next((i for i, line in enumerate(lines) if line.startswith("sudo install ") and path in line.split()), None)
+        for path in ("/var/lib/relais", "/etc/relais/relais.env", "/var/backups/relais", "/srv/relais")
+    }
+    assert all(i is not None and i < first_admin for i in made.values()), made
+    state = lines[made["/var/lib/relais"] or 0]
+    assert "-o relais" in state
+    assert "-m 0700" in state  # as StateDirectoryMode=0700 keeps it
+    assert all(unit(name)["Service"]["StateDirectoryMode"] == ["0700"]
+               for name in ("relais.service", "relais-pull.service", "relais-backup.service"))
