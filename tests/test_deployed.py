@@ -122,3 +122,15 @@ def test_relais_admin_reads_the_settings_as_the_service_does(server: Path) -> No
     assert service.stdout.startswith(f"{store}: ")
     admin = as_admin(server, "db", "upgrade")
     assert (admin.returncode, admin.stderr, admin.stdout) == (0, "", f"{store}: up to date\n")
+
+
+def test_a_setting_that_cannot_work_stops_the_service_for_good(server: Path) -> None:
+    """relais run exits 2 on a setting no restart can mend; the unit does not restart it
+    (every 5 s, for ever, with the same message), and does restart on any other failure."""
+    settings = server / "etc/relais/relais.env"
+    settings.write_text("RELAIS_POLL_SECONDS=inf\n", encoding="utf-8")
+    result = as_unit("relais.service", server, "run")
+    assert result.returncode == 2, result.stderr
+    service = unit("relais.service")["Service"]
+    assert service["Restart"] == ["on-failure"]
+    assert service["RestartPreventExitStatus"] == [str(result.returncode)]
