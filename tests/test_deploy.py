@@ -93,6 +93,9 @@ def test_the_pull_and_backup_units_work_where_the_service_does() -> None:
     assert backup["StateDirectory"] == service["StateDirectory"]
     assert backup["WorkingDirectory"] == service["WorkingDirectory"]
     assert "relais db backup /var/backups/relais/" in backup["ExecStart"][0]
+    for other in (pull, backup):  # what they make is the service user's alone, as the service's
+        assert other["UMask"] == service["UMask"] == ["0077"]
+        assert other["StateDirectoryMode"] == service["StateDirectoryMode"] == ["0700"]
     assert unit("relais-pull.timer")["Timer"]["OnUnitActiveSec"] == ["2min"]
     assert unit("relais-backup.timer")["Timer"]["Persistent"] == ["true"]
 
