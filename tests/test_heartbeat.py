@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,3 +219,33 @@ def test_a_restart_after_being_down_past_a_publication_tells_the_alert_chat(depl
     assert alert.startswith("Relais: the bot was not running from ")
     assert "1 publication(s) came due meanwhile (sent now if within their grace period, else missed" in alert
     assert alert.endswith("\n- c/pendant/masto")
+
+
+def relais_here(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'relais.db'}"
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_check_alive_in_json_is_the_bot_document_of_status(tmp_path: Path) -> None:
+    """For a monitor that parses it: JSON on stdout, alive or not; the exit status as in text."""
+    from bot.store import database
+
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
+    heart = Heartbeat(engine, "me")
+    heart.start(datetime.now(UTC), socket.gethostname(), os.getpid())  # this process: alive
+    alive = relais_here(tmp_path, "check", "--alive", "--format", "json")
+    assert alive.returncode == 0, alive.stderr
+    document = json.loads(alive.stdout)
+    assert document["running"] is True
+    assert [p["pid"] for p in document["processes"]] == [os.getpid()]
+    status = json.loads(relais_here(tmp_path, "status", "--format", "json").stdout)["bot"]
+    assert (set(document), document["running"]) == (set(status), status["running"])
+    heart.stop(datetime.now(UTC))
+    engine.dispose()
+    gone = relais_here(tmp_path, "check", "--alive", "--format", "json")
+    assert (gone.returncode, gone.stderr) == (1, "")
+    document = json.loads(gone.stdout)
+    assert (document["running"], document["processes"], document["last"]["pid"]) == (False, [], os.getpid())
