@@ -249,3 +249,19 @@ def test_check_alive_in_json_is_the_bot_document_of_status(tmp_path: Path) -> No
     assert (gone.returncode, gone.stderr) == (1, "")
     document = json.loads(gone.stdout)
     assert (document["running"], document["processes"], document["last"]["pid"]) == (False, [], os.getpid())
+
+
+def test_a_process_killed_on_this_host_is_not_running_at_once(engine: Engine) -> None:
+    """kill -9 leaves a fresh beat that never says it stopped: on the host it ran on, its
+    pid tells at once; from another host, only the beat's age can."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid no process has now
+    now = datetime.now(UTC)
+    Heartbeat(engine, "killed").start(now, socket.gethostname(), child.pid)
+    here = bot_document(beats(engine), now + timedelta(seconds=1))
+    assert (here["running"], here["processes"]) == (False, [])
+    assert here["last"] is not None
+    assert here["last"]["pid"] == child.pid
+    Heartbeat(engine, "elsewhere").start(now, "another-host", child.pid)
+    elsewhere = bot_document(beats(engine), now + timedelta(seconds=1))
+    assert [(p["host"], p["pid"]) for p in elsewhere["processes"]] == [("another-host", child.pid)]
