@@ -128,6 +128,16 @@ async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[
                 findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
             finally:
                 await telegram.close()
+    if not alert_chat:
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "alerts",
+                "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
+                "a campaign file that stops validating are told to nobody",
+                "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it",
+            )
+        )
     if "mastodon" in used:
         try:
             mastodon = adapter("mastodon").inspector(settings)
@@ -513,27 +523,41 @@ async def _send_again(
         return await wait_for_outcome(ledger, clock, keys)
 
 
+def export_checker(settings: Settings) -> Callable[..., Any]:
+    """What looks an export's replies up again before it is written (``relais export``, the
+    desk): ``await check(store, comments, progress)`` gives ``bot.services.export.verify``'s
+    answer with the Mastodon reader the settings give, the gone replies removed from
+    ``store``. Raises ``SetupError`` when some need looking up and there is no Mastodon
+    account to do it with, or one cannot be looked up."""
+
+    async def check(
+        store: Store, comments: list[Any], progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> Any:
+        from bot.domain import Network
+        from bot.services.export import NotVerified, Verified, verify
+
+        if not any(c.network == Network.MASTODON for c in comments):
+            return Verified(list(comments), checked=0, removed=0)
+        source = adapter(Network.MASTODON).reader(settings)
+        if source is None:
+            raise SetupError(
+                "the export holds Mastodon replies, which are looked up again before an export, but "
+                "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with "
+                "--no-verify"
+            )
+        try:
+            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
+        except NotVerified as error:
+            raise SetupError(str(error)) from None
+        finally:
+            await source.close()
+
+    return check
+
+
 async def verify_export(
     settings: Settings, url: str, comments: list[Any], progress: Callable[[int, int], None]
 ) -> Any:
-    """``bot.services.export.verify`` with the Mastodon reader the settings give: the replies
-    of ``comments`` still there, after the gone ones left the store. Raises ``SetupError``
-    when some need looking up and there is no Mastodon account to do it with."""
-    from bot.domain import Network
-    from bot.services.export import NotVerified, Verified, verify
-
-    if not any(c.network == Network.MASTODON for c in comments):
-        return Verified(list(comments), checked=0, removed=0)
-    source = adapter(Network.MASTODON).reader(settings)
-    if source is None:
-        raise SetupError(
-            "the export holds Mastodon replies, which are looked up again before an export, but "
-            "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with --no-verify"
-        )
-    try:
-        with Store.open(url) as store:
-            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
-    except NotVerified as error:
-        raise SetupError(str(error)) from None
-    finally:
-        await source.close()
+    """``export_checker`` on the store at ``url``: the replies of ``comments`` still there."""
+    with Store.open(url) as store:
+        return await export_checker(settings)(store, comments, progress)

@@ -359,7 +359,7 @@ def test_relais_check_and_relais_run_name_the_missing_right(deployment: Deployme
         f'         fix: add {BOT} to @GautrinWeb2\'s administrators with the right "Post messages"' in lines
     )
     assert "ok       mastodon: the token works: @relais" in lines
-    assert lines[-1] == "1 problem(s) and 2 warning(s): fix them, then run relais check again."
+    assert lines[-1] == "1 problem(s) and 3 warning(s): fix them, then run relais check again."
     assert "Traceback" not in result.stderr
     document = json.loads(deployment.relais("check", "--format", "json").stdout)
     assert (document["ok"], document["errors"]) == (False, 1)
@@ -382,7 +382,8 @@ def test_relais_check_and_relais_run_name_the_missing_right(deployment: Deployme
     deployment.telegram.set_bot_member(CHAT_ID, "administrator")
     fixed = deployment.relais("check")
     assert fixed.returncode == 0, fixed.stdout
-    assert fixed.stdout.rstrip().endswith("ready, with 1 warning(s).")  # no discussion group
+    assert fixed.stdout.rstrip().endswith("ready, with 2 warning(s).")  # no discussion group, no alert chat
+    assert "warning  alerts: no alert chat: failed, unknown and missed publications" in fixed.stdout
 
 
 @pytest.fixture

@@ -51,7 +51,9 @@ def stored(md: FakeMastodon, root: Path, statuses: list[dict], *, checked: datet
     collected = datetime.now(UTC) - timedelta(hours=2)
     replies = [
         Collected(
-            Reply(Network.MASTODON, s["id"], f"réponse {i}", collected, s["account"]["id"], "@a", "A"), "c", None
+            Reply(Network.MASTODON, s["id"], f"réponse {i}", collected, s["account"]["id"], "@a", "A"),
+            "c",
+            None,
         )
         for i, s in enumerate(statuses)
     ]
@@ -64,7 +66,9 @@ def stored(md: FakeMastodon, root: Path, statuses: list[dict], *, checked: datet
     engine.dispose()
 
 
-def test_an_export_after_a_deletion_no_stream_reported_does_not_contain_it(md: FakeMastodon, tmp_path: Path) -> None:
+def test_an_export_after_a_deletion_no_stream_reported_does_not_contain_it(
+    md: FakeMastodon, tmp_path: Path
+) -> None:
     kept = md.add_remote_status("alice@example.org", "<p>Je maintiens</p>")
     deleted = md.add_remote_status("bob@example.org", "<p>Je retire</p>")
     at_origin = md.add_remote_status("carol@example.org", "<p>Retiré chez moi</p>")
@@ -109,7 +113,9 @@ def test_no_verify_writes_a_file_that_says_so_and_asks_nothing(md: FakeMastodon,
     md.delete_status(status["id"])
     before = len(md.requests)
     for fmt in ("json", "csv", "xlsx"):
-        result = relais(tmp_path, md, "export", "--format", fmt, "--no-verify", "-o", str(tmp_path / f"a.{fmt}"))
+        result = relais(
+            tmp_path, md, "export", "--format", fmt, "--no-verify", "-o", str(tmp_path / f"a.{fmt}")
+        )
         assert result.returncode == 0, result.stderr
     assert len(md.requests) == before
     note = "not checked again with the networks before this export (relais export --no-verify)"
@@ -129,3 +135,52 @@ def test_an_export_that_cannot_look_up_fails_and_names_no_verify(md: FakeMastodo
     assert result.returncode == 1
     assert "--no-verify" in result.stderr
     assert not (tmp_path / "a.json").exists()
+
+
+# ---- the desk's export -----------------------------------------------------------------
+
+
+async def test_the_desks_export_leaves_out_a_deletion_no_stream_reported(
+    md: FakeMastodon, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from pydantic import SecretStr
+
+    from bot.app import export_checker
+    from tests.webdesk import open_desk
+
+    kept = md.add_remote_status("alice@example.org", "<p>Je maintiens</p>")
+    deleted = md.add_remote_status("bob@example.org", "<p>Je retire</p>")
+    stored(md, tmp_path, [kept, deleted])
+    md.delete_status(deleted["id"])
+    settings = SimpleNamespace(mastodon_url=md.url, mastodon_token=SecretStr(TOKEN), mastodon_streaming=False)
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    try:
+        async for desk in open_desk(engine, verify=export_checker(settings)):  # type: ignore[arg-type]
+            await desk.login("ana")
+            unchecked = await desk.client.get("/export/download?format=json&unverified=1")
+            checked = await desk.client.get("/export/download?format=json")
+    finally:
+        engine.dispose()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    stored(md, elsewhere, [kept])
+    engine = database.create(f"sqlite:///{elsewhere / 'relais.db'}")
+    try:
+        async for desk in open_desk(engine):  # no Mastodon account: it says what to do
+            await desk.login("ana")
+            refused = await desk.client.get("/export/download?format=json")
+    finally:
+        engine.dispose()
+
+    document = json.loads(unchecked.text)
+    assert [r["text"] for r in document["replies"]] == ["réponse 0", "réponse 1"]
+    assert document["verification"].startswith("not checked again")
+    assert [r["text"] for r in json.loads(checked.text)["replies"]] == ["réponse 0"]
+    assert "verification" not in json.loads(checked.text)
+    assert [
+        c.text for c in CommentStore(database.create(f"sqlite:///{tmp_path / 'relais.db'}")).find(limit=None)
+    ] == ["réponse 0"]
+    assert refused.status_code == 400
+    assert "Cochez la case pour exporter sans vérification" in refused.text

@@ -4,7 +4,7 @@ moderators, and a client that logs in and sends forms with the page's CSRF token
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,13 +82,15 @@ class Desk:
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-async def open_desk(engine: Engine, campaigns: Sequence[Campaign] = ()) -> AsyncIterator[Desk]:
+async def open_desk(
+    engine: Engine, campaigns: Sequence[Campaign] = (), verify: Callable[..., Any] | None = None
+) -> AsyncIterator[Desk]:
     accounts = Accounts(ModeratorStore(engine), SimulatedClock(NOW), CHEAP)
     accounts.add("ana", PASSWORD, admin=True)
     accounts.add("bob", PASSWORD)
     clock = SimulatedClock(NOW)
     store = Store(engine)
-    app = create_app(store, clock, campaigns, hasher=CHEAP)
+    app = create_app(store, clock, campaigns, hasher=CHEAP, verify=verify)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as client:
         yield Desk(client, engine, clock)

@@ -205,8 +205,13 @@ def plan_table(publications: list[Publication], states: dict[str, PublicationSta
     ]
     one = len(campaigns) == 1 and width is not None
     steps: list[layout.Step] = [
-        layout.Shrink("text", 30), layout.Drop("UTC"), layout.Shrink("text", 12), layout.Drop("text"),
-        layout.Drop("campaign"), layout.Shrink("publication", 16), layout.Shrink("channel", 12),
+        layout.Shrink("text", 30),
+        layout.Drop("UTC"),
+        layout.Shrink("text", 12),
+        layout.Drop("text"),
+        layout.Drop("campaign"),
+        layout.Shrink("publication", 16),
+        layout.Shrink("channel", 12),
     ]
     lines = layout.table(columns, rows, width, steps, hide={"campaign"} if one else ())
     lines.append(f"{len(publications)} publications" + (f" of {campaigns[0]}" if one else ""))

@@ -89,9 +89,7 @@ def table(
     if width is not None:
         shown = [i for i in shown if columns[i].header not in hide]
 
-    natural = {
-        i: max([cell_len(columns[i].header), *(cell_len(row[i]) for row in rows)]) for i in shown
-    }
+    natural = {i: max([cell_len(columns[i].header), *(cell_len(row[i]) for row in rows)]) for i in shown}
 
     def widths() -> dict[int, int]:
         most = {i: limits[columns[i].header] for i in shown}

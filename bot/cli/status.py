@@ -146,7 +146,9 @@ def tables(
     campaigns = {r["campaign"] for r in done + pending}
     one = len(campaigns) == 1 and width is not None  # said once, below the tables
     steps: list[layout.Step] = [
-        layout.Drop("campaign"), layout.Shrink("publication", 16), layout.Shrink("channel", 12)
+        layout.Drop("campaign"),
+        layout.Shrink("publication", 16),
+        layout.Shrink("channel", 12),
     ]
     for title, rows, with_result in (("Done", done, True), ("Next", pending, False)):
         if not rows:

@@ -69,7 +69,9 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
         if not ModeratorStore(engine).all():
             fail("no moderator can log in yet", hint="add one with relais moderators add NAME --admin")
         with store:
-            app = create_app(store, SystemClock(), campaigns)
+            from bot.app import export_checker
+
+            app = create_app(store, SystemClock(), campaigns, verify=export_checker(settings(ctx)))
             click.echo(f"Moderation desk on http://{host}:{port}/ (Ctrl+C stops it)")
             uvicorn.run(app, **options)  # type: ignore[arg-type]
 

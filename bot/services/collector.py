@@ -171,7 +171,7 @@ class Collector:
         """Keep what belongs to a campaign and store it with the page's cursor (``origin``
         names where a page without a position was read, for what the store sets aside)."""
         replies = [i for i in page.items if isinstance(i, Reply)]
-        if replies:  # in a worker thread: the first call loads the model
+        if replies:  # in a worker thread: the first reply without a language loads the model
             replies = await asyncio.to_thread(language.with_languages, replies)
         links = [i for i in page.items if isinstance(i, ForwardLink)]
         removals = [i for i in page.items if isinstance(i, Removal)]
@@ -208,7 +208,6 @@ class Collector:
         else a back-off that doubles, while the others keep their pace; a rate limit holds
         them all (it is the account's) for what the network asks. Nothing a feed raises
         ends the loop."""
-        asyncio.get_running_loop().run_in_executor(None, language.with_languages, [])  # loads the model
         longest = self.timing.longest_backoff
         backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
         holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)

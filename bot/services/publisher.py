@@ -348,7 +348,9 @@ class Publisher:
         except _KeyForgotten:
             forgotten = key_forgotten(publication.channel.network)
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, forgotten,
+                "%s: unknown whether it was published, not sent again: %s",
+                key,
+                forgotten,
                 extra=outcome(key, "unknown"),
             )
             if self._on_outcome is not None:
@@ -358,7 +360,9 @@ class Publisher:
             await self._finish(key, PublicationState.FAILED, error=str(error))
         except OutcomeUnknown as error:
             log.error(
-                "%s: unknown whether it was published, not sent again: %s", key, self._redact(str(error)),
+                "%s: unknown whether it was published, not sent again: %s",
+                key,
+                self._redact(str(error)),
                 extra=outcome(key, "unknown"),
             )
             await self._finish(key, PublicationState.UNKNOWN, error=str(error))

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
@@ -90,6 +91,7 @@ def create_app(
     *,
     demo_login: tuple[str, str] | None = None,
     hasher: PasswordHasher | None = None,
+    verify: Callable[..., Awaitable[Any]] | None = None,
 ) -> ASGIApp:
     known = list(campaigns)
     by_slug = {c.slug: c for c in known}
@@ -110,6 +112,7 @@ def create_app(
         campaigns={c.slug: c for c in known},
         publications={p.key: p for c in known for p in c.publications},
         demo_login=demo_login,
+        verify=verify,
     )
     app = Starlette(
         routes=routes(),

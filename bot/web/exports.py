@@ -3,6 +3,7 @@ pseudonymised by default; authors' names for admins only."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -11,12 +12,14 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from bot.domain import CommentState
-from bot.services.export import FORMATS, ExportOptions, states_for, write
+from bot.domain import CommentState, Network
+from bot.services.export import FORMATS, UNVERIFIED, ExportOptions, states_for, write
 from bot.services.moderation import CommentQuery
+from bot.store.comments import Comment
 from bot.web.errors import DeskError, Forbidden
-from bot.web.pages import desk, moderator, render
+from bot.web.pages import Desk, desk, moderator, render
 
+log = logging.getLogger(__name__)
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
@@ -48,9 +51,12 @@ async def download(request: Request) -> Response:
     handle, name = tempfile.mkstemp(prefix="relais-export-", suffix=f".{fmt}")
     os.close(handle)
     path = Path(name)
+    unverified = params.get("unverified") == "1"
     try:
         selected = await here.run(here.moderation.page, query, limit=None)
-        await here.run(write, path, fmt, selected.comments, options)
+        comments = selected.comments if unverified else await _verified(here, selected.comments)
+        note = UNVERIFIED if unverified else None
+        await here.run(write, path, fmt, comments, options, note=note)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -62,3 +68,26 @@ async def download(request: Request) -> Response:
         headers={"Cache-Control": "no-store"},
         background=BackgroundTask(path.unlink, missing_ok=True),
     )
+
+
+async def _verified(here: Desk, comments: list[Comment]) -> list[Comment]:
+    """The replies still there once those not looked at in the last hour are looked up
+    again (the gone ones leave the store too); a DeskError when that cannot be done."""
+    if here.verify is None:
+        if any(c.network == Network.MASTODON for c in comments):
+            raise DeskError(
+                "The Mastodon replies cannot be checked again: this desk has no Mastodon account. "
+                "Tick the box to export without checking."
+            )
+        return comments
+    try:
+        verified = await here.verify(here.store, comments)
+    except Exception as error:
+        log.warning("export: the replies could not be checked again (%s)", type(error).__name__)
+        raise DeskError(
+            "The replies could not be checked again with Mastodon. Try again later, or tick the box "
+            "to export without checking."
+        ) from None
+    if verified.removed:
+        log.info("export: %d of %d replies looked up again were deleted", verified.removed, verified.checked)
+    return list(verified.comments)

@@ -22,7 +22,9 @@ from bot.ports import Page, TemporaryError
 if TYPE_CHECKING:
     from bot.adapters.mastodon.stream import MastodonStreams
 
-ORIGIN_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+ORIGIN_ACCEPT = (
+    'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+)
 PAGE_LIMIT = 40  # the most statuses (or notifications) Mastodon gives in one page
 _ID = re.compile(r"[0-9]{1,30}")
 _NOBOT = re.compile(r"(?<!\w)#nobot(?!\w)", re.IGNORECASE)
