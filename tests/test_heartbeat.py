@@ -265,3 +265,26 @@ def test_a_process_killed_on_this_host_is_not_running_at_once(engine: Engine) ->
     Heartbeat(engine, "elsewhere").start(now, "another-host", child.pid)
     elsewhere = bot_document(beats(engine), now + timedelta(seconds=1))
     assert [(p["host"], p["pid"]) for p in elsewhere["processes"]] == [("another-host", child.pid)]
+
+
+def test_status_shows_the_streams_under_the_replies_with_readable_times(tmp_path: Path) -> None:
+    """No reply yet, a send in doubt to settle: the streams are not listed as if they were
+    what needs a person, and their times read like the others'."""
+    from bot.store import database
+    from bot.store.comments import CommentStore
+    from tests.test_resolve import ledger_with
+
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
+    ledger_with(engine, doute="unknown")
+    CommentStore(engine).note_stream("stream:mastodon:mentions", "streaming", T0)
+    engine.dispose()
+    result = relais_here(tmp_path, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    stream = lines.index("  stream mastodon:mentions: streaming (since 2026-12-01 12:00:00 UTC)")
+    assert lines[stream - 1] == "replies: none"
+    assert lines[stream - 2] == ""
+    settle = lines.index("to settle (each needs a person):")
+    assert lines[settle + 1].startswith("  unknown: relais resolve c/doute/tg ")
+    assert lines[settle + 2] == ""
