@@ -49,9 +49,11 @@ def test_names_and_passwords_are_checked(accounts: Accounts) -> None:
 
 def test_a_new_password_ends_the_sessions_of_the_old_one(accounts: Accounts) -> None:
     ana = accounts.add("ana", "correct horse battery")
-    assert accounts.current(ana.id, ana.session_epoch) == ana
+    key = accounts.session_key(ana.id)
+    assert key is not None
+    assert accounts.current(ana.id, ana.session_epoch, key) == ana
     accounts.change_password("ana", "a brand new password")
-    assert accounts.current(ana.id, ana.session_epoch) is None
+    assert accounts.current(ana.id, ana.session_epoch, key) is None
     assert accounts.login("ana", "correct horse battery") is None
     assert accounts.login("ana", "a brand new password") is not None
 

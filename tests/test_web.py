@@ -19,6 +19,7 @@ from bot.services.moderation import ModerationService, ReasonCode
 from bot.store.comments import CommentStore
 from bot.store.moderators import ModeratorStore
 from bot.web import i18n
+from bot.web.queue import CLIP
 from tests.webdesk import NOW, Desk, add_replies, open_desk, reply
 
 
@@ -216,8 +217,9 @@ async def test_a_100_kb_reply_is_shown_whole_and_escaped(engine: Engine) -> None
     add_replies(engine, [reply(1, text)])
     async for desk in open_desk(engine):
         await desk.login("bob")
-        page = (await desk.page("/")).text
-        assert f'<div class="text" dir="auto">&lt;i&gt;{"é" * 100_000}&lt;/i&gt;</div>' in page
+        page = (await desk.page("/replies/1")).text  # whole on its page; clipped in lists
+        assert f'<div class="text" dir="auto">&lt;i&gt;{"é" * (CLIP - 3)}</div>' in page
+        assert f'<div class="text" dir="auto">{"é" * (100_003 - CLIP)}&lt;/i&gt;</div>' in page
 
 
 async def test_a_link_is_shown_only_if_it_is_http(engine: Engine) -> None:
@@ -363,7 +365,11 @@ async def test_all_matching_a_filter_after_a_confirmation(engine: Engine) -> Non
         changed = await desk.post("/decide/matching", fields)
         assert changed.status_code == 409
         assert service(engine).counts()[CommentState.APPROVED] == 0
-        fields["expected"] = "31"
+        asked = await desk.post(  # asked again: 31, those now matching
+            "/decide", {"scope": "matching", "action": "approve", "tab": "pending", "q": "rapport"}
+        )
+        fields = {i["name"]: i["value"] for i in soup(asked.text).select('form[action="/decide/matching"] input')}
+        assert fields["expected"] == "31"
         done = await desk.post("/decide/matching", fields)
         assert done.status_code == 303
         assert service(engine).counts()[CommentState.APPROVED] == 31
@@ -433,7 +439,9 @@ async def test_the_decisions_page_undoes_any_of_them(desk: Desk) -> None:
     mine = soup((await desk.page("/decisions?mine=1")).text)
     assert len(mine.select("tbody tr")) == 1
     ana = page.select("tbody tr")[1].button["value"]
-    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    refused = await desk.post("/undo", {"decision": ana, "back": "/decisions"})
+    assert refused.status_code == 409  # a colleague's: undone only when forced
+    undone = await desk.post("/undo", {"decision": ana, "back": "/decisions", "force": "1"})
     assert undone.headers["location"].startswith("/decisions?done=1&as=undo")
     assert state(desk.engine, 1) == "pending"
     after = soup((await desk.page("/decisions")).text)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli.common import EXIT_INVALID, echo_json, fail, open_store, settings, store_location
+from bot.cli.common import EXIT_INVALID, Id, echo_json, fail, open_store, settings, store_location
 from bot.clock import SystemClock
 from bot.domain import CommentState
 
@@ -60,11 +60,14 @@ def moderation_errors() -> Iterator[None]:
         MatchChanged,
         ModerationError,
         NoSuchDecision,
+        NotYours,
         Overturning,
     )
 
     try:
         yield
+    except NotYours as error:
+        fail(str(error), hint=f"nothing was undone: add --force to undo {error.actor}'s decision")
     except Overturning as error:
         whose = sorted({c.decided_by or "" for c in error.replies})
         fail(str(error), hint=f"nothing was decided: add --force to overturn {', '.join(whose)}'s decision")
@@ -171,9 +174,12 @@ def query_of(ctx: click.Context, given: dict[str, Any]) -> CommentQuery | None:
         if given is None:
             return None
         value, timed = given
-        if end and not timed:  # --until 2012-05-02: that day included
-            value += timedelta(days=1)
-        return value.replace(tzinfo=zone).astimezone(UTC)
+        try:
+            if end and not timed:  # --until 2012-05-02: that day included
+                value += timedelta(days=1)
+            return value.replace(tzinfo=zone).astimezone(UTC)
+        except OverflowError:
+            fail(f"{value:%Y-%m-%d} is out of range: no reply is dated so far", EXIT_INVALID)
 
     state = given.get("state")
     return CommentQuery(
@@ -208,7 +214,7 @@ def comments() -> None:
 @filter_options
 @click.option("--oldest/--newest", default=False, help="Oldest first (default: newest first).")
 @click.option("--limit", type=int, default=50, show_default=True, help="How many (0: all).")
-@click.option("--after", type=int, metavar="ID", help="The page after this reply (as the last page says).")
+@click.option("--after", type=Id(), metavar="ID", help="The page after this reply (as the last page says).")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
@@ -347,7 +353,7 @@ def table(found: list[Comment], zone_of: Callable[[str | None], ZoneInfo]) -> No
 
 
 @comments.command("show")
-@click.argument("comment_id", type=int)
+@click.argument("comment_id", type=Id())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def show(ctx: click.Context, comment_id: int, fmt: str) -> None:

@@ -40,6 +40,27 @@ def session(ctx: click.Context) -> Session:
     return ctx.ensure_object(Session)
 
 
+LARGEST_ID = 2**63 - 1  # a store's ids (SQLite's INTEGER) never go past it
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` is an id as typed: ASCII digits (not ``١٢``), within ``LARGEST_ID``."""
+    return text.isascii() and text.isdigit() and int(text) <= LARGEST_ID
+
+
+class Id(click.ParamType):
+    """A reply's or a decision's number: ASCII digits, within what a store holds."""
+
+    name = "ID"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        if not is_id(str(value).strip()):
+            self.fail(f"{value!r} is not a number like 12", param, ctx)
+        return int(str(value).strip())
+
+
 def fail(message: str, code: int = EXIT_FAILURE, *, hint: str | None = None) -> NoReturn:
     """Say what went wrong in one line (and what to do, with ``hint``), then exit."""
     click.echo(f"relais: {message}" + (f"; {hint}" if hint else ""), err=True)
@@ -72,12 +93,16 @@ def settings(ctx: click.Context) -> Settings:
 
         from pydantic import ValidationError
 
-        from bot.settings import Settings, unknown_variables
+        from bot.settings import Settings, env_file, unknown_variables
 
-        for warning in unknown_variables(os.environ):
+        try:
+            file = env_file(os.environ)
+        except ValueError as error:
+            fail(str(error), EXIT_INVALID)
+        for warning in unknown_variables(os.environ, file):
             click.echo(f"relais: warning: {warning}", err=True)
         try:
-            state.settings = Settings()
+            state.settings = Settings(_env_file=file)  # type: ignore[call-arg]  # (pydantic-settings: no stub)
         except ValidationError as error:
             for problem in error.errors(include_url=False, include_input=False):
                 cause = problem.get("ctx", {}).get("error")

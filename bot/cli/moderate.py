@@ -20,7 +20,7 @@ from bot.cli.comments import (
     terminal_safe,
     zones,
 )
-from bot.cli.common import EXIT_INVALID, actor, echo_json, fail, open_store
+from bot.cli.common import EXIT_INVALID, Id, actor, echo_json, fail, is_id, open_store
 from bot.domain import CommentState
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def parse_ids(given: tuple[str, ...]) -> tuple[list[int], list[tuple[int, int]]]
     for item in given:
         for part in item.replace(",", " ").split():
             first, dash, last = part.partition("-")
-            if not first.isdigit() or (dash and not last.isdigit()):
+            if not is_id(first) or (dash and not is_id(last)):
                 fail(f"{part!r} is not a reply id nor a range like 12-40", EXIT_INVALID)
             if not dash:
                 ids.append(int(first))
@@ -148,7 +148,8 @@ def on_filter(
 ) -> Decision:
     """A decision on all ``query`` selects: asked first (showing how many) unless ``yes``,
     and refused if their number changed before it was recorded."""
-    expected = service.page(query, limit=1).total
+    match = service.matching(query)
+    expected = match.count
     if not expected:
         fail("no reply matches this filter: nothing to decide")
     if not yes:
@@ -160,7 +161,14 @@ def on_filter(
         if not click.confirm(f"Mark {replies(expected)} {state.value}?", err=True):
             fail("nothing was decided")
     return service.decide_matching(
-        query, state, actor=moderator, reason=why, reason_code=code, expected=expected, force=force
+        query,
+        state,
+        actor=moderator,
+        reason=why,
+        reason_code=code,
+        expected=expected,
+        force=force,
+        match=match.fingerprint,
     )
 
 
@@ -185,8 +193,10 @@ review = decision(CommentState.PENDING, "review", "Put replies back to review (p
 
 
 @comments.command("undo")
-@click.argument("decision_id", type=int, required=False, metavar="[DECISION]")
-@click.option("--force", is_flag=True, help="Undo it even if a reply was decided or edited since.")
+@click.argument("decision_id", type=Id(), required=False, metavar="[DECISION]")
+@click.option(
+    "--force", is_flag=True, help="Undo it even if a colleague's, or if a reply was decided or edited since."
+)
 @click.option("--as", "name", metavar="NAME", help="The moderator (default: RELAIS_MODERATOR).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
@@ -222,7 +232,7 @@ def undo(ctx: click.Context, decision_id: int | None, force: bool, name: str | N
 @comments.command("decisions")
 @click.option("--by", "who", metavar="NAME", help="Only this moderator's.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-@click.option("--before", type=int, metavar="DECISION", help="The page before this decision.")
+@click.option("--before", type=Id(), metavar="DECISION", help="The page before this decision.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def decisions(ctx: click.Context, who: str | None, limit: int, before: int | None, fmt: str) -> None:

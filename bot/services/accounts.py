@@ -26,7 +26,12 @@ MAX_PASSWORD = 1024
 
 
 class AccountError(Exception):
-    """A request about accounts that cannot be done; the message says why, in one line."""
+    """A request about accounts that cannot be done; the message says why, in one line, and
+    ``kind`` which rule refused it (for a face that says it in another language)."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class Accounts:
@@ -45,7 +50,7 @@ class Accounts:
         try:
             return self.store.add(name, hashed, admin=admin, now=self.clock.now())
         except NameTaken:
-            raise AccountError(f"a moderator named {name} already exists") from None
+            raise AccountError(f"a moderator named {name} already exists", "taken") from None
 
     def all(self) -> list[Moderator]:
         return self.store.all()
@@ -53,7 +58,7 @@ class Accounts:
     def remove(self, name: str) -> None:
         found = self._named(name)
         if found.admin and self.store.admins() <= 1:
-            raise AccountError(f"{name} is the last admin: make another moderator admin first")
+            raise AccountError(f"{name} is the last admin: make another moderator admin first", "last_admin")
         self.store.remove(name)
 
     def change_password(self, name: str, password: str) -> None:
@@ -63,7 +68,7 @@ class Accounts:
     def set_admin(self, name: str, admin: bool) -> None:
         found = self._named(name)
         if found.admin and not admin and self.store.admins() <= 1:
-            raise AccountError(f"{name} is the last admin: make another moderator admin first")
+            raise AccountError(f"{name} is the last admin: make another moderator admin first", "last_admin")
         if found.admin != admin:
             self.store.set_admin(name, admin)
 
@@ -83,31 +88,39 @@ class Accounts:
         self.store.logged_in(moderator.id, self.clock.now())
         return moderator
 
-    def current(self, moderator_id: int, epoch: int) -> Moderator | None:
-        """The moderator a session names, if the session still stands (the account exists
-        and its password has not changed since)."""
-        found = self.store.get(moderator_id)
-        return found if found is not None and found.session_epoch == epoch else None
+    def current(self, moderator_id: int, epoch: int, key: str) -> Moderator | None:
+        """The moderator a session names, if the session still stands (the account exists,
+        is the one the session was made for — its random key, since ids can be reused — and
+        its password has not changed nor its moderator logged out since)."""
+        return self.store.session(moderator_id, epoch, key)
+
+    def session_key(self, moderator_id: int) -> str | None:
+        return self.store.session_key(moderator_id)
+
+    def logout(self, moderator_id: int) -> None:
+        """End every session of this moderator, server-side (a copied cookie ends too)."""
+        self.store.end_sessions(moderator_id)
 
     def _named(self, name: str) -> Moderator:
         for moderator in self.store.all():
             if moderator.name == name:
                 return moderator
-        raise AccountError(f"no moderator named {name}")
+        raise AccountError(f"no moderator named {name}", "unknown")
 
 
 def checked_name(name: str) -> str:
     name = name.strip()
     if not NAME.fullmatch(name):
         raise AccountError(
-            "a moderator's name is 1 to 64 letters, digits, '.', '_', '-' or '@' (no spaces), like ana.roy"
+            "a moderator's name is 1 to 64 letters, digits, '.', '_', '-' or '@' (no spaces), like ana.roy",
+            "name",
         )
     return name
 
 
 def checked_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters", "short")
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"a password has at most {MAX_PASSWORD} characters")
+        raise AccountError(f"a password has at most {MAX_PASSWORD} characters", "long")
     return password

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -239,6 +240,8 @@ def write(
     key in JSON, a sheet in XLSX, a last column in CSV."""
     header = columns(options) + (["verification"] if note and fmt == "csv" else [])
     count = 0
+    if options.with_authors or options.with_private:
+        _owner_only(path)
 
     def counted() -> Iterator[dict[str, Any]]:
         nonlocal count
@@ -265,6 +268,16 @@ def write(
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return count
+
+
+def _owner_only(path: Path) -> None:
+    """A file that names people or holds private messages is readable by its owner alone
+    (0600), set before a byte is written, whatever the umask or the mode of a file it replaces."""
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(handle, 0o600)
+    finally:
+        os.close(handle)
 
 
 def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]], note: str | None) -> None:

@@ -24,11 +24,12 @@ says it its own way (the CLI adds a hint, the page a 409).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -48,11 +49,13 @@ __all__ = [  # CommentQuery too: the faces build queries without reaching into t
     "DecisionRow",
     "Detail",
     "InvalidRequest",
+    "Match",
     "MatchChanged",
     "ModerationError",
     "ModerationService",
     "NoSuchDecision",
     "NoSuchReply",
+    "NotYours",
     "Overturning",
     "Page",
     "Queue",
@@ -114,12 +117,41 @@ class Overturning(Conflict):
         super().__init__(f"a colleague decided it: {said}", replies)
 
 
+class NotYours(Overturning):
+    """Undoing a colleague's decision overturns it: refused, saying whose, unless forced."""
+
+    def __init__(self, decision_id: int, actor: str, replies: Sequence[Comment]) -> None:
+        Conflict.__init__(self, f"decision {decision_id} is {actor}'s, not yours", replies)
+        self.decision_id = decision_id
+        self.actor = actor
+
+
 class MatchChanged(Conflict):
     """A decision on "all N matching this filter" found another number: nothing was decided."""
 
     def __init__(self, expected: int, found: Sequence[Comment]) -> None:
-        super().__init__(f"the filter now selects {len(found)} replies, not the {expected} you saw", found)
+        said = (
+            f"the filter now selects {len(found)} replies, not the {expected} you saw"
+            if len(found) != expected
+            else f"the {expected} replies the filter selects are not those you saw"
+        )
+        super().__init__(said, found)
         self.expected = expected
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a filter selects, as a moderator is asked to confirm it: how many replies, and
+    a fingerprint of which (their ids and versions), so that the decision confirmed is
+    refused if other replies now make up the same number."""
+
+    count: int
+    fingerprint: str
+
+
+def fingerprint(versions: Sequence[tuple[int, int]]) -> str:
+    """A short digest of replies' ids and versions (``Match.fingerprint``)."""
+    return hashlib.sha256(",".join(f"{i}:{v}" for i, v in versions).encode()).hexdigest()[:32]
 
 
 class InvalidRequest(ModerationError):
@@ -297,6 +329,11 @@ class ModerationService:
         total = sum(n for state, n in counts.items() if not query.states or state.value in query.states)
         return Queue(Page(shown, total, shown[-1].id if more else None), counts)
 
+    def position(self, query: CommentQuery | None, after: int, *, newest_first: bool = False) -> int:
+        """Where the page that follows the cursor ``after`` starts among the replies
+        ``query`` selects (1: the first), as they now stand: "51–100 of 525"."""
+        return self.store.count(_checked(query), up_to=after, newest_first=newest_first) + 1
+
     def counts(self, query: CommentQuery | None = None) -> dict[CommentState, int]:
         """How many replies in each state (every state, 0 included) among those ``query``
         selects, its states set aside: the tabs of a queue."""
@@ -381,25 +418,35 @@ class ModerationService:
         reason_code: str | None = None,
         expected: int | None = None,
         force: bool = False,
+        match: str | None = None,
     ) -> Decision:
         """``decide`` on every reply ``query`` selects ("all N matching this filter"), as
         one transaction finds them: ``expected``, the number the moderator was shown,
-        refuses the decision if the filter now selects another number (``MatchChanged``).
-        A filter that selects nothing is refused (``InvalidRequest``)."""
+        refuses the decision if the filter now selects another number (``MatchChanged``),
+        and ``match``, the fingerprint of the replies shown (``matching``), if they are
+        not the same replies. A filter that selects nothing is refused (``InvalidRequest``)."""
         actor, reason, code = _decision(state, actor, reason, reason_code)
         with self.store.deciding_matching(_checked(query)) as batch:
             found = list(batch.current.values())
             if expected is not None and len(found) != expected:
                 raise MatchChanged(expected, found)
+            if match is not None and fingerprint([(c.id, c.version) for c in found]) != match:
+                raise MatchChanged(len(found) if expected is None else expected, found)
             if not found:
                 raise InvalidRequest("no reply matches this filter: nothing to decide")
             return self._record(batch, list(batch.current), state, actor, reason, code, force)
 
+    def matching(self, query: CommentQuery) -> Match:
+        """What ``query`` selects, for a moderator to confirm "all N matching" (then
+        ``decide_matching`` with its count and fingerprint)."""
+        return Match(*_counted(self.store.versions(_checked(query))))
+
     def undo(self, decision_id: int, *, actor: str, force: bool = False) -> Decision:
-        """Undo decision ``decision_id`` (anyone's, any time): each of its replies still
-        stored gets back the moderation it had before it; recorded as ``actor``'s decision.
-        Refused if a reply moved on since that decision (decided again, edited:
-        ``DecidedMeanwhile``) unless ``force``, and if it was undone already."""
+        """Undo decision ``decision_id`` (any time): each of its replies still stored gets
+        back the moderation it had before it; recorded as ``actor``'s decision. Refused if a
+        reply moved on since that decision (decided again, edited: ``DecidedMeanwhile``) or
+        if it is a colleague's (``NotYours``: undoing it overturns it) unless ``force``, and
+        if it was undone already."""
         actor = _moderator(actor)
         if self.log.get(decision_id) is None:
             raise NoSuchDecision(f"no decision {decision_id}")
@@ -417,6 +464,8 @@ class ModerationService:
             ]
             if moved and not force:
                 raise DecidedMeanwhile(moved)
+            if decision.actor != actor and not force:
+                raise NotYours(decision_id, decision.actor, [batch.current[c.comment_id] for c in present])
             now = self.clock.now()
             undone, after = batch.restore(
                 present, undoes=decision_id, actor=actor, now=now, acknowledge=False
@@ -424,12 +473,19 @@ class ModerationService:
             self._unacknowledged(batch, [c for c in after if c.state == CommentState.APPROVED])
         return Decision(undone, UNDO, actor, now, None, None, after, decision_id)
 
-    def undo_last(self, actor: str, *, force: bool = False) -> Decision:
-        """Undo ``actor``'s latest decision not undone yet (each call goes one further back)."""
+    def undo_last(self, actor: str, *, force: bool = False, within: timedelta | None = None) -> Decision:
+        """Undo ``actor``'s latest decision not undone yet (each call goes one further back);
+        ``within``: only one taken that recently (the desk's ``u`` key: a decision just
+        taken, never one from an hour ago that a reload made the latest)."""
         actor = _moderator(actor)
         last = self.log.last(actor)
         if last is None:
             raise NoSuchDecision(f"{actor} has no decision left to undo")
+        if within is not None and last.at < self.clock.now() - within:
+            raise NoSuchDecision(
+                f"{actor}'s last decision ({last.id}) is older than {int(within.total_seconds())} s: "
+                "undo it from the history"
+            )
         return self.undo(last.id, actor=actor, force=force)
 
     def decisions(
@@ -499,6 +555,10 @@ def _checked(query: CommentQuery | None) -> CommentQuery:
     if query.reason_code and query.reason_code not in set(ReasonCode):
         raise InvalidRequest(f"no reason code {query.reason_code!r}: {', '.join(ReasonCode)}")
     return query
+
+
+def _counted(versions: list[tuple[int, int]]) -> tuple[int, str]:
+    return len(versions), fingerprint(versions)
 
 
 def _stands(change: Change, now: Comment) -> bool:

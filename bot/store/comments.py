@@ -702,14 +702,20 @@ class CommentStore:
         with self.engine.connect() as connection:
             return [Comment(*row) for row in connection.execute(statement).all()]
 
-    def count(self, query: CommentQuery | None = None) -> int:
-        """How many replies ``query`` selects."""
+    def count(
+        self, query: CommentQuery | None = None, *, up_to: int | None = None, newest_first: bool = False
+    ) -> int:
+        """How many replies ``query`` selects (``up_to``: only those up to this id included,
+        in the order given: where a page that follows it starts)."""
         query = query or CommentQuery()
         selected = self._select(select(func.count()), query, counting=True, dense=self._dense(query))
         if selected is None:
             return 0
+        statement = selected[0]
+        if up_to is not None:
+            statement = statement.where(comments.c.id >= up_to if newest_first else comments.c.id <= up_to)
         with self.engine.connect() as connection:
-            return int(connection.execute(selected[0]).scalar_one())
+            return int(connection.execute(statement).scalar_one())
 
     def counts(self, query: CommentQuery | None = None) -> dict[str, int]:
         """How many replies in each state (the states ``query`` selects set aside)."""
@@ -820,6 +826,15 @@ class CommentStore:
         if query.decided_by:
             statement = statement.where(comments.c.decided_by == query.decided_by)
         return statement, order
+
+    def versions(self, query: CommentQuery) -> list[tuple[int, int]]:
+        """The id and version of every reply ``query`` selects, by id: what a moderator is
+        asked to confirm a decision on "all N matching" for."""
+        selected = self._select(select(comments.c.id, comments.c.version), query)
+        if selected is None:
+            return []
+        with self.engine.connect() as connection:
+            return [(i, v) for i, v in connection.execute(selected[0].order_by(comments.c.id)).all()]
 
     def ids_within(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
         """The stored ids within each (first, last) range, in order."""

@@ -37,6 +37,7 @@ class ModeratorStore:
 
     def add(self, name: str, password_hash: str, *, admin: bool, now: datetime) -> Moderator:
         values = {"name": name, "password_hash": password_hash, "admin": admin, "session_epoch": 1}
+        values["session_key"] = secrets.token_urlsafe(24)  # ids can be reused: this cannot
         try:
             with self.engine.begin() as connection:
                 new_id = connection.execute(
@@ -55,6 +56,35 @@ class ModeratorStore:
         with self.engine.connect() as connection:
             row = connection.execute(select(*_COLUMNS).where(moderators.c.id == moderator_id)).first()
         return None if row is None else Moderator(*row)
+
+    def session(self, moderator_id: int, epoch: int, key: str) -> Moderator | None:
+        """The moderator a session names, if its epoch and key are still the account's."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*_COLUMNS).where(
+                    moderators.c.id == moderator_id,
+                    moderators.c.session_epoch == epoch,
+                    moderators.c.session_key == key,
+                )
+            ).first()
+        return None if row is None else Moderator(*row)
+
+    def session_key(self, moderator_id: int) -> str | None:
+        """The random key this account's sessions carry (a session names it, not only its id)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(moderators.c.session_key).where(moderators.c.id == moderator_id)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def end_sessions(self, moderator_id: int) -> None:
+        """Every session of this account ends (its epoch moves on): logging out."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(moderators)
+                .where(moderators.c.id == moderator_id)
+                .values(session_epoch=moderators.c.session_epoch + 1)
+            )
 
     def credentials(self, name: str) -> tuple[Moderator, str] | None:
         """The moderator of this name and their password's hash."""

@@ -238,6 +238,7 @@ moderators = Table(
     Column("password_hash", Text, nullable=False),
     Column("admin", Boolean, nullable=False),
     Column("session_epoch", Integer, nullable=False),  # counted up to end its sessions
+    Column("session_key", String(64), nullable=False),  # random, per account: its sessions carry it
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime),
 )

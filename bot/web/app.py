@@ -43,7 +43,9 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds ``HEADERS`` to every answer (pages, JSON, files, errors)."""
+    """Adds ``HEADERS`` to every answer (pages, JSON, files, errors), and to every answer
+    but the static files ``Cache-Control: no-store`` and ``Vary: Accept, Cookie`` unless
+    it says otherwise."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,9 +55,18 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        page = not scope["path"].startswith("/static/")
+
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                extra = list(HEADERS)
+                if page:  # a moderator's queue is kept by no cache; HTML or JSON by Accept
+                    given = {name.lower() for name, _ in message.get("headers", [])}
+                    if b"cache-control" not in given:
+                        extra.append((b"cache-control", b"no-store"))
+                    if b"vary" not in given:
+                        extra.append((b"vary", b"Accept, Cookie"))
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, sending)

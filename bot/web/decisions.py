@@ -6,6 +6,7 @@ answer says who and what: a 409 page, or JSON for the page's script."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -21,6 +22,7 @@ from bot.services.moderation import (
     MatchChanged,
     NoSuchDecision,
     NoSuchReply,
+    NotYours,
     Overturning,
 )
 from bot.store.comments import Comment
@@ -37,6 +39,7 @@ ACTIONS = {
     "review": CommentState.PENDING,
 }
 NOTE_LENGTH = 500
+UNDO_WINDOW = timedelta(seconds=30)  # `u` undoes a decision just taken; older ones from the history
 PAGE = 50  # decisions a page of the history
 
 
@@ -45,13 +48,18 @@ def _versions(form: FormData) -> dict[int, int]:
     seen: dict[int, int] = {}
     for value in form.getlist("v"):
         left, _, right = str(value).partition(":")
-        if left.isdigit() and right.isdigit() and len(left) < 12 and len(right) < 12:
+        if _number(left) and _number(right):
             seen[int(left)] = int(right)
     return seen
 
 
+def _number(text: str) -> bool:
+    """An id or a version as a form gives it: ASCII digits (``int`` reads ``١٢`` too)."""
+    return text.isascii() and text.isdigit() and len(text) < 12
+
+
 def _ids(values: list[Any]) -> list[int]:
-    found = [int(v) for v in map(str, values) if v.isdigit() and len(v) < 12]
+    found = [int(v) for v in map(str, values) if _number(v)]
     if len(found) != len(values):
         raise DeskError("A reply is named by its number.")
     return found
@@ -114,6 +122,9 @@ async def decide_matching(request: Request) -> Response:
     state = _state(form)
     code, note = _why(form, state)
     expected = _ids([form.get("expected") or ""])[0]
+    match = str(form.get("match") or "")
+    if not match:  # the confirmation names which replies, not only how many
+        raise DeskError("This form has expired or did not come from the desk: reload the page and try again.")
     with _refusals(request, form):
         decision = await here.run(
             here.moderation.decide_matching,
@@ -124,22 +135,25 @@ async def decide_matching(request: Request) -> Response:
             reason_code=code,
             expected=expected,
             force=form.get("force") == "1",
+            match=match,
         )
     return _decided(request, form, decision)
 
 
 async def undo(request: Request) -> Response:
     """Undo a decision (``decision``, from the history or the notice after deciding), or
-    the moderator's own latest one (no ``decision``: the ``u`` key)."""
+    the moderator's own latest one if taken within ``UNDO_WINDOW`` (no ``decision``: the
+    ``u`` key)."""
     me = await moderator(request)
     form = await checked_form(request)
     here = desk(request)
     given = str(form.get("decision") or "")
     with _refusals(request, form):
         if given:
-            decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name)
+            force = form.get("force") == "1"  # a colleague's: the 409 page's button
+            decision = await here.run(here.moderation.undo, _ids([given])[0], actor=me.name, force=force)
         else:
-            decision = await here.run(here.moderation.undo_last, me.name)
+            decision = await here.run(here.moderation.undo_last, me.name, within=UNDO_WINDOW)
     return _decided(request, form, decision)
 
 
@@ -148,13 +162,15 @@ async def _confirm(request: Request, form: FormData) -> Response:
     chosen = selection(form)
     state = _state(form)
     code, note = _why(form, state)  # refused now rather than after the confirmation
-    count = (await here.run(here.moderation.page, chosen.query(here), limit=1)).total
+    match = await here.run(here.moderation.matching, chosen.query(here))
+    count = match.count
     if not count:
         raise DeskError("No reply matches this filter: nothing to decide.")
     document = {
         "action": str(form.get("action")),
         "state": state.value,
         "count": count,
+        "match": match.fingerprint,
         "filters": chosen.filters,
         "tab": chosen.tab,
         "code": code or "",
@@ -178,7 +194,10 @@ class _refusals:
         back = _next(self.form.get("back"))
         if isinstance(error, Refused):
             said = conflict_document(error, self.zones)
-            if isinstance(error, Overturning):
+            if isinstance(error, NotYours):
+                message = N_("This decision is a colleague's: nothing was undone.")
+                retry: dict[str, Any] | None = {"undo": error.decision_id}
+            elif isinstance(error, Overturning):
                 message = N_("A colleague already decided these replies: nothing was decided.")
                 retry = _retry(self.form, error.replies)
             elif isinstance(error, MatchChanged):
@@ -234,7 +253,7 @@ async def decisions_page(request: Request) -> Response:
     params = request.query_params
     mine = params.get("mine") == "1"
     before = params.get("before", "")
-    cursor = int(before) if before.isdigit() and len(before) < 12 else None
+    cursor = int(before) if _number(before) else None
     rows = await here.run(
         here.moderation.decisions, actor=me.name if mine else None, before=cursor, limit=PAGE + 1
     )

@@ -6,14 +6,21 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.web import i18n
-from bot.web.errors import TooManyAttempts
-from bot.web.pages import checked_form, desk, finish, render, secure, session
+from bot.web.errors import LoginNeeded, TooManyAttempts
+from bot.web.pages import checked_form, desk, finish, moderator, render, secure, session
 from bot.web.security import LANGUAGE_COOKIE, Sessions
 
 
 def _next(target: object) -> str:
-    """Where to go after logging in: a path of the desk, never another site."""
-    if isinstance(target, str) and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """Where to go after logging in: a path of the desk, never another site (a browser
+    drops tabs and line breaks from an address: ``/<TAB>/evil.example`` is ``//evil.example``)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and target.isprintable()
+        and not any(c.isspace() for c in target)
+    ):
         return target
     return "/"
 
@@ -41,14 +48,21 @@ async def login(request: Request) -> Response:
         document = {"next": _next(form.get("next")), "failed": True, "name": name}
         return await render(request, "login.html", document, status=401)
     here.throttle.succeeded(keys)
+    key = await here.run(here.accounts.session_key, found.id)
     response = RedirectResponse(_next(form.get("next")), status_code=303)
     # a new session id at login: one fixed before it cannot be carried into the account
-    here.sessions.write(response, Sessions.new(found.id, found.session_epoch), secure=secure(request))
+    here.sessions.write(response, Sessions.new(found.id, found.session_epoch, key), secure=secure(request))
     return response
 
 
 async def logout(request: Request) -> Response:
     await checked_form(request)
+    try:  # ended server-side: a copy of the cookie is no session either
+        me = await moderator(request)
+    except LoginNeeded:
+        pass
+    else:
+        await desk(request).run(desk(request).accounts.logout, me.id)
     response = RedirectResponse("/login", status_code=303)
     desk(request).sessions.write(response, Sessions.new(), secure=secure(request))
     return response

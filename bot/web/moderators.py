@@ -7,7 +7,21 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.services.accounts import AccountError
 from bot.web.errors import DeskError
+from bot.web.i18n import N_
 from bot.web.pages import checked_form, desk, moderator, render
+
+# The accounts service's refusals as the page says them (translated; the service's own
+# lines name the moderator, in English, for the command line).
+ACCOUNT_ERRORS = {
+    "taken": N_("A moderator of this name already exists."),
+    "unknown": N_("There is no moderator of this name."),
+    "short": N_("A password has at least 10 characters."),
+    "long": N_("A password has at most 1024 characters."),
+    "last_admin": N_("This is the last admin: make another moderator admin first."),
+    "name": N_(
+        "A moderator's name is 1 to 64 letters, digits, '.', '_', '-' or '@' (no spaces), like ana.roy."
+    ),
+}
 
 
 async def moderators_page(request: Request) -> Response:
@@ -41,5 +55,5 @@ async def change(request: Request) -> Response:
         else:
             raise DeskError("Choose what to do.")
     except AccountError as error:
-        raise DeskError(str(error)) from None
+        raise DeskError(ACCOUNT_ERRORS.get(error.kind, str(error))) from None
     return RedirectResponse(f"/moderators?done={action}", status_code=303)

@@ -92,8 +92,10 @@ async def moderator(request: Request, *, admin: bool = False) -> Moderator:
     found = getattr(request.state, "moderator", None)
     if found is None:
         current = session(request)
-        if current.moderator is not None and current.epoch is not None:
-            found = await desk(request).run(desk(request).accounts.current, current.moderator, current.epoch)
+        if current.moderator is not None and current.epoch is not None and current.key is not None:
+            found = await desk(request).run(
+                desk(request).accounts.current, current.moderator, current.epoch, current.key
+            )
         if found is None:
             raise LoginNeeded("Your session has ended, or you have not logged in yet.")
         request.state.moderator = found

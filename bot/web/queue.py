@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.datastructures import ImmutableMultiDict, QueryParams
 from starlette.requests import Request
@@ -35,6 +35,7 @@ TAB_LABELS = {
 REASONS = i18n.REASON_WORDS
 FILTERS = ("campaign", "network", "language", "author", "since", "until", "q", "reason", "decided_by")
 NEW_CAP = 999  # "999+ new replies" beyond
+CLIP = 5_000  # characters of a reply shown in a list: a browser lays out 100 kB without a space for seconds
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -88,7 +89,7 @@ def selection(params: QueryParams | ImmutableMultiDict[str, Any]) -> Selection:
 
 
 def _int(value: object) -> int | None:
-    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
         return int(value)
     return None
 
@@ -98,9 +99,13 @@ def _day(value: str | None, zone: Any, *, next_day: bool = False) -> datetime | 
         return None
     try:
         day = date.fromisoformat(value)
+        moment = datetime.combine(day + timedelta(days=1 if next_day else 0), time(), zone)
+        moment.astimezone(UTC)  # as the store keeps it: 9999-12-31 does not fit
     except ValueError:
         raise DeskError("A date is written like 2012-05-02.") from None
-    return datetime.combine(day + timedelta(days=1 if next_day else 0), time(), zone)
+    except OverflowError:
+        raise DeskError("This date is out of range: choose one nearer today.") from None
+    return moment
 
 
 def excerpt(publication: Publication | None, length: int = 140) -> str:
@@ -131,15 +136,19 @@ def web_link(url: str | None) -> str | None:
 def shown(c: Comment, desk: Desk) -> dict[str, Any]:
     """One reply as the page shows it (and the JSON gives it)."""
     post = desk.publications.get(c.publication_key or "")
+    author = c.author_handle or c.author_id
     return {
         "comment": c,
         "url": web_link(c.url),
         "author": c.author_handle or c.author_id,
+        # every "/" escaped: a handle with "/" or ".." stays one segment the browser keeps
+        "author_path": f"/authors/{quote(c.network, safe='')}/{quote(author, safe='')}",
         "profile": web_link(profile(c)),
         "post": c.publication_key.split("/")[1] if c.publication_key else None,
         "post_excerpt": excerpt(post),
         "post_url": web_link(desk.post_urls.get(c.publication_key or "")),
         "flags": [r for r in (c.reason or "").split("; ") if r] if c.state == "flagged" else [],
+        "clip": CLIP,  # longer, the text is clipped (whole on the reply's page)
     }
 
 
@@ -163,6 +172,12 @@ async def queue_page(request: Request) -> Response:
         }
         for t in TABS
     ]
+    start = 1  # counted, not taken from the address (which anyone can write)
+    if chosen.after is not None:
+        start = await here.run(
+            here.moderation.position, query, chosen.after, newest_first=chosen.newest_first
+        )
+    chosen = replace(chosen, start=start)
     end = chosen.start + len(page.comments) - 1
     document = {
         "tab": chosen.tab,

@@ -11,12 +11,16 @@ from bot.web.errors import NotFound
 from bot.web.pages import desk, moderator, render
 from bot.web.queue import REASONS, shown
 
+LARGEST_ID = 2**63 - 1
+
 
 async def reply_page(request: Request) -> Response:
     await moderator(request)
     here = desk(request)
     reply_id = request.path_params["reply_id"]
     try:
+        if reply_id > LARGEST_ID:  # no store holds it (SQLite cannot even be asked)
+            raise NoSuchReply([reply_id])
         detail = await here.run(here.moderation.show, reply_id)
     except NoSuchReply:
         raise NotFound("There is no reply with this number (its author may have deleted it).") from None

@@ -2,7 +2,8 @@
 
 A session is a signed cookie (itsdangerous) holding ids only: the moderator's id, the
 epoch of their password (a new password ends the sessions of the old one) and a random
-session id, of which the CSRF token is an HMAC. Every visitor gets a session id before
+session id, of which the CSRF token is an HMAC, and the account's random session key (ids can be
+reused; the key cannot). Every visitor gets a session id before
 logging in (the login form carries a token too); logging in gives a new one. The cookie is
 ``HttpOnly``, ``SameSite=Strict``, and ``Secure`` when the page is served over HTTPS (seen
 directly, or through a proxy's ``X-Forwarded-Proto`` when ``RELAIS_WEB_BEHIND_PROXY`` says
@@ -37,6 +38,7 @@ class Session:
     sid: str  # random, per session: the CSRF token is derived from it
     moderator: int | None = None
     epoch: int | None = None
+    key: str | None = None  # the account's random session key (ids can be reused)
 
 
 class Sessions:
@@ -54,19 +56,19 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("s"), str):
             return None
-        moderator, epoch = data.get("m"), data.get("e")
-        if isinstance(moderator, int) and isinstance(epoch, int):
-            return Session(data["s"], moderator, epoch)
+        moderator, epoch, key = data.get("m"), data.get("e"), data.get("k")
+        if isinstance(moderator, int) and isinstance(epoch, int) and isinstance(key, str):
+            return Session(data["s"], moderator, epoch, key)
         return Session(data["s"])
 
     @staticmethod
-    def new(moderator: int | None = None, epoch: int | None = None) -> Session:
-        return Session(secrets.token_urlsafe(16), moderator, epoch)
+    def new(moderator: int | None = None, epoch: int | None = None, key: str | None = None) -> Session:
+        return Session(secrets.token_urlsafe(16), moderator, epoch, key)
 
     def write(self, response: Response, session: Session, *, secure: bool) -> None:
         data: dict[str, object] = {"s": session.sid}
         if session.moderator is not None:
-            data |= {"m": session.moderator, "e": session.epoch}
+            data |= {"m": session.moderator, "e": session.epoch, "k": session.key}
         response.set_cookie(
             COOKIE,
             self._serializer.dumps(data),

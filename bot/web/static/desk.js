@@ -3,7 +3,7 @@
 "use strict";
 (function () {
   const queue = document.getElementById("queue");
-  if (!queue) return;
+  if (!queue || !queue.dataset.live) return; // the queue's page only (a reply's own page is forms)
   const csrf = document.querySelector('meta[name="csrf"]').content;
   const words = JSON.parse(queue.dataset.words || "{}");
   const status = document.getElementById("status");
