@@ -83,7 +83,7 @@ def main() -> None:
     review and export them.
 
     Campaigns live in schedules/*.yaml, message templates in messages/. Settings come
-    from the environment or .env (see .env.example).
+    from the environment or .env (see .env.example), or the file RELAIS_ENV_FILE names.
 
     \b
     Example (check the campaigns, then rehearse them on the console):
