@@ -51,8 +51,11 @@ class StoreBusy(SetupError):
 
 def adapter(network: str) -> Adapter:
     """The adapter package of a registered network (``UnknownNetwork`` for any other),
-    imported when first needed: nothing of a network's library is loaded before."""
-    return cast(Adapter, importlib.import_module(networks.profile(network).adapter))
+    imported when first needed: nothing of a network's library is loaded before. Its
+    functions are taken from its ``ADAPTER`` where it has one (a submodule named like one of
+    them replaces the package's attribute once imported)."""
+    package = importlib.import_module(networks.profile(network).adapter)
+    return cast(Adapter, getattr(package, "ADAPTER", package))
 
 
 def networks_used(campaigns: list[Campaign]) -> set[str]:

@@ -1,5 +1,11 @@
 """Settings, read once from the environment and ``.env`` (see ``.env.example``).
 
+Which file: ``RELAIS_ENV_FILE`` (read from the environment only) names it, an absolute path;
+set but empty, no file is read; unset, ``.env`` in the working directory, as in a clone
+where one works on campaigns. A deployed service names its file (deploy/relais.service:
+/etc/relais/relais.env) so that a ``.env`` pushed to the campaign repository it reads
+can never change its settings (its token's server, its alert chat, its store).
+
 Every value is checked when the settings are read, that is at the start of every command:
 a value that cannot work is refused with a message naming the fix (the CLI prints one line
 per variable and exits 2), and the message never repeats the value, which may be a secret.
@@ -31,6 +37,7 @@ from bot.store import anchored, sqlite_file
 
 ENV_FILE = ".env"
 PREFIX = "RELAIS_"
+ENV_FILE_VARIABLE = "RELAIS_ENV_FILE"
 POLL_RANGE = (0.1, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Read by the test suite and the benchmarks, not by Relais: no warning for them.
@@ -178,12 +185,32 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
         ) from None
 
 
-def unknown_variables(environ: Mapping[str, str], env_file: Path = Path(ENV_FILE)) -> list[str]:
+def env_file(environ: Mapping[str, str]) -> Path | None:
+    """The settings file to read (see the module's docstring); ValueError names the fix."""
+    if ENV_FILE_VARIABLE not in environ:
+        return Path(ENV_FILE)
+    given = environ[ENV_FILE_VARIABLE]
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_absolute():
+        raise ValueError(
+            f"{ENV_FILE_VARIABLE}: give an absolute path, like /etc/relais/relais.env (or set it empty "
+            "to read the environment alone)"
+        )
+    if not (path.is_file() and os.access(path, os.R_OK)):
+        raise ValueError(
+            f"{ENV_FILE_VARIABLE}: {path} is not a file that can be read: create it, or fix the path"
+        )
+    return path
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = Path(ENV_FILE)) -> list[str]:
     """A warning for each ``RELAIS_*`` variable that is not a setting (a typo would
     otherwise be ignored), with the setting it probably meant. Names only, never values."""
-    known = [PREFIX + name.upper() for name in Settings.model_fields]
+    known = [PREFIX + name.upper() for name in Settings.model_fields] + [ENV_FILE_VARIABLE]
     found = [("", name) for name in sorted(environ)]
-    if env_file.is_file():
+    if env_file is not None and env_file.is_file():
         text = env_file.read_text(encoding="utf-8", errors="replace")
         keys = re.findall(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", text, flags=re.MULTILINE)
         found += [(f"{env_file}: ", name) for name in keys]

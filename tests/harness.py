@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from tests.data import campaign_yaml, saying_its_id
 from tests.fakes.mastodon_api import FakeMastodon
@@ -210,12 +210,29 @@ def comments(deployment: Deployment) -> list[dict]:
     return json.loads(result.stdout)["comments"]
 
 
-def tag_reads_reached(mastodon: FakeMastodon, newest: str) -> bool:
-    """The bot asked for the statuses after ``newest``: everything up to it is stored."""
-    return any(
-        r.path.startswith("/api/v1/timelines/tag/") and parse_qs(r.query).get("min_id") == [newest]
-        for r in mastodon.requests
-    )
+def until(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
+    """Poll ``condition`` (the store and the fakes' records) until it holds or time is up."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+    return True
+
+
+def replies_stored(deployment: Deployment, network: str, count: int, timeout: float = 30) -> bool:
+    """Whether ``count`` replies from ``network`` are in the store within ``timeout``. Polling
+    asks for what follows the newest status it stored, but a Mastodon stream that connects
+    first carries the rest with no such read: the store itself is what to watch."""
+
+    def stored() -> int:
+        result = deployment.relais("comments", "list", "--limit", "0", "--format", "json")
+        if result.returncode != 0:  # no store yet: the bot has not made it
+            return 0
+        return sum(c["network"] == network for c in json.loads(result.stdout)["comments"])
+
+    return until(lambda: stored() >= count, timeout, every=0.3)
+
 
 
 def in_order(requests: list, *steps: Callable[[object], bool]) -> bool:

@@ -61,6 +61,7 @@ from tests.harness import (
     scratch_database,
     sent_ids,
     telegram_attempts,
+    until,
 )
 
 STOP_LIMIT_S = 10.0  # issue 7: SIGTERM stops within 10 s, whatever is queued
@@ -173,16 +174,6 @@ class Tally:
 
 
 # -- what a round shares -------------------------------------------------------------------
-
-
-def until(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
-    """Poll ``condition`` (the store and the fakes' records) until it holds or time is up."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(every)
-    return True
 
 
 class Store:

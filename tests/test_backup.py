@@ -170,3 +170,30 @@ def test_the_copy_can_be_read_and_replaces_an_older_one(tmp_path: Path, env: dic
     assert result.returncode == 0, result.stderr
     assert published(target) == 0
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_target_that_is_not_a_regular_file_or_is_beside_the_store_is_left_alone(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A device, a FIFO (or a link to one) is not replaced by a file; the store's -wal, -shm
+    or -journal file is never written, even when absent (the next opener would read it)."""
+    assert relais("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "link").symlink_to(fifo)
+    cases = {
+        fifo: f"{fifo} exists and is not a regular file: back up to a file",
+        tmp_path / "link": f"{tmp_path / 'link'} exists and is not a regular file: back up to a file",
+    }
+    for suffix in ("-wal", "-shm", "-journal"):
+        beside = tmp_path / f"relais.db{suffix}"
+        cases[beside] = f"{beside} belongs to the store {tmp_path / 'relais.db'}: back up to another file"
+    (tmp_path / "relais.db-wal").write_bytes(b"")
+    for path, message in cases.items():
+        result = relais("db", "backup", str(path), env=env, cwd=tmp_path)
+        assert (result.returncode, result.stderr) == (1, f"relais: {message}\n"), path
+    assert fifo.is_fifo()
+    assert (tmp_path / "link").is_symlink()
+    assert (tmp_path / "relais.db-wal").read_bytes() == b""
+    assert not (tmp_path / "relais.db-shm").exists()
+    assert not (tmp_path / "relais.db-journal").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +164,23 @@ def test_an_unknown_chat_a_wrong_token_an_unreachable_server_and_a_lost_alert_ch
             f'add {BOT} to "Équipe" ({ALERTS})',
         )
     ]
+
+
+def test_an_api_url_that_is_not_the_bot_api_is_named_in_one_line(
+    tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A web server that answers its own 404 page (HTML, not JSON): the URL is wrong, not the
+    token; and PTB's "Can not load invalid JSON data" with its traceback is not logged."""
+    caplog.set_level(logging.DEBUG)
+    assert problems(telegram_findings(tg, url=f"{tg.url}/pas-ici")) == [
+        (
+            "error",
+            "RELAIS_TELEGRAM_API_URL answered something other than the Telegram Bot API (HTTP 404, "
+            "not JSON); check that it is the address of a Bot API server",
+            "set RELAIS_TELEGRAM_API_URL to https://api.telegram.org, or to your own Bot API server",
+        )
+    ]
+    assert [r.getMessage() for r in caplog.records if r.exc_info or "JSON" in r.getMessage()] == []
 
 
 def test_the_fake_refuses_a_send_where_the_bot_may_not_post(tg: FakeTelegram) -> None:

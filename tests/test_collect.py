@@ -32,7 +32,7 @@ from tests.harness import (
     comments,
     in_order,
     offset_reached,
-    tag_reads_reached,
+    replies_stored,
 )
 
 
@@ -132,7 +132,7 @@ def test_edits_and_deletions_reach_the_store(deployment: Deployment) -> None:
     kept = mastodon.add_remote_status("alice@example.org", "<p>Premier jet #gautrinweb2</p>")
     gone = mastodon.add_remote_status("bob@example.org", "<p>Oups #gautrinweb2</p>")
     bot = deployment.start()
-    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, gone["id"]), timeout=20)
+    assert replies_stored(deployment, "mastodon", 2, timeout=20)
     assert bot.stop() == 0
     assert len(comments(deployment)) == 2
     mastodon.edit_status(kept["id"], "<p>Version corrigée #gautrinweb2</p>")
@@ -153,10 +153,8 @@ def test_edits_and_deletions_reach_the_store(deployment: Deployment) -> None:
 def test_sigkill_while_pages_are_stored_loses_and_doubles_nothing(deployment: Deployment) -> None:
     mastodon = deployment.mastodon
     deployment.campaign([("annonce", datetime.now(UTC) + timedelta(days=1))])
-    statuses = [
+    for i in range(300):
         mastodon.add_remote_status(f"user{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>")
-        for i in range(300)
-    ]
     rng = random.Random()
     for _ in range(6):
         bot = deployment.start()
@@ -167,7 +165,7 @@ def test_sigkill_while_pages_are_stored_loses_and_doubles_nothing(deployment: De
         )
         bot.stop(signal.SIGKILL)
     bot = deployment.start()
-    assert mastodon.wait_for(lambda: tag_reads_reached(mastodon, statuses[-1]["id"]), timeout=60)
+    assert replies_stored(deployment, "mastodon", 300, timeout=60)
     assert bot.stop() == 0
     found = comments(deployment)
     assert len(found) == 300

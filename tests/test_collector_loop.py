@@ -195,3 +195,37 @@ async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
     assert waits_logged(caplog, "mastodon collector") == ["30", "60", "120"]
     assert len(mentions) == 11  # at 0, 30, ... 300 s: every poll, failures or not
     assert [c.remote_id for c in store.comments.find()] == [reply["id"]]
+
+
+async def test_the_telegram_collector_waits_at_most_thirty_seconds_after_a_gateway_outage(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Replies are to be read within 2 s: after a burst of 502s, the ladder of the real
+    Telegram feed stops at 30 s (not the longest back-off of Mastodon's, 300 s)."""
+    from bot.adapters.telegram.reader import TelegramReader
+    from tests.fakes.telegram_api import FakeTelegram
+
+    clock = SimulatedClock(START)
+    stop = asyncio.Event()
+    token = "123456:backoff-test-token-not-real"
+    with FakeTelegram(token=token, rate_limited=False) as tg:
+        tg.fail("getUpdates", status=502, times=9)
+        reader = TelegramReader(token, tg.url, timeout=5.0)
+        await reader.start()
+        collector = Collector(store, clock, lambda: [], dataclasses.replace(TIMING, long_poll=0))
+
+        async def after_the_outage() -> None:
+            if len([r for r in tg.requests if r.method == "getUpdates"]) > 9:
+                stop.set()
+
+        feeds = collector.telegram_feeds(reader)
+        feeds = dataclasses.replace(feeds, feeds=(*feeds.feeds, Feed("stop", after_the_outage, 1.0)))
+        lock = store.lock("telegram")
+        caplog.set_level(logging.INFO)
+        try:
+            await asyncio.wait_for(collector.follow(feeds, lock, stop), timeout=60)
+        finally:
+            lock.release()
+            await reader.close()
+
+    assert waits_logged(caplog, "telegram collector") == ["1", "2", "4", "8", "16", "30", "30", "30", "30"]

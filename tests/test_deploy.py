@@ -18,6 +18,9 @@ DEPLOY = ROOT / "deploy"
 UNITS = ("relais.service", "relais-pull.service", "relais-pull.timer", "relais-backup.service",
          "relais-backup.timer")
 STORE_URL = "sqlite:////var/lib/relais/relais.db"
+# What every unit that runs relais sets: the settings file, the campaign files by absolute path.
+ENVIRONMENT = ["RELAIS_ENV_FILE=/etc/relais/relais.env RELAIS_SCHEDULES_DIR=/srv/relais/schedules "
+               "RELAIS_MESSAGES_DIR=/srv/relais/messages"]
 # The longest a stop can take by design (deploy/relais.service says why; benchmarks/stop.py
 # measures the common cases): a Telegram photo on the wire, 30 s to upload and 10 s to be
 # answered, then the wait for an unreachable store.
@@ -51,15 +54,15 @@ def seconds(value: str) -> float:
 def test_the_service_runs_as_its_own_user_with_its_store_in_its_state_directory() -> None:
     service = unit("relais.service")["Service"]
     assert service["User"] == ["relais"]
-    assert service["WorkingDirectory"] == ["/srv/relais"]
-    assert service["EnvironmentFile"] == ["/etc/relais/relais.env"]
-    assert service["ExecStart"] == ["/srv/relais/.venv/bin/relais run"]
+    # Never the pulled clone: its working directory is its state directory, its settings
+    # /etc/relais/relais.env, read by Relais (tests/test_deployed.py runs it so).
+    assert service["WorkingDirectory"] == ["/var/lib/relais"]
+    assert "EnvironmentFile" not in service  # systemd would parse it otherwise than relais-admin
+    assert service["ExecStart"] == ["/opt/relais/bin/relais run"]
     assert service["Restart"] == ["on-failure"]
     assert service["StateDirectory"] == ["relais"]
-    assert service["Environment"] == [f"RELAIS_DATABASE_URL={STORE_URL}"]
+    assert service["Environment"] == ENVIRONMENT  # no store URL: a PostgreSQL one in relais.env wins
     assert STORE_URL.removeprefix("sqlite:///").startswith("/var/lib/" + service["StateDirectory"][0] + "/")
-    # The environment file comes after, so that a PostgreSQL URL given there wins.
-    assert list(service).index("EnvironmentFile") > list(service).index("Environment")
     assert service["ProtectSystem"] == ["strict"]  # it writes nothing but its state directory
 
 
@@ -82,22 +85,30 @@ def test_the_pull_and_backup_units_work_where_the_service_does() -> None:
     service = unit("relais.service")["Service"]
     pull = unit("relais-pull.service")["Service"]
     assert (pull["User"], pull["WorkingDirectory"]) == (service["User"], service["WorkingDirectory"])
-    assert pull["ExecStart"] == ["/usr/bin/git pull --ff-only --quiet"]
-    assert pull["ExecStartPost"] == ["/srv/relais/.venv/bin/relais validate"]
+    assert pull["ExecStart"] == ["/usr/bin/git -C /srv/relais pull --ff-only --quiet"]
+    assert pull["ExecStartPost"] == ["/opt/relais/bin/relais validate"]
     assert (pull["Environment"], pull["StateDirectory"]) == (service["Environment"], service["StateDirectory"])
     backup = unit("relais-backup.service")["Service"]
     assert backup["Environment"] == service["Environment"]
     assert backup["StateDirectory"] == service["StateDirectory"]
+    assert backup["WorkingDirectory"] == service["WorkingDirectory"]
     assert "relais db backup /var/backups/relais/" in backup["ExecStart"][0]
+    for other in (pull, backup):  # what they make is the service user's alone, as the service's
+        assert other["UMask"] == service["UMask"] == ["0077"]
+        assert other["StateDirectoryMode"] == service["StateDirectoryMode"] == ["0700"]
     assert unit("relais-pull.timer")["Timer"]["OnUnitActiveSec"] == ["2min"]
     assert unit("relais-backup.timer")["Timer"]["Persistent"] == ["true"]
 
 
 def test_the_admin_wrapper_opens_the_services_store() -> None:
     script = (DEPLOY / "relais-admin").read_text(encoding="utf-8")
-    assert f"RELAIS_DATABASE_URL={STORE_URL}" in script
-    assert ". /etc/relais/relais.env" in script
-    assert "sudo -u relais" in script
+    service = unit("relais.service")["Service"]
+    for assignment in ENVIRONMENT[0].split():
+        assert f"  {assignment} " in script, assignment
+    assert "STATE_DIRECTORY=/var/lib/" + service["StateDirectory"][0] in script
+    assert f"cd {service['WorkingDirectory'][0]} &&" in script
+    assert ". /etc/relais" not in script  # no shell reads the settings
+    assert "sudo -u relais env -i" in script
     assert subprocess.run(["sh", "-n", str(DEPLOY / "relais-admin")], check=False).returncode == 0
 
 
@@ -108,7 +119,7 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     relais = Path(sys.executable).parent / "relais"
     for name in UNITS:
         text = (DEPLOY / name).read_text(encoding="utf-8")
-        (tmp_path / name).write_text(text.replace("/srv/relais/.venv/bin/relais", str(relais)))
+        (tmp_path / name).write_text(text.replace("/opt/relais/bin/relais", str(relais)))
     result = subprocess.run(
         ["systemd-analyze", "verify", *(str(tmp_path / name) for name in UNITS)],
         capture_output=True, text=True, timeout=60, check=False,
@@ -123,6 +134,7 @@ def test_the_containerfile_is_slim_non_root_with_the_store_on_a_volume() -> None
     assert "USER relais" in lines
     assert f"RELAIS_DATABASE_URL={STORE_URL}" in text
     assert "STATE_DIRECTORY=/var/lib/relais" in text  # (a relative SQLite URL from an env file)
+    assert 'RELAIS_ENV_FILE=""' in text  # the environment alone: never a .env in /campaign
     assert 'VOLUME ["/var/lib/relais"]' in lines
     assert re.search(r'HEALTHCHECK .*\\\n\s+CMD \["relais", "check", "--alive"\]', text)
     assert "--require-hashes -r /tmp/relais/requirements.lock" in text
@@ -167,3 +179,24 @@ def test_db_upgrade_says_what_it_migrated(tmp_path: Path) -> None:
 
     assert upgrade() == f"{tmp_path / 'relais.db'}: migrated from 0006 to {head}, up to date\n"
     assert upgrade() == f"{tmp_path / 'relais.db'}: up to date\n"
+
+
+def test_the_readme_steps_make_each_path_before_a_command_needs_it() -> None:
+    """On a fresh server, in the README's order: relais-admin runs in /var/lib/relais and
+    reads /etc/relais/relais.env before systemd has ever started a unit (which would
+    make the state directory)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    steps = readme.split("### On a server with systemd", 1)[1].split("\n### ", 1)[0]
+    lines = [line.strip() for block in re.findall(r"```sh\n(.*?)```", steps, re.DOTALL)
+             for line in block.splitlines()]
+    first_admin = next(i for i, line in enumerate(lines) if line.startswith("relais-admin "))
+    made = {
+        path: next((i for i, line in enumerate(lines) if line.startswith("sudo install ") and path in line.split()), None)
+        for path in ("/var/lib/relais", "/etc/relais/relais.env", "/var/backups/relais", "/srv/relais")
+    }
+    assert all(i is not None and i < first_admin for i in made.values()), made
+    state = lines[made["/var/lib/relais"] or 0]
+    assert "-o relais" in state
+    assert "-m 0700" in state  # as StateDirectoryMode=0700 keeps it
+    assert all(unit(name)["Service"]["StateDirectoryMode"] == ["0700"]
+               for name in ("relais.service", "relais-pull.service", "relais-backup.service"))

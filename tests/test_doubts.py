@@ -57,13 +57,14 @@ def publication(pub_id: str, chat: str = "@GautrinWeb2") -> Publication:
 class Bot:
     """The publisher and the Telegram collector of one process, on the real clock."""
 
-    def __init__(self, engine: Engine, tg: FakeTelegram, wait: float) -> None:
+    def __init__(self, engine: Engine, tg: FakeTelegram, wait: float, read_within: float | None = None) -> None:
         self.store = Store(engine)
         self.tg = tg
         self.sender = TelegramSender(TOKEN, tg.url, timeout=5.0, rate_limit=False)
         self.reader = TelegramReader(TOKEN, tg.url, timeout=5.0)
         clock = SystemClock()
-        self.doubts = Doubts(self.store, clock, DoubtTiming(wait=wait))
+        timing = DoubtTiming(wait=wait, prompt=wait / 3, read_within=read_within or wait)
+        self.doubts = Doubts(self.store, clock, timing)
         self.publisher = Publisher(
             self.store, {Network.TELEGRAM: self.sender}, clock, retry=FAST, doubts=self.doubts
         )
@@ -176,3 +177,64 @@ async def test_where_nothing_can_be_seen_a_send_in_doubt_stays_unknown(bot: Bot,
 
     assert bot.row(post)[0] == PublicationState.UNKNOWN
     assert texts(tg, LONELY) == ["ailleurs : le rapport est en ligne"]  # sent once, never again
+
+
+# -- "not sent" needs positive evidence (review of issue 12, item 1) ---------------------------
+
+
+async def test_copies_slower_than_the_wait_do_not_make_a_send_in_doubt_go_out_twice(
+    engine: Engine, tg: FakeTelegram
+) -> None:
+    tg.forward_delay = 4.0  # the group's copies come later than the wait
+    async with Bot(engine, tg, wait=2.0, read_within=6.0) as running:
+        await running.publish(publication("premier"))
+        await running.copied(1)
+        post = publication("p7")
+        tg.fail_after_sending("sendMessage", status=502)
+        await running.publish(post)
+
+        assert texts(tg, CHANNEL).count("p7 : le rapport est en ligne") == 1  # never twice
+        [sent] = [m for m in tg.sent if m.text and m.text.startswith("p7")]
+        # copies of this channel take longer than the wait: the bot waits for this one
+        assert running.row(post)[:2] == ("published", f"{CHANNEL}:{sent.message_id}")
+
+
+async def test_a_send_in_doubt_while_the_group_cannot_be_read_stays_unknown(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    post = publication("p8")
+    tg.fail("getUpdates", status=502, times=8)  # Telegram's gateway fails the collector too
+    tg.fail_after_sending("sendMessage", status=502)
+    await bot.publish(post)
+
+    assert texts(tg, CHANNEL).count("p8 : le rapport est en ligne") == 1  # never twice
+    assert bot.row(post)[0] == PublicationState.UNKNOWN
+
+
+async def test_a_send_in_doubt_after_a_post_whose_copy_never_came_stays_unknown(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    tg.forward_channel_posts = False  # the group was unlinked, or the bot removed from it
+    await bot.publish(publication("deuxieme"))  # its copy never comes
+    post = publication("p9")
+    tg.fail_after_sending("sendMessage", status=502)
+    await bot.publish(post)
+
+    assert texts(tg, CHANNEL).count("p9 : le rapport est en ligne") == 1  # never twice
+    assert bot.row(post)[0] == PublicationState.UNKNOWN
+
+
+async def test_a_send_in_doubt_long_after_the_last_copy_came_stays_unknown(bot: Bot, tg: FakeTelegram) -> None:
+    from bot.store.schema import publications, remote_links
+
+    with bot.store.engine.begin() as connection:  # "premier" and its copy: two hours ago
+        for table, column in ((remote_links, "posted_at"), (publications, "first_wire_at")):
+            old = datetime.now(UTC) - timedelta(hours=2)
+            connection.execute(table.update().values({column: old}))
+    tg.forward_channel_posts = False  # copies stopped coming since
+    post = publication("p10")
+    tg.fail_after_sending("sendMessage", status=502)
+    await bot.publish(post)
+
+    assert texts(tg, CHANNEL).count("p10 : le rapport est en ligne") == 1  # never twice
+    assert bot.row(post)[0] == PublicationState.UNKNOWN

@@ -150,3 +150,24 @@ def test_xlsx_holds_the_exact_text_as_string_cells(root: Path) -> None:
     assert {c.data_type for c in cells} == {"s"}, "a string cell, never a formula"
     reason = rows[-1][header.index("reason")]
     assert (reason.value, reason.data_type) == (" -1 point", "s")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_an_export_naming_authors_is_readable_by_its_owner_only(root: Path, fmt: str) -> None:
+    """With authors or private messages: whatever the umask, and over an older file readable by all; a pseudonymised one
+    keeps the umask's mode."""
+    named, private, anonymous = root / f"named.{fmt}", root / f"private.{fmt}", root / f"anonymous.{fmt}"
+    named.write_text("an older export")
+    named.chmod(0o644)
+    for path, extra in ((named, ["--with-authors"]), (private, ["--with-private"]), (anonymous, [])):
+        result = relais(root, "export", "--format", fmt, "--no-verify", "-o", str(path), *extra)
+        assert result.returncode == 0, result.stderr
+    assert named.stat().st_mode & 0o777 == 0o600
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert anonymous.stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

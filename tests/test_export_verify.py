@@ -20,6 +20,7 @@ from bot.domain import CommentState, Network, Reply
 from bot.services.moderation import ModerationService
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from bot.store.heartbeat import Heartbeat
 from tests.fakes.mastodon_api import FakeMastodon
 
 TOKEN = "s3cret-mastodon-token-for-export-tests"
@@ -43,15 +44,36 @@ def relais(root: Path, md: FakeMastodon, *args: str) -> subprocess.CompletedProc
     )
 
 
-def stored(md: FakeMastodon, root: Path, statuses: list[dict], *, checked: datetime | None = None) -> None:
-    """Store and approve the replies standing for ``statuses``, collected two hours ago."""
+def stored(
+    md: FakeMastodon,
+    root: Path,
+    statuses: list[dict],
+    *,
+    checked: datetime | None = None,
+    streaming_since: datetime | None = None,
+) -> None:
+    """Store and approve the replies standing for ``statuses`` (with the hashtag
+    ``gautrinweb2``), collected two hours ago. With ``streaming_since``, a running bot's
+    collector that has followed that hashtag's stream since then, as it notes it."""
     engine = database.create(f"sqlite:///{root / 'relais.db'}")
     database.upgrade(engine)
     store = CommentStore(engine)
     collected = datetime.now(UTC) - timedelta(hours=2)
+    if streaming_since is not None:
+        Heartbeat(engine, "running-bot").start(datetime.now(UTC), "here", os.getpid())
+        store.note_stream("stream:mastodon:gautrinweb2", "streaming", streaming_since)
     replies = [
         Collected(
-            Reply(Network.MASTODON, s["id"], f"réponse {i}", collected, s["account"]["id"], "@a", "A"),
+            Reply(
+                Network.MASTODON,
+                s["id"],
+                f"réponse {i}",
+                collected,
+                s["account"]["id"],
+                "@a",
+                "A",
+                hashtags=("gautrinweb2",),
+            ),
             "c",
             None,
         )
@@ -93,18 +115,53 @@ def test_an_export_after_a_deletion_no_stream_reported_does_not_contain_it(
     assert {r.path.rsplit("/", 1)[1] for r in origin} == {kept["id"], at_origin["id"]}  # the remote ones
     assert all("Authorization" not in r.headers for r in origin)  # our token stays with our instance
 
+    md.delete_status(kept["id"])  # minutes later, and no stream is connected to tell
     again = relais(tmp_path, md, "export", "--format", "json", "-o", str(out))
-    assert "0 Mastodon replies looked up again" in again.stderr  # looked at within the hour
+    assert "1 Mastodon replies looked up again, 1 deleted by their authors removed" in again.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["replies"] == []
 
 
-def test_a_reply_looked_at_within_the_hour_is_not_looked_up_again(md: FakeMastodon, tmp_path: Path) -> None:
+def test_a_reply_looked_at_since_its_stream_connected_is_not_looked_up_again(
+    md: FakeMastodon, tmp_path: Path
+) -> None:
     first = md.add_remote_status("alice@example.org", "<p>Un</p>")
     second = md.add_remote_status("bob@example.org", "<p>Deux</p>")
-    stored(md, tmp_path, [first, second], checked=datetime.now(UTC) - timedelta(minutes=10))
+    now = datetime.now(UTC)
+    stored(
+        md,
+        tmp_path,
+        [first, second],
+        checked=now - timedelta(minutes=10),
+        streaming_since=now - timedelta(minutes=20),
+    )
     result = relais(tmp_path, md, "export", "--format", "csv", "-o", str(tmp_path / "a.csv"))
     assert result.returncode == 0, result.stderr
     looked_up = [r.path for r in md.requests if r.path.startswith("/api/v1/statuses/")]
-    assert looked_up == [f"/api/v1/statuses/{first['id']}"]
+    assert looked_up == [f"/api/v1/statuses/{first['id']}"]  # the other one: looked at, followed since
+
+
+def test_a_reply_looked_at_before_its_stream_last_connected_is_looked_up_again(
+    md: FakeMastodon, tmp_path: Path
+) -> None:
+    """Its stream was down after it was looked at (it connected again 5 minutes ago): a
+    deletion meanwhile was told by nothing."""
+    first = md.add_remote_status("alice@example.org", "<p>Un</p>")
+    second = md.add_remote_status("bob@example.org", "<p>Deux</p>")
+    now = datetime.now(UTC)
+    stored(
+        md,
+        tmp_path,
+        [first, second],
+        checked=now - timedelta(minutes=10),
+        streaming_since=now - timedelta(minutes=5),
+    )
+    md.delete_status(second["id"])
+    result = relais(tmp_path, md, "export", "--format", "json", "-o", str(tmp_path / "a.json"))
+    assert result.returncode == 0, result.stderr
+    assert "2 Mastodon replies looked up again, 1 deleted by their authors removed" in result.stderr
+    assert [r["text"] for r in json.loads((tmp_path / "a.json").read_text("utf-8"))["replies"]] == [
+        "réponse 0"
+    ]
 
 
 def test_no_verify_writes_a_file_that_says_so_and_asks_nothing(md: FakeMastodon, tmp_path: Path) -> None:

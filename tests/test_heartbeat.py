@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,3 +219,72 @@ def test_a_restart_after_being_down_past_a_publication_tells_the_alert_chat(depl
     assert alert.startswith("Relais: the bot was not running from ")
     assert "1 publication(s) came due meanwhile (sent now if within their grace period, else missed" in alert
     assert alert.endswith("\n- c/pendant/masto")
+
+
+def relais_here(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'relais.db'}"
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_check_alive_in_json_is_the_bot_document_of_status(tmp_path: Path) -> None:
+    """For a monitor that parses it: JSON on stdout, alive or not; the exit status as in text."""
+    from bot.store import database
+
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
+    heart = Heartbeat(engine, "me")
+    heart.start(datetime.now(UTC), socket.gethostname(), os.getpid())  # this process: alive
+    alive = relais_here(tmp_path, "check", "--alive", "--format", "json")
+    assert alive.returncode == 0, alive.stderr
+    document = json.loads(alive.stdout)
+    assert document["running"] is True
+    assert [p["pid"] for p in document["processes"]] == [os.getpid()]
+    status = json.loads(relais_here(tmp_path, "status", "--format", "json").stdout)["bot"]
+    assert (set(document), document["running"]) == (set(status), status["running"])
+    heart.stop(datetime.now(UTC))
+    engine.dispose()
+    gone = relais_here(tmp_path, "check", "--alive", "--format", "json")
+    assert (gone.returncode, gone.stderr) == (1, "")
+    document = json.loads(gone.stdout)
+    assert (document["running"], document["processes"], document["last"]["pid"]) == (False, [], os.getpid())
+
+
+def test_a_process_killed_on_this_host_is_not_running_at_once(engine: Engine) -> None:
+    """kill -9 leaves a fresh beat that never says it stopped: on the host it ran on, its
+    pid tells at once; from another host, only the beat's age can."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid no process has now
+    now = datetime.now(UTC)
+    Heartbeat(engine, "killed").start(now, socket.gethostname(), child.pid)
+    here = bot_document(beats(engine), now + timedelta(seconds=1))
+    assert (here["running"], here["processes"]) == (False, [])
+    assert here["last"] is not None
+    assert here["last"]["pid"] == child.pid
+    Heartbeat(engine, "elsewhere").start(now, "another-host", child.pid)
+    elsewhere = bot_document(beats(engine), now + timedelta(seconds=1))
+    assert [(p["host"], p["pid"]) for p in elsewhere["processes"]] == [("another-host", child.pid)]
+
+
+def test_status_shows_the_streams_under_the_replies_with_readable_times(tmp_path: Path) -> None:
+    """No reply yet, a send in doubt to settle: the streams are not listed as if they were
+    what needs a person, and their times read like the others'."""
+    from bot.store import database
+    from bot.store.comments import CommentStore
+    from tests.test_resolve import ledger_with
+
+    engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
+    database.upgrade(engine)
+    ledger_with(engine, doute="unknown")
+    CommentStore(engine).note_stream("stream:mastodon:mentions", "streaming", T0)
+    engine.dispose()
+    result = relais_here(tmp_path, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    stream = lines.index("  stream mastodon:mentions: streaming (since 2026-12-01 12:00:00 UTC)")
+    assert lines[stream - 1] == "replies: none"
+    assert lines[stream - 2] == ""
+    settle = lines.index("to settle (each needs a person):")
+    assert lines[settle + 1].startswith("  unknown: relais resolve c/doute/tg ")
+    assert lines[settle + 2] == ""

@@ -6,6 +6,7 @@ reconnection, polling when the instance offers no streaming."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -155,18 +156,57 @@ async def test_a_malformed_event_is_logged_and_the_stream_goes_on(
         streams.follow([TAG])
         await events_until(streams, lambda seen: sum(e.connected for e in seen) == 2)
         md.stream_raw(f"hashtag:{TAG}", "update", '{"id": "12", "content": "<p>no account</p>"}')
-        md.stream_raw(f"hashtag:{TAG}", "update", "not JSON at all")  # Mastodon.py ends the connection
-        again = await events_until(streams, lambda seen: any(e.connected for e in seen))
         status = md.add_remote_status("alice@example.org", f"<p>Toujours là #{TAG}</p>")
         seen = await events_until(streams, lambda seen: any(e.items for e in seen))
     finally:
         await streams.close()
-    assert [e.stream for e in again if e.down] == [TAG]
     assert [i.remote_id for i in items(seen)] == [status["id"]]
     assert "Mastodon stream gautrinweb2: skipped a malformed update event (_Malformed)" in caplog.messages
-    assert any(
-        "Mastodon stream gautrinweb2: disconnected (MastodonMalformedEventError" in m for m in caplog.messages
-    )
+
+
+async def test_an_event_that_cannot_be_read_is_skipped_and_the_connection_stays(
+    md: FakeMastodon, reader: MastodonReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mastodon.py ends the connection on an event that is not JSON; a reconnection would read
+    the gap again by REST (a reconnect storm when every event is garbage)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    streams = await reader.streams()
+    assert streams is not None
+    try:
+        streams.follow([TAG])
+        await events_until(streams, lambda seen: sum(e.connected for e in seen) == 2)
+        md.stream_raw(f"hashtag:{TAG}", "update", "not JSON at all")
+        md.stream_raw(f"hashtag:{TAG}", "delete", "")
+        status = md.add_remote_status("alice@example.org", f"<p>Toujours là #{TAG}</p>")
+        seen = await events_until(streams, lambda seen: any(e.items for e in seen))
+    finally:
+        await streams.close()
+    assert [i.remote_id for i in items(seen)] == [status["id"]]
+    assert not [e for e in seen if e.down or e.connected]  # the same connection carried it
+    assert "Mastodon stream gautrinweb2: skipped an update event that could not be read" in caplog.messages
+    assert not [m for m in caplog.messages if "disconnected" in m]
+
+
+async def test_a_stream_that_dies_at_once_keeps_backing_off_and_looks_up_the_instance_once(
+    md: FakeMastodon, reader: MastodonReader
+) -> None:
+    """A connection that did not last a minute does not start the back-off again (1, 2, 4 s…);
+    the streaming server's address is looked up once, not at each connection."""
+    streams = await reader.streams()
+    assert streams is not None
+    try:
+        streams.follow([])
+        await events_until(streams, lambda seen: any(e.connected for e in seen))
+        before = len(md.requests)
+        ends = time.monotonic() + 6.5
+        while time.monotonic() < ends:  # the streaming server drops every connection at once
+            md.cut_streams()
+            await streams.next(0.02)
+    finally:
+        await streams.close()
+    paths = [r.path for r in md.requests[before:]]
+    assert 2 <= paths.count("/api/v1/streaming/user") <= 3  # at 1, 3 (and 7) s; not each second
+    assert not [p for p in paths if p.startswith(("/api/v1/instance", "/api/v2/instance"))]
 
 
 # ---- the collector -------------------------------------------------------------------
@@ -222,6 +262,29 @@ async def test_a_reply_posted_while_the_stream_is_down_is_read_at_reconnection(
         await until(lambda: running.stored() == [status["id"]], timeout=15)
     timeline = [r for r in md.requests if r.path == f"/api/v1/timelines/tag/{TAG}"]
     assert len(timeline) >= 2  # the first round, and the gap read at reconnection
+
+
+async def test_a_stream_that_keeps_reconnecting_has_its_gap_read_once_in_a_while(
+    md: FakeMastodon, reader: MastodonReader, store: Store
+) -> None:
+    """Each (re)connection reads the gap by REST; a stream that connects again and again has
+    it read at most once every ``gap_every``, later rather than each time (the rate limit)."""
+    async with Running(store, reader) as running:
+        running.collector.timing = dataclasses.replace(running.collector.timing, gap_every=5.0)
+        await until(lambda: running.stream_modes().get(f"stream:mastodon:{TAG}") == "streaming")
+
+        def gap_reads() -> int:
+            return len([r for r in md.requests if r.path == f"/api/v1/timelines/tag/{TAG}"])
+
+        before = gap_reads()
+        md.cut_streams()
+        status = md.add_remote_status("alice@example.org", f"<p>Pendant la coupure #{TAG}</p>")
+        await until(lambda: f"hashtag:{TAG}" in md.open_streams())
+        md.cut_streams()  # again, at once
+        await until(lambda: running.stored() == [status["id"]], timeout=15)  # read, a little later
+        await until(lambda: f"hashtag:{TAG}" in md.open_streams())
+        await asyncio.to_thread(md.wait_for, lambda: False, 1.0)
+    assert gap_reads() - before <= 2  # one gap read (its catch-up and its page), not one per connection
 
 
 async def test_a_deletion_leaves_the_store_within_seconds(

@@ -265,3 +265,24 @@ def test_a_post_no_longer_in_the_files_cannot_be_resent_but_can_be_skipped(deplo
     assert skipped.returncode == 0, skipped.stderr
     assert rows(deployment)["c/retire/masto"]["state"] == "skipped"
     assert deployment.mastodon.statuses == []
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "t.me/GautrinWeb2/42", "javascript:alert(1)", "ftp://x.example/1",
+                                 "https://", "https://t.me/a b"])
+def test_a_url_that_is_not_a_web_link_is_refused_before_anything(tmp_path: Path, url: str) -> None:
+    """The link is shown to moderators and in the alert chat: http(s), a host, no space."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    env["RELAIS_STATE_DIR"] = str(tmp_path / "state")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "resolve", "c/a/tg", "--published", "--url", url, "--as", "marie"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: --url takes the post's link, like https://t.me/GautrinWeb2/42 (http or https, a host)"
+    )
+    assert not (tmp_path / "state").exists()

@@ -213,3 +213,36 @@ def test_an_unknown_relais_variable_is_a_warning_with_did_you_mean(project: Path
     ]
     assert "hunter2" not in result.stderr
     assert result.stdout.endswith("ok\n")
+
+
+def test_relais_env_file_names_the_only_settings_file_read(project: Path) -> None:
+    """A service names its settings file: a .env where it runs is then never read."""
+    (project / ".env").write_text("RELAIS_LOG_LEVEL=loud\n", encoding="utf-8")
+    named = project / "relais.env"
+    named.write_text("RELAIS_POLL_SECONDS=inf\n", encoding="utf-8")
+    result = relais("validate", cwd=project, RELAIS_ENV_FILE=str(named))
+    assert (result.returncode, result.stderr.splitlines()) == (2, [POLL])
+    named.write_text("RELAIS_POLL_SECONDS=5\n", encoding="utf-8")
+    assert relais("validate", cwd=project, RELAIS_ENV_FILE=str(named)).returncode == 0
+    # Set but empty: the environment alone.
+    result = relais("validate", cwd=project, RELAIS_ENV_FILE="")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert relais("validate", cwd=project).stderr.splitlines() == [LOG_LEVEL]  # unset: .env
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("relais.env", "RELAIS_ENV_FILE: give an absolute path, like /etc/relais/relais.env (or set it empty "
+                       "to read the environment alone)"),
+        ("{project}/missing.env", "RELAIS_ENV_FILE: {project}/missing.env is not a file that can be read: "
+                                  "create it, or fix the path"),
+    ],
+)
+def test_a_relais_env_file_that_cannot_be_read_stops_every_command(
+    project: Path, value: str, message: str
+) -> None:
+    (project / "relais.env").write_text("RELAIS_POLL_SECONDS=5\n", encoding="utf-8")
+    result = relais("status", cwd=project, RELAIS_ENV_FILE=value.format(project=project))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == ["relais: " + message.format(project=project)]

@@ -42,7 +42,7 @@ def check(ctx: click.Context, alive: bool, max_age: float, fmt: str) -> None:
       relais check --alive || echo "the bot is down"   # cron, an uptime monitor
     """
     if alive:
-        is_alive(ctx, max_age)
+        is_alive(ctx, max_age, fmt)
         return
     import asyncio
 
@@ -82,8 +82,9 @@ def show(findings: list[Finding]) -> None:
         click.echo("\nready: every check passed.")
 
 
-def is_alive(ctx: click.Context, max_age: float) -> None:
-    """Exit 0 with one line if a ``relais run`` beat within ``max_age`` seconds, else 1."""
+def is_alive(ctx: click.Context, max_age: float, fmt: str = "text") -> None:
+    """Exit 0 with one line if a ``relais run`` beat within ``max_age`` seconds, else 1;
+    in JSON, the document of ``relais status``'s ``bot`` either way."""
     from datetime import timedelta
 
     from bot.cli.status import bot_lines
@@ -95,6 +96,11 @@ def is_alive(ctx: click.Context, max_age: float) -> None:
     with open_store(ctx) as engine:
         found = beats(engine)
     document = bot_document(found, now, timedelta(seconds=max_age))
+    if fmt == "json":
+        echo_json(document)
+        if not document["running"]:
+            raise SystemExit(EXIT_FAILURE)
+        return
     if not document["running"]:
         fail(bot_lines(document)[0], EXIT_FAILURE, hint="start it (systemctl start relais, or relais run)")
     click.echo(f"alive: {bot_lines(document)[0]}")

@@ -93,12 +93,16 @@ def settings(ctx: click.Context) -> Settings:
 
         from pydantic import ValidationError
 
-        from bot.settings import Settings, unknown_variables
+        from bot.settings import Settings, env_file, unknown_variables
 
-        for warning in unknown_variables(os.environ):
+        try:
+            file = env_file(os.environ)
+        except ValueError as error:
+            fail(str(error), EXIT_INVALID)
+        for warning in unknown_variables(os.environ, file):
             click.echo(f"relais: warning: {warning}", err=True)
         try:
-            state.settings = Settings()
+            state.settings = Settings(_env_file=file)  # type: ignore[call-arg]  # (pydantic-settings: no stub)
         except ValidationError as error:
             for problem in error.errors(include_url=False, include_input=False):
                 cause = problem.get("ctx", {}).get("error")

@@ -64,6 +64,10 @@ def resolve(
         raise click.UsageError("--url goes with --published")
     if url is not None and len(set(keys)) > 1:
         raise click.UsageError("--url names one post: give one KEY with it")
+    if url is not None and not _web_link(url):
+        raise click.UsageError(
+            "--url takes the post's link, like https://t.me/GautrinWeb2/42 (http or https, a host)"
+        )
     if yes and action != "resend":
         raise click.UsageError("--yes goes with --resend")
     if not actor or not actor.strip():
@@ -161,3 +165,14 @@ async def _settle(
         if action is Resolution.RESEND and rows[key].state != "published":
             code = EXIT_FAILURE
     return code
+
+
+def _web_link(url: str) -> bool:
+    """An http(s) link with a host and no blank: what moderators and the alert chat are shown."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ in the host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -74,14 +74,14 @@ def show(document: StatusDocument, zones: Mapping[str, ZoneInfo]) -> None:
                 f"  {r['campaign']}/{r['id']}/{r['channel']} ({s['was']}): {s['action']} by {s['by']}, "
                 f"{_when(s['at'])}{why} — now {r['state']}"
             )
-    if positions or replies:
+    if positions or replies or document["streams"]:
         out.append("")
         said = ", ".join(f"{n} {state}" for state, n in sorted(replies.items()))
         out.append(f"replies: {said or 'none'}")
         for name, where in sorted(positions.items()):
-            out.append(f"  {name}: at {where['position']} (updated {where['updated']})")
-    for name, stream in sorted(document["streams"].items()):
-        out.append(f"  stream {name}: {stream['mode']} (since {stream['since']})")
+            out.append(f"  {name}: at {where['position']} (updated {_when(where['updated'])})")
+        for name, stream in sorted(document["streams"].items()):
+            out.append(f"  stream {name}: {stream['mode']} (since {_when(stream['since'])})")
     if any(acknowledgements.values()):
         out.append("acknowledgements: " + ", ".join(f"{n} {state}" for state, n in acknowledgements.items()))
     if aside["count"]:
@@ -114,7 +114,8 @@ def bot_lines(bot: BotDocument) -> list[str]:
 
 
 def _when(moment: str) -> str:
-    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = datetime.fromisoformat(moment)  # the store's times are UTC; SQLite's come without an offset
+    return (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _ago(seconds: float) -> str:

@@ -577,6 +577,8 @@ async def _ask(subject: str, question: Callable[[], Awaitable[T]]) -> T:
 
 
 def _fix_for(subject: str, message: str) -> str | None:
+    if message.startswith("RELAIS_TELEGRAM_API_URL answered"):
+        return "set RELAIS_TELEGRAM_API_URL to https://api.telegram.org, or to your own Bot API server"
     if "RELAIS_TELEGRAM_TOKEN" in message:
         return "copy the token again from @BotFather into RELAIS_TELEGRAM_TOKEN"
     if "RELAIS_MASTODON_TOKEN" in message:

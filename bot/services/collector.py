@@ -56,6 +56,7 @@ class Feeds:
     feeds: tuple[Feed, ...]
     first_retry: float  # seconds before a failing feed is read again, doubling to the longest back-off
     then: str = "next round in"
+    longest: float | None = None  # its own longest back-off (None: ``CollectorTiming.longest_backoff``)
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,16 @@ class CollectorTiming:
     recheck_every: int = 20  # polls between two checks of recent replies for edits and deletions
     recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
-    long_poll: float = 25.0  # Telegram getUpdates timeout
+    # Telegram getUpdates timeout: also how long an empty read takes to answer, so what bounds
+    # how soon a send in doubt is told "not sent" (``DoubtTiming.read_within``)
+    long_poll: float = 10.0
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
+    telegram_backoff: float = 30.0  # the Telegram collector's longest back-off
     stream_wait: float = 2.0  # seconds the stream feed waits for events before the other feeds' turn
     stream_backstop: float = 300.0  # seconds between two REST readings of a feed whose stream is up
+    gap_every: float = 10.0  # seconds between two readings of the gap of a stream that keeps reconnecting
     # The recheck of stored replies for edits and deletions that no stream reported: each
     # minute at most ``recheck_budget`` lookups (Mastodon allows 300 requests in 5 minutes,
     # shared with publishing and polling), taken by risk: a reply is due again once it was
@@ -100,6 +105,8 @@ class Collector:
         self.timing = timing or CollectorTiming()
         self._live: set[str] = set()  # the streams connected now ("mentions", or a hashtag)
         self._polled: dict[str, datetime] = {}  # when each stream's feed was last read by REST
+        self._gap_read: dict[str, datetime] = {}  # when each stream's gap was last read
+        self._gap_due: dict[str, datetime] = {}  # streams reconnected whose gap is read then
         self._started = clock.now()  # what was looked at before was not followed by this process's streams
 
     # -- deciding what to keep ---------------------------------------------------------
@@ -209,7 +216,7 @@ class Collector:
         them all (it is the account's) for what the network asks. Nothing a feed raises
         ends the loop."""
         longest = self.timing.longest_backoff
-        backoffs = {feed.name: Backoff(feeds.first_retry, longest) for feed in feeds.feeds}
+        backoffs = {feed.name: Backoff(feeds.first_retry, feeds.longest or longest) for feed in feeds.feeds}
         holding = Backoff(feeds.first_retry, longest)  # the lock's own failures (the store's)
         due = dict.fromkeys(backoffs, self.clock.now())
         while not stop.is_set():
@@ -252,7 +259,7 @@ class Collector:
             raise
         except PermanentError as error:
             log.error("%s: %s", feeds.label, error)
-            return self.timing.longest_backoff
+            return feeds.longest or self.timing.longest_backoff
         except ChannelError as error:
             wait = backoff.failed()
             log.warning("%s: %s; %s %.0f s", feeds.label, error, feeds.then, wait)
@@ -308,7 +315,7 @@ class Collector:
                 await self._store_streamed(source.network, batch)
                 batch = []
             if event.connected:
-                await self._caught_up(source, event.stream)
+                await self._reconnected(source, event.stream)
             elif event.down:
                 self._live.discard(event.stream)
                 mode = f"polling: {event.down}" if event.polling else f"reconnecting: {event.down}"
@@ -319,6 +326,22 @@ class Collector:
                     self.clock.now(),
                 )
         await self._store_streamed(source.network, batch)
+        for stream, due in list(self._gap_due.items()):
+            if due <= self.clock.now():
+                del self._gap_due[stream]
+                await self._caught_up(source, stream)
+
+    async def _reconnected(self, source: MastodonSource, stream: str) -> None:
+        """Read the gap of a stream that (re)connected, at most once every ``gap_every``: a
+        stream that keeps reconnecting has its gap read later (it is not ``_live`` meanwhile,
+        what it carries is stored)."""
+        last = self._gap_read.get(stream)
+        due = self.clock.now() if last is None else last + timedelta(seconds=self.timing.gap_every)
+        if due <= self.clock.now():
+            self._gap_due.pop(stream, None)
+            await self._caught_up(source, stream)
+        else:
+            self._gap_due.setdefault(stream, due)
 
     async def _store_streamed(self, network: str, items: list[Reply | Removal]) -> None:
         if not items:
@@ -332,6 +355,7 @@ class Collector:
     async def _caught_up(self, source: MastodonSource, stream: str) -> None:
         """A stream is up: read its feed from the stored position, so that nothing said
         while it was down is missed; then the stream carries it."""
+        self._gap_read[stream] = self.clock.now()
         try:
             if stream == MENTIONS:
                 await self._drain(f"{source.network}:mentions", source.mentions_page, source)
@@ -476,9 +500,17 @@ class Collector:
     # -- Telegram --------------------------------------------------------------------------
 
     def telegram_feeds(self, source: TelegramSource) -> Feeds:
-        """The updates, read again as soon as a page is stored: the long poll is the wait."""
+        """The updates, read again as soon as a page is stored: the long poll is the wait.
+        A failing read waits at most ``telegram_backoff``: replies are due within seconds, and
+        Telegram has no rate limit on getUpdates to spare."""
         feed = Feed(f"{source.network}:updates", partial(self._read_updates, source), 0.0)
-        return Feeds(f"{source.network} collector", (feed,), first_retry=1.0, then="trying again in")
+        return Feeds(
+            f"{source.network} collector",
+            (feed,),
+            first_retry=1.0,
+            then="trying again in",
+            longest=self.timing.telegram_backoff,
+        )
 
     async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
         await self.follow(self.telegram_feeds(source), lock, stop)
@@ -487,7 +519,10 @@ class Collector:
         position = f"{source.network}:updates"
         offset = await self.store.run(self.comments.position, position)
         page = await source.updates(offset, self.timing.long_poll)
+        answered = self.clock.now()
         await self.save(source.network, position, page, source)
+        if not page.more:  # what Telegram held when it answered is stored: a send in doubt relies on it
+            await self.store.run(self.comments.note_read, position, answered)
 
 
 def _answered_by(reply: Reply, answered: dict[str, str], in_page: dict[str, Reply]) -> str | None:

@@ -203,11 +203,30 @@ def process_item(beat: Beat, now: datetime) -> ProcessItem:
     }
 
 
+def _vanished(beat: Beat) -> bool:
+    """Whether ``beat``'s process ran on this host and is gone (killed: it never said it
+    stopped, and its last beat may be fresh); from another host only the beat's age tells."""
+    import os
+    import socket
+
+    if beat.host != socket.gethostname()[:255]:
+        return False
+    try:
+        os.kill(beat.pid, 0)  # no signal sent: whether the pid exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, as another user
+        return False
+    return False
+
+
 def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | None = None) -> BotDocument:
     """From the heartbeats, latest seen first; a beat older than ``stale_after`` (default:
     the heartbeat's own) is a process gone."""
     alive = [
-        process_item(b, now) for b in beats if (b.alive(now, stale_after) if stale_after else b.alive(now))
+        process_item(b, now)
+        for b in beats
+        if (b.alive(now, stale_after) if stale_after else b.alive(now)) and not _vanished(b)
     ]
     return {
         "running": bool(alive),

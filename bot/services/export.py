@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.domain import CommentState, Network, PublicationKey, Removal, Reply
 from bot.ports import ChannelError, MastodonSource, RateLimited
 from bot.store.comments import Comment
 from bot.store.handle import Store
+from bot.store.heartbeat import beats
 
 FORMATS = ("csv", "xlsx", "json")
 # What a spreadsheet may evaluate (OWASP, "CSV Injection"): a cell starting with a tab or a
@@ -115,7 +117,8 @@ class NotVerified(Exception):
 
 
 UNVERIFIED = "not checked again with the networks before this export (relais export --no-verify)"
-FRESH = timedelta(hours=1)  # a reply looked at more recently is not looked up again
+FRESH = timedelta(hours=1)  # a reply looked at since, and followed by a stream, is not looked up again
+STREAMING = "streaming"  # the mode the collector notes for a stream that is connected (``note_stream``)
 RESERVE = 60  # requests of the account's rate-limit window left to the running bot
 LONGEST_WAIT = 15 * 60.0
 
@@ -130,17 +133,15 @@ async def verify(
     reserve: int = RESERVE,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Verified:
-    """Look up again every Mastodon reply among ``comments`` not looked at within ``fresh``
-    (a remote one at its origin too: its deletion may never have reached the instance);
-    remove from the store those that are gone, and leave them out. Paced under the
-    account's rate limit, leaving ``reserve`` requests of each window to the running bot.
-    Raises ``NotVerified`` when a reply cannot be looked up."""
+    """Look up again every Mastodon reply among ``comments`` (a remote one at its origin too:
+    its deletion may never have reached the instance), but those looked at within ``fresh``
+    whose deletion a stream would have told since (``_followed``); remove from the store
+    those that are gone, and leave them out. Paced under the account's rate limit, leaving
+    ``reserve`` requests of each window to the running bot. Raises ``NotVerified`` when a
+    reply cannot be looked up."""
     now = clock.now()
-    due = [
-        c
-        for c in comments
-        if c.network == Network.MASTODON and (c.checked_at or c.collected_at) < now - fresh
-    ]
+    streams = await store.run(_streaming_since, store, str(Network.MASTODON), now)
+    due = [c for c in comments if c.network == Network.MASTODON and not _followed(c, streams, now - fresh)]
     gone: list[Removal] = []
     alive: list[str] = []
     progress(0, len(due))
@@ -158,6 +159,31 @@ async def verify(
     removed = {r.remote_id for r in gone}
     kept = [c for c in comments if not (c.network == Network.MASTODON and c.remote_id in removed)]
     return Verified(kept, checked=len(due), removed=len(gone))
+
+
+def _streaming_since(store: Store, network: str, now: datetime) -> dict[str, datetime]:
+    """The hashtag streams of ``network`` connected now, with since when (as the running
+    bot's collector noted them); none when no bot is running (its notes are then stale)."""
+    if not any(beat.alive(now) for beat in beats(store.engine)):
+        return {}
+    prefix = f"stream:{network}:"
+    return {
+        name.removeprefix(prefix): since
+        for name, (mode, since) in store.comments.positions().items()
+        if name.startswith(prefix) and mode == STREAMING
+    }
+
+
+def _followed(comment: Comment, streams: dict[str, datetime], fresh_after: datetime) -> bool:
+    """Whether a deletion of ``comment`` since it was last looked at would have come by a
+    stream: it was looked at after ``fresh_after``, it is public, and the stream of one of
+    its hashtags has stayed connected since before then (a stream that was down, or a bot
+    that was not running, tells nothing of what was deleted meanwhile)."""
+    looked = comment.checked_at or comment.collected_at
+    if looked < fresh_after or comment.private:
+        return False
+    connected = [streams.get(tag.lstrip("#").lower()) for tag in comment.hashtags.split()]
+    return any(since is not None and since <= looked for since in connected)
 
 
 async def _look_up(source: MastodonSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
@@ -214,6 +240,8 @@ def write(
     key in JSON, a sheet in XLSX, a last column in CSV."""
     header = columns(options) + (["verification"] if note and fmt == "csv" else [])
     count = 0
+    if options.with_authors or options.with_private:
+        _owner_only(path)
 
     def counted() -> Iterator[dict[str, Any]]:
         nonlocal count
@@ -240,6 +268,16 @@ def write(
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return count
+
+
+def _owner_only(path: Path) -> None:
+    """A file that names people or holds private messages is readable by its owner alone
+    (0600), set before a byte is written, whatever the umask or the mode of a file it replaces."""
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(handle, 0o600)
+    finally:
+        os.close(handle)
 
 
 def _write_xlsx(path: Path, header: list[str], data: Iterator[dict[str, Any]], note: str | None) -> None:

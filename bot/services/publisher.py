@@ -40,7 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.clock import Clock
 from bot.domain import Campaign, Publication, PublicationState
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, Sender, TemporaryError
-from bot.services.doubts import Doubts, NotSent, Seen
+from bot.services.doubts import Doubts, NotSent, Seen, Unsure
 from bot.store.handle import Store
 from bot.store.ledger import Row, Wire, key_forgotten
 
@@ -409,6 +409,8 @@ class Publisher:
                     f"in doubt ({doubt}), but no copy appeared in the discussion group within "
                     f"{found.waited:.0f} s, where every post of the channel appears: it was not published"
                 ) from None
+            if isinstance(found, Unsure):
+                raise OutcomeUnknown(f"{doubt}; {found.why}") from None
             raise
 
     async def _attempt(self, sender: Sender, publication: Publication, send: _Send) -> Receipt:

@@ -10,7 +10,7 @@ from bot.domain import PublicationState
 from bot.services.documents import StatusDocument, StatusRow, bot_document, status_row
 from bot.services.resolve import next_command
 from bot.store.acknowledgements import AcknowledgementQueue
-from bot.store.comments import CommentStore
+from bot.store.comments import READ, CommentStore
 from bot.store.heartbeat import beats
 from bot.store.ledger import Ledger, Row
 
@@ -41,7 +41,7 @@ def report(engine: Engine, *, store: str, upcoming: int, now: datetime) -> Statu
         "collectors": {
             name: {"position": position, "updated": at.isoformat()}
             for name, (position, at) in positions.items()
-            if not name.startswith(STREAM)
+            if not name.startswith((STREAM, READ))
         },
         "streams": {
             name.removeprefix(STREAM): {"mode": mode, "since": at.isoformat()}

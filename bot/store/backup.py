@@ -21,6 +21,7 @@ from pathlib import Path
 from bot.store import sqlite_file
 
 BUSY_TIMEOUT_S = 10.0
+SIDECARS = ("-wal", "-shm", "-journal")
 
 
 class BackupError(Exception):
@@ -35,7 +36,7 @@ class Backup:
 
 
 def backup(url: str, target: Path) -> Backup:
-    """Copy the SQLite store of ``url`` to ``target`` (replaced if it exists)."""
+    """Copy the SQLite store of ``url`` to ``target`` (replaced if it is a regular file)."""
     source = sqlite_file(url)
     if source is None:
         if url.startswith("postgresql"):
@@ -53,6 +54,10 @@ def backup(url: str, target: Path) -> Backup:
         raise BackupError(f"no directory {target.parent}: create it first, or back up elsewhere")
     if target.exists() and os.path.samefile(target, source):
         raise BackupError(f"{target} is the store itself: back up to another file")
+    if target.exists() and not target.is_file():  # a device, a FIFO, a link to one: never replaced
+        raise BackupError(f"{target} exists and is not a regular file: back up to a file")
+    if _beside(target, source):
+        raise BackupError(f"{target} belongs to the store {source}: back up to another file")
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     except OSError as error:
@@ -67,6 +72,19 @@ def backup(url: str, target: Path) -> Backup:
         partial.unlink(missing_ok=True)
         raise
     return Backup(source, target, target.stat().st_size)
+
+
+def _beside(target: Path, source: Path) -> bool:
+    """Whether ``target`` is one of the store's own files (its -wal, -shm or -journal), even
+    one that does not exist now: SQLite would take a file of that name for the store's."""
+    store = source.resolve()
+    for suffix in SIDECARS:
+        sidecar = store.with_name(store.name + suffix)
+        if target.resolve() == sidecar:
+            return True
+        if target.exists() and sidecar.exists() and os.path.samefile(target, sidecar):  # a hard link
+            return True
+    return False
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -55,6 +55,7 @@ from bot.store.schema import (
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "relais"
+READ = "read:"  # the positions that say when a collector last read its updates to the end
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -520,6 +521,46 @@ class CommentStore:
                 .limit(1)
             ).scalar()
         return original.rsplit(":", 1)[0] if original else None
+
+    def last_copy(self, network: str, chat: str, before: datetime) -> tuple[datetime, datetime | None] | None:
+        """The latest post Relais published in ``chat`` that went on the wire before
+        ``before``: when it went on the wire, and when its copy was posted in the discussion
+        group (None: no copy of it was seen). None when there is no such post."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(publications.c.first_wire_at, remote_links.c.posted_at)
+                .select_from(publications)
+                .outerjoin(
+                    remote_links,
+                    (remote_links.c.original == publications.c.remote_id)
+                    & (remote_links.c.network == publications.c.network),
+                )
+                .where(
+                    publications.c.network == str(network),
+                    publications.c.state == PublicationState.PUBLISHED.value,
+                    publications.c.remote_id.startswith(f"{chat}:", autoescape=True),
+                    publications.c.first_wire_at < before,
+                )
+                .order_by(publications.c.first_wire_at.desc(), remote_links.c.posted_at)
+                .limit(1)
+            ).first()
+        return None if row is None else (row.first_wire_at, row.posted_at)
+
+    def note_read(self, position: str, answered_at: datetime) -> None:
+        """Record that the updates of collector ``position`` were read to the end as the
+        network answered at ``answered_at``, and stored (how a send in doubt knows the
+        discussion group was read after it)."""
+        with self.engine.begin() as connection:
+            self._set_position(connection, f"{READ}{position}", answered_at.isoformat(), answered_at)
+
+    def read_at(self, position: str) -> datetime | None:
+        """When the updates of ``position`` were last read to the end (``note_read``)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(collector_positions.c.updated_at).where(
+                    collector_positions.c.name == f"{READ}{position}"
+                )
+            ).scalar()
 
     def copy_of(self, network: str, chat: str, fingerprint: str, since: datetime) -> str | None:
         """The post (``"<chat>:<message id>"``) whose copy says ``fingerprint`` and was

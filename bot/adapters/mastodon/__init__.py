@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydantic import SecretStr
@@ -68,3 +69,8 @@ def inspector(settings: Settings) -> MastodonInspector:
     from bot.adapters.mastodon.inspect import MastodonInspector
 
     return MastodonInspector(settings.mastodon_url, settings.mastodon_token.get_secret_value())
+
+
+# What composition calls (``bot.app.adapter``), bound now: importing the submodule
+# ``reader`` or ``sender`` replaces the package's attribute of that name with the submodule.
+ADAPTER = SimpleNamespace(sender=sender, reader=reader, collect=collect, alerts=alerts, inspector=inspector)

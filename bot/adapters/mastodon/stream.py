@@ -12,6 +12,12 @@ library leaves to its user is done here:
 - a listener that raises ends its thread silently: every handler here catches and logs what
   it raises (never the status's content), and a stream that ends for any reason is counted
   down, logged and connected again;
+- an event it cannot parse (not JSON, a line without a field name) ends the connection: such
+  an event is skipped here, logged by its name, and the connection goes on;
+- it looks the streaming server's address up (``/api/v2/instance``, ``/api/v1/instance``) at
+  the first connection of each client: a stream keeps its client across reconnections;
+- a connection that dies soon after it was made counts as a failure for the back-off (it
+  starts again from the first wait only after a connection that lasted ``STABLE_AFTER``);
 - an instance without streaming (404) or a stream that keeps failing is told to the
   collector (``StreamEvent.down``): polling takes over until a connection succeeds.
 """
@@ -20,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
 from mastodon import Mastodon, StreamListener
+from mastodon.errors import MastodonMalformedEventError
 
 from bot.adapters.mastodon.client import get_field, log
 from bot.domain import Removal, Reply
@@ -36,6 +45,8 @@ MENTIONS = "mentions"  # the user stream's name for the collector: it stands for
 FAILURES_BEFORE_POLLING = 3  # connections failed in a row before the collector polls instead
 READ_TIMEOUT = 60.0  # Mastodon sends a heartbeat every 15 s: a silent minute is a dead connection
 FIRST_RETRY, LONGEST_RETRY = 1.0, 300.0
+STABLE_AFTER = 60.0  # seconds a connection must last for the back-off to start again from FIRST_RETRY
+_EVENT_NAME = re.compile(r"[\w.]{1,40}")
 
 ToReply = Callable[[object], Reply | None]  # a status to the reply to collect, or None
 
@@ -72,6 +83,25 @@ class _Listener(StreamListener):
     def on_unknown_event(self, name: str, unknown_event: Any = None) -> None:
         pass  # announcements, filters, conversations…: not Relais's business
 
+    def _parse_line(self, line: str, event: dict[str, str]) -> dict[str, str]:
+        try:
+            return super()._parse_line(line, event)
+        except MastodonMalformedEventError:  # would end the connection
+            log.warning("Mastodon stream %s: skipped a line that could not be read", self._stream.name)
+            return event
+
+    def _dispatch(self, event: dict[str, str]) -> None:
+        try:
+            super()._dispatch(event)
+        except MastodonMalformedEventError:  # would end the connection: skipped (its name only)
+            name = event.get("event", "")
+            shown = f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+            log.warning(
+                "Mastodon stream %s: skipped %s event that could not be read",
+                self._stream.name,
+                shown if _EVENT_NAME.fullmatch(name) else "an",
+            )
+
     def _item(self, status: object, event: str) -> None:
         try:
             reply = self._stream.to_reply(status)
@@ -97,6 +127,7 @@ class _Stream:
         self.to_reply = streams.to_reply_for(tag)
         self._closed = threading.Event()
         self._response: Any = None
+        self._since = 0.0  # when the connection was made (monotonic)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"mastodon-stream-{name}", daemon=True)
 
@@ -120,6 +151,7 @@ class _Stream:
     def connected(self, response: Any) -> None:
         with self._lock:
             self._response = response
+            self._since = time.monotonic()
         if self._closed.is_set():
             response.close()
             return
@@ -127,9 +159,9 @@ class _Stream:
 
     def _run(self) -> None:
         failures = 0
-        wait = FIRST_RETRY
+        wait = 0.0  # the last wait
+        api = self._streams.client()  # kept: it looked the streaming server up once
         while not self._closed.is_set():
-            api = self._streams.client()
             listener = _Listener(self)
             try:
                 if self.tag is None:
@@ -141,14 +173,18 @@ class _Stream:
                 error = exc
             with self._lock:
                 was_up, self._response = self._response is not None, None
+                lasted = time.monotonic() - self._since
             session = getattr(api, "session", None)
             if session is not None:
                 session.close()
             if self._closed.is_set():
                 return
             why = _why(error)
+            absent = False
             if was_up:
-                failures, wait = 0, FIRST_RETRY
+                failures = 0
+                if lasted >= STABLE_AFTER:
+                    wait = 0.0
                 self._streams.note_down(self.name, f"disconnected ({why})", polling=False)
             else:
                 failures += 1
@@ -156,9 +192,7 @@ class _Stream:
                 if absent or failures == FAILURES_BEFORE_POLLING:
                     reason = "the instance offers no streaming (404)" if absent else f"failing ({why})"
                     self._streams.note_down(self.name, reason, polling=True)
-                wait = min(wait * 2, LONGEST_RETRY) if failures > 1 else wait
-                if absent:
-                    wait = LONGEST_RETRY
+            wait = LONGEST_RETRY if absent else min(max(2 * wait, FIRST_RETRY), LONGEST_RETRY)
             self._closed.wait(wait)
 
 

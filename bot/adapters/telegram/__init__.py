@@ -14,6 +14,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from functools import partial
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydantic import SecretStr
@@ -80,3 +81,8 @@ def inspector(settings: Settings) -> TelegramInspector:
     from bot.adapters.telegram.inspect import TelegramInspector
 
     return TelegramInspector(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
+
+
+# What composition calls (``bot.app.adapter``), bound now: importing the submodule
+# ``reader`` or ``sender`` replaces the package's attribute of that name with the submodule.
+ADAPTER = SimpleNamespace(sender=sender, reader=reader, collect=collect, alerts=alerts, inspector=inspector)

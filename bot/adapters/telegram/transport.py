@@ -13,6 +13,7 @@ never chained to the errors raised here.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import warnings
@@ -43,6 +44,10 @@ from bot.redact import redact
 log = logging.getLogger(__package__)  # one logger for the adapter
 
 TOKEN_REFUSED = "Telegram refused the bot token (RELAIS_TELEGRAM_TOKEN); check it with @BotFather"  # noqa: S105
+NOT_THE_BOT_API = (
+    "RELAIS_TELEGRAM_API_URL answered something other than the Telegram Bot API (HTTP {status}, not JSON); "
+    "check that it is the address of a Bot API server"
+)
 
 # Telegram's flood limits are about 30 messages a second overall and 20 a minute in one group
 # or channel, counted over sliding windows. AIORateLimiter is a leaky bucket (aiolimiter):
@@ -98,6 +103,13 @@ class _WireTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
+class _NotJson(TelegramError):
+    """An answer that is not JSON (PTB's own error logs it whole, with a traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid server response")
+
+
 class _Request(HTTPXRequest):
     """PTB's httpx transport, remembering the HTTP status of each answer, and awaiting the
     publisher's ``on_wire`` right before a request is written (``_WireTransport``)."""
@@ -118,6 +130,15 @@ class _Request(HTTPXRequest):
         status, payload = await super().do_request(*args, **kwargs)
         last_status.set(status)
         return status, payload
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """As PTB's, without logging the answer (a web page, or a message's text) and its
+        traceback at ERROR: the error says it was not JSON (``_NotJson``)."""
+        try:
+            return json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            raise _NotJson() from None
 
 
 class _Bot(ExtBot[Any]):
@@ -224,6 +245,9 @@ class TelegramBot:
         if isinstance(exc, RetryAfter):
             seconds = _retry_seconds(exc)
             return RateLimited(f"Telegram flood control: retry in {seconds:g} s", seconds)
+        if _not_json(exc) and isinstance(exc, InvalidToken | Forbidden | BadRequest | Conflict):
+            # a 4xx that is not the Bot API's (a web server's own 404 page): the URL is wrong
+            return PermanentError(NOT_THE_BOT_API.format(status=last_status.get() or "4xx"))
         if isinstance(exc, InvalidToken):
             return PermanentError(TOKEN_REFUSED)
         if isinstance(exc, BadRequest | Forbidden | Conflict | ChatMigrated):
@@ -288,6 +312,19 @@ class _NoPayloads(logging.Filter):
 
 for _name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram.request.BaseRequest"):
     logging.getLogger(_name).addFilter(_NoPayloads())
+
+
+def _not_json(exc: BaseException) -> bool:
+    """Whether ``exc`` came of an answer that was not JSON (PTB's ``initialize`` wraps the
+    error of getMe in another)."""
+    seen: BaseException | None = exc
+    for _ in range(3):
+        if seen is None:
+            return False
+        if isinstance(seen, _NotJson):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _status_error(status: int | None, said: str) -> ChannelError:
