@@ -108,6 +108,7 @@ class Settings(_Networks, _Files, BaseSettings):
     poll_seconds: float = 30.0  # between two readings of a network's replies, where it is polled
     moderator: str | None = None  # who decides, for `relais comments` (never the login name)
     web_behind_proxy: bool = False  # relais web: trust the proxy's X-Forwarded-Proto (HTTPS)
+    web_proxy_addresses: str = "127.0.0.1"  # the proxy's addresses (comma-separated): only its headers count
 
     # The relative SQLite path as configured, to find a store an earlier version left in
     # the working directory (see ``store_left_behind``).

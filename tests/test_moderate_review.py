@@ -56,3 +56,21 @@ def test_ids_are_ascii_digits_only(root: Path) -> None:
         result = relais(root, "comments", *args)
         assert result.returncode == 2, args
     assert set(states(root).values()) == {"pending"}
+
+
+def test_a_big_range_asks_first_as_a_filter_does(root: Path) -> None:
+    from bot.store import database
+    from bot.store.comments import CommentStore
+    from tests.test_moderate_cli import NOW, reply
+
+    engine = database.create(f"sqlite:///{root / 'relais.db'}")
+    CommentStore(engine).save_page("p", "200", [reply(i, f"n° {i}") for i in range(6, 201)], now=NOW)
+    engine.dispose()
+    small = relais(root, "comments", "flag", "1-5")
+    assert small.returncode == 0
+    refused = relais(root, "comments", "approve", "1-99999")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == "relais: 1-99999 selects 200 replies; add --yes to decide them all\n"
+    assert set(states(root).values()) == {"pending", "flagged"}
+    done = relais(root, "comments", "approve", "1-99999", "--yes")
+    assert done.stdout == "approved: 1-200 (by ana; decision 2)\n"

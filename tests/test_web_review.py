@@ -278,3 +278,15 @@ async def test_account_errors_are_in_french_on_the_french_page(desk: Desk) -> No
         "C’est le dernier administrateur : nommez d’abord un autre administrateur.",
         "Aucun modérateur ne porte ce nom.",
     ]
+
+
+async def test_the_filters_past_the_search_are_folded_unless_one_is_set(desk: Desk) -> None:
+    await desk.login("bob")
+    plain = soup((await desk.page("/")).text)
+    folded = plain.select_one("form.filters details")
+    assert folded is not None
+    assert not folded.has_attr("open")
+    assert folded.select_one('select[name="campaign"]') is not None
+    assert plain.select_one("form.filters > label #q") is not None  # the search stays in sight
+    narrowed = soup((await desk.page("/?tab=all&network=mastodon")).text)
+    assert narrowed.select_one("form.filters details").has_attr("open")

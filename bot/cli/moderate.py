@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.services.moderation import Decision, ModerationService
 
 LONGEST_RANGE = 100_000  # ids in one range (12-40)
+ASK_FROM = 50  # replies in ranges past which a decision asks first (unless --yes)
 
 
 def replies(n: int) -> str:
@@ -111,6 +112,8 @@ def decision(state: CommentState, verb: str, summary: str) -> click.Command:
                 if ranges and not within and not ids:
                     fail(f"no reply in {', '.join(f'{a}-{b}' for a, b in ranges)}")
                 ids += within
+                if len(within) > ASK_FROM and not yes:  # a big range asks first, as a filter does
+                    ask(f"{', '.join(f'{a}-{b}' for a, b in ranges)} selects", len(set(ids)), state)
                 done = service.decide(ids, state, actor=moderator, reason=why, reason_code=code, force=force)
             else:
                 done = on_filter(service, query, state, moderator, why, code, yes=yes, force=force)
@@ -123,9 +126,10 @@ def decision(state: CommentState, verb: str, summary: str) -> click.Command:
 
     command.__doc__ = f"""{summary} Recorded with who (RELAIS_MODERATOR, or --as) and when.
 
-    On ids and ranges, or on every reply a filter selects (it asks first, showing how many,
-    unless --yes). All or nothing: if one reply does not exist, or a colleague approved or
-    rejected one (unless --force), nothing is decided. `relais comments undo` undoes it.
+    On ids and ranges, or on every reply a filter selects (a filter, or ranges of more than
+    {ASK_FROM} replies, asks first, showing how many, unless --yes). All or nothing: if one
+    reply does not exist, or a colleague approved or rejected one (unless --force), nothing
+    is decided. `relais comments undo` undoes it.
 
     \b
     Example:
@@ -133,6 +137,14 @@ def decision(state: CommentState, verb: str, summary: str) -> click.Command:
       relais comments {verb} --status pending --search casino{EXAMPLES[state]} --yes
     """
     return comments.command(verb)(command)
+
+
+def ask(said: str, count: int, state: CommentState) -> None:
+    """Ask before deciding ``count`` replies (a terminal), or refuse without ``--yes``."""
+    if not sys.stdin.isatty():
+        fail(f"{said} {replies(count)}", hint="add --yes to decide them all")
+    if not click.confirm(f"Mark {replies(count)} {state.value}?", err=True):
+        fail("nothing was decided")
 
 
 def on_filter(

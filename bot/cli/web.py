@@ -48,7 +48,9 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
         "host": host,
         "port": port,
         "proxy_headers": proxy,
-        "forwarded_allow_ips": "*" if proxy else None,
+        # believed from the proxy only: a client's own X-Forwarded-For would escape the
+        # per-address login throttle
+        "forwarded_allow_ips": settings(ctx).web_proxy_addresses if proxy else None,
         "access_log": False,  # an address holds searches and authors' handles: never logged
         "log_level": "warning",
         "server_header": False,
