@@ -174,8 +174,13 @@ async def measure(url: str, rounds: int) -> list[tuple[str, float, float, str]]:
         results.append(("decision round trip, p50", p(decisions, 0.5), 30, "ms"))
         results.append(("decision round trip, p95", p(decisions, 0.95), 30, "ms"))
 
-        filters = {"tab": "all", "q": "vague", "action": "approve", "expected": "1000", "csrf": csrf}
-        took, answer = await timed(client, "POST", "/decide/matching", "all 1,000 matching", data=filters)
+        filters = {"tab": "all", "q": "vague", "action": "approve", "csrf": csrf}
+        confirm = await client.post("/decide", data=filters | {"scope": "matching"})  # the count and which
+        found = re.search(r'name="match" value="([^"]+)"', confirm.text)
+        assert confirm.status_code == 200, confirm.text
+        assert found, confirm.text
+        confirmed = filters | {"expected": "1000", "match": found.group(1)}
+        took, answer = await timed(client, "POST", "/decide/matching", "all 1,000 matching", data=confirmed)
         assert answer.status_code == 303, answer.text
         results.append(("decision on all 1,000 matching", took * 1000, 1000, "ms"))
 
