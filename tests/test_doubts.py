@@ -155,6 +155,7 @@ async def test_a_502_after_a_real_send_ends_published_with_its_link(bot: Bot, tg
     assert settled < 3  # seen as soon as its copy was stored, not at the end of the wait
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_502_before_any_send_ends_sent_once(bot: Bot, tg: FakeTelegram) -> None:
     post = publication("troisieme")
     tg.fail("sendMessage", status=502)  # the gateway failed before the Bot API saw it
@@ -182,6 +183,7 @@ async def test_where_nothing_can_be_seen_a_send_in_doubt_stays_unknown(bot: Bot,
 # -- "not sent" needs positive evidence (review of issue 12, item 1) ---------------------------
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_copies_slower_than_the_wait_do_not_make_a_send_in_doubt_go_out_twice(
     engine: Engine, tg: FakeTelegram
 ) -> None:
@@ -199,6 +201,7 @@ async def test_copies_slower_than_the_wait_do_not_make_a_send_in_doubt_go_out_tw
         assert running.row(post)[:2] == ("published", f"{CHANNEL}:{sent.message_id}")
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_send_in_doubt_while_the_group_cannot_be_read_stays_unknown(
     bot: Bot, tg: FakeTelegram
 ) -> None:
@@ -211,6 +214,7 @@ async def test_a_send_in_doubt_while_the_group_cannot_be_read_stays_unknown(
     assert bot.row(post)[0] == PublicationState.UNKNOWN
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_send_in_doubt_after_a_post_whose_copy_never_came_stays_unknown(
     bot: Bot, tg: FakeTelegram
 ) -> None:
@@ -224,6 +228,7 @@ async def test_a_send_in_doubt_after_a_post_whose_copy_never_came_stays_unknown(
     assert bot.row(post)[0] == PublicationState.UNKNOWN
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_send_in_doubt_long_after_the_last_copy_came_stays_unknown(bot: Bot, tg: FakeTelegram) -> None:
     from bot.store.schema import publications, remote_links
 

@@ -187,6 +187,7 @@ async def test_an_event_that_cannot_be_read_is_skipped_and_the_connection_stays(
     assert not [m for m in caplog.messages if "disconnected" in m]
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_stream_that_dies_at_once_keeps_backing_off_and_looks_up_the_instance_once(
     md: FakeMastodon, reader: MastodonReader
 ) -> None:
@@ -248,6 +249,7 @@ class Running:
         return {n: p for n, (p, _) in self.store.comments.positions().items() if n.startswith("stream:")}
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_reply_posted_while_the_stream_is_down_is_read_at_reconnection(
     md: FakeMastodon, reader: MastodonReader, store: Store
 ) -> None:
@@ -264,6 +266,7 @@ async def test_a_reply_posted_while_the_stream_is_down_is_read_at_reconnection(
     assert len(timeline) >= 2  # the first round, and the gap read at reconnection
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_a_stream_that_keeps_reconnecting_has_its_gap_read_once_in_a_while(
     md: FakeMastodon, reader: MastodonReader, store: Store
 ) -> None:

@@ -363,6 +363,7 @@ async def test_telegram_a_failing_save_logs_no_text_and_no_name(
     assert [r.remote_id for r in set_aside_rows(engine)] == [where]
 
 
+@pytest.mark.slow  # waits on the real clock for the protocol's timings
 async def test_mastodon_a_failing_save_logs_no_text_and_no_name(
     engine: Engine, md: FakeMastodon, masto: MastodonReader, caplog: pytest.LogCaptureFixture
 ) -> None:
