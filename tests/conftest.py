@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import textwrap
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,26 +109,6 @@ def postgres_template() -> Iterator[str]:
         yield str(make_url(url).database)
 
 
-@contextmanager
-def copied_database(server_url: str, template: str) -> Iterator[str]:
-    """A database made from ``template`` on the server of ``server_url``, dropped afterwards."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from bot.store import database
-
-    admin = database.create(server_url)
-    name = f"relais_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty store at the current schema, once on SQLite (a file) and once on the
@@ -137,6 +116,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     import shutil
 
     from bot.store import database
+    from tests.harness import scratch_database
 
     with ExitStack() as stack:
         if request.param == "sqlite":
@@ -144,7 +124,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "relais.db")
         else:
             template = request.getfixturevalue("postgres_template")
-            url = stack.enter_context(copied_database(str(POSTGRES_URL), template))
+            url = stack.enter_context(scratch_database(str(POSTGRES_URL), template))
         engine = database.create(url)
         yield engine
         engine.dispose()

@@ -253,8 +253,9 @@ def offset_reached(telegram: FakeTelegram, offset: int) -> bool:
 
 
 @contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database on the server of ``server_url``, dropped afterwards."""
+def scratch_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``server_url`` (a copy of ``template``,
+    when given), dropped afterwards."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
@@ -263,7 +264,8 @@ def scratch_database(server_url: str) -> Iterator[str]:
     admin = database.create(server_url)
     name = f"relais_t_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
