@@ -145,8 +145,10 @@ def _no_bot_left_running() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that runs ``relais run`` as a process (the ``deployment`` fixture) is slow:
-    ``python3 dev.py test -m "not slow"`` leaves those to CI."""
+    """What ``python3 dev.py test -m "not slow"`` leaves to the full run (and CI): a test
+    that runs ``relais run`` as a process (the ``deployment`` fixture), and the PostgreSQL
+    half of every store test (the fast lane runs the store on SQLite). The other slow tests
+    are marked where they are written."""
     for item in items:
-        if "deployment" in getattr(item, "fixturenames", ()):
+        if "deployment" in getattr(item, "fixturenames", ()) or item.get_closest_marker("postgres"):
             item.add_marker(pytest.mark.slow)

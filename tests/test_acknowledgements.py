@@ -170,6 +170,7 @@ async def telegram_reader() -> AsyncIterator[tuple[FakeTelegram, TelegramReader]
         await reader.close()
 
 
+@pytest.mark.slow
 async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_acknowledgements(
     engine: Engine, mastodon_reader: tuple[FakeMastodon, MastodonReader]
 ) -> None:
@@ -193,6 +194,7 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     assert fake.favourite_requests == []
 
 
+@pytest.mark.slow
 async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_wait_their_turn(
     engine: Engine, telegram_reader: tuple[FakeTelegram, TelegramReader]
 ) -> None:
@@ -456,6 +458,7 @@ async def test_at_start_a_previous_run_s_claim_on_sqlite_is_due_at_once(desk: De
         assert entry.sent_at >= NOW + LEASE
 
 
+@pytest.mark.slow
 async def test_twenty_approved_replies_all_get_theirs_after_the_worker_is_killed(desk: Desk) -> None:
     replies = [desk.post(f"Avis {i} #gautrinweb2", author=i) for i in range(20)]
     await desk.collect()
@@ -486,6 +489,7 @@ def sent_after(desk: Desk) -> list[float]:
     return sorted((e.sent_at - NOW).total_seconds() for e in desk.queue.entries() if e.sent_at)
 
 
+@pytest.mark.slow
 async def test_the_worker_keeps_its_own_pace(desk: Desk) -> None:
     replies = [desk.post(f"Avis {i} #gautrinweb2", author=i) for i in range(15)]
     await desk.collect()
@@ -497,6 +501,7 @@ async def test_the_worker_keeps_its_own_pace(desk: Desk) -> None:
     assert Counter(desk.requests()) == Counter(replies)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # retry_after's type
 async def test_the_worker_waits_as_long_as_the_network_asks(desk: Desk) -> None:
     replies = [desk.post(f"Avis {i} #gautrinweb2", author=i) for i in range(3)]
@@ -542,6 +547,7 @@ async def test_a_stop_cuts_a_long_wait_short(desk: Desk) -> None:
     assert desk.queue.counts()["queued"] == 1  # still owed, for the next run
 
 
+@pytest.mark.slow
 async def test_an_acknowledgement_the_network_keeps_refusing_is_given_up_with_why(desk: Desk) -> None:
     flaky, refused = desk.post(author=1), desk.post(author=2)
     await desk.collect()

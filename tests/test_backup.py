@@ -145,6 +145,7 @@ def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path, env: dict[str, str]) -
     assert not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.slow
 def test_bad_paths_get_one_line_naming_the_fix(tmp_path: Path, env: dict[str, str]) -> None:
     missing = relais("db", "backup", str(tmp_path / "b.db"), env=env, cwd=tmp_path)
     assert (missing.returncode, missing.stderr) == (
@@ -162,6 +163,7 @@ def test_bad_paths_get_one_line_naming_the_fix(tmp_path: Path, env: dict[str, st
         assert (result.returncode, result.stderr) == (1, f"relais: {message}\n"), path
 
 
+@pytest.mark.slow
 def test_the_copy_can_be_read_and_replaces_an_older_one(tmp_path: Path, env: dict[str, str]) -> None:
     assert relais("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     target = tmp_path / "b.db"
@@ -172,6 +174,7 @@ def test_the_copy_can_be_read_and_replaces_an_older_one(tmp_path: Path, env: dic
     assert target.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_a_target_that_is_not_a_regular_file_or_is_beside_the_store_is_left_alone(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

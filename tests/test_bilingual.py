@@ -136,6 +136,7 @@ livestreams:
     }
 
 
+@pytest.mark.slow
 def test_plan_lists_each_language_s_publication(project: Project) -> None:
     with_templates(project).campaign(
         BILINGUAL + RAPPORT.replace("message: annonce", "message: annonce\n    bilingual: together")

@@ -118,6 +118,7 @@ def test_a_channel_without_a_discussion_group() -> None:
         ]
 
 
+@pytest.mark.slow
 def test_comments_are_not_seen_by_a_bot_outside_the_group_or_in_privacy_mode(tg: FakeTelegram) -> None:
     tg.set_bot_member(GROUP_ID, "left")
     ((level, message, fix),) = problems(telegram_findings(tg))
@@ -137,6 +138,7 @@ def test_comments_are_not_seen_by_a_bot_outside_the_group_or_in_privacy_mode(tg:
     assert problems(telegram_findings(tg)) == []
 
 
+@pytest.mark.slow
 def test_an_unknown_chat_a_wrong_token_an_unreachable_server_and_a_lost_alert_chat(tg: FakeTelegram) -> None:
     ((level, message, fix),) = problems(telegram_findings(tg, chat="@Nulle_Part"))
     assert (level, message) == ("error", "Telegram knows no chat @Nulle_Part (used by c/tg)")
@@ -429,6 +431,7 @@ def read_only_store(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["chattr", "-i", *map(str, files)], check=True)
 
 
+@pytest.mark.slow
 def test_a_read_only_store_is_one_line_naming_the_fix(read_only_store: Path, tmp_path: Path) -> None:
     import os
     import subprocess

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 GOLDEN = ROOT / "tests" / "golden" / "sample-plan.json"
 RELAIS = [sys.executable, "-m", "bot"]
 

@@ -15,6 +15,8 @@ import pytest
 from bot.core.campaigns import load_campaigns
 from tests.conftest import BASE
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 RELAIS = [sys.executable, "-m", "bot"]
 
 

@@ -35,6 +35,8 @@ from tests.harness import (
     replies_stored,
 )
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:

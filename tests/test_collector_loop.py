@@ -163,6 +163,7 @@ async def test_the_telegram_ladder_starts_at_one_second_and_reads_again_at_once(
     assert waits_logged(caplog, "tg collector") == ["1", "2", "4"]
 
 
+@pytest.mark.slow
 async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -197,6 +198,7 @@ async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
     assert [c.remote_id for c in store.comments.find()] == [reply["id"]]
 
 
+@pytest.mark.slow
 async def test_the_telegram_collector_waits_at_most_thirty_seconds_after_a_gateway_outage(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:

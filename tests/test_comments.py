@@ -194,6 +194,7 @@ def test_search_finds_words_without_accents_or_syntax(store: CommentStore) -> No
     assert store.find(CommentQuery(search="   ")) == store.find()
 
 
+@pytest.mark.slow
 def test_a_search_among_many_replies_finds_exactly_those_holding_the_word(store: CommentStore) -> None:
     """The replies the benchmarks search (tests/data.py): a word of middling frequency, and
     a page of them newest first, as ``relais comments list --search`` shows them."""
@@ -249,6 +250,7 @@ def test_auto_flags_say_why() -> None:
     )
 
 
+@pytest.mark.slow
 async def test_the_collector_keeps_hashtags_and_answers_and_flags(store: CommentStore) -> None:
     clock = SimulatedClock(NOW)
     collector = Collector(Store(store.engine), clock, lambda: [campaign()])

@@ -16,6 +16,8 @@ from bot.domain import Network, Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 HOSTILE = "[bold red]pirate[/] \x1b[2J <script>alert(1)</script> \u202eexe.gnp =1+1 #gautrinweb2"
 

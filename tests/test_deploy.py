@@ -153,6 +153,7 @@ def test_the_readme_says_how_to_use_each_file() -> None:
         assert needed in readme, needed
 
 
+@pytest.mark.slow
 def test_db_upgrade_says_what_it_migrated(tmp_path: Path) -> None:
     """The README's upgrade step: `relais db upgrade` names the revisions it went between."""
     import os

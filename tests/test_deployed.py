@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_deploy import unit
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 RELAIS = Path(sys.executable).parent / "relais"
 SERVER_PATHS = ("/srv/relais", "/etc/relais", "/var/lib/relais", "/opt/relais")
 

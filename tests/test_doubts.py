@@ -24,6 +24,8 @@ from bot.services.publisher import Publisher, RetryPolicy
 from bot.store.handle import Store
 from tests.fakes.telegram_api import FakeTelegram
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 TOKEN = "123456:doubt-test-token-not-real"
 CHANNEL, GROUP = -1001234567890, -1009876543210
 LONELY = -1001111111111  # a channel without a discussion group

@@ -262,6 +262,7 @@ def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
     ]
 
 
+@pytest.mark.slow
 async def test_a_campaign_goes_through_a_third_network_end_to_end(
     project: Project, loopback: Profile
 ) -> None:

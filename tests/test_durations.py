@@ -88,6 +88,7 @@ def test_other_languages_use_cldr_units_and_lists(language: str, duration: str, 
     assert i18n.relative(EVENING - delta, EVENING, language) == relative
 
 
+@pytest.mark.slow
 def test_every_language_babel_knows_states_a_compound_duration() -> None:
     delta = timedelta(days=3, hours=2, minutes=5, seconds=9)
     for language in sorted({identifier.split("_")[0] for identifier in locale_identifiers()} - {"root"}):

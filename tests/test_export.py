@@ -18,6 +18,8 @@ from bot.services.moderation import ModerationService
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 
 # (what a follower wrote, the CSV cell Relais must write). Every form a spreadsheet

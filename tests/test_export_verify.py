@@ -23,6 +23,8 @@ from bot.store.comments import Collected, CommentStore
 from bot.store.heartbeat import Heartbeat
 from tests.fakes.mastodon_api import FakeMastodon
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 TOKEN = "s3cret-mastodon-token-for-export-tests"
 
 

@@ -195,6 +195,7 @@ def test_injected_server_errors(md: FakeMastodon, api: Mastodon) -> None:
     assert [r.status for r in md.requests] == [500, 500, 200]
 
 
+@pytest.mark.slow
 def test_tag_timeline_pages_forward_with_min_id(md: FakeMastodon, api: Mastodon) -> None:
     markup = '<a href="https://example.org/tags/relais" class="mention hashtag">#<span>Relais</span></a>'
     expected = [md.add_remote_status(content_html=f"<p>n°{i} {markup}</p>")["id"] for i in range(120)]
@@ -283,6 +284,7 @@ def test_status_context_and_test_side_edits(md: FakeMastodon, api: Mastodon) -> 
     assert len(api.status_context(root).descendants) == 2
 
 
+@pytest.mark.slow
 def test_delay_times_out_but_status_exists_and_retry_is_idempotent(md: FakeMastodon) -> None:
     impatient = client(md, request_timeout=0.5)
     md.delay(seconds=30.0, times=1)

@@ -198,6 +198,7 @@ async def test_bad_requests_like_the_server(bot: Bot, tg: FakeTelegram) -> None:
     assert len(msg.text) == 4096
 
 
+@pytest.mark.slow
 async def test_read_timeout_while_the_message_is_recorded(bot: Bot, tg: FakeTelegram) -> None:
     tg.delay(3.0, method="sendMessage")
     started = time.monotonic()
@@ -241,6 +242,7 @@ async def test_get_updates_offset_confirms(bot: Bot, tg: FakeTelegram) -> None:
     assert tg.pending_updates == []
 
 
+@pytest.mark.slow
 async def test_long_poll_waits_then_wakes_on_push(bot: Bot, tg: FakeTelegram) -> None:
     started = time.monotonic()
     assert await bot.get_updates(timeout=1) == ()

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from bot.core import campaigns, markdown, times, yamlsource
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 # Scalars of every kind YAML resolves: numbers, booleans, nulls, timestamps, merge keys, text.
 _PIECES = [
     "1",

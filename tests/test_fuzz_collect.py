@@ -31,6 +31,8 @@ from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.inprocess import TAG, collector
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"
 MASTODON_TOKEN = "fuzz-test-token"
 GROUP, CHANNEL = -1009876543210, -1001234567890

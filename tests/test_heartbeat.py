@@ -228,6 +228,7 @@ def relais_here(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_check_alive_in_json_is_the_bot_document_of_status(tmp_path: Path) -> None:
     """For a monitor that parses it: JSON on stdout, alive or not; the exit status as in text."""
     from bot.store import database
@@ -267,6 +268,7 @@ def test_a_process_killed_on_this_host_is_not_running_at_once(engine: Engine) ->
     assert [(p["host"], p["pid"]) for p in elsewhere["processes"]] == [("another-host", child.pid)]
 
 
+@pytest.mark.slow
 def test_status_shows_the_streams_under_the_replies_with_readable_times(tmp_path: Path) -> None:
     """No reply yet, a send in doubt to settle: the streams are not listed as if they were
     what needs a person, and their times read like the others'."""

@@ -117,6 +117,7 @@ async def test_bad_token_is_permanent_and_never_shown(md: FakeMastodon) -> None:
     assert TOKEN not in repr(sender)
 
 
+@pytest.mark.slow
 async def test_unreachable_server_at_start_is_temporary() -> None:
     sender = MastodonSender(closed_port_url(), TOKEN, timeout=2.0)
     with pytest.raises(TemporaryError) as caught:
@@ -197,6 +198,7 @@ async def test_media_uploaded_with_alt_text_and_attached(
     assert [m["id"] for m in status["media_attachments"]] == [m["id"] for m in uploaded]
 
 
+@pytest.mark.slow
 async def test_media_still_processing_is_waited_for(
     md: FakeMastodon, sender: MastodonSender, tmp_path: Path
 ) -> None:
@@ -308,6 +310,7 @@ async def test_revoked_token_while_publishing_is_permanent(md: FakeMastodon, sen
         await sender.publish(publication(), on_wire=no_wait)
 
 
+@pytest.mark.slow
 async def test_timeout_then_retry_returns_the_same_status(md: FakeMastodon) -> None:
     sender = MastodonSender(md.url, TOKEN, timeout=0.5)
     await sender.start()
@@ -350,6 +353,7 @@ async def test_closed_port_is_temporary(md: FakeMastodon) -> None:
         await gone.publish(publication(), on_wire=no_wait)
 
 
+@pytest.mark.slow
 async def test_the_event_loop_stays_responsive_during_a_slow_call(
     md: FakeMastodon, sender: MastodonSender
 ) -> None:

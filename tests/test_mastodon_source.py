@@ -99,6 +99,7 @@ async def test_domain_falls_back_to_the_api_host_without_instance_v2(md: FakeMas
 # ---- the hashtag timeline ------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_paging_forward_from_the_oldest_without_gap_or_duplicate(
     md: FakeMastodon, reader: MastodonReader
 ) -> None:

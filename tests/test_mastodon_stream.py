@@ -111,6 +111,7 @@ async def test_the_streams_carry_posts_edits_deletions_and_mentions(
     assert await asyncio.to_thread(md.wait_for, lambda: not md.open_streams(), 5)  # closed
 
 
+@pytest.mark.slow
 async def test_a_stream_cut_off_connects_again_and_says_so(md: FakeMastodon, reader: MastodonReader) -> None:
     streams = await reader.streams()
     assert streams is not None
@@ -290,6 +291,7 @@ async def test_a_stream_that_keeps_reconnecting_has_its_gap_read_once_in_a_while
     assert gap_reads() - before <= 2  # one gap read (its catch-up and its page), not one per connection
 
 
+@pytest.mark.slow
 async def test_a_deletion_leaves_the_store_within_seconds(
     md: FakeMastodon, reader: MastodonReader, store: Store
 ) -> None:
@@ -305,6 +307,7 @@ async def test_a_deletion_leaves_the_store_within_seconds(
     assert gone < 5
 
 
+@pytest.mark.slow
 async def test_without_streaming_the_collector_polls_and_status_says_so(
     md: FakeMastodon, reader: MastodonReader, store: Store
 ) -> None:

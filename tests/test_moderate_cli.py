@@ -17,6 +17,8 @@ from bot.domain import Network, Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 CAMPAIGN = """\
 campaign: gouverner-ensemble

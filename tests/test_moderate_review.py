@@ -9,6 +9,8 @@ import pytest
 
 from tests.test_moderate_cli import relais, root, states
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 __all__ = ["root"]  # the fixture, shared with tests/test_moderate_cli.py
 
 

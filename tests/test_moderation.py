@@ -151,6 +151,7 @@ def test_a_bulk_decision_is_all_or_nothing(store: CommentStore, moderation: Mode
     assert len(AcknowledgementQueue(store.engine, "t").entries()) == 5
 
 
+@pytest.mark.slow
 def test_a_big_bulk_decision_goes_through_in_one_piece(
     store: CommentStore, moderation: ModerationService
 ) -> None:

@@ -25,6 +25,7 @@ def accounts(engine: Engine) -> Accounts:
     return Accounts(ModeratorStore(engine), SimulatedClock(NOW))
 
 
+@pytest.mark.slow
 def test_a_password_is_kept_as_an_argon2_hash_and_checked(accounts: Accounts, engine: Engine) -> None:
     ana = accounts.add("ana", "correct horse battery", admin=True)
     with engine.connect() as connection:
@@ -37,6 +38,7 @@ def test_a_password_is_kept_as_an_argon2_hash_and_checked(accounts: Accounts, en
     assert accounts.store.get(ana.id).last_login_at == NOW
 
 
+@pytest.mark.slow
 def test_names_and_passwords_are_checked(accounts: Accounts) -> None:
     with pytest.raises(AccountError, match="at least 10"):
         accounts.add("ana", "short")
@@ -47,6 +49,7 @@ def test_names_and_passwords_are_checked(accounts: Accounts) -> None:
         accounts.add("ana", "another long password")
 
 
+@pytest.mark.slow
 def test_a_new_password_ends_the_sessions_of_the_old_one(accounts: Accounts) -> None:
     ana = accounts.add("ana", "correct horse battery")
     key = accounts.session_key(ana.id)
@@ -58,6 +61,7 @@ def test_a_new_password_ends_the_sessions_of_the_old_one(accounts: Accounts) -> 
     assert accounts.login("ana", "a brand new password") is not None
 
 
+@pytest.mark.slow
 def test_the_last_admin_stays(accounts: Accounts) -> None:
     accounts.add("ana", "correct horse battery", admin=True)
     accounts.add("bob", "correct horse battery")
@@ -94,6 +98,7 @@ def relais(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_the_moderators_command(tmp_path: Path) -> None:
     engine = database.create(f"sqlite:///{tmp_path / 'relais.db'}")
     database.upgrade(engine)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import BASE, Project
+
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
 
 
 def test_the_table_has_a_line_per_publication_with_the_text_cut_to_fit(project: Project) -> None:

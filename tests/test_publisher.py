@@ -393,6 +393,7 @@ async def _restart(store: Store, fake: FakeMastodon, late: Publication, at: date
     return store.ledger.rows()[late.key]
 
 
+@pytest.mark.slow
 async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_forgotten(world) -> None:
     store, _ = world
     late = pub("a", START)
@@ -407,6 +408,7 @@ async def test_a_post_given_back_after_a_timeout_is_not_sent_once_its_key_is_for
         assert len([r for r in fake.requests if r.path == "/api/v1/statuses"]) == posts_before
 
 
+@pytest.mark.slow
 async def test_a_post_given_back_after_a_timeout_is_sent_again_with_its_key_inside_the_window(
     world,
 ) -> None:
@@ -465,6 +467,7 @@ async def test_a_sweep_sends_a_row_claimed_by_this_process_that_no_task_sends(wo
     assert sender.sent == [late.key]
 
 
+@pytest.mark.slow
 async def test_a_due_row_skipped_while_another_process_held_it_is_sent_by_the_next_sweep(
     postgres_url: str,
 ) -> None:

@@ -63,6 +63,7 @@ def store(engine: Engine) -> Iterator[Store]:
         yield store
 
 
+@pytest.mark.slow
 async def test_a_recheck_looks_up_no_more_than_its_budget(store: Store) -> None:
     with FakeMastodon(token=MASTODON_TOKEN) as md:
         statuses = [md.add_remote_status(f"u{i}@example.org", f"<p>Avis {i}</p>") for i in range(30)]

@@ -269,6 +269,7 @@ def test_a_post_no_longer_in_the_files_cannot_be_resent_but_can_be_skipped(deplo
 
 @pytest.mark.parametrize("url", ["not-a-url", "t.me/GautrinWeb2/42", "javascript:alert(1)", "ftp://x.example/1",
                                  "https://", "https://t.me/a b"])
+@pytest.mark.slow
 def test_a_url_that_is_not_a_web_link_is_refused_before_anything(tmp_path: Path, url: str) -> None:
     """The link is shown to moderators and in the alert chat: http(s), a host, no space."""
     import os

@@ -147,6 +147,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_checks_the_settings_at_start(project: Path, command: tuple[str, ...]) -> None:
     result = relais(
@@ -158,6 +159,7 @@ def test_every_command_checks_the_settings_at_start(project: Path, command: tupl
     assert not (project / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_every_problem_of_a_dotenv_file_is_listed(project: Path) -> None:
     (project / ".env").write_text(
         "RELAIS_LOG_LEVEL=loud\nRELAIS_MASTODON_URL=mastodon.example\nRELAIS_DATABASE_URL=mysql://u:hunter2@h/d\n",
@@ -191,11 +193,13 @@ GOOD = {
         {"RELAIS_DATABASE_URL": "postgresql://relais@/relais", "RELAIS_STATE_DIR": "~/relais-state"},
     ],
 )
+@pytest.mark.slow
 def test_settings_that_work_are_accepted_silently(project: Path, changes: dict[str, str]) -> None:
     result = relais("validate", cwd=project, **(GOOD | changes))
     assert (result.returncode, result.stderr) == (0, "")
 
 
+@pytest.mark.slow
 def test_an_unknown_relais_variable_is_a_warning_with_did_you_mean(project: Path) -> None:
     (project / ".env").write_text("RELAIS_MASTADON_URL=https://mastodon.example\n", encoding="utf-8")
     result = relais(
@@ -215,6 +219,7 @@ def test_an_unknown_relais_variable_is_a_warning_with_did_you_mean(project: Path
     assert result.stdout.endswith("ok\n")
 
 
+@pytest.mark.slow
 def test_relais_env_file_names_the_only_settings_file_read(project: Path) -> None:
     """A service names its settings file: a .env where it runs is then never read."""
     (project / ".env").write_text("RELAIS_LOG_LEVEL=loud\n", encoding="utf-8")
@@ -239,6 +244,7 @@ def test_relais_env_file_names_the_only_settings_file_read(project: Path) -> Non
                                   "create it, or fix the path"),
     ],
 )
+@pytest.mark.slow
 def test_a_relais_env_file_that_cannot_be_read_stops_every_command(
     project: Path, value: str, message: str
 ) -> None:

@@ -75,6 +75,7 @@ def loaded(project: Path, *args: str) -> set[str]:
     ],  # (rich: the table)
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
 )
+@pytest.mark.slow
 def test_validate_and_plan_load_no_network_store_or_migration_library(
     project: Path, command: tuple[str, ...], also: set[str]
 ) -> None:
@@ -83,6 +84,7 @@ def test_validate_and_plan_load_no_network_store_or_migration_library(
     assert modules & (NETWORK | OTHERS | STORE) == also
 
 
+@pytest.mark.slow
 def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
@@ -94,6 +96,7 @@ def test_plan_reads_an_existing_store_without_alembic(project: Path) -> None:
     assert modules & (NETWORK | OTHERS) == set()
 
 
+@pytest.mark.slow
 def test_plan_shows_the_states_the_ledger_records_read_without_sqlalchemy(project: Path) -> None:
     """On an SQLite store, plan (and validate) read the ledger's states with sqlite3: the same
     states the ledger's own query gives, and SQLAlchemy is not loaded for it."""
@@ -145,12 +148,14 @@ HEAVY = {
      ("validate", "--help"), ("comments", "list", "--help")],
     ids=" ".join,
 )  # fmt: skip
+@pytest.mark.slow
 def test_help_and_version_import_no_heavy_library(project: Path, command: tuple[str, ...]) -> None:
     modules = loaded(project, *command)
     assert "click" in modules  # (the check sees what was loaded)
     assert modules & HEAVY == set()
 
 
+@pytest.mark.slow
 def test_a_current_store_is_upgraded_without_alembic(project: Path) -> None:
     """`relais db upgrade` (and `relais run` at start) on a store already current has
     nothing to apply: Alembic, its migrations and its 8 MB stay unloaded."""
@@ -183,6 +188,7 @@ def test_a_glance_leaves_a_store_it_cannot_read_plainly_to_the_ledger(tmp_path: 
     assert not (tmp_path / "missing.db").exists()  # (never created)
 
 
+@pytest.mark.slow
 def test_the_telegram_adapter_loads_no_command_line_of_httpx() -> None:
     """httpx imports its own command line (rich, pygments) when they are installed: relais
     run's Telegram adapter keeps it out (4.5 MB resident, 25 ms of start)."""

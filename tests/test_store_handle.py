@@ -27,6 +27,8 @@ from bot.store import database
 from bot.store.comments import CommentQuery
 from bot.store.handle import WRITER_THREAD, Store
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 ZONE = ZoneInfo("America/Montreal")
 CHANNEL = Channel("masto", Network.MASTODON)

@@ -20,6 +20,8 @@ from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import MASTODON_TOKEN, Deployment
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 CAMPAIGN = (
     "campaign: c\ntimezone: UTC\nchannels: {m: {network: mastodon}}\n"
     "posts:\n  - {id: a, at: 2011-01-01 00:00, text: un}\n  - {id: b, at: 2040-01-01 00:00, text: deux}\n"

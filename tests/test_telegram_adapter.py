@@ -138,6 +138,7 @@ def closed_port_url() -> str:
 # -- sending -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_text_is_sent_as_html_and_the_receipt_names_the_message(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
@@ -212,6 +213,7 @@ async def test_a_missing_photo_is_a_permanent_error(
     assert tg.sent == []
 
 
+@pytest.mark.slow
 async def test_a_numeric_chat_id(sender: TelegramSender, tg: FakeTelegram) -> None:
     channel = await sender.publish(publication("canal", chat=CHANNEL), on_wire=no_wait)
     group = await sender.publish(publication("groupe", chat=str(GROUP)), on_wire=no_wait)
@@ -231,6 +233,7 @@ async def test_an_alert_is_plain_text(sender: TelegramSender, tg: FakeTelegram) 
     assert receipt == Receipt(f"4242:{sent.message_id}", None)
 
 
+@pytest.mark.slow
 async def test_a_migrated_group_is_followed_and_remembered(
     sender: TelegramSender, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -305,6 +308,7 @@ async def test_forbidden_is_permanent(sender: TelegramSender, tg: FakeTelegram) 
         await sender.publish(publication("x"), on_wire=no_wait)
 
 
+@pytest.mark.slow
 async def test_no_answer_in_time_is_an_unknown_outcome(tg: FakeTelegram) -> None:
     telegram = TelegramSender(TOKEN, tg.url, timeout=0.3)
     await telegram.start()
@@ -318,6 +322,7 @@ async def test_no_answer_in_time_is_an_unknown_outcome(tg: FakeTelegram) -> None
     assert [s.text for s in tg.sent] == ["peut-être"]  # the server did publish it
 
 
+@pytest.mark.slow
 async def test_a_connection_lost_after_sending_is_an_unknown_outcome(
     sender: TelegramSender, tg: FakeTelegram
 ) -> None:
@@ -374,6 +379,7 @@ async def test_a_request_that_cannot_connect_was_never_on_the_wire() -> None:
     assert on_wire_calls == []
 
 
+@pytest.mark.slow
 async def test_a_refused_token_is_permanent_and_never_shown(tg: FakeTelegram) -> None:
     wrong = "1234567:TEST-this-is-not-the-right-token-0123456"
     telegram = TelegramSender(wrong, tg.url)
@@ -405,6 +411,7 @@ def chats(tg: FakeTelegram, count: int) -> list[int]:
     return ids
 
 
+@pytest.mark.slow
 async def test_45_chats_are_paced_under_the_flood_limits(tg: FakeTelegram) -> None:
     tg.rate_limits()  # Telegram's: 30 a second, 20 a minute per chat
     ids = chats(tg, 45)
@@ -427,6 +434,7 @@ async def test_45_chats_are_paced_under_the_flood_limits(tg: FakeTelegram) -> No
     assert elapsed >= 0.5  # 45 messages at 30 a second at most
 
 
+@pytest.mark.slow
 @no_retry_after_warning
 async def test_without_the_limiter_the_fake_does_answer_429(tg: FakeTelegram) -> None:
     """The control for the test above: the fake's flood limit is real."""
@@ -451,6 +459,7 @@ async def test_without_the_limiter_the_fake_does_answer_429(tg: FakeTelegram) ->
 # -- secrets in logs ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_the_token_is_in_no_log_record(
     tg: FakeTelegram, caplog: pytest.LogCaptureFixture, restore_logging: None
 ) -> None:
@@ -488,6 +497,7 @@ async def test_the_token_is_in_no_log_record(
 # -- on the wire: only once the flood limiter lets a request through --------------------------
 
 
+@pytest.mark.slow
 async def test_on_wire_comes_after_the_flood_limiter_and_a_waiting_send_can_be_cancelled(
     tg: FakeTelegram,
 ) -> None:
@@ -527,6 +537,7 @@ async def test_on_wire_comes_after_the_flood_limiter_and_a_waiting_send_can_be_c
         await telegram.close()
 
 
+@pytest.mark.slow
 async def test_when_on_wire_refuses_nothing_is_sent_and_its_error_comes_out(
     tg: FakeTelegram, sender: TelegramSender
 ) -> None:

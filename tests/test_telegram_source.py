@@ -129,6 +129,7 @@ async def test_hashtags_are_cut_by_utf16_offsets(
         assert hashtag[0]["offset"] != text.index("#")
 
 
+@pytest.mark.slow
 async def test_a_hashtag_naming_a_chat_keeps_the_tag_only(reader: TelegramReader, tg: FakeTelegram) -> None:
     text = "😀 #GautrinWeb2@GautrinWeb2"  # Telegram's "#tag@chat" form: one entity
     tg.group_message(GROUP, LEO, text, entities=[{"type": "hashtag", "offset": 3, "length": 24}])
@@ -215,6 +216,7 @@ async def test_a_comment_on_a_channel_post_answers_its_automatic_forward(
     assert page.cursor == str(answer["update_id"] + 1)
 
 
+@pytest.mark.slow
 async def test_a_legacy_automatic_forward(reader: TelegramReader, tg: FakeTelegram) -> None:
     """A Bot API server older than 7.0 names the channel post with forward_from_* fields."""
     post = tg.channel_post(CHANNEL, "ancien serveur")["channel_post"]
@@ -302,6 +304,7 @@ async def test_the_bots_own_messages_and_messages_without_text_are_skipped(
     ],
     ids=["bad-date", "no-chat", "bad-entity", "forward-without-origin", "not-an-object"],
 )
+@pytest.mark.slow
 async def test_an_unreadable_update_is_logged_and_skipped(
     reader: TelegramReader, tg: FakeTelegram, caplog: pytest.LogCaptureFixture, broken: JSON | str
 ) -> None:
@@ -351,6 +354,7 @@ async def test_a_cursor_confirms_what_was_read(reader: TelegramReader, tg: FakeT
     assert tg.pending_updates == []
 
 
+@pytest.mark.slow
 async def test_a_restarted_reader_resumes_from_the_stored_cursor(tg: FakeTelegram) -> None:
     tg.group_message(GROUP, ANA, "lu avant l'arrêt #gautrinweb2")
     before = TelegramReader(TOKEN, tg.url, timeout=5.0)
@@ -396,6 +400,7 @@ async def test_a_long_poll_returns_as_soon_as_a_message_arrives(
     assert get_updates_calls(tg)[0]["timeout"] == "30"
 
 
+@pytest.mark.slow
 async def test_a_long_poll_outlasting_the_request_timeout_is_no_error(tg: FakeTelegram) -> None:
     telegram = TelegramReader(TOKEN, tg.url, timeout=0.5)  # shorter than the long poll
     try:
@@ -417,6 +422,7 @@ async def test_acknowledge_reacts_with_a_thumbs_up(reader: TelegramReader, tg: F
     assert tg.reactions == {(GROUP, message["message_id"]): [{"type": "emoji", "emoji": "👍"}]}
 
 
+@pytest.mark.slow
 async def test_acknowledge_errors(reader: TelegramReader, tg: FakeTelegram) -> None:
     with pytest.raises(PermanentError, match="not a Telegram message id"):
         await reader.acknowledge("pas-un-id")
@@ -458,6 +464,7 @@ async def test_a_server_error_is_temporary(reader: TelegramReader, tg: FakeTeleg
     assert type(caught.value) is TemporaryError
 
 
+@pytest.mark.slow
 async def test_no_answer_in_time_is_temporary(tg: FakeTelegram) -> None:
     telegram = TelegramReader(TOKEN, tg.url, timeout=0.3)
     await telegram.start()
@@ -512,6 +519,7 @@ async def test_a_refused_token_is_permanent(tg: FakeTelegram) -> None:
         await wrong.close()
 
 
+@pytest.mark.slow
 async def test_the_sender_never_reads_updates(tg: FakeTelegram) -> None:
     """The reader is the only getUpdates caller on the token: no conflict with the sender."""
     sender = TelegramSender(TOKEN, tg.url)

@@ -79,6 +79,7 @@ def test_indirect_ways_to_reach_the_process_are_refused_and_nothing_runs(
     assert not (project.root / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_plan_never_shows_a_secret_a_template_asks_for(tmp_path: Path) -> None:
     (tmp_path / "schedules").mkdir()
     (tmp_path / "messages").mkdir()
@@ -199,6 +200,7 @@ TOO_LONG = "the template produces more than 100,000 characters"
         ),
     ],
 )
+@pytest.mark.slow
 def test_rendering_is_bounded_in_time_and_size(project: Project, template: str, message: str) -> None:
     started = time.monotonic()
     [problem] = problems_of(project, template + "\n")
@@ -216,6 +218,7 @@ def test_a_range_bomb_is_a_problem_at_once(project: Project) -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.slow
 def test_many_slow_templates_stop_at_a_budget_for_them_all(tmp_path: Path) -> None:
     slow = "{% for i in range(10000) %}{{ range(10000)|list|sort|reverse|join|length }}{% endfor %}"
     templates = MessageTemplates(tmp_path, "messages", seconds_in_all=0.6)

@@ -15,6 +15,8 @@ from bot.domain import PublicationState
 from tests.conftest import BASE, Project
 from tests.terminal import on_terminal
 
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
+
 CAMPAIGN = BASE + """\
 posts:
   - {id: rapport-en-ligne, at: 2030-05-02 09:00, text: "Le rapport « Gouverner ensemble » est en ligne : lisez-le et dites-nous {{ hashtag }}"}

@@ -121,6 +121,7 @@ async def test_telegram_child_before_its_parent_across_pages(
     assert answers(engine) == {"Enfin, merci": key, "D'accord avec Ana": key}
 
 
+@pytest.mark.slow
 async def test_telegram_child_whose_parent_never_reaches_the_bot(
     engine: Engine, tg: FakeTelegram, reader: TelegramReader
 ) -> None:
@@ -136,6 +137,7 @@ async def test_telegram_child_whose_parent_never_reaches_the_bot(
     assert answers(engine) == {"D'accord avec Ana": key}
 
 
+@pytest.mark.slow
 async def test_telegram_threads_under_other_messages_are_not_collected(
     engine: Engine, tg: FakeTelegram, reader: TelegramReader
 ) -> None:
@@ -201,6 +203,7 @@ async def our_status(md: FakeMastodon, engine: Engine) -> tuple[str, str]:
     return published(engine, Network.MASTODON, status_id), status_id
 
 
+@pytest.mark.slow
 async def test_mastodon_parent_and_child_in_one_context_page(
     engine: Engine, md: FakeMastodon, masto: MastodonReader
 ) -> None:
@@ -214,6 +217,7 @@ async def test_mastodon_parent_and_child_in_one_context_page(
     assert answers(engine) == {"Enfin, merci": key, "D'accord avec Alice": key, "Moi aussi": key}
 
 
+@pytest.mark.slow
 async def test_mastodon_parent_and_child_in_one_hashtag_page(
     engine: Engine, md: FakeMastodon, masto: MastodonReader
 ) -> None:
@@ -226,6 +230,7 @@ async def test_mastodon_parent_and_child_in_one_hashtag_page(
     assert answers(engine) == {f"Enfin #{TAG}": key, f"D'accord #{TAG}": key}
 
 
+@pytest.mark.slow
 async def test_mastodon_child_before_its_parent_across_pages(
     engine: Engine, md: FakeMastodon, masto: MastodonReader
 ) -> None:
@@ -248,6 +253,7 @@ async def test_mastodon_child_before_its_parent_across_pages(
     assert answers(engine) == {"Enfin, merci": key, "@relais d'accord avec Alice": key}
 
 
+@pytest.mark.slow
 async def test_mastodon_a_tagged_child_read_before_its_parent_is_tied_later(
     engine: Engine, md: FakeMastodon, masto: MastodonReader
 ) -> None:

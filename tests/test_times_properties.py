@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,7 @@ def check_time(value: datetime) -> None:
     assert MIN_YEAR - 1 <= value.year <= MAX_YEAR + 1
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.text() | DURATION_TEXT | durations())
 def test_parse_duration_gives_a_bounded_duration_or_a_time_error(text: str) -> None:
@@ -74,6 +76,7 @@ def test_parse_duration_gives_a_bounded_duration_or_a_time_error(text: str) -> N
     assert isinstance(value, TimeError) or timedelta(0) <= value <= MAX_DURATION
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.text() | durations() | st.just("start") | st.integers())
 def test_parse_reminder_gives_a_duration_or_a_time_error(text: object) -> None:
@@ -81,6 +84,7 @@ def test_parse_reminder_gives_a_duration_or_a_time_error(text: object) -> None:
     assert isinstance(value, TimeError) or timedelta(0) <= value <= MAX_DURATION
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.text() | st.text(TIME_ALPHABET, max_size=40), st.timezones())
 def test_parse_time_of_any_text_in_any_zone(text: str, zone: ZoneInfo) -> None:
@@ -89,6 +93,7 @@ def test_parse_time_of_any_text_in_any_zone(text: str, zone: ZoneInfo) -> None:
         check_time(value)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(stamps(), st.timezones())
 @example("9999-12-31 23:30", MONTREAL)  # past the largest datetime once in UTC
@@ -128,6 +133,7 @@ def test_offsets_are_read_exactly_or_refused(minutes: int) -> None:
     reminders=st.lists(durations() | st.just("start"), max_size=4, unique=True),
     grace=durations(),
 )
+@pytest.mark.slow
 @example(starts="0001-01-01 10:00+00:00", length=60, reminders=["1d"], grace="15m")
 @example(starts="2012-05-02 13:30", length=60, reminders=["99999999999d"], grace="99999999999d")
 def test_reminder_arithmetic_on_a_whole_campaign(

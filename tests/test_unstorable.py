@@ -157,6 +157,7 @@ TELEGRAM_FIELDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field", TELEGRAM_FIELDS)
 async def test_telegram_text_no_store_can_hold_does_not_stop_the_collector(
     engine: Engine, tg: FakeTelegram, reader: TelegramReader, field: str
@@ -214,6 +215,7 @@ MASTODON_FIELDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field", MASTODON_FIELDS)
 async def test_mastodon_text_no_store_can_hold_does_not_stop_the_collector(
     engine: Engine, md: FakeMastodon, masto: MastodonReader, field: str
@@ -342,6 +344,7 @@ def logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 async def test_telegram_a_failing_save_logs_no_text_and_no_name(
     engine: Engine, tg: FakeTelegram, reader: TelegramReader, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -439,6 +442,7 @@ async def test_a_garbled_answer_from_telegram_is_not_logged(
 # -- relais status counts what was set aside ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_status_counts_what_was_set_aside(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'relais.db'}"
     engine = database.create(url)

@@ -116,6 +116,7 @@ async def test_failures_from_one_address_slow_every_name(desk: Desk) -> None:
     assert (await desk.login("ana")).status_code == 429
 
 
+@pytest.mark.slow
 async def test_a_new_password_ends_the_session(desk: Desk) -> None:
     await desk.login("bob")
     assert (await desk.client.get("/")).status_code == 200
@@ -236,6 +237,7 @@ async def test_a_link_is_shown_only_if_it_is_http(engine: Engine) -> None:
 # -- the queue ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_paging_50_at_a_time_with_a_stable_cursor(engine: Engine) -> None:
     add_replies(engine, [reply(n, f"r{n}") for n in range(1, 121)])
     async for desk in open_desk(engine):
@@ -249,6 +251,7 @@ async def test_paging_50_at_a_time_with_a_stable_cursor(engine: Engine) -> None:
         assert [a["data-id"] for a in second.select("article.reply")] == [str(n) for n in range(51, 101)]
 
 
+@pytest.mark.slow
 async def test_filters_and_search(engine: Engine) -> None:
     add_replies(
         engine,

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 
 from bot.clock import SimulatedClock
@@ -36,6 +37,7 @@ def test_the_demo_replies_answer_the_sample_campaign(engine: Engine) -> None:
     assert any("<script>" in c.text for c in replies)
 
 
+@pytest.mark.slow
 def test_relais_web_demo_serves_the_desk_and_prints_its_login(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -74,6 +76,7 @@ def test_relais_web_demo_serves_the_desk_and_prints_its_login(tmp_path: Path) ->
         process.wait(10)
 
 
+@pytest.mark.slow
 def test_relais_web_needs_a_moderator_not_campaign_files(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'relais.db'}"

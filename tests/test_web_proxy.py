@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
 
 ROOT = Path(__file__).resolve().parent.parent
 

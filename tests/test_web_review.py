@@ -147,6 +147,7 @@ async def test_undoing_a_colleagues_decision_is_refused_saying_whose_unless_forc
     assert fetched.status_code == 400  # undone already
 
 
+@pytest.mark.slow
 async def test_undo_without_a_decision_named_undoes_only_a_decision_of_the_last_moments(desk: Desk) -> None:
     await desk.login("bob")
     await desk.page("/")
@@ -239,6 +240,7 @@ async def test_where_to_go_next_is_never_another_site(desk: Desk, target: str) -
 # -- what the page says --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_forged_start_does_not_make_up_positions(engine: Engine) -> None:
     add_replies(engine, [reply(n, f"Réponse {n}") for n in range(1, 61)])
     async for desk in open_desk(engine):

@@ -148,6 +148,7 @@ def test_yaml_syntax_errors_in_plain_words(project: Project, text: str, expected
 YAML_BITS = st.sampled_from([*"[]{}:#-,'\"|>&*!%@`\t\n \x07", "ab", "\\d", "- ", ": "])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.data())
 def test_any_broken_campaign_file_gives_a_position_and_a_message(data: st.DataObject) -> None:
