@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK = 0x72656C616973  # "relais": the advisory lock taken while migrating
+CONNECT_TIMEOUT = 10  # seconds to reach a PostgreSQL server and log in
 
 
 class StoreError(Exception):
@@ -63,7 +64,10 @@ def create(url: str) -> Engine:
         raise StoreError(
             f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql+psycopg"
         )
-    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    # libpq waits for ever on a server that accepts and never answers: give up, unless the
+    # URL says how long itself (``?connect_timeout=N``).
+    timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True, connect_args=timeout)
 
 
 # SQLSTATE classes of an error about a value rather than about the store: 22 data exception
