@@ -266,7 +266,7 @@ async def test_filters_and_search(engine: Engine) -> None:
         found = soup((await desk.page("/?tab=all&q=rapport")).text)
         assert [a["data-id"] for a in found.select("article.reply")] == ["1", "3"]
         flagged = soup((await desk.page("/?tab=flagged")).text)
-        assert [li.text for li in flagged.select("#r2 .flags li")] == ["contains a banned word (casino)"]
+        assert [li.text for li in flagged.select("#r2 .flags li")] == ["contient un mot interdit (casino)"]
         by = soup((await desk.page("/?tab=all&author=@bob@example.org")).text)
         assert [a["data-id"] for a in by.select("article.reply")] == ["3"]
         none = await desk.page("/?tab=all&since=2099-01-01")
@@ -275,6 +275,39 @@ async def test_filters_and_search(engine: Engine) -> None:
         assert bad.status_code == 400
         assert "Une date s’écrit ainsi" in bad.text
         assert (await desk.page("/?tab=nope")).status_code == 400
+
+
+async def test_why_a_reply_is_held_is_said_in_the_moderators_language(engine: Engine) -> None:
+    """Relais's own reasons are translated; a moderator's own words are shown as written."""
+    reasons = (
+        "edited after it was approved",
+        "contains a banned word (casino, {jeton})",
+        "contains a link",
+        "the same text was already posted by this author",
+        "à revoir : contains a link",
+    )
+    add_replies(engine, [reply(1, "Casino ! https://x.example", flags=reasons)])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+        page = soup((await desk.page("/?tab=flagged")).text)
+        assert [li.text for li in page.select("#r1 .flags li")] == [
+            "modifiée après avoir été approuvée",
+            "contient un mot interdit (casino, {jeton})",
+            "contient un lien",
+            "le même texte a déjà été publié par cette personne",
+            "à revoir : contains a link",
+        ]
+        await desk.post("/language", {"language": "en", "back": "/"})
+        page = soup((await desk.page("/?tab=flagged")).text)
+        assert [li.text for li in page.select("#r1 .flags li")] == list(reasons)
+
+
+def test_the_desk_knows_each_reason_relais_gives_as_it_is_stored() -> None:
+    from bot.services import moderation
+
+    stored = {moderation.BANNED_WORDS, moderation.HAS_LINK, moderation.REPEATED, moderation.EDITED}
+    assert set(i18n.FLAG_WORDS) == stored
+    assert all(english == shown for english, shown in i18n.FLAG_WORDS.items())
 
 
 # -- decisions ------------------------------------------------------------------------------

@@ -183,17 +183,25 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# The reasons Relais itself gives to hold a reply, as stored (in English; the desk says them
+# in the moderator's language: ``bot.web.i18n.flag``).
+BANNED_WORDS = "contains a banned word ({words})"
+HAS_LINK = "contains a link"
+REPEATED = "the same text was already posted by this author"
+EDITED = "edited after it was {state}"
+
+
 def auto_flags(reply: Reply, rules: Moderation, *, repeated: bool) -> tuple[str, ...]:
     """The reasons to hold ``reply`` for review, each written for the moderator."""
     reasons = []
     folded = _fold(reply.text)
     banned = [w for w in rules.banned_words if re.search(rf"(?<!\w){re.escape(_fold(w))}(?!\w)", folded)]
     if banned:
-        reasons.append(f"contains a banned word ({', '.join(banned)})")
+        reasons.append(BANNED_WORDS.format(words=", ".join(banned)))
     if rules.hold_links and _LINK.search(reply.text):
-        reasons.append("contains a link")
+        reasons.append(HAS_LINK)
     if repeated:
-        reasons.append("the same text was already posted by this author")
+        reasons.append(REPEATED)
     return tuple(reasons)
 
 
@@ -203,7 +211,7 @@ def after_edit(state: str, flags: tuple[str, ...]) -> Verdict | None:
     goes back to review, flagged and saying why; a pending reply the new text gives a reason
     to hold is flagged; otherwise nothing changes (a flagged reply stays flagged)."""
     if state in (CommentState.APPROVED, CommentState.REJECTED):
-        why = f"edited after it was {state}"
+        why = EDITED.format(state=state)
         return Verdict(CommentState.FLAGGED, "; ".join((why, *flags)), why)
     if flags and state == CommentState.PENDING:
         return Verdict(CommentState.FLAGGED, "; ".join(flags), "; ".join(flags))

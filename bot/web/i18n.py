@@ -10,6 +10,7 @@ time zone, the way the language writes them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,8 @@ from babel import Locale
 from babel.dates import DateTimePattern, parse_pattern
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
+
+from bot.services import moderation
 
 LOCALES = Path(__file__).parent / "locale"
 LANGUAGES = {"fr": "fr_CA", "en": "en_CA"}  # what the page offers, and the locale of each
@@ -111,3 +114,29 @@ def word(words: dict[str, str], said: str | None, language: str) -> str:
     if not said:
         return ""
     return translations(language).gettext(words.get(said, said))
+
+
+# The reasons Relais itself gives to hold a reply, stored in English as
+# ``bot.services.moderation`` writes them, and said here in the moderator's language; a
+# moderator's own words are shown as written.
+FLAG_WORDS = {
+    moderation.BANNED_WORDS: N_("contains a banned word ({words})"),
+    moderation.HAS_LINK: N_("contains a link"),
+    moderation.REPEATED: N_("the same text was already posted by this author"),
+    moderation.EDITED: N_("edited after it was {state}"),
+}
+_FLAG_PATTERNS = [
+    (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(stored)), re.DOTALL), shown)
+    for stored, shown in FLAG_WORDS.items()
+]
+
+
+def flag(reason: str, language: str) -> str:
+    """A reason a reply is held for review, in ``language``."""
+    for pattern, shown in _FLAG_PATTERNS:
+        if found := pattern.fullmatch(reason):
+            values = found.groupdict()
+            if "state" in values:
+                values["state"] = word(REPLY_WORDS, values["state"], language)
+            return translations(language).gettext(shown).format(**values)
+    return reason

@@ -187,6 +187,7 @@ async def render(
         "number": lambda n: i18n.number(n, lang),
         "demo_login": here.demo_login,
         "said": lambda word: i18n.word(i18n.REPLY_WORDS, word, lang),
+        "flag": lambda reason: i18n.flag(reason, lang),
         "published": lambda word: i18n.word(i18n.PUBLICATION_WORDS, word, lang),
     }
     html = environment(lang).get_template(template).render(context)
