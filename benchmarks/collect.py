@@ -7,7 +7,7 @@ GIL (its CPU time is reported apart). The replies are the tests' (``tests/data.p
 French-looking words with Zipf-like frequencies, a few in most replies, thousands in very few.
 
 (a) Collecting. ``--statuses`` (20,000) statuses with the campaign hashtag in the fake, read
-    by one ``Collector.mastodon_round`` through ``MastodonReader`` into ``CommentStore``, one
+    by one ``Collector.timeline_round`` through ``MastodonReader`` into ``CommentStore``, one
     transaction per page of 40, store calls on the store's one thread as in the bot.
     Reported: comments per second (also without the fake's CPU time), and where the time
     goes: the reader's page methods, each store call, the rest; then the reader's steps on
@@ -208,7 +208,7 @@ async def collect(url: str, pid: int, store: TimedStore, count: int) -> tuple[Ti
     )
     cpu, began = cpu_seconds(pid), time.perf_counter()
     try:  # round 1: the hashtag timeline and the mentions; no context reading, no recheck
-        await asyncio.wait_for(collector.mastodon_round(source, 1), COLLECT_TIMEOUT_S)  # type: ignore[arg-type]
+        await asyncio.wait_for(collector.timeline_round(source, 1), COLLECT_TIMEOUT_S)  # type: ignore[arg-type]
     except TimeoutError:
         raise BenchmarkError(f"collection not done after {COLLECT_TIMEOUT_S:.0f} s") from None
     finally:

@@ -119,8 +119,10 @@ class Streams(Protocol):
     async def close(self) -> None: ...
 
 
-class MastodonSource(Protocol):
-    """Where the Mastodon collector reads replies (implemented by the Mastodon adapter)."""
+class TimelineSource(Protocol):
+    """A network read as timelines: the pages of a hashtag, the mentions of the account, the
+    replies under one post, a post looked up again, an account's rate budget, live streams
+    (``Collector.run_timelines`` reads it; an adapter whose network works so implements it)."""
 
     network: str  # the registered name of its network, which the replies it reads are stored under
 
@@ -158,15 +160,17 @@ class MastodonSource(Protocol):
         ...
 
 
-class TelegramSource(Protocol):
-    """Where the Telegram collector reads replies (implemented by the Telegram adapter)."""
+class UpdatesSource(Protocol):
+    """A network read as one feed of updates, long-polled: every new message (and edit)
+    where the account is, in order (``Collector.run_updates`` reads it; an adapter whose
+    network works so implements it)."""
 
     network: str  # the registered name of its network, which the replies it reads are stored under
 
     async def updates(self, offset: str | None, timeout: float) -> Page:
-        """New messages (and edits) in groups, discussion groups and private chats, and the
-        automatic forwards of channel posts, after ``offset``; long-polls up to
-        ``timeout`` seconds. The cursor is the next offset."""
+        """New messages (and edits) where the account reads (groups, discussion groups,
+        private chats) and the copies of its posts there (``ForwardLink``), after ``offset``;
+        long-polls up to ``timeout`` seconds. The cursor is the next offset."""
         ...
 
     async def acknowledge(self, remote_id: str) -> None:
@@ -176,7 +180,7 @@ class TelegramSource(Protocol):
 
 class Source(Protocol):
     """What the reader of every network has, besides what its collecting loop reads with
-    (``MastodonSource``, ``TelegramSource``)."""
+    (``TimelineSource``, ``UpdatesSource``)."""
 
     async def start(self) -> None: ...
 

@@ -76,7 +76,7 @@ class Bot:
     async def __aenter__(self) -> Bot:
         await self.sender.start()
         await self.reader.start()
-        self.collecting = asyncio.create_task(self.collector.run_telegram(self.reader, self.lock, self.stop))
+        self.collecting = asyncio.create_task(self.collector.run_updates(self.reader, self.lock, self.stop))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -56,7 +56,7 @@ async def test_a_reply_without_a_language_is_stored_with_the_one_its_text_tells(
         reader = MastodonReader(md.url, MASTODON_TOKEN, timeout=5.0, streaming=False)
         await reader.start()
         try:
-            await collector(engine).mastodon_round(reader, 1)
+            await collector(engine).timeline_round(reader, 1)
         finally:
             await reader.close()
     from bot.store.comments import CommentStore

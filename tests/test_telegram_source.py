@@ -1,4 +1,4 @@
-"""The Telegram reader (the collector's ``TelegramSource``) against the loopback Bot API
+"""The Telegram reader (the collector's ``UpdatesSource``) against the loopback Bot API
 server, over real HTTP: what each kind of update becomes, offsets, long polling, errors."""
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ async def run_telegram_until(
     """Run the Telegram collector's loop, as ``relais run`` does, until ``done`` (or 10 s)."""
     lock = CollectorLock(collecting.store.engine, "telegram")
     stop = asyncio.Event()
-    task = asyncio.create_task(collecting.run_telegram(reader, lock, stop))
+    task = asyncio.create_task(collecting.run_updates(reader, lock, stop))
     try:
         await asyncio.to_thread(tg.wait_for, done, 10)
     except TimeoutError:
@@ -224,7 +224,7 @@ async def test_mastodon_text_no_store_can_hold_does_not_stop_the_collector(
     md.malformed(path=TIMELINE, body=json.dumps(newest_first))  # served as is, once
     collecting = collector(engine)
 
-    await collecting.mastodon_round(masto, 1)
+    await collecting.timeline_round(masto, 1)
 
     assert collecting.comments.position(f"mastodon:tag:{TAG}") == after["id"]
     stored = {c.remote_id: c for c in collecting.comments.find(limit=None)}
@@ -376,7 +376,7 @@ async def test_mastodon_a_failing_save_logs_no_text_and_no_name(
     stop = asyncio.Event()
     caplog.set_level(logging.DEBUG)
 
-    task = asyncio.create_task(collecting.run_mastodon(masto, lock, stop))
+    task = asyncio.create_task(collecting.run_timelines(masto, lock, stop))
     try:
         await asyncio.to_thread(md.wait_for, lambda: sum(r.path == TIMELINE for r in md.requests) >= 3, 10)
     finally:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.domain import CommentState, Network, PublicationKey, Removal, Reply
-from bot.ports import ChannelError, MastodonSource, RateLimited
+from bot.ports import ChannelError, RateLimited, TimelineSource
 from bot.store.comments import Comment
 from bot.store.handle import Store
 from bot.store.heartbeat import beats
@@ -126,7 +126,7 @@ LONGEST_WAIT = 15 * 60.0
 async def verify(
     store: Store,
     comments: Sequence[Comment],
-    source: MastodonSource,
+    source: TimelineSource,
     clock: Clock,
     *,
     fresh: timedelta = FRESH,
@@ -186,7 +186,7 @@ def _followed(comment: Comment, streams: dict[str, datetime], fresh_after: datet
     return any(since is not None and since <= looked for since in connected)
 
 
-async def _look_up(source: MastodonSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
+async def _look_up(source: TimelineSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
     budget = source.rate_budget()
     if budget is not None and budget[0] < reserve:  # the window's rest is the running bot's
         await clock.sleep_until(clock.now() + timedelta(seconds=min(budget[1], LONGEST_WAIT)))
