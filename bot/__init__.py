@@ -3,9 +3,10 @@
 Layers; a module imports only from its own layer or those below it (``tests/test_layers.py``
 checks it):
 
-1. The base: ``bot.domain``, ``bot.clock``, ``bot.problems`` (plain typed objects, no I/O)
-   and ``bot.ports``, what the services need from a network: the ``Sender`` protocol, the
-   sources replies are read from, ``OnWire``, and the errors a network's failures become.
+1. The base: ``bot.domain``, ``bot.clock``, ``bot.problems``, ``bot.findings`` (plain typed
+   objects, no I/O) and ``bot.ports``, what the services need from a network: the ``Sender``
+   protocol, the sources replies are read from, ``OnWire``, and the errors a network's
+   failures become.
 2. ``bot.networks``: what each network means (its limits and how it counts length, its text
    flavour, whether a send may be repeated and for how long, its channels' keys, the shape
    of its secrets), one profile each, in a registry; an unknown network is an error.

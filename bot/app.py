@@ -30,7 +30,7 @@ from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
     from bot.adapters.telegram import Settings as TelegramSettings
-    from bot.services.check import Finding
+    from bot.findings import Finding
     from bot.store.ledger import Resolution, Row
 
 log = logging.getLogger("bot")
@@ -109,55 +109,50 @@ def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
 
 
 async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[Finding]:
-    """``relais check`` against the networks the campaigns use (and the alert chat's)."""
-    from bot.services.check import (
-        Finding,
-        Level,
-        check_mastodon,
-        check_telegram,
-        telegram_chats,
-    )
+    """``relais check`` against the networks the campaigns use, and those the staff's alerts
+    go through: each one's profile judges what its adapter's inspector answers. Where no
+    network has an alert chat, a warning follows the first network that could take one."""
+    from bot.findings import Finding, Level
 
     used = networks_used(campaigns)
+    alerted = any(p.alert_chat(settings) for p in networks.registered())
     findings: list[Finding] = []
-    alert_chat = cast("TelegramSettings", settings).alert_telegram_chat
-    if "telegram" in used or alert_chat:
-        try:
-            telegram = adapter("telegram").inspector(settings)
-        except NotConfigured as error:
-            findings.append(Finding(Level.ERROR, "telegram", str(error)))
-        else:
-            try:
-                findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
-            finally:
-                await telegram.close()
-    if not alert_chat:
-        findings.append(
-            Finding(
-                Level.WARNING,
-                "alerts",
-                "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
-                "a campaign file that stops validating are told to nobody",
-                "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it",
+    for profile in networks.registered():
+        if profile.name in used or profile.alert_chat(settings):
+            findings += await _network_check(profile, settings, campaigns)
+        if not alerted and profile.alert_setup is not None:
+            alerted = True  # said once
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "alerts",
+                    "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
+                    "a campaign file that stops validating are told to nobody",
+                    profile.alert_setup,
+                )
             )
-        )
-    if "mastodon" in used:
-        try:
-            mastodon = adapter("mastodon").inspector(settings)
-        except NotConfigured as error:
-            findings.append(Finding(Level.ERROR, "mastodon", str(error)))
-        else:
-            try:
-                findings += await check_mastodon(mastodon, campaigns)
-            finally:
-                await mastodon.close()
     return findings
+
+
+async def _network_check(
+    profile: networks.Profile, settings: Settings, campaigns: list[Campaign]
+) -> list[Finding]:
+    from bot.findings import Finding, Level
+
+    try:
+        inspector = adapter(profile.name).inspector(settings)
+    except NotConfigured as error:
+        return [Finding(Level.ERROR, profile.name, str(error))]
+    try:
+        return await profile.check(inspector, campaigns, settings)
+    finally:
+        await inspector.close()
 
 
 async def _checks_at_start(settings: Settings, campaigns: list[Campaign]) -> None:
     """``relais run``: what ``relais check`` would find, as warnings (a missing right says
     so now, naming the chat, rather than at the first due post)."""
-    from bot.services.check import Level
+    from bot.findings import Level
 
     try:
         findings = await network_checks(settings, campaigns)

@@ -4,7 +4,8 @@ campaign then goes through it end to end: validated against its own limit, publi
 to a loopback server that speaks its little HTTP API, and a reply collected, tied to the post.
 
 This module is the network's whole home: the profile (``Loopback``) names this module as its
-adapter package, whose ``sender``, ``reader``, ``collect`` and ``alerts`` composition calls.
+adapter package, whose ``sender``, ``reader``, ``collect``, ``alerts`` and ``inspector``
+composition calls; the profile's ``check`` is what ``relais check`` says of it.
 In ``bot/`` the same network would take ``bot/networks/loopback.py``, a
 ``bot/adapters/loopback/`` package and a ``register`` line (plus its credentials in
 ``bot/settings.py``, which this test adds by subclassing the settings).
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -28,7 +29,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot import app, networks
-from bot.domain import Channel, ForwardLink, Publication, Removal, Reply
+from bot.domain import Campaign, Channel, ForwardLink, Publication, Removal, Reply
+from bot.findings import Finding, Level, Unreachable, ask
 from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
 from bot.ports import NotConfigured, Notify, OnWire, Page, PermanentError, Receipt, Sender
 from bot.services.collector import Feed, Feeds
@@ -66,6 +68,13 @@ class Loopback(Profile):
 
     def limit(self, channel: Channel, media: bool) -> int:
         return LIMIT
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        try:
+            me = await ask(NAME, inspector.me, server="loopback_url")
+        except Unreachable as error:
+            return [error.finding]
+        return [Finding(Level.OK, NAME, f"the server knows the account: @{me}")]
 
 
 # -- the adapter -----------------------------------------------------------------------------
@@ -152,6 +161,27 @@ def alerts(settings: Any, sender: Sender) -> Notify | None:
     return None
 
 
+class LoopbackInspector:
+    def __init__(self, url: str) -> None:
+        self._http = httpx.AsyncClient(base_url=url, timeout=5.0)
+
+    async def me(self) -> str:
+        answer = await self._http.get("/me")
+        if answer.status_code != 200:
+            raise PermanentError(f"the loopback server refused: {answer.status_code}")
+        name: str = answer.json()["name"]
+        return name
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def inspector(settings: Any) -> LoopbackInspector:
+    if not settings.loopback_url:
+        raise NotConfigured("loopback_url is not set")
+    return LoopbackInspector(settings.loopback_url)
+
+
 # -- the loopback server -----------------------------------------------------------------------
 class Server:
     """The network itself: rooms of messages, posted and read over HTTP."""
@@ -183,6 +213,9 @@ class Server:
         self.posted.set()
         return web.json_response({"id": number})
 
+    async def _me(self, request: web.Request) -> web.Response:
+        return web.json_response({"name": "relais"})
+
     async def _updates(self, request: web.Request) -> web.Response:
         after = request.query["after"]
         self.read_after.append(after)
@@ -197,6 +230,7 @@ class Server:
         application = web.Application()
         application.router.add_post("/messages", self._post)
         application.router.add_get("/updates", self._updates)
+        application.router.add_get("/me", self._me)
         runner = web.AppRunner(application)
         await runner.setup()
         sock = socket.socket()
@@ -261,6 +295,10 @@ def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
         f"characters, the limit is {LIMIT}"
     ]
 
+    project.campaign(CAMPAIGN.format(at="2030-05-02 09:00"))
+    unset = asyncio.run(app.network_checks(LoopbackSettings(), project.load().campaigns))  # relais check
+    assert Finding(Level.ERROR, NAME, "loopback_url is not set") in unset
+
 
 async def test_a_campaign_goes_through_a_third_network_end_to_end(
     project: Project, loopback: Profile
@@ -290,6 +328,9 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             )
             used = app.networks_used(result.campaigns)
             assert used == {NAME}
+            findings = await app.network_checks(settings, result.campaigns)  # relais check
+            assert Finding(Level.OK, NAME, "the server knows the account: @relais") in findings
+            assert {f.subject for f in findings} == {NAME, "alerts"}  # and no other network
             senders = app.build_senders(settings, used)
             sources = app.build_sources(settings, used)
             bot = asyncio.create_task(

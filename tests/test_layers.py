@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-BASE = {"bot.domain", "bot.clock", "bot.problems", "bot.ports", "bot.redact"}
+BASE = {"bot.domain", "bot.clock", "bot.problems", "bot.findings", "bot.ports", "bot.redact"}
 LOWER = BASE | {"bot.networks", "bot.core", "bot.store", "bot.services"}
 # What each layer may import from bot/, by module prefix ("bot" alone: the package's own
 # ``__init__``, e.g. ``__version__``, never a module through it).

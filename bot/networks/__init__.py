@@ -4,7 +4,8 @@ A profile says, for one network, how a campaign file names it and its channels (
 validation), which text flavour it takes, how it counts length and what its limits are,
 which images it takes, whether a send that may have gone out can be sent again safely and
 for how long, how its secrets look (for redaction), which settings it takes (its credentials),
-which libraries' loggers are quieted, and which adapter package talks to it.
+whether the staff's alerts can go through it, what ``relais check`` judges of it, which
+libraries' loggers are quieted, and which adapter package talks to it.
 Everything that differs between networks asks the registry; nothing outside a network's
 profile and its adapter package names it.
 
@@ -16,15 +17,19 @@ is an error (``UnknownNetwork``), never a fallback to another network's rules.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, create_model
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 
 class Flavour(StrEnum):
@@ -100,6 +105,9 @@ class Profile(ABC):
     # Loggers of the libraries its adapter uses that are chatty below WARNING, some of them
     # with secrets in what they say (``bot.logs`` quiets them).
     quiet_loggers: tuple[str, ...] = ()
+    # What to do for the staff to be told of publications gone wrong through this network
+    # (the fix ``relais check`` gives when no network has an alert chat); None: it tells none.
+    alert_setup: str | None = None
 
     @abstractmethod
     def channel(self, name: str, spec: Any) -> Channel:
@@ -123,6 +131,16 @@ class Profile(ABC):
         """What the network would refuse in this image (``shown``: its path, for the user),
         each with what to do."""
         return []
+
+    @abstractmethod
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        """``relais check`` of this network: ``inspector`` (its adapter's, from ``settings``)
+        answers questions that publish nothing, and this judges the answers against what
+        ``campaigns`` need, each problem with its fix."""
+
+    def alert_chat(self, settings: Any) -> str | None:
+        """The chat ``settings`` (the bot's) name for the staff's alerts on this network, or None."""
+        return None
 
     def redact(self, text: str) -> str:
         """``text`` with the network's secrets, recognised by their shape, replaced by

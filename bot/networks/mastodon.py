@@ -5,14 +5,18 @@ way the server counts them, and an idempotency key that makes a retry safe for a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
 from bot.networks import ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.networks.setting_values import plain, server_url
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 NAME = "mastodon"
 DEFAULT_LIMIT = 500  # the instance's limit, unless the channel says another
@@ -132,6 +136,11 @@ class Mastodon(Profile):
 
     def what(self, media: bool) -> str:
         return "post"
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        from bot.networks.mastodon_check import check_mastodon
+
+        return await check_mastodon(inspector, campaigns)
 
     def image_problems(self, info: ImageInfo, shown: str) -> list[str]:
         found = []

@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, SecretStr, field_validator
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
 from bot.networks import ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.networks.setting_values import plain, server_url
 from bot.problems import shown
 from bot.redact import REDACTED
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
@@ -168,6 +172,7 @@ class Telegram(Profile):
     # Telegram documents no figure for reactions: at most 5 + 20 a minute here (the reader's
     # limiter also paces each chat).
     acknowledgements = Pacing(burst=5, every=3.0)
+    alert_setup = "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it"
 
     def channel(self, name: str, spec: Any) -> Channel:
         if wrong := chat_problem(spec.chat):
@@ -202,6 +207,15 @@ class Telegram(Profile):
                 "as they are tall (or as tall as wide): crop it"
             )
         return found
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        from bot.networks.telegram_check import check_telegram, telegram_chats
+
+        return await check_telegram(inspector, telegram_chats(campaigns), self.alert_chat(settings))
+
+    def alert_chat(self, settings: Any) -> str | None:
+        chat: str | None = settings.alert_telegram_chat
+        return chat
 
     def redact(self, text: str) -> str:
         """Bot tokens, and the ``/bot<token>/`` segment of Bot API URLs."""
