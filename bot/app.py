@@ -29,7 +29,6 @@ from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
-    from bot.adapters.telegram import Settings as TelegramSettings
     from bot.findings import Finding
     from bot.store.ledger import Resolution, Row
 
@@ -100,7 +99,7 @@ def console_senders(console: object) -> dict[str, Sender]:
 
 def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
     """Where the staff is told of publications gone wrong: the first network whose adapter
-    takes them (a Telegram chat, when RELAIS_ALERT_TELEGRAM_CHAT is set), or nowhere."""
+    takes them (its alert chat, when its settings name one), or nowhere."""
     for network, sender in senders.items():
         notify = adapter(network).alerts(settings, sender)
         if notify is not None:
@@ -486,19 +485,29 @@ async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
 async def _notifier(
     settings: Settings, senders: dict[str, Sender], say: Callable[[str], None]
 ) -> tuple[Notify | None, dict[str, Sender]]:
-    """Where a decision is told, and any sender opened only for that."""
-    telegram = cast("TelegramSettings", settings)
-    if not telegram.alert_telegram_chat or telegram.telegram_token is None:
-        return None, {}
+    """Where a decision is told: the first registered network with an alert chat and the
+    credentials to tell it, through its open sender or one opened only for that (returned
+    too, to be closed)."""
     extra: dict[str, Sender] = {}
-    if "telegram" not in senders:
-        extra = build_senders(settings, {"telegram"})
-        try:
-            await extra["telegram"].start()
-        except ChannelError as error:
-            say(f"warning: the alert chat cannot be told: {error}")
-            return None, extra
-    return alerts(settings, {**senders, **extra}), extra
+    for profile in networks.registered():
+        if not profile.alert_chat(settings):
+            continue
+        sender = senders.get(profile.name)
+        if sender is None:
+            try:
+                sender = adapter(profile.name).sender(settings)
+            except NotConfigured:
+                continue  # nothing to tell it with
+            extra[profile.name] = sender
+            try:
+                await sender.start()
+            except ChannelError as error:
+                say(f"warning: the alert chat cannot be told: {error}")
+                return None, extra
+        notify = adapter(profile.name).alerts(settings, sender)
+        if notify is not None:
+            return notify, extra
+    return None, extra
 
 
 async def _send_again(
