@@ -533,31 +533,36 @@ async def _send_again(
 def export_checker(settings: Settings) -> Callable[..., Any]:
     """What looks an export's replies up again before it is written (``relais export``, the
     desk): ``await check(store, comments, progress)`` gives ``bot.services.export.verify``'s
-    answer with the Mastodon reader the settings give, the gone replies removed from
-    ``store``. Raises ``SetupError`` when some need looking up and there is no Mastodon
-    account to do it with, or one cannot be looked up."""
+    answer, with the reader the settings give for each network whose replies can be looked
+    up (``Profile.lookups``), the gone replies removed from ``store``. Raises ``SetupError``
+    when some need looking up and there is no account to do it with, or one cannot be
+    looked up."""
 
     async def check(
         store: Store, comments: list[Any], progress: Callable[[int, int], None] = lambda done, total: None
     ) -> Any:
-        from bot.domain import Network
         from bot.services.export import NotVerified, Verified, verify
 
-        if not any(c.network == Network.MASTODON for c in comments):
-            return Verified(list(comments), checked=0, removed=0)
-        source = adapter(Network.MASTODON).reader(settings)
-        if source is None:
-            raise SetupError(
-                "the export holds Mastodon replies, which are looked up again before an export, but "
-                "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with "
-                "--no-verify"
-            )
-        try:
-            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
-        except NotVerified as error:
-            raise SetupError(str(error)) from None
-        finally:
-            await source.close()
+        kept, checked, removed = list(comments), 0, 0
+        for profile in networks.with_lookups():
+            if not any(c.network == profile.name for c in kept):
+                continue
+            source = adapter(profile.name).reader(settings)
+            if source is None:
+                unset = " or ".join(profile.credentials)
+                raise SetupError(
+                    f"the export holds {profile.title} replies, which are looked up again before an export, "
+                    f"but {unset} is not set: set {'them' if len(profile.credentials) > 1 else 'it'}, "
+                    "or export with --no-verify"
+                )
+            try:
+                verified = await verify(store, kept, cast(Any, source), SystemClock(), progress=progress)
+            except NotVerified as error:
+                raise SetupError(str(error)) from None
+            finally:
+                await source.close()
+            kept, checked, removed = verified.comments, checked + verified.checked, removed + verified.removed
+        return Verified(kept, checked=checked, removed=removed)
 
     return check
 

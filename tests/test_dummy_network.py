@@ -1,7 +1,9 @@
 """A third network, added the way a real one would be: a profile, an adapter (a sender, a
-reader, its collecting loop) and one registration, with nothing else of Relais changed. A
-campaign then goes through it end to end: validated against its own limit, published once
-to a loopback server that speaks its little HTTP API, and a reply collected, tied to the post.
+reader, its collecting loop, an inspector) and one registration, with nothing else of Relais
+changed. A campaign then goes through it end to end: validated against its own limit,
+checked by ``relais check``, published once to a loopback server that speaks its little HTTP
+API, a reply collected, tied to the post, and looked up again by an export once its author
+deleted it.
 
 This module is the network's whole home: the profile (``Loopback``) names this module as its
 adapter package, whose ``sender``, ``reader``, ``collect``, ``alerts`` and ``inspector``
@@ -59,6 +61,8 @@ class Loopback(Profile):
     flavour = Flavour.PLAIN
     adapter = __name__
     channel_spec = LoopbackChannelSpec
+    lookups = True  # GET /messages/<id>
+    credentials = ("loopback_url",)
 
     def channel(self, name: str, spec: Any) -> Channel:
         return Channel(name, NAME, chat=spec.room, language=spec.language)
@@ -109,30 +113,40 @@ class LoopbackReader:
     async def start(self) -> None:
         return None
 
+    network = NAME
+
     async def updates(self, after: str | None) -> Page:
         answer = await self._http.get("/updates", params={"after": after or "0"})
         messages = answer.json()["messages"]
-        replies: list[Reply | Removal | ForwardLink] = [
-            Reply(
-                network=NAME,
-                remote_id=m["id"],
-                text=m["text"],
-                created_at=datetime.fromisoformat(m["at"]),
-                author_id=m["author"],
-                author_handle=f"@{m['author']}",
-                author_name=m["author"],
-                hashtags=tuple(w[1:].lower() for w in m["text"].split() if w.startswith("#")),
-                in_reply_to=m.get("reply_to"),
-            )
-            for m in messages
-        ]
+        replies: list[Reply | Removal | ForwardLink] = [_reply(m) for m in messages]
         return Page(items=replies, cursor=messages[-1]["id"] if messages else after)
+
+    async def lookup(self, remote_id: str, *, ask_origin: bool = False) -> Reply | Removal:
+        answer = await self._http.get(f"/messages/{remote_id}")
+        return Removal(NAME, remote_id) if answer.status_code == 404 else _reply(answer.json())
+
+    def rate_budget(self) -> tuple[int, float] | None:
+        return None  # no rate limit
 
     async def acknowledge(self, remote_id: str) -> None:
         return None
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _reply(m: dict[str, Any]) -> Reply:
+    return Reply(
+        network=NAME,
+        remote_id=m["id"],
+        text=m["text"],
+        created_at=datetime.fromisoformat(m["at"]),
+        author_id=m["author"],
+        author_handle=f"@{m['author']}",
+        author_name=m["author"],
+        hashtags=tuple(w[1:].lower() for w in m["text"].split() if w.startswith("#")),
+        in_reply_to=m.get("reply_to"),
+    )
 
 
 def sender(settings: Any) -> Sender:
@@ -213,6 +227,10 @@ class Server:
         self.posted.set()
         return web.json_response({"id": number})
 
+    async def _message(self, request: web.Request) -> web.Response:
+        found = [m for m in self.messages if m["id"] == request.match_info["id"] and not m.get("deleted")]
+        return web.json_response(found[0]) if found else web.json_response({}, status=404)
+
     async def _me(self, request: web.Request) -> web.Response:
         return web.json_response({"name": "relais"})
 
@@ -231,6 +249,7 @@ class Server:
         application.router.add_post("/messages", self._post)
         application.router.add_get("/updates", self._updates)
         application.router.add_get("/me", self._me)
+        application.router.add_get("/messages/{id}", self._message)
         runner = web.AppRunner(application)
         await runner.setup()
         sock = socket.socket()
@@ -341,6 +360,13 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             await asyncio.wait_for(server.read_past(reply).wait(), timeout=30)
             signal.raise_signal(signal.SIGTERM)  # relais run stops on SIGTERM
             await asyncio.wait_for(bot, timeout=30)
+            engine = database.create(url)
+            try:
+                stored = CommentStore(engine).find()
+            finally:
+                engine.dispose()
+            next(m for m in server.messages if m["id"] == reply)["deleted"] = True  # by its author
+            verified = await app.verify_export(settings, url, stored, lambda done, total: None)  # relais export
     finally:
         logger.removeHandler(published)
         logger.setLevel(level)
@@ -350,7 +376,7 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
     try:
         row = Ledger(engine, owner="test").rows()[publication.key]
         assert (row.state, row.network, row.remote_id, row.attempts) == ("published", NAME, "1", 1)
-        (comment,) = CommentStore(engine).find()
+        (comment,) = stored
         assert (comment.network, comment.remote_id, comment.text, comment.author_handle) == (
             NAME,
             reply,
@@ -358,5 +384,7 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             "@alice",
         )
         assert (comment.campaign, comment.publication_key) == ("essai", publication.key)
+        assert (verified.checked, verified.removed, verified.comments) == (1, 1, [])
+        assert CommentStore(engine).find() == []  # gone from the store too
     finally:
         engine.dispose()

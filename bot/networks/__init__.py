@@ -17,7 +17,7 @@ is an error (``UnknownNetwork``), never a fallback to another network's rules.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -105,6 +105,11 @@ class Profile(ABC):
     # Loggers of the libraries its adapter uses that are chatty below WARNING, some of them
     # with secrets in what they say (``bot.logs`` quiets them).
     quiet_loggers: tuple[str, ...] = ()
+    # Whether a reply can be looked up again, one by one, as it is now (its reader is then a
+    # ``ports.TimelineSource``): an export looks each one up before writing it.
+    lookups: bool = False
+    # The settings it cannot work without, as messages name them.
+    credentials: tuple[str, ...] = ()
     # What to do for the staff to be told of publications gone wrong through this network
     # (the fix ``relais check`` gives when no network has an alert chat); None: it tells none.
     alert_setup: str | None = None
@@ -187,9 +192,14 @@ def names() -> tuple[str, ...]:
     return tuple(_profiles)
 
 
-def titles() -> str:
-    """The networks as a message names them: "Telegram and Mastodon"."""
-    shown = [p.title for p in _profiles.values()]
+def with_lookups() -> tuple[Profile, ...]:
+    """The networks whose replies can be looked up again (``Profile.lookups``)."""
+    return tuple(p for p in _profiles.values() if p.lookups)
+
+
+def titles(profiles: Iterable[Profile] | None = None) -> str:
+    """The networks (``profiles``, or every one) as a message names them: "Telegram and Mastodon"."""
+    shown = [p.title for p in (_profiles.values() if profiles is None else profiles)]
     return " and ".join(shown) if len(shown) < 3 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 

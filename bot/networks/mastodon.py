@@ -115,6 +115,8 @@ class Mastodon(Profile):
     settings = MastodonSettings
     quiet_loggers = ("urllib3",)  # under Mastodon.py (requests): a line per request at DEBUG
     repeat_window = IDEMPOTENCY_WINDOW
+    lookups = True  # GET /api/v1/statuses/:id
+    credentials = ("RELAIS_MASTODON_URL", "RELAIS_MASTODON_TOKEN")
     # Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
     # publishing: favourites take at most 10 + 60 of them.
     acknowledgements = Pacing(burst=10, every=5.0)

@@ -169,6 +169,8 @@ class Telegram(Profile):
     settings = TelegramSettings
     quiet_loggers = ("telegram", "aiolimiter")  # python-telegram-bot and its rate limiter
     repeat_window = None  # no idempotency key: a send that may have gone out is never repeated
+    lookups = False  # the Bot API cannot fetch a message by its id
+    credentials = ("RELAIS_TELEGRAM_TOKEN",)
     # Telegram documents no figure for reactions: at most 5 + 20 a minute here (the reader's
     # limiter also paces each chat).
     acknowledgements = Pacing(burst=5, every=3.0)
