@@ -459,14 +459,13 @@ async def settle(
 
 
 def _remote_id(ledger: Ledger, keys: list[str], link: str | None) -> str | None:
-    """The remote id a Mastodon post's link names, so that the replies under a post marked
-    published are collected (a Telegram link names the chat by its username, not its id)."""
-    from bot.networks.mastodon import status_id
-
+    """The remote id a post's link names, where its network's links say it
+    (``Profile.linked_id``), so that the replies under a post marked published are collected."""
     if link is None or len(keys) != 1:
         return None
     row = ledger.rows(keys).get(keys[0])
-    return status_id(link) if row is not None and row.network == "mastodon" else None
+    profile = networks.find(row.network) if row is not None else None
+    return profile.linked_id(link) if profile is not None else None
 
 
 async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:

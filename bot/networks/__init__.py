@@ -143,6 +143,14 @@ class Profile(ABC):
         answers questions that publish nothing, and this judges the answers against what
         ``campaigns`` need, each problem with its fix."""
 
+    def linked_id(self, url: str) -> str | None:
+        """The remote id of the post ``url`` links to, where a link says it (None: it does not)."""
+        return None
+
+    def author_url(self, handle: str) -> str | None:
+        """The address of an author's profile, from their handle, where it says one."""
+        return None
+
     def alert_chat(self, settings: Any) -> str | None:
         """The chat ``settings`` (the bot's) name for the staff's alerts on this network, or None."""
         return None
@@ -181,6 +189,12 @@ def profile(name: str) -> Profile:
         return _profiles[name]
     except (KeyError, TypeError):
         raise UnknownNetwork(name) from None
+
+
+def find(name: str) -> Profile | None:
+    """The profile of ``name``, or None: for what the store holds of a network that may no
+    longer be registered (what comes from campaigns goes through ``profile``)."""
+    return _profiles.get(name)
 
 
 def registered() -> tuple[Profile, ...]:

@@ -139,6 +139,15 @@ class Mastodon(Profile):
     def what(self, media: bool) -> str:
         return "post"
 
+    def linked_id(self, url: str) -> str | None:
+        return status_id(url)
+
+    def author_url(self, handle: str) -> str | None:
+        if handle.count("@") != 2:  # @user@instance
+            return None
+        user, host = handle.lstrip("@").split("@", 1)
+        return f"https://{host}/@{user}"
+
     async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
         from bot.networks.mastodon_check import check_mastodon
 

@@ -215,6 +215,11 @@ class Telegram(Profile):
 
         return await check_telegram(inspector, telegram_chats(campaigns), self.alert_chat(settings))
 
+    # ``linked_id``: none; a message's link names its chat by the chat's username, not its id.
+
+    def author_url(self, handle: str) -> str | None:
+        return f"https://t.me/{handle[1:]}" if handle.startswith("@") else None
+
     def alert_chat(self, settings: Any) -> str | None:
         chat: str | None = settings.alert_telegram_chat
         return chat
