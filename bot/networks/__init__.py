@@ -143,6 +143,16 @@ class Profile(ABC):
         answers questions that publish nothing, and this judges the answers against what
         ``campaigns`` need, each problem with its fix."""
 
+    def copy_fingerprint(self, text: str) -> str | None:
+        """What a publication's ``text`` (as rendered) says in the copy the network makes of the
+        post where the bot reads (a channel post forwarded into its discussion group): a send in
+        doubt is settled by looking for it (``bot.services.doubts``). None: no such copy."""
+        return None
+
+    def message_url(self, chat: str | int | None, remote_id: str) -> str | None:
+        """The public link of message ``remote_id`` in ``chat``, where one can be made."""
+        return None
+
     def linked_id(self, url: str) -> str | None:
         """The remote id of the post ``url`` links to, where a link says it (None: it does not)."""
         return None

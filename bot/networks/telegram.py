@@ -215,6 +215,15 @@ class Telegram(Profile):
 
         return await check_telegram(inspector, telegram_chats(campaigns), self.alert_chat(settings))
 
+    def copy_fingerprint(self, text: str) -> str | None:
+        return fingerprint(shown_text(text))  # the automatic forward into the discussion group
+
+    def message_url(self, chat: str | int | None, remote_id: str) -> str | None:
+        message = remote_id.rsplit(":", 1)[1]
+        if isinstance(chat, str) and chat.startswith("@") and message.isdigit():
+            return message_url(chat[1:], int(message))
+        return None
+
     # ``linked_id``: none; a message's link names its chat by the chat's username, not its id.
 
     def author_url(self, handle: str) -> str | None:
