@@ -87,6 +87,16 @@ def test_list_formats_and_filters(root: Path) -> None:
     assert rows[2][7].startswith("[bold red]")
 
 
+def test_the_network_filter_takes_a_registered_network(root: Path) -> None:
+    mastodon = json.loads(relais(root, "comments", "list", "--network", "mastodon", "--format", "json").stdout)
+    assert [c["id"] for c in mastodon["comments"]] == [3, 2, 1]
+    telegram = json.loads(relais(root, "comments", "list", "--network", "telegram", "--format", "json").stdout)
+    assert telegram["comments"] == []
+    nowhere = relais(root, "comments", "list", "--network", "nowhere")
+    assert nowhere.returncode == 2
+    assert "Invalid value for '--network': 'nowhere' is not one of 'telegram', 'mastodon'." in nowhere.stderr
+
+
 def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:
     result = relais(root, "comments", "reject", "2", "--code", "spam", "--reason", "pourriel", "--as", "ana")
     assert (result.returncode, result.stdout) == (0, "rejected: 2 (by ana; decision 1)\n")

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 @click.option(
     "--no-verify",
     is_flag=True,
-    help="Do not look the Mastodon replies up again (offline); the file then says it was not verified.",
+    help="Do not look the replies up again (offline); the file then says it was not verified.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 @click.pass_context
