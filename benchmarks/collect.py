@@ -60,14 +60,14 @@ from benchmarks.report import BenchmarkError, Figure, cpu_seconds, percentile, r
 from bot.adapters.mastodon.reader import MastodonReader  # noqa: E402
 from bot.adapters.mastodon.text import status_text  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
+from bot.domain import Campaign, Moderation, Reply  # noqa: E402
 from bot.ports import Page  # noqa: E402
 from bot.services.collector import Collector, CollectorTiming  # noqa: E402
 from bot.store import database  # noqa: E402
 from bot.store.comments import Collected, CommentQuery, CommentStore  # noqa: E402
 from bot.store.handle import Store  # noqa: E402
 from bot.store.schema import comments as comments_table  # noqa: E402
-from tests.data import HASHTAG, FollowerPost, Vocabulary, fold, follower_posts  # noqa: E402
+from tests.data import HASHTAG, FollowerPost, Network, Vocabulary, fold, follower_posts  # noqa: E402
 
 T = TypeVar("T")
 TOKEN = "bench-token-not-real"

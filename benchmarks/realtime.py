@@ -41,12 +41,13 @@ from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
 from bot.clock import SystemClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.domain import Campaign, Channel, Moderation, Publication
 from bot.services.collector import Collector
 from bot.services.doubts import Doubts
 from bot.services.publisher import Publisher
 from bot.store import database
 from bot.store.handle import Store
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.clock import SimulatedClock, SystemClock
-from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
+from bot.domain import Campaign, CommentState, Moderation, Removal, Reply
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.moderation import ModerationService
@@ -30,7 +30,7 @@ from bot.store import database
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.handle import Store
-from tests.data import stamp
+from tests.data import Network, stamp
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment, replies_stored

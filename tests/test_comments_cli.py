@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 HOSTILE = "[bold red]pirate[/] \x1b[2J <script>alert(1)</script> \u202eexe.gnp =1+1 #gautrinweb2"

@@ -17,11 +17,12 @@ from sqlalchemy import Engine
 from bot.adapters.telegram.reader import TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
 from bot.clock import SystemClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication, PublicationState
+from bot.domain import Campaign, Channel, Moderation, Publication, PublicationState
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.doubts import Doubts, DoubtTiming
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.store.handle import Store
+from tests.data import Network
 from tests.fakes.telegram_api import FakeTelegram
 
 TOKEN = "123456:doubt-test-token-not-real"

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SimulatedClock
-from bot.domain import CommentState, Network, Reply
+from bot.domain import CommentState, Reply
 from bot.services.moderation import ModerationService
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.adapters.mastodon.reader import MastodonReader
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.services.language import detect, with_languages
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
 from tests.inprocess import TAG, collector

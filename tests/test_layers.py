@@ -214,7 +214,6 @@ def test_imports_down_the_layers_pass() -> None:
 # runs: names and strings; a docstring or a comment may take a network as an example.
 NAMED_ELSEWHERE = {  # module -> why it may name networks
     "bot.networks": "the registration lines",
-    "bot.domain": "Network, the names of the networks Relais ships with (the tests' vocabulary)",
     "bot.core.schema_errors": "the example channel in validation messages (sample data)",
     "bot.web.demo": "the demo's sample replies",
     "bot.web.exports": "the desk's two messages about Mastodon's lookups (catalogue msgids)",

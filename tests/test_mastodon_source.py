@@ -18,8 +18,9 @@ import pytest
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.mastodon.sender import MastodonSender
 from bot.adapters.mastodon.text import html_to_text, status_text
-from bot.domain import Channel, Network, Publication, Removal, Reply
+from bot.domain import Channel, Publication, Removal, Reply
 from bot.ports import PermanentError, RateLimited, TemporaryError, TimelineSource
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 
 TOKEN = "s3cret-mastodon-token-for-source-tests"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 CAMPAIGN = """\

@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.mastodon.sender import MastodonSender
 from bot.adapters.telegram.reader import TelegramReader
-from bot.domain import Network
 from bot.services.collector import Collector
 from bot.store.comments import CommentStore
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
 from tests.inprocess import TAG, collector, publication, published

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, insert, select, text
 
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
-from bot.domain import Network, Reply, storable
+from bot.domain import Reply, storable
 from bot.logs import configure_logging, quiet_libraries
 from bot.ports import TemporaryError
 from bot.services.collector import Collector
@@ -29,6 +29,7 @@ from bot.store import database
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.database import store_failure
 from bot.store.schema import comments, set_aside
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
 from tests.inprocess import TAG, collector
