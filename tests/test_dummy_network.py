@@ -9,8 +9,9 @@ This module is the network's whole home: the profile (``Loopback``) names this m
 adapter package, whose ``sender``, ``reader``, ``collect``, ``alerts`` and ``inspector``
 composition calls; the profile's ``check`` is what ``relais check`` says of it.
 In ``bot/`` the same network would take ``bot/networks/loopback.py``, a
-``bot/adapters/loopback/`` package and a ``register`` line (plus its credentials in
-``bot/settings.py``, which this test adds by subclassing the settings).
+``bot/adapters/loopback/`` package and a ``register`` line; its credentials would be its
+profile's ``settings``, which this test, registering the network after the settings were
+built, adds by subclassing them instead.
 """
 
 from __future__ import annotations
