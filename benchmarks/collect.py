@@ -7,7 +7,7 @@ GIL (its CPU time is reported apart). The replies are the tests' (``tests/data.p
 French-looking words with Zipf-like frequencies, a few in most replies, thousands in very few.
 
 (a) Collecting. ``--statuses`` (20,000) statuses with the campaign hashtag in the fake, read
-    by one ``Collector.mastodon_round`` through ``MastodonReader`` into ``CommentStore``, one
+    by one ``Collector.timeline_round`` through ``MastodonReader`` into ``CommentStore``, one
     transaction per page of 40, store calls on the store's one thread as in the bot.
     Reported: comments per second (also without the fake's CPU time), and where the time
     goes: the reader's page methods, each store call, the rest; then the reader's steps on
@@ -60,14 +60,14 @@ from benchmarks.report import BenchmarkError, Figure, cpu_seconds, percentile, r
 from bot.adapters.mastodon.reader import MastodonReader  # noqa: E402
 from bot.adapters.mastodon.text import status_text  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.domain import Campaign, Moderation, Network, Reply  # noqa: E402
+from bot.domain import Campaign, Moderation, Reply  # noqa: E402
 from bot.ports import Page  # noqa: E402
 from bot.services.collector import Collector, CollectorTiming  # noqa: E402
 from bot.store import database  # noqa: E402
 from bot.store.comments import Collected, CommentQuery, CommentStore  # noqa: E402
 from bot.store.handle import Store  # noqa: E402
 from bot.store.schema import comments as comments_table  # noqa: E402
-from tests.data import HASHTAG, FollowerPost, Vocabulary, fold, follower_posts  # noqa: E402
+from tests.data import HASHTAG, FollowerPost, Network, Vocabulary, fold, follower_posts  # noqa: E402
 
 T = TypeVar("T")
 TOKEN = "bench-token-not-real"
@@ -208,7 +208,7 @@ async def collect(url: str, pid: int, store: TimedStore, count: int) -> tuple[Ti
     )
     cpu, began = cpu_seconds(pid), time.perf_counter()
     try:  # round 1: the hashtag timeline and the mentions; no context reading, no recheck
-        await asyncio.wait_for(collector.mastodon_round(source, 1), COLLECT_TIMEOUT_S)  # type: ignore[arg-type]
+        await asyncio.wait_for(collector.timeline_round(source, 1), COLLECT_TIMEOUT_S)  # type: ignore[arg-type]
     except TimeoutError:
         raise BenchmarkError(f"collection not done after {COLLECT_TIMEOUT_S:.0f} s") from None
     finally:

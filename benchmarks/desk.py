@@ -35,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bot.clock import SystemClock
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.services.accounts import Accounts
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore
 from bot.web.app import create_app
+from tests.data import Network
 
 WORDS = [
     "rapport",

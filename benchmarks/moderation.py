@@ -41,10 +41,11 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.report import Figure, percentile, revision, show, summary  # noqa: E402
 from bot.clock import SimulatedClock  # noqa: E402
-from bot.domain import CommentState, Network, Reply  # noqa: E402
+from bot.domain import CommentState, Reply  # noqa: E402
 from bot.services.moderation import CommentQuery, ModerationService  # noqa: E402
 from bot.store import database  # noqa: E402
 from bot.store.comments import Collected, CommentStore  # noqa: E402
+from tests.data import Network  # noqa: E402
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 CAMPAIGNS = ("gouverner-ensemble", "budget-2027", "consultation-jeunes")

@@ -1,8 +1,8 @@
 """How soon Relais hears its followers, and how soon it settles a send in doubt (issue 12).
 
 Everything is real but the networks, which are the loopback fakes of tests/fakes (each in its
-own thread): the collector's loops (``Collector.run_mastodon`` with its streams,
-``Collector.run_telegram``'s long poll), the readers, the sender, the publisher, a
+own thread): the collector's loops (``Collector.run_timelines`` with its streams,
+``Collector.run_updates``'s long poll), the readers, the sender, the publisher, a
 temporary SQLite store. Default timings (``CollectorTiming()``, ``DoubtTiming()``); the
 Mastodon poll is left at 30 s, so what arrives sooner came by a stream.
 
@@ -41,12 +41,13 @@ from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
 from bot.clock import SystemClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.domain import Campaign, Channel, Moderation, Publication
 from bot.services.collector import Collector
 from bot.services.doubts import Doubts
 from bot.services.publisher import Publisher
 from bot.store import database
 from bot.store.handle import Store
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -114,7 +115,7 @@ async def mastodon(store: Store, replies: int) -> tuple[list[float], list[float]
         await reader.start()
         collector = Collector(store, SystemClock(), lambda: [campaign()])
         stop, lock = asyncio.Event(), store.lock("mastodon")
-        task = asyncio.create_task(collector.run_mastodon(reader, lock, stop))
+        task = asyncio.create_task(collector.run_timelines(reader, lock, stop))
         modes = lambda: stored.positions().get(f"stream:mastodon:{TAG}", ("",))[0]  # noqa: E731
         await until(lambda: modes() == "streaming")
         arrivals, deletions, ids = [], [], []
@@ -144,7 +145,7 @@ async def telegram(store: Store, replies: int) -> list[float]:
         await reader.start()
         collector = Collector(store, SystemClock(), lambda: [campaign()])
         stop, lock = asyncio.Event(), store.lock("telegram")
-        task = asyncio.create_task(collector.run_telegram(reader, lock, stop))
+        task = asyncio.create_task(collector.run_updates(reader, lock, stop))
         await asyncio.sleep(0.5)  # its first long poll is waiting
         arrivals = []
         for i in range(replies):
@@ -175,7 +176,7 @@ async def doubts(store: Store, count: int) -> tuple[list[float], float]:
         publisher = Publisher(store, {Network.TELEGRAM: sender}, clock, doubts=Doubts(store, clock))
         collector = Collector(store, clock, lambda: [campaign()])
         stop, lock = asyncio.Event(), store.lock("telegram")
-        task = asyncio.create_task(collector.run_telegram(reader, lock, stop))
+        task = asyncio.create_task(collector.run_updates(reader, lock, stop))
 
         async def publish(publication: Publication) -> float:
             await publisher.load([campaign(publication)], datetime.now(UTC))

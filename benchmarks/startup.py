@@ -73,9 +73,10 @@ def commands(root: Path) -> dict[str, list[str]]:
 
 def seed(database_url: str) -> None:
     """Three replies in the store, for ``comments`` and ``export`` to show."""
-    from bot.domain import Network, Reply
+    from bot.domain import Reply
     from bot.store.comments import Collected, CommentStore
     from bot.store.database import create
+    from tests.data import Network
 
     now = datetime.now(UTC)
     replies = [

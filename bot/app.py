@@ -29,8 +29,7 @@ from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
 
 if TYPE_CHECKING:
-    from bot.adapters.telegram import Settings as TelegramSettings
-    from bot.services.check import Finding
+    from bot.findings import Finding
     from bot.store.ledger import Resolution, Row
 
 log = logging.getLogger("bot")
@@ -100,7 +99,7 @@ def console_senders(console: object) -> dict[str, Sender]:
 
 def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
     """Where the staff is told of publications gone wrong: the first network whose adapter
-    takes them (a Telegram chat, when RELAIS_ALERT_TELEGRAM_CHAT is set), or nowhere."""
+    takes them (its alert chat, when its settings name one), or nowhere."""
     for network, sender in senders.items():
         notify = adapter(network).alerts(settings, sender)
         if notify is not None:
@@ -109,55 +108,50 @@ def alerts(settings: Settings, senders: Mapping[str, Sender]) -> Notify | None:
 
 
 async def network_checks(settings: Settings, campaigns: list[Campaign]) -> list[Finding]:
-    """``relais check`` against the networks the campaigns use (and the alert chat's)."""
-    from bot.services.check import (
-        Finding,
-        Level,
-        check_mastodon,
-        check_telegram,
-        telegram_chats,
-    )
+    """``relais check`` against the networks the campaigns use, and those the staff's alerts
+    go through: each one's profile judges what its adapter's inspector answers. Where no
+    network has an alert chat, a warning follows the first network that could take one."""
+    from bot.findings import Finding, Level
 
     used = networks_used(campaigns)
+    alerted = any(p.alert_chat(settings) for p in networks.registered())
     findings: list[Finding] = []
-    alert_chat = cast("TelegramSettings", settings).alert_telegram_chat
-    if "telegram" in used or alert_chat:
-        try:
-            telegram = adapter("telegram").inspector(settings)
-        except NotConfigured as error:
-            findings.append(Finding(Level.ERROR, "telegram", str(error)))
-        else:
-            try:
-                findings += await check_telegram(telegram, telegram_chats(campaigns), alert_chat)
-            finally:
-                await telegram.close()
-    if not alert_chat:
-        findings.append(
-            Finding(
-                Level.WARNING,
-                "alerts",
-                "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
-                "a campaign file that stops validating are told to nobody",
-                "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it",
+    for profile in networks.registered():
+        if profile.name in used or profile.alert_chat(settings):
+            findings += await _network_check(profile, settings, campaigns)
+        if not alerted and profile.alert_setup is not None:
+            alerted = True  # said once
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "alerts",
+                    "no alert chat: failed, unknown and missed publications, a stalled or restarted bot and "
+                    "a campaign file that stops validating are told to nobody",
+                    profile.alert_setup,
+                )
             )
-        )
-    if "mastodon" in used:
-        try:
-            mastodon = adapter("mastodon").inspector(settings)
-        except NotConfigured as error:
-            findings.append(Finding(Level.ERROR, "mastodon", str(error)))
-        else:
-            try:
-                findings += await check_mastodon(mastodon, campaigns)
-            finally:
-                await mastodon.close()
     return findings
+
+
+async def _network_check(
+    profile: networks.Profile, settings: Settings, campaigns: list[Campaign]
+) -> list[Finding]:
+    from bot.findings import Finding, Level
+
+    try:
+        inspector = adapter(profile.name).inspector(settings)
+    except NotConfigured as error:
+        return [Finding(Level.ERROR, profile.name, str(error))]
+    try:
+        return await profile.check(inspector, campaigns, settings)
+    finally:
+        await inspector.close()
 
 
 async def _checks_at_start(settings: Settings, campaigns: list[Campaign]) -> None:
     """``relais run``: what ``relais check`` would find, as warnings (a missing right says
     so now, naming the chat, rather than at the first due post)."""
-    from bot.services.check import Level
+    from bot.findings import Level
 
     try:
         findings = await network_checks(settings, campaigns)
@@ -465,14 +459,13 @@ async def settle(
 
 
 def _remote_id(ledger: Ledger, keys: list[str], link: str | None) -> str | None:
-    """The remote id a Mastodon post's link names, so that the replies under a post marked
-    published are collected (a Telegram link names the chat by its username, not its id)."""
-    from bot.networks.mastodon import status_id
-
+    """The remote id a post's link names, where its network's links say it
+    (``Profile.linked_id``), so that the replies under a post marked published are collected."""
     if link is None or len(keys) != 1:
         return None
     row = ledger.rows(keys).get(keys[0])
-    return status_id(link) if row is not None and row.network == "mastodon" else None
+    profile = networks.find(row.network) if row is not None else None
+    return profile.linked_id(link) if profile is not None else None
 
 
 async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
@@ -491,19 +484,29 @@ async def _started(settings: Settings, networks: set[str]) -> dict[str, Sender]:
 async def _notifier(
     settings: Settings, senders: dict[str, Sender], say: Callable[[str], None]
 ) -> tuple[Notify | None, dict[str, Sender]]:
-    """Where a decision is told, and any sender opened only for that."""
-    telegram = cast("TelegramSettings", settings)
-    if not telegram.alert_telegram_chat or telegram.telegram_token is None:
-        return None, {}
+    """Where a decision is told: the first registered network with an alert chat and the
+    credentials to tell it, through its open sender or one opened only for that (returned
+    too, to be closed)."""
     extra: dict[str, Sender] = {}
-    if "telegram" not in senders:
-        extra = build_senders(settings, {"telegram"})
-        try:
-            await extra["telegram"].start()
-        except ChannelError as error:
-            say(f"warning: the alert chat cannot be told: {error}")
-            return None, extra
-    return alerts(settings, {**senders, **extra}), extra
+    for profile in networks.registered():
+        if not profile.alert_chat(settings):
+            continue
+        sender = senders.get(profile.name)
+        if sender is None:
+            try:
+                sender = adapter(profile.name).sender(settings)
+            except NotConfigured:
+                continue  # nothing to tell it with
+            extra[profile.name] = sender
+            try:
+                await sender.start()
+            except ChannelError as error:
+                say(f"warning: the alert chat cannot be told: {error}")
+                return None, extra
+        notify = adapter(profile.name).alerts(settings, sender)
+        if notify is not None:
+            return notify, extra
+    return None, extra
 
 
 async def _send_again(
@@ -529,31 +532,36 @@ async def _send_again(
 def export_checker(settings: Settings) -> Callable[..., Any]:
     """What looks an export's replies up again before it is written (``relais export``, the
     desk): ``await check(store, comments, progress)`` gives ``bot.services.export.verify``'s
-    answer with the Mastodon reader the settings give, the gone replies removed from
-    ``store``. Raises ``SetupError`` when some need looking up and there is no Mastodon
-    account to do it with, or one cannot be looked up."""
+    answer, with the reader the settings give for each network whose replies can be looked
+    up (``Profile.lookups``), the gone replies removed from ``store``. Raises ``SetupError``
+    when some need looking up and there is no account to do it with, or one cannot be
+    looked up."""
 
     async def check(
         store: Store, comments: list[Any], progress: Callable[[int, int], None] = lambda done, total: None
     ) -> Any:
-        from bot.domain import Network
         from bot.services.export import NotVerified, Verified, verify
 
-        if not any(c.network == Network.MASTODON for c in comments):
-            return Verified(list(comments), checked=0, removed=0)
-        source = adapter(Network.MASTODON).reader(settings)
-        if source is None:
-            raise SetupError(
-                "the export holds Mastodon replies, which are looked up again before an export, but "
-                "RELAIS_MASTODON_URL or RELAIS_MASTODON_TOKEN is not set: set them, or export with "
-                "--no-verify"
-            )
-        try:
-            return await verify(store, comments, cast(Any, source), SystemClock(), progress=progress)
-        except NotVerified as error:
-            raise SetupError(str(error)) from None
-        finally:
-            await source.close()
+        kept, checked, removed = list(comments), 0, 0
+        for profile in networks.with_lookups():
+            if not any(c.network == profile.name for c in kept):
+                continue
+            source = adapter(profile.name).reader(settings)
+            if source is None:
+                unset = " or ".join(profile.credentials)
+                raise SetupError(
+                    f"the export holds {profile.title} replies, which are looked up again before an export, "
+                    f"but {unset} is not set: set {'them' if len(profile.credentials) > 1 else 'it'}, "
+                    "or export with --no-verify"
+                )
+            try:
+                verified = await verify(store, kept, cast(Any, source), SystemClock(), progress=progress)
+            except NotVerified as error:
+                raise SetupError(str(error)) from None
+            finally:
+                await source.close()
+            kept, checked, removed = verified.comments, checked + verified.checked, removed + verified.removed
+        return Verified(kept, checked=checked, removed=removed)
 
     return check
 

@@ -11,15 +11,6 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
-class Network(StrEnum):
-    """The names of the networks Relais ships with. Which names are networks, and what each
-    one means, is the registry's (``bot.networks``): a network field holds any registered
-    name, and code asks its profile rather than comparing names."""
-
-    TELEGRAM = "telegram"
-    MASTODON = "mastodon"
-
-
 class PublicationState(StrEnum):
     PENDING = "pending"
     SENDING = "sending"

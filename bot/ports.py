@@ -3,7 +3,7 @@ implement, and the errors they raise. Adapters translate their library's excepti
 these; the publisher decides what to do (retry, wait, give up, never repeat).
 
 ``Adapter`` is what composition needs from a network's adapter package: its sender and its
-reader built from the settings, its collecting loop, where its alerts go.
+reader built from the settings, its collecting loop, where its alerts go, its inspector.
 """
 
 from __future__ import annotations
@@ -119,8 +119,10 @@ class Streams(Protocol):
     async def close(self) -> None: ...
 
 
-class MastodonSource(Protocol):
-    """Where the Mastodon collector reads replies (implemented by the Mastodon adapter)."""
+class TimelineSource(Protocol):
+    """A network read as timelines: the pages of a hashtag, the mentions of the account, the
+    replies under one post, a post looked up again, an account's rate budget, live streams
+    (``Collector.run_timelines`` reads it; an adapter whose network works so implements it)."""
 
     network: str  # the registered name of its network, which the replies it reads are stored under
 
@@ -158,15 +160,17 @@ class MastodonSource(Protocol):
         ...
 
 
-class TelegramSource(Protocol):
-    """Where the Telegram collector reads replies (implemented by the Telegram adapter)."""
+class UpdatesSource(Protocol):
+    """A network read as one feed of updates, long-polled: every new message (and edit)
+    where the account is, in order (``Collector.run_updates`` reads it; an adapter whose
+    network works so implements it)."""
 
     network: str  # the registered name of its network, which the replies it reads are stored under
 
     async def updates(self, offset: str | None, timeout: float) -> Page:
-        """New messages (and edits) in groups, discussion groups and private chats, and the
-        automatic forwards of channel posts, after ``offset``; long-polls up to
-        ``timeout`` seconds. The cursor is the next offset."""
+        """New messages (and edits) where the account reads (groups, discussion groups,
+        private chats) and the copies of its posts there (``ForwardLink``), after ``offset``;
+        long-polls up to ``timeout`` seconds. The cursor is the next offset."""
         ...
 
     async def acknowledge(self, remote_id: str) -> None:
@@ -176,7 +180,7 @@ class TelegramSource(Protocol):
 
 class Source(Protocol):
     """What the reader of every network has, besides what its collecting loop reads with
-    (``MastodonSource``, ``TelegramSource``)."""
+    (``TimelineSource``, ``UpdatesSource``)."""
 
     async def start(self) -> None: ...
 
@@ -193,83 +197,9 @@ class AlertSender(Protocol):
     async def send_alert(self, chat: str | int, text: str) -> Receipt: ...
 
 
-# -- what ``relais check`` asks of each network: facts, the service judges them ------------
-
-
-@dataclass(frozen=True)
-class TelegramBotInfo:
-    """``getMe``: who the bot is, and whether privacy mode is off."""
-
-    id: int
-    username: str | None
-    can_read_all_group_messages: bool
-
-
-@dataclass(frozen=True)
-class TelegramChatInfo:
-    """``getChat``: a chat, and the discussion group linked to it (a channel's)."""
-
-    id: int
-    type: str  # channel, group, supergroup, private
-    title: str | None
-    username: str | None
-    linked_chat_id: int | None
-
-
-@dataclass(frozen=True)
-class TelegramMembership:
-    """``getChatMember`` for the bot: its status and the rights that matter to Relais."""
-
-    status: str  # creator, administrator, member, restricted, left, kicked
-    can_post_messages: bool | None  # an administrator of a channel
-    can_send_messages: bool | None  # a restricted member
-
-
-class TelegramInspector(Protocol):
-    """Questions to the Bot API that send nothing. A chat or a membership Telegram does not
-    know comes back as None; a refused token as ``PermanentError``; an unreachable server
-    as ``TemporaryError``."""
-
-    async def me(self) -> TelegramBotInfo: ...
-
-    async def chat(self, ref: str | int) -> TelegramChatInfo | None: ...
-
-    async def membership(self, chat_id: int, user_id: int) -> TelegramMembership | None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class MastodonAccountInfo:
-    acct: str
-    bot: bool  # marked as an automated account
-
-
-@dataclass(frozen=True)
-class MastodonLimits:
-    """The instance's configuration (``GET /api/v2/instance``); None where it says nothing."""
-
-    version: str | None
-    max_characters: int | None
-    characters_reserved_per_url: int | None
-    max_media_attachments: int | None
-    image_size_limit: int | None
-    video_size_limit: int | None
-    supported_mime_types: tuple[str, ...] | None
-
-
-class MastodonInspector(Protocol):
-    """Questions to the instance that post nothing (errors as for ``TelegramInspector``)."""
-
-    async def account(self) -> MastodonAccountInfo: ...
-
-    async def scopes(self) -> tuple[str, ...] | None:
-        """The token's scopes; None when the instance does not say (before Mastodon 4.3)."""
-        ...
-
-    async def limits(self) -> MastodonLimits | None:
-        """None when the instance has no ``/api/v2/instance`` (before Mastodon 4.0)."""
-        ...
+class Inspector(Protocol):
+    """Asks a network questions that publish nothing, for ``relais check``; what it asks is
+    its network's (``bot.networks.Profile.check`` takes it)."""
 
     async def close(self) -> None: ...
 
@@ -298,7 +228,7 @@ class Adapter(Protocol):
         """Where the staff is told of publications gone wrong, if through this network."""
         ...
 
-    def inspector(self, settings: Any) -> Any:
-        """What ``relais check`` asks the network (``TelegramInspector``,
-        ``MastodonInspector``); ``NotConfigured`` without its credentials."""
+    def inspector(self, settings: Any) -> Inspector:
+        """What ``relais check`` asks the network (the facts its profile's ``check`` judges);
+        ``NotConfigured`` without its credentials."""
         ...

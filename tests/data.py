@@ -11,8 +11,17 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 HASHTAG = "gautrinweb2"
+
+
+class Network(StrEnum):
+    """The networks Relais ships with, by the names the tests give them (Relais itself knows
+    them only through its registry, ``bot.networks``)."""
+
+    TELEGRAM = "telegram"
+    MASTODON = "mastodon"
 
 
 def stamp(moment: datetime) -> str:

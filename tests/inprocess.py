@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from bot.clock import SystemClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication, PublicationState
+from bot.domain import Campaign, Channel, Moderation, Publication, PublicationState
 from bot.services.collector import Collector, CollectorTiming
 from bot.store.handle import Store
 from bot.store.ledger import Ledger
+from tests.data import Network
 
 TAG = "gautrinweb2"
 CAMPAIGN = Campaign(

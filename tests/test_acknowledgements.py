@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
 from bot.clock import SimulatedClock, SystemClock
-from bot.domain import Campaign, CommentState, Moderation, Network, Removal, Reply
+from bot.domain import Campaign, CommentState, Moderation, Removal, Reply
 from bot.services.acknowledgements import Acknowledger
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.moderation import ModerationService
@@ -30,7 +30,7 @@ from bot.store import database
 from bot.store.acknowledgements import LEASE, AcknowledgementQueue, Entry
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.handle import Store
-from tests.data import stamp
+from tests.data import Network, stamp
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.harness import CHAT, CHAT_ID, MASTODON_TOKEN, Deployment, replies_stored
@@ -180,14 +180,14 @@ async def test_a_mastodon_reply_after_a_burst_is_stored_without_waiting_for_ackn
     earlier = [
         fake.add_remote_status(f"a{i}@example.org", f"<p>Avis {i} #gautrinweb2</p>") for i in range(40)
     ]
-    await collector.mastodon_round(reader, 1)
+    await collector.timeline_round(reader, 1)
     decide(store, list(comment_ids(store).values()), CommentState.APPROVED, actor="ana")
     burst = [
         fake.add_remote_status(f"b{i}@example.org", f"<p>Rafale {i} #gautrinweb2</p>") for i in range(40)
     ]
     late = fake.add_remote_status("late@example.org", "<p>Après la rafale #gautrinweb2</p>")
     mark = len(fake.requests)
-    await collector.mastodon_round(reader, 2)
+    await collector.timeline_round(reader, 2)
     assert set(comment_ids(store)) == {s["id"] for s in [*earlier, *burst, late]}
     # the round made reads only: 40 queued and 40 new replies cost it no request
     assert [r.method for r in fake.requests[mark:]] == ["GET"] * len(fake.requests[mark:])
@@ -210,7 +210,7 @@ async def test_a_telegram_reply_after_a_burst_is_stored_while_acknowledgements_w
     for i in range(40):
         fake.group_message(GROUP_ID, fake.user(1000 + i, f"U{i}"), f"Avis {i} #gautrinweb2")
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(collector.run_telegram(reader, lock, stop))]
+    tasks = [asyncio.create_task(collector.run_updates(reader, lock, stop))]
     try:
         # the burst is stored once the next getUpdates confirms it
         await asyncio.to_thread(fake.wait_for, lambda tg: not tg.pending_updates, 10)
@@ -294,7 +294,7 @@ class Desk:
 
     async def collect(self) -> None:
         if isinstance(self.reader, MastodonReader):
-            await self.collector.mastodon_round(self.reader, 1)
+            await self.collector.timeline_round(self.reader, 1)
             return
         while True:
             page = await self.reader.updates(self.store.position("telegram:updates"), 0)

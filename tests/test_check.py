@@ -15,7 +15,10 @@ import pytest
 from bot.adapters.mastodon.inspect import MastodonInspector
 from bot.adapters.telegram.inspect import TelegramInspector
 from bot.domain import Campaign
-from bot.services.check import ChatUse, Finding, Level, check_mastodon, check_store, check_telegram, failed
+from bot.findings import Finding, Level, failed
+from bot.networks.mastodon_check import check_mastodon
+from bot.networks.telegram_check import ChatUse, check_telegram
+from bot.services.check import check_store
 from tests.conftest import Project
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram

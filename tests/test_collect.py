@@ -212,11 +212,11 @@ async def test_a_reply_that_arrives_late_by_federation_is_still_collected(readin
     """Mastodon gives a remote status an id made from when it was written: one that reaches
     the server late sorts before statuses already read forward."""
     reading.mastodon.add_remote_status("alice@example.org", "<p>Tout de suite #gautrinweb2</p>")
-    await reading.collector.mastodon_round(reading.reader, 1)
+    await reading.collector.timeline_round(reading.reader, 1)
     reading.mastodon.add_remote_status(
         "bob@remote.example", "<p>En retard #gautrinweb2</p>", written_at=time.time() - 120
     )
-    await reading.collector.mastodon_round(reading.reader, 2)
+    await reading.collector.timeline_round(reading.reader, 2)
     assert sorted(c.text for c in reading.store.find()) == ["En retard #gautrinweb2", "Tout de suite #gautrinweb2"]
 
 
@@ -225,7 +225,7 @@ async def test_a_reply_deleted_long_after_it_was_posted_is_deleted_from_the_stor
         "bob@remote.example", "<p>Il y a un mois #gautrinweb2</p>", written_at=time.time() - 30 * 86400
     )
     reading.mastodon.add_remote_status("alice@example.org", "<p>Récent #gautrinweb2</p>")
-    await reading.collector.mastodon_round(reading.reader, 1)
+    await reading.collector.timeline_round(reading.reader, 1)
     assert len(reading.store.find()) == 2
     reading.mastodon.delete_status(old["id"])
     await reading.collector.recheck(reading.reader)

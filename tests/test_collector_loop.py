@@ -182,7 +182,7 @@ async def test_the_mastodon_feeds_go_on_while_the_hashtag_timeline_fails(
             if clock.now() >= START.replace(minute=5):
                 stop.set()
 
-        feeds = collector.mastodon_feeds(reader)
+        feeds = collector.timeline_feeds(reader)
         feeds = dataclasses.replace(feeds, feeds=(*feeds.feeds, Feed("stop", until_five_minutes, 30)))
         lock = store.lock("mastodon")
         caplog.set_level(logging.INFO)
@@ -220,7 +220,7 @@ async def test_the_telegram_collector_waits_at_most_thirty_seconds_after_a_gatew
             if len([r for r in tg.requests if r.method == "getUpdates"]) > 9:
                 stop.set()
 
-        feeds = collector.telegram_feeds(reader)
+        feeds = collector.updates_feeds(reader)
         feeds = dataclasses.replace(feeds, feeds=(*feeds.feeds, Feed("stop", after_the_outage, 1.0)))
         lock = store.lock("telegram")
         caplog.set_level(logging.INFO)

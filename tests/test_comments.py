@@ -17,7 +17,6 @@ from bot.domain import (
     CommentState,
     ForwardLink,
     Moderation,
-    Network,
     Publication,
     PublicationState,
     Removal,
@@ -29,7 +28,7 @@ from bot.services.moderation import ModerationService, NoSuchReply, after_edit, 
 from bot.store.comments import Collected, CommentQuery, CommentStore
 from bot.store.handle import Store
 from bot.store.ledger import Ledger
-from tests.data import follower_posts
+from tests.data import Network, follower_posts
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script> '; DROP TABLE comments; -- \u202egnp.exe \u200b😀 #gautrinweb2"

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 
 pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
 
@@ -87,6 +88,16 @@ def test_list_formats_and_filters(root: Path) -> None:
     rows = list(csv.reader(relais(root, "comments", "list", "--format", "csv").stdout.splitlines()))
     assert rows[0] == ["id", "network", "time", "state", "author", "answers", "reason", "text"]
     assert rows[2][7].startswith("[bold red]")
+
+
+def test_the_network_filter_takes_a_registered_network(root: Path) -> None:
+    mastodon = json.loads(relais(root, "comments", "list", "--network", "mastodon", "--format", "json").stdout)
+    assert [c["id"] for c in mastodon["comments"]] == [3, 2, 1]
+    telegram = json.loads(relais(root, "comments", "list", "--network", "telegram", "--format", "json").stdout)
+    assert telegram["comments"] == []
+    nowhere = relais(root, "comments", "list", "--network", "nowhere")
+    assert nowhere.returncode == 2
+    assert "Invalid value for '--network': 'nowhere' is not one of 'telegram', 'mastodon'." in nowhere.stderr
 
 
 def test_moderation_is_recorded_with_who_when_and_why(root: Path) -> None:

@@ -17,11 +17,12 @@ from sqlalchemy import Engine
 from bot.adapters.telegram.reader import TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
 from bot.clock import SystemClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication, PublicationState
+from bot.domain import Campaign, Channel, Moderation, Publication, PublicationState
 from bot.services.collector import Collector, CollectorTiming
 from bot.services.doubts import Doubts, DoubtTiming
 from bot.services.publisher import Publisher, RetryPolicy
 from bot.store.handle import Store
+from tests.data import Network
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
@@ -78,7 +79,7 @@ class Bot:
     async def __aenter__(self) -> Bot:
         await self.sender.start()
         await self.reader.start()
-        self.collecting = asyncio.create_task(self.collector.run_telegram(self.reader, self.lock, self.stop))
+        self.collecting = asyncio.create_task(self.collector.run_updates(self.reader, self.lock, self.stop))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,13 +1,17 @@
 """A third network, added the way a real one would be: a profile, an adapter (a sender, a
-reader, its collecting loop) and one registration, with nothing else of Relais changed. A
-campaign then goes through it end to end: validated against its own limit, published once
-to a loopback server that speaks its little HTTP API, and a reply collected, tied to the post.
+reader, its collecting loop, an inspector) and one registration, with nothing else of Relais
+changed. A campaign then goes through it end to end: validated against its own limit,
+checked by ``relais check``, published once to a loopback server that speaks its little HTTP
+API, a reply collected, tied to the post, and looked up again by an export once its author
+deleted it.
 
 This module is the network's whole home: the profile (``Loopback``) names this module as its
-adapter package, whose ``sender``, ``reader``, ``collect`` and ``alerts`` composition calls.
+adapter package, whose ``sender``, ``reader``, ``collect``, ``alerts`` and ``inspector``
+composition calls; the profile's ``check`` is what ``relais check`` says of it.
 In ``bot/`` the same network would take ``bot/networks/loopback.py``, a
-``bot/adapters/loopback/`` package and a ``register`` line (plus its credentials in
-``bot/settings.py``, which this test adds by subclassing the settings).
+``bot/adapters/loopback/`` package and a ``register`` line; its credentials would be its
+profile's ``settings``, which this test, registering the network after the settings were
+built, adds by subclassing them instead.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -28,7 +32,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot import app, networks
-from bot.domain import Channel, ForwardLink, Publication, Removal, Reply
+from bot.domain import Campaign, Channel, ForwardLink, Publication, Removal, Reply
+from bot.findings import Finding, Level, Unreachable, ask
 from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
 from bot.ports import NotConfigured, Notify, OnWire, Page, PermanentError, Receipt, Sender
 from bot.services.collector import Feed, Feeds
@@ -57,6 +62,8 @@ class Loopback(Profile):
     flavour = Flavour.PLAIN
     adapter = __name__
     channel_spec = LoopbackChannelSpec
+    lookups = True  # GET /messages/<id>
+    credentials = ("loopback_url",)
 
     def channel(self, name: str, spec: Any) -> Channel:
         return Channel(name, NAME, chat=spec.room, language=spec.language)
@@ -66,6 +73,13 @@ class Loopback(Profile):
 
     def limit(self, channel: Channel, media: bool) -> int:
         return LIMIT
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        try:
+            me = await ask(NAME, inspector.me, server="loopback_url")
+        except Unreachable as error:
+            return [error.finding]
+        return [Finding(Level.OK, NAME, f"the server knows the account: @{me}")]
 
 
 # -- the adapter -----------------------------------------------------------------------------
@@ -100,30 +114,40 @@ class LoopbackReader:
     async def start(self) -> None:
         return None
 
+    network = NAME
+
     async def updates(self, after: str | None) -> Page:
         answer = await self._http.get("/updates", params={"after": after or "0"})
         messages = answer.json()["messages"]
-        replies: list[Reply | Removal | ForwardLink] = [
-            Reply(
-                network=NAME,
-                remote_id=m["id"],
-                text=m["text"],
-                created_at=datetime.fromisoformat(m["at"]),
-                author_id=m["author"],
-                author_handle=f"@{m['author']}",
-                author_name=m["author"],
-                hashtags=tuple(w[1:].lower() for w in m["text"].split() if w.startswith("#")),
-                in_reply_to=m.get("reply_to"),
-            )
-            for m in messages
-        ]
+        replies: list[Reply | Removal | ForwardLink] = [_reply(m) for m in messages]
         return Page(items=replies, cursor=messages[-1]["id"] if messages else after)
+
+    async def lookup(self, remote_id: str, *, ask_origin: bool = False) -> Reply | Removal:
+        answer = await self._http.get(f"/messages/{remote_id}")
+        return Removal(NAME, remote_id) if answer.status_code == 404 else _reply(answer.json())
+
+    def rate_budget(self) -> tuple[int, float] | None:
+        return None  # no rate limit
 
     async def acknowledge(self, remote_id: str) -> None:
         return None
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _reply(m: dict[str, Any]) -> Reply:
+    return Reply(
+        network=NAME,
+        remote_id=m["id"],
+        text=m["text"],
+        created_at=datetime.fromisoformat(m["at"]),
+        author_id=m["author"],
+        author_handle=f"@{m['author']}",
+        author_name=m["author"],
+        hashtags=tuple(w[1:].lower() for w in m["text"].split() if w.startswith("#")),
+        in_reply_to=m.get("reply_to"),
+    )
 
 
 def sender(settings: Any) -> Sender:
@@ -150,6 +174,27 @@ def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coro
 
 def alerts(settings: Any, sender: Sender) -> Notify | None:
     return None
+
+
+class LoopbackInspector:
+    def __init__(self, url: str) -> None:
+        self._http = httpx.AsyncClient(base_url=url, timeout=5.0)
+
+    async def me(self) -> str:
+        answer = await self._http.get("/me")
+        if answer.status_code != 200:
+            raise PermanentError(f"the loopback server refused: {answer.status_code}")
+        name: str = answer.json()["name"]
+        return name
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def inspector(settings: Any) -> LoopbackInspector:
+    if not settings.loopback_url:
+        raise NotConfigured("loopback_url is not set")
+    return LoopbackInspector(settings.loopback_url)
 
 
 # -- the loopback server -----------------------------------------------------------------------
@@ -183,6 +228,13 @@ class Server:
         self.posted.set()
         return web.json_response({"id": number})
 
+    async def _message(self, request: web.Request) -> web.Response:
+        found = [m for m in self.messages if m["id"] == request.match_info["id"] and not m.get("deleted")]
+        return web.json_response(found[0]) if found else web.json_response({}, status=404)
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return web.json_response({"name": "relais"})
+
     async def _updates(self, request: web.Request) -> web.Response:
         after = request.query["after"]
         self.read_after.append(after)
@@ -197,6 +249,8 @@ class Server:
         application = web.Application()
         application.router.add_post("/messages", self._post)
         application.router.add_get("/updates", self._updates)
+        application.router.add_get("/me", self._me)
+        application.router.add_get("/messages/{id}", self._message)
         runner = web.AppRunner(application)
         await runner.setup()
         sock = socket.socket()
@@ -261,6 +315,10 @@ def test_an_unknown_network_is_refused_and_a_registered_one_has_its_own_rules(
         f"characters, the limit is {LIMIT}"
     ]
 
+    project.campaign(CAMPAIGN.format(at="2030-05-02 09:00"))
+    unset = asyncio.run(app.network_checks(LoopbackSettings(), project.load().campaigns))  # relais check
+    assert Finding(Level.ERROR, NAME, "loopback_url is not set") in unset
+
 
 @pytest.mark.slow
 async def test_a_campaign_goes_through_a_third_network_end_to_end(
@@ -291,6 +349,9 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             )
             used = app.networks_used(result.campaigns)
             assert used == {NAME}
+            findings = await app.network_checks(settings, result.campaigns)  # relais check
+            assert Finding(Level.OK, NAME, "the server knows the account: @relais") in findings
+            assert {f.subject for f in findings} == {NAME, "alerts"}  # and no other network
             senders = app.build_senders(settings, used)
             sources = app.build_sources(settings, used)
             bot = asyncio.create_task(
@@ -301,6 +362,13 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             await asyncio.wait_for(server.read_past(reply).wait(), timeout=30)
             signal.raise_signal(signal.SIGTERM)  # relais run stops on SIGTERM
             await asyncio.wait_for(bot, timeout=30)
+            engine = database.create(url)
+            try:
+                stored = CommentStore(engine).find()
+            finally:
+                engine.dispose()
+            next(m for m in server.messages if m["id"] == reply)["deleted"] = True  # by its author
+            verified = await app.verify_export(settings, url, stored, lambda done, total: None)  # relais export
     finally:
         logger.removeHandler(published)
         logger.setLevel(level)
@@ -310,7 +378,7 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
     try:
         row = Ledger(engine, owner="test").rows()[publication.key]
         assert (row.state, row.network, row.remote_id, row.attempts) == ("published", NAME, "1", 1)
-        (comment,) = CommentStore(engine).find()
+        (comment,) = stored
         assert (comment.network, comment.remote_id, comment.text, comment.author_handle) == (
             NAME,
             reply,
@@ -318,5 +386,7 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             "@alice",
         )
         assert (comment.campaign, comment.publication_key) == ("essai", publication.key)
+        assert (verified.checked, verified.removed, verified.comments) == (1, 1, [])
+        assert CommentStore(engine).find() == []  # gone from the store too
     finally:
         engine.dispose()

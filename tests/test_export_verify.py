@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SimulatedClock
-from bot.domain import CommentState, Network, Reply
+from bot.domain import CommentState, Reply
 from bot.services.moderation import ModerationService
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
 from bot.store.heartbeat import Heartbeat
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 
 pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test

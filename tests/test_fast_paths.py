@@ -183,7 +183,8 @@ def test_a_publication_made_at_once_is_the_one_the_constructor_makes() -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from bot.domain import Channel, Media, Network, Publication
+    from bot.domain import Channel, Media, Publication
+    from tests.data import Network
 
     given = {
         "campaign": "c",

@@ -24,9 +24,10 @@ from sqlalchemy import Engine, func, select
 
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
-from bot.domain import Network, storable
+from bot.domain import storable
 from bot.services.collector import Collector
 from bot.store.schema import comment_events, comments
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import FakeTelegram
 from tests.inprocess import TAG, collector

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.adapters.mastodon.reader import MastodonReader
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.services.language import detect, with_languages
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
 from tests.inprocess import TAG, collector
@@ -56,7 +57,7 @@ async def test_a_reply_without_a_language_is_stored_with_the_one_its_text_tells(
         reader = MastodonReader(md.url, MASTODON_TOKEN, timeout=5.0, streaming=False)
         await reader.start()
         try:
-            await collector(engine).mastodon_round(reader, 1)
+            await collector(engine).timeline_round(reader, 1)
         finally:
             await reader.close()
     from bot.store.comments import CommentStore

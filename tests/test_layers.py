@@ -9,12 +9,14 @@ has a probe below: a module text fed to the checker that breaks it, which must b
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-BASE = {"bot.domain", "bot.clock", "bot.problems", "bot.ports", "bot.redact"}
+BASE = {"bot.domain", "bot.clock", "bot.problems", "bot.findings", "bot.ports", "bot.redact"}
 LOWER = BASE | {"bot.networks", "bot.core", "bot.store", "bot.services"}
 # What each layer may import from bot/, by module prefix ("bot" alone: the package's own
 # ``__init__``, e.g. ``__version__``, never a module through it).
@@ -203,3 +205,114 @@ def test_imports_down_the_layers_pass() -> None:
     assert violations("bot.adapters.telegram.probe", "import telegram\nfrom .. import console") == []
     assert violations("bot.cli.probe", "from bot import app\nfrom ..store import database") == []
     assert violations("bot.web.probe", "from bot.services.moderation import ModerationService") == []
+
+
+# -- each network is named in its own home only ----------------------------------------------
+
+# A network's home: its profile (``bot.networks.<name>``, with its ``<name>_*`` modules) and its
+# adapter package (``bot.adapters.<name>``). Elsewhere, code asks the registry. Code is what
+# runs: names and strings; a docstring or a comment may take a network as an example.
+NAMED_ELSEWHERE = {  # module -> why it may name networks
+    "bot.networks": "the registration lines",
+    "bot.core.schema_errors": "the example channel in validation messages (sample data)",
+    "bot.web.demo": "the demo's sample replies",
+    "bot.web.exports": "the desk's two messages about Mastodon's lookups (catalogue msgids)",
+}
+
+
+def home(name: str) -> str | None:
+    """The network whose home module ``name`` is, if any."""
+    parts = name.split(".")
+    if len(parts) == 3 and parts[1] == "networks":
+        return parts[2].split("_")[0]
+    if len(parts) >= 3 and parts[1] == "adapters":
+        return parts[2]
+    return None
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _code_words(source: str) -> Iterator[tuple[int, str]]:
+    """Each name and string of ``source`` (docstrings left out), with its line."""
+    tree = ast.parse(source)
+    docstrings = _docstrings(tree)
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield line, node.value
+        elif isinstance(node, ast.Name):
+            yield line, node.id
+        elif isinstance(node, ast.Attribute):
+            yield line, node.attr
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield line, node.name
+        elif isinstance(node, ast.arg):
+            yield line, node.arg
+        elif isinstance(node, ast.alias):
+            yield line, f"{node.name} {node.asname or ''}"
+        elif isinstance(node, ast.ImportFrom):
+            yield line, node.module or ""
+
+
+def network_mentions(name: str, source: str, networks: tuple[str, ...]) -> list[str]:
+    """Each place where module ``name``'s code names a network other than its own home's."""
+    own = home(name)
+    others = [n for n in networks if n != own]
+    if not others:
+        return []
+    pattern = re.compile("|".join(map(re.escape, others)), re.IGNORECASE)
+    return sorted({f"{name}:{line}: {word[:70]!r}" for line, word in _code_words(source) if pattern.search(word)})
+
+
+def registered_networks() -> tuple[str, ...]:
+    from bot import networks
+
+    return networks.names()
+
+
+def test_a_network_is_named_in_its_own_home_only() -> None:
+    names = registered_networks()
+    found = []
+    for name, path in modules():
+        if name not in NAMED_ELSEWHERE:
+            found += network_mentions(name, path.read_text(encoding="utf-8"), names)
+    assert found == []
+
+
+def test_each_module_allowed_to_name_a_network_still_does() -> None:
+    """The allow-list shrinks as what it excuses goes."""
+    names = registered_networks()
+    sources = dict(modules())
+    assert [m for m in NAMED_ELSEWHERE if not network_mentions(m, sources[m].read_text("utf-8"), names)] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("bot.services.probe", 'if channel.network == "telegram": pass'),
+        ("bot.app", "from bot.networks.mastodon import status_id"),
+        ("bot.services.probe", "def check_mastodon(): pass"),
+        ("bot.services.probe", "source: MastodonSource"),
+        ("bot.web.probe", 'message = f"the {n} Mastodon replies"'),
+        ("bot.adapters.telegram.probe", "from bot.networks.mastodon import status_id"),  # another's home
+        ("bot.networks.telegram_check", 'MASTODON = "mastodon"'),
+    ],
+)
+def test_a_network_named_outside_its_home_is_caught(name: str, source: str) -> None:
+    assert network_mentions(name, source, ("telegram", "mastodon")) != []
+
+
+def test_a_network_named_in_its_home_or_in_prose_passes() -> None:
+    names = ("telegram", "mastodon")
+    assert network_mentions("bot.adapters.telegram.reader", 'import telegram\nNAME = "telegram"', names) == []
+    assert network_mentions("bot.networks.mastodon_check", "def check_mastodon(): pass", names) == []
+    prose = '"""Telegram, for example."""\n# and Mastodon\ndef f():\n    """As Mastodon does."""\n'
+    assert network_mentions("bot.services.probe", prose, names) == []

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from bot.domain import Channel, Network, Publication, PublicationKey, PublicationState
+from bot.domain import Channel, Publication, PublicationKey, PublicationState
 from bot.store import database
 from bot.store.ledger import Ledger, Wire
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 12, 0, tzinfo=UTC)
 TELEGRAM = Channel("tg", Network.TELEGRAM, chat="@GautrinWeb2")

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.adapters.mastodon.sender import MastodonSender
-from bot.domain import Channel, Media, Network, Publication
+from bot.domain import Channel, Media, Publication
 from bot.networks.mastodon import length as mastodon_length
 from bot.ports import PermanentError, RateLimited, TemporaryError
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 
 

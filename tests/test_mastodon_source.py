@@ -1,4 +1,4 @@
-"""The Mastodon reader (``MastodonSource``) against the loopback fake: real HTTP through
+"""The Mastodon reader (``TimelineSource``) against the loopback fake: real HTTP through
 Mastodon.py, nothing of ours mocked."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import pytest
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.mastodon.sender import MastodonSender
 from bot.adapters.mastodon.text import html_to_text, status_text
-from bot.domain import Channel, Network, Publication, Removal, Reply
-from bot.ports import MastodonSource, PermanentError, RateLimited, TemporaryError
+from bot.domain import Channel, Publication, Removal, Reply
+from bot.ports import PermanentError, RateLimited, TemporaryError, TimelineSource
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 
 TOKEN = "s3cret-mastodon-token-for-source-tests"
@@ -65,7 +66,7 @@ def ids(items: list[Any]) -> list[str]:
 
 
 async def test_reader_implements_the_protocol(reader: MastodonReader) -> None:
-    source: MastodonSource = reader
+    source: TimelineSource = reader
     assert source is reader
     assert reader.account_id is not None
     assert reader.domain == "relais.test"

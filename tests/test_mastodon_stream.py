@@ -234,7 +234,7 @@ class Running:
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Running:
-        self.task = asyncio.create_task(self.collector.run_mastodon(self.reader, self.lock, self.stop))
+        self.task = asyncio.create_task(self.collector.run_timelines(self.reader, self.lock, self.stop))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

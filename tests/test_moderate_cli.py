@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.store import database
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 
 pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
 

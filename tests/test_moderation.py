@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bot.clock import SimulatedClock
-from bot.domain import Channel, CommentState, Network, Publication, PublicationState, Reply
+from bot.domain import Channel, CommentState, Publication, PublicationState, Reply
 from bot.services.moderation import (
     CommentQuery,
     DecidedMeanwhile,
@@ -25,6 +25,7 @@ from bot.store import database
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import Collected, CommentStore, Verdict
 from bot.store.ledger import Ledger
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 APPROVED, REJECTED, FLAGGED, PENDING = (

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.clock import SimulatedClock
-from bot.domain import CommentState, Network
+from bot.domain import CommentState
 from bot.services.moderation import (
     CommentQuery,
     DecidedMeanwhile,
@@ -23,6 +23,7 @@ from bot.services.moderation import (
 )
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import Collected, CommentStore
+from tests.data import Network
 from tests.test_moderation import NOW, ids, reply, save
 
 APPROVED, REJECTED, FLAGGED, PENDING = (

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from bot.adapters.mastodon.sender import MastodonSender
 from bot.clock import SimulatedClock
-from bot.domain import Campaign, Channel, Moderation, Network, Publication
+from bot.domain import Campaign, Channel, Moderation, Publication
 from bot.ports import OnWire, OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
 from bot.services.alerts import Alerts, alert_text
 from bot.services.publisher import Publisher, RetryPolicy, lateness
@@ -27,6 +27,7 @@ from bot.services.runner import Runner
 from bot.services.timers import SimulatedTimers
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, Row
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
 

@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.clock import SimulatedClock
-from bot.domain import Network, Reply
+from bot.domain import Reply
 from bot.services.collector import Collector, CollectorTiming
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.harness import MASTODON_TOKEN
 from tests.inprocess import CAMPAIGN

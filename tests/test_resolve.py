@@ -88,6 +88,19 @@ def test_the_status_id_a_mastodon_link_names(url: str, found: str | None) -> Non
     assert status_id(url) == found
 
 
+def test_a_posts_link_names_its_remote_id_where_its_network_says_it(engine: Engine) -> None:
+    """``relais resolve --published --url``: a Mastodon link names the status (its replies
+    are then collected), a Telegram link names no id."""
+    from bot.app import _remote_id
+    from tests.test_ledger import MASTODON
+
+    ledger = Ledger(engine, "bot")
+    ledger.sync([pub("a", MASTODON), pub("b", TELEGRAM)], NOW)
+    assert _remote_id(ledger, ["c/a/masto"], "https://mastodon.example/@relais/42") == "42"
+    assert _remote_id(ledger, ["c/b/tg"], "https://t.me/GautrinWeb2/42") is None
+    assert _remote_id(ledger, ["c/a/masto", "c/b/tg"], "https://mastodon.example/@relais/42") is None
+
+
 @pytest.mark.parametrize("bad", ["c/nulle-part/tg", "c/attend/tg", "c/fait/tg"])
 def test_an_unknown_key_or_a_state_it_cannot_settle_changes_nothing(engine: Engine, bad: str) -> None:
     ledger = ledger_with(engine, doute="unknown", attend="pending", fait="published")

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from bot.adapters.console import ConsoleSender
 from bot.clock import SimulatedClock
-from bot.domain import Campaign, Channel, CommentState, Moderation, Network, Publication, Reply
+from bot.domain import Campaign, Channel, CommentState, Moderation, Publication, Reply
 from bot.ports import OnWire, Page, Receipt
 from bot.services.collector import Collector
 from bot.services.moderation import ModerationService
@@ -26,6 +26,7 @@ from bot.services.timers import SimulatedTimers
 from bot.store import database
 from bot.store.comments import CommentQuery
 from bot.store.handle import WRITER_THREAD, Store
+from tests.data import Network
 
 pytestmark = pytest.mark.slow  # out of the fast lane: processes, servers or many examples per test
 

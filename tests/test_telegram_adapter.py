@@ -20,10 +20,11 @@ import pytest
 from bot.adapters.telegram.sender import TelegramSender
 from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
-from bot.domain import Channel, Media, Network, Publication
+from bot.domain import Channel, Media, Publication
 from bot.logs import RedactingFilter, configure_logging, quiet_libraries
 from bot.networks.telegram import length, shown_text
 from bot.ports import OutcomeUnknown, PermanentError, RateLimited, Receipt, TemporaryError
+from tests.data import Network
 from tests.fakes.telegram_api import JSON, ApiError, FakeTelegram, _Params
 
 

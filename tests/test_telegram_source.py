@@ -1,4 +1,4 @@
-"""The Telegram reader (the collector's ``TelegramSource``) against the loopback Bot API
+"""The Telegram reader (the collector's ``UpdatesSource``) against the loopback Bot API
 server, over real HTTP: what each kind of update becomes, offsets, long polling, errors."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pytest
 
 from bot.adapters.telegram.reader import POLLING_CONFLICT, TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
-from bot.domain import ForwardLink, Network, Reply
+from bot.domain import ForwardLink, Reply
 from bot.ports import OutcomeUnknown, Page, PermanentError, RateLimited, TemporaryError
+from tests.data import Network
 from tests.fakes.telegram_api import JSON, FakeTelegram
 
 TOKEN = "1234567:TEST-relais-fake-token-0123456789abcdef"  # the shape of a real token

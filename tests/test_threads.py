@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.mastodon.sender import MastodonSender
 from bot.adapters.telegram.reader import TelegramReader
-from bot.domain import Network
 from bot.services.collector import Collector
 from bot.store.comments import CommentStore
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
 from tests.inprocess import TAG, collector, publication, published
@@ -212,7 +212,7 @@ async def test_mastodon_parent_and_child_in_one_context_page(
     child = md.add_remote_status("bob@example.org", "<p>D'accord avec Alice</p>", in_reply_to_id=parent["id"])
     md.add_remote_status("carol@example.org", "<p>Moi aussi</p>", in_reply_to_id=child["id"])
 
-    await collector(engine).mastodon_round(masto, 0)  # round 0 reads the replies under our posts
+    await collector(engine).timeline_round(masto, 0)  # round 0 reads the replies under our posts
 
     assert answers(engine) == {"Enfin, merci": key, "D'accord avec Alice": key, "Moi aussi": key}
 
@@ -225,7 +225,7 @@ async def test_mastodon_parent_and_child_in_one_hashtag_page(
     parent = md.add_remote_status("alice@example.org", f"<p>Enfin #{TAG}</p>", in_reply_to_id=ours)
     md.add_remote_status("bob@example.org", f"<p>D'accord #{TAG}</p>", in_reply_to_id=parent["id"])
 
-    await collector(engine).mastodon_round(masto, 1)  # the hashtag timeline only
+    await collector(engine).timeline_round(masto, 1)  # the hashtag timeline only
 
     assert answers(engine) == {f"Enfin #{TAG}": key, f"D'accord #{TAG}": key}
 
@@ -246,9 +246,9 @@ async def test_mastodon_child_before_its_parent_across_pages(
     )
     md.add_mention_notification(child)
     collecting = collector(engine)
-    await collecting.mastodon_round(masto, 1)  # the mentions, not yet the replies under our post
+    await collecting.timeline_round(masto, 1)  # the mentions, not yet the replies under our post
 
-    await collecting.mastodon_round(masto, 10)
+    await collecting.timeline_round(masto, 10)
 
     assert answers(engine) == {"Enfin, merci": key, "@relais d'accord avec Alice": key}
 
@@ -263,9 +263,9 @@ async def test_mastodon_a_tagged_child_read_before_its_parent_is_tied_later(
     parent = md.add_remote_status("alice@example.org", "<p>Enfin, merci</p>", in_reply_to_id=ours)
     md.add_remote_status("bob@example.org", f"<p>D'accord #{TAG}</p>", in_reply_to_id=parent["id"])
     collecting = collector(engine)
-    await collecting.mastodon_round(masto, 1)
+    await collecting.timeline_round(masto, 1)
     assert answers(engine) == {f"D'accord #{TAG}": None}
 
-    await collecting.mastodon_round(masto, 10)
+    await collecting.timeline_round(masto, 10)
 
     assert answers(engine) == {"Enfin, merci": key, f"D'accord #{TAG}": key}

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, insert, select, text
 
 from bot.adapters.mastodon.reader import MastodonReader
 from bot.adapters.telegram.reader import TelegramReader
-from bot.domain import Network, Reply, storable
+from bot.domain import Reply, storable
 from bot.logs import configure_logging, quiet_libraries
 from bot.ports import TemporaryError
 from bot.services.collector import Collector
@@ -29,6 +29,7 @@ from bot.store import database
 from bot.store.comments import Collected, CollectorLock, CommentStore
 from bot.store.database import store_failure
 from bot.store.schema import comments, set_aside
+from tests.data import Network
 from tests.fakes.mastodon_api import FakeMastodon
 from tests.fakes.telegram_api import JSON, FakeTelegram
 from tests.inprocess import TAG, collector
@@ -88,7 +89,7 @@ async def run_telegram_until(
     """Run the Telegram collector's loop, as ``relais run`` does, until ``done`` (or 10 s)."""
     lock = CollectorLock(collecting.store.engine, "telegram")
     stop = asyncio.Event()
-    task = asyncio.create_task(collecting.run_telegram(reader, lock, stop))
+    task = asyncio.create_task(collecting.run_updates(reader, lock, stop))
     try:
         await asyncio.to_thread(tg.wait_for, done, 10)
     except TimeoutError:
@@ -226,7 +227,7 @@ async def test_mastodon_text_no_store_can_hold_does_not_stop_the_collector(
     md.malformed(path=TIMELINE, body=json.dumps(newest_first))  # served as is, once
     collecting = collector(engine)
 
-    await collecting.mastodon_round(masto, 1)
+    await collecting.timeline_round(masto, 1)
 
     assert collecting.comments.position(f"mastodon:tag:{TAG}") == after["id"]
     stored = {c.remote_id: c for c in collecting.comments.find(limit=None)}
@@ -379,7 +380,7 @@ async def test_mastodon_a_failing_save_logs_no_text_and_no_name(
     stop = asyncio.Event()
     caplog.set_level(logging.DEBUG)
 
-    task = asyncio.create_task(collecting.run_mastodon(masto, lock, stop))
+    task = asyncio.create_task(collecting.run_timelines(masto, lock, stop))
     try:
         await asyncio.to_thread(md.wait_for, lambda: sum(r.path == TIMELINE for r in md.requests) >= 3, 10)
     finally:

@@ -613,3 +613,21 @@ async def test_every_answer_carries_the_security_headers(desk: Desk) -> None:
 
 def test_the_reason_codes_are_the_services() -> None:
     assert set(i18n.REASON_WORDS) == {code.value for code in ReasonCode}
+
+
+@pytest.mark.parametrize(
+    ("network", "handle", "link"),
+    [
+        ("mastodon", "@alice@example.org", "https://example.org/@alice"),
+        ("mastodon", "@alice", None),
+        ("telegram", "@alice_qc", "https://t.me/alice_qc"),
+        ("telegram", "Alice", None),
+        ("gone", "@alice", None),  # a network no longer registered
+    ],
+)
+def test_an_authors_profile_link_is_their_networks(network: str, handle: str, link: str | None) -> None:
+    from types import SimpleNamespace
+
+    from bot.web.queue import profile
+
+    assert profile(SimpleNamespace(network=network, author_handle=handle)) == link  # type: ignore[arg-type]

@@ -14,12 +14,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
 from bot.clock import SimulatedClock
-from bot.domain import Campaign, Network, Reply
+from bot.domain import Campaign, Reply
 from bot.services.accounts import Accounts
 from bot.store.comments import Collected, CommentStore
 from bot.store.handle import Store
 from bot.store.moderators import ModeratorStore
 from bot.web.app import create_app
+from tests.data import Network
 
 NOW = datetime(2012, 5, 2, 18, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

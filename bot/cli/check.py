@@ -10,7 +10,7 @@ import click
 from bot.cli.common import EXIT_FAILURE, echo_json, fail, open_store, settings, store_url
 
 if TYPE_CHECKING:
-    from bot.services.check import Finding
+    from bot.findings import Finding
 
 
 @click.command()
@@ -48,7 +48,8 @@ def check(ctx: click.Context, alive: bool, max_age: float, fmt: str) -> None:
 
     from bot import app
     from bot.cli.campaigns import load
-    from bot.services.check import check_store, failed
+    from bot.findings import failed
+    from bot.services.check import check_store
     from bot.services.documents import check_document
 
     given = settings(ctx)
@@ -65,7 +66,7 @@ def check(ctx: click.Context, alive: bool, max_age: float, fmt: str) -> None:
 
 def show(findings: list[Finding]) -> None:
     """A checklist: one line a check, its fix under each problem, a count at the end."""
-    from bot.services.check import Level
+    from bot.findings import Level
 
     marks = {Level.OK: "ok     ", Level.WARNING: "warning", Level.ERROR: "FAILED "}
     for f in findings:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli.common import EXIT_INVALID, Id, echo_json, fail, open_store, settings, store_location
+from bot.cli.common import EXIT_INVALID, Id, Network, echo_json, fail, open_store, settings, store_location
 from bot.clock import SystemClock
 from bot.domain import CommentState
 
@@ -116,7 +116,7 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--search", metavar="TEXT", help="Only replies containing these words."),
         click.option("--campaign", metavar="SLUG", help="Only replies to this campaign."),
         click.option(
-            "--network", type=click.Choice(["telegram", "mastodon"]), help="Only from this network."
+            "--network", type=Network(), help="Only from this network."
         ),
         click.option("--language", metavar="CODE", help="Only in this language (fr also selects fr-CA)."),
         click.option("--author", metavar="HANDLE", help="Only by this author (handle as shown, or id)."),

@@ -48,6 +48,20 @@ def is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and int(text) <= LARGEST_ID
 
 
+class Network(click.ParamType):
+    """A registered network's name, checked against the registry when a value is given (as
+    click's ``Choice`` does, with its message). Importing the registry loads pydantic, which a
+    command's --help must not: the help says NETWORK rather than listing them."""
+
+    name = "network"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from bot import networks
+
+        chosen: str = click.Choice(networks.names()).convert(value, param, ctx)
+        return chosen
+
+
 class Id(click.ParamType):
     """A reply's or a decision's number: ASCII digits, within what a store holds."""
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 @click.option(
     "--no-verify",
     is_flag=True,
-    help="Do not look the Mastodon replies up again (offline); the file then says it was not verified.",
+    help="Do not look the replies up again (offline); the file then says it was not verified.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 @click.pass_context
@@ -82,17 +82,18 @@ def export(
 
 
 def _verified(ctx: click.Context, selected: list[Comment]) -> list[Comment]:
-    """The replies still there once the Mastodon ones are looked up again, with a progress
-    bar on stderr; says how many were looked up and removed."""
+    """The replies still there once those that can be are looked up again (``Profile.lookups``),
+    with a progress bar on stderr; says how many were looked up and removed."""
     import asyncio
 
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot import app
+    from bot import app, networks
 
+    looked_up = networks.titles(networks.with_lookups())
     with Progress(transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("checking with Mastodon", total=None)
+        task = progress.add_task(f"checking with {looked_up}", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -102,7 +103,7 @@ def _verified(ctx: click.Context, selected: list[Comment]) -> list[Comment]:
         except app.SetupError as error:
             fail(str(error))
     click.echo(
-        f"{verified.checked} Mastodon replies looked up again, {verified.removed} deleted by their "
+        f"{verified.checked} {looked_up} replies looked up again, {verified.removed} deleted by their "
         "authors removed from the store and the file",
         err=True,
     )

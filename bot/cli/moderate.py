@@ -20,7 +20,7 @@ from bot.cli.comments import (
     terminal_safe,
     zones,
 )
-from bot.cli.common import EXIT_INVALID, Id, actor, echo_json, fail, is_id, open_store
+from bot.cli.common import EXIT_INVALID, Id, Network, actor, echo_json, fail, is_id, open_store
 from bot.domain import CommentState
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def decisions(ctx: click.Context, who: str | None, limit: int, before: int | Non
 
 
 @comments.command("author")
-@click.argument("network", type=click.Choice(["telegram", "mastodon"]))
+@click.argument("network", type=Network())
 @click.argument("handle")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context

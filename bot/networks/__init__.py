@@ -4,7 +4,8 @@ A profile says, for one network, how a campaign file names it and its channels (
 validation), which text flavour it takes, how it counts length and what its limits are,
 which images it takes, whether a send that may have gone out can be sent again safely and
 for how long, how its secrets look (for redaction), which settings it takes (its credentials),
-which libraries' loggers are quieted, and which adapter package talks to it.
+whether the staff's alerts can go through it, what ``relais check`` judges of it, which
+libraries' loggers are quieted, and which adapter package talks to it.
 Everything that differs between networks asks the registry; nothing outside a network's
 profile and its adapter package names it.
 
@@ -16,15 +17,19 @@ is an error (``UnknownNetwork``), never a fallback to another network's rules.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, create_model
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 
 class Flavour(StrEnum):
@@ -100,6 +105,14 @@ class Profile(ABC):
     # Loggers of the libraries its adapter uses that are chatty below WARNING, some of them
     # with secrets in what they say (``bot.logs`` quiets them).
     quiet_loggers: tuple[str, ...] = ()
+    # Whether a reply can be looked up again, one by one, as it is now (its reader is then a
+    # ``ports.TimelineSource``): an export looks each one up before writing it.
+    lookups: bool = False
+    # The settings it cannot work without, as messages name them.
+    credentials: tuple[str, ...] = ()
+    # What to do for the staff to be told of publications gone wrong through this network
+    # (the fix ``relais check`` gives when no network has an alert chat); None: it tells none.
+    alert_setup: str | None = None
 
     @abstractmethod
     def channel(self, name: str, spec: Any) -> Channel:
@@ -123,6 +136,34 @@ class Profile(ABC):
         """What the network would refuse in this image (``shown``: its path, for the user),
         each with what to do."""
         return []
+
+    @abstractmethod
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        """``relais check`` of this network: ``inspector`` (its adapter's, from ``settings``)
+        answers questions that publish nothing, and this judges the answers against what
+        ``campaigns`` need, each problem with its fix."""
+
+    def copy_fingerprint(self, text: str) -> str | None:
+        """What a publication's ``text`` (as rendered) says in the copy the network makes of the
+        post where the bot reads (a channel post forwarded into its discussion group): a send in
+        doubt is settled by looking for it (``bot.services.doubts``). None: no such copy."""
+        return None
+
+    def message_url(self, chat: str | int | None, remote_id: str) -> str | None:
+        """The public link of message ``remote_id`` in ``chat``, where one can be made."""
+        return None
+
+    def linked_id(self, url: str) -> str | None:
+        """The remote id of the post ``url`` links to, where a link says it (None: it does not)."""
+        return None
+
+    def author_url(self, handle: str) -> str | None:
+        """The address of an author's profile, from their handle, where it says one."""
+        return None
+
+    def alert_chat(self, settings: Any) -> str | None:
+        """The chat ``settings`` (the bot's) name for the staff's alerts on this network, or None."""
+        return None
 
     def redact(self, text: str) -> str:
         """``text`` with the network's secrets, recognised by their shape, replaced by
@@ -160,6 +201,12 @@ def profile(name: str) -> Profile:
         raise UnknownNetwork(name) from None
 
 
+def find(name: str) -> Profile | None:
+    """The profile of ``name``, or None: for what the store holds of a network that may no
+    longer be registered (what comes from campaigns goes through ``profile``)."""
+    return _profiles.get(name)
+
+
 def registered() -> tuple[Profile, ...]:
     """Every profile, in the order they were registered."""
     return tuple(_profiles.values())
@@ -169,9 +216,14 @@ def names() -> tuple[str, ...]:
     return tuple(_profiles)
 
 
-def titles() -> str:
-    """The networks as a message names them: "Telegram and Mastodon"."""
-    shown = [p.title for p in _profiles.values()]
+def with_lookups() -> tuple[Profile, ...]:
+    """The networks whose replies can be looked up again (``Profile.lookups``)."""
+    return tuple(p for p in _profiles.values() if p.lookups)
+
+
+def titles(profiles: Iterable[Profile] | None = None) -> str:
+    """The networks (``profiles``, or every one) as a message names them: "Telegram and Mastodon"."""
+    shown = [p.title for p in (_profiles.values() if profiles is None else profiles)]
     return " and ".join(shown) if len(shown) < 3 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 

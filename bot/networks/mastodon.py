@@ -5,14 +5,18 @@ way the server counts them, and an idempotency key that makes a retry safe for a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
 from bot.networks import ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.networks.setting_values import plain, server_url
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 NAME = "mastodon"
 DEFAULT_LIMIT = 500  # the instance's limit, unless the channel says another
@@ -111,6 +115,8 @@ class Mastodon(Profile):
     settings = MastodonSettings
     quiet_loggers = ("urllib3",)  # under Mastodon.py (requests): a line per request at DEBUG
     repeat_window = IDEMPOTENCY_WINDOW
+    lookups = True  # GET /api/v1/statuses/:id
+    credentials = ("RELAIS_MASTODON_URL", "RELAIS_MASTODON_TOKEN")
     # Mastodon allows an account 300 requests in 5 minutes, shared with collecting and
     # publishing: favourites take at most 10 + 60 of them.
     acknowledgements = Pacing(burst=10, every=5.0)
@@ -132,6 +138,20 @@ class Mastodon(Profile):
 
     def what(self, media: bool) -> str:
         return "post"
+
+    def linked_id(self, url: str) -> str | None:
+        return status_id(url)
+
+    def author_url(self, handle: str) -> str | None:
+        if handle.count("@") != 2:  # @user@instance
+            return None
+        user, host = handle.lstrip("@").split("@", 1)
+        return f"https://{host}/@{user}"
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        from bot.networks.mastodon_check import check_mastodon
+
+        return await check_mastodon(inspector, campaigns)
 
     def image_problems(self, info: ImageInfo, shown: str) -> list[str]:
         found = []

@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, SecretStr, field_validator
 
-from bot.domain import Channel
+from bot.domain import Campaign, Channel
 from bot.networks import ChannelProblem, ChannelSpec, Flavour, ImageInfo, NonEmpty, Pacing, Profile
 from bot.networks.setting_values import plain, server_url
 from bot.problems import shown
 from bot.redact import REDACTED
+
+if TYPE_CHECKING:
+    from bot.findings import Finding
 
 NAME = "telegram"
 TEXT_LIMIT = 4096
@@ -165,9 +169,12 @@ class Telegram(Profile):
     settings = TelegramSettings
     quiet_loggers = ("telegram", "aiolimiter")  # python-telegram-bot and its rate limiter
     repeat_window = None  # no idempotency key: a send that may have gone out is never repeated
+    lookups = False  # the Bot API cannot fetch a message by its id
+    credentials = ("RELAIS_TELEGRAM_TOKEN",)
     # Telegram documents no figure for reactions: at most 5 + 20 a minute here (the reader's
     # limiter also paces each chat).
     acknowledgements = Pacing(burst=5, every=3.0)
+    alert_setup = "set RELAIS_ALERT_TELEGRAM_CHAT to a staff chat (@username or id) and add the bot to it"
 
     def channel(self, name: str, spec: Any) -> Channel:
         if wrong := chat_problem(spec.chat):
@@ -202,6 +209,29 @@ class Telegram(Profile):
                 "as they are tall (or as tall as wide): crop it"
             )
         return found
+
+    async def check(self, inspector: Any, campaigns: Sequence[Campaign], settings: Any) -> list[Finding]:
+        from bot.networks.telegram_check import check_telegram, telegram_chats
+
+        return await check_telegram(inspector, telegram_chats(campaigns), self.alert_chat(settings))
+
+    def copy_fingerprint(self, text: str) -> str | None:
+        return fingerprint(shown_text(text))  # the automatic forward into the discussion group
+
+    def message_url(self, chat: str | int | None, remote_id: str) -> str | None:
+        message = remote_id.rsplit(":", 1)[1]
+        if isinstance(chat, str) and chat.startswith("@") and message.isdigit():
+            return message_url(chat[1:], int(message))
+        return None
+
+    # ``linked_id``: none; a message's link names its chat by the chat's username, not its id.
+
+    def author_url(self, handle: str) -> str | None:
+        return f"https://t.me/{handle[1:]}" if handle.startswith("@") else None
+
+    def alert_chat(self, settings: Any) -> str | None:
+        chat: str | None = settings.alert_telegram_chat
+        return chat
 
     def redact(self, text: str) -> str:
         """Bot tokens, and the ``/bot<token>/`` segment of Bot API URLs."""

@@ -18,12 +18,12 @@ from bot.clock import Clock, wait_until
 from bot.domain import Campaign, ForwardLink, PublicationKey, Removal, Reply
 from bot.ports import (
     ChannelError,
-    MastodonSource,
     Page,
     PermanentError,
     RateLimited,
     Streams,
-    TelegramSource,
+    TimelineSource,
+    UpdatesSource,
 )
 from bot.services import language
 from bot.services.backoff import Backoff
@@ -38,9 +38,9 @@ MENTIONS = "mentions"  # the name of the user stream, which carries the mentions
 
 @dataclass(frozen=True)
 class Feed:
-    """Something a collector reads again and again: a Mastodon hashtag timeline, the
-    mentions, the replies under our posts, the recheck of stored replies, Telegram's
-    updates; later a stream, or another network's timeline."""
+    """Something a collector reads again and again: a hashtag's timeline, the mentions,
+    the replies under our posts, the recheck of stored replies, a stream, a feed of
+    updates."""
 
     name: str
     read: Callable[[], Awaitable[object]]
@@ -52,7 +52,7 @@ class Feeds:
     """One network's collector: its feeds, read in turn (one account, one rate limit), and
     the words of its log lines."""
 
-    label: str  # "mastodon collector"
+    label: str  # "<network> collector"
     feeds: tuple[Feed, ...]
     first_retry: float  # seconds before a failing feed is read again, doubling to the longest back-off
     then: str = "next round in"
@@ -61,25 +61,26 @@ class Feeds:
 
 @dataclass(frozen=True)
 class CollectorTiming:
-    poll: float = 30.0  # seconds between two readings of a Mastodon timeline
+    poll: float = 30.0  # seconds between two readings of a timeline
     context_every: int = 10  # polls between two readings of the replies under our posts
     recheck_every: int = 20  # polls between two checks of recent replies for edits and deletions
     recheck_limit: int = 200  # replies looked at again per recheck, oldest-checked first
     context_age: timedelta = timedelta(days=30)
-    # Telegram getUpdates timeout: also how long an empty read takes to answer, so what bounds
-    # how soon a send in doubt is told "not sent" (``DoubtTiming.read_within``)
+    # The long poll of a feed of updates: also how long an empty read takes to answer, so what
+    # bounds how soon a send in doubt is told "not sent" (``DoubtTiming.read_within``)
     long_poll: float = 10.0
     federation_delay: timedelta = timedelta(minutes=10)  # how late a remote status may arrive
     pages_per_round: int = 1000
     longest_backoff: float = 300.0
-    telegram_backoff: float = 30.0  # the Telegram collector's longest back-off
+    updates_backoff: float = 30.0  # the longest back-off of a feed of updates
     stream_wait: float = 2.0  # seconds the stream feed waits for events before the other feeds' turn
     stream_backstop: float = 300.0  # seconds between two REST readings of a feed whose stream is up
     gap_every: float = 10.0  # seconds between two readings of the gap of a stream that keeps reconnecting
     # The recheck of stored replies for edits and deletions that no stream reported: each
-    # minute at most ``recheck_budget`` lookups (Mastodon allows 300 requests in 5 minutes,
-    # shared with publishing and polling), taken by risk: a reply is due again once it was
-    # last looked at longer ago than its age's interval (young replies often, old ones rarely).
+    # minute at most ``recheck_budget`` lookups (the account's rate limit, e.g. 300 requests in
+    # 5 minutes, is shared with publishing and polling), taken by risk: a reply is due again
+    # once it was last looked at longer ago than its age's interval (young replies often, old
+    # ones rarely).
     recheck_seconds: float = 60.0
     recheck_budget: int = 20
     recheck_tiers: tuple[tuple[timedelta, timedelta], ...] = (
@@ -124,16 +125,16 @@ class Collector:
         """The replies that belong to a campaign, with the publication each one answers.
 
         A reply answers a publication when the message it answers, or the message its thread
-        started from (Telegram), stands for one: the publication itself, its copy in a
+        started from (a feed of updates), stands for one: the publication itself, its copy in a
         discussion group, or a reply already tied to one. That message may be stored, or be
         in this very page, before or after the reply: the page is resolved as a whole, each
         reply following its chain of parents through the page (a chain that loops ends).
 
         Nothing is held for a parent that may come later, so nothing unrelated is kept: a
-        parent comes before its replies on Telegram (in the same page or an earlier one,
-        then stored), and a reply in a channel's discussion group names its thread, the
+        parent comes before its replies in a feed of updates (in the same page or an earlier
+        one, then stored), and a reply in a channel's discussion group names its thread, the
         post's copy, which is stored whatever happens to the comments in between (a parent
-        older than Telegram's 24 hours, or set aside). On Mastodon, a reply with neither
+        older than the feed keeps, or set aside). On timelines, a reply with neither
         hashtag nor mention is only read among the replies under our status, all of them
         at once, again every ``context_every`` rounds for ``context_age``: a chain resolves
         within that page, and a reply kept earlier by its hashtag is tied to the post then.
@@ -171,7 +172,7 @@ class Collector:
         network: str,
         position: str | None,
         page: Page,
-        source: MastodonSource | TelegramSource | None = None,
+        source: TimelineSource | UpdatesSource | None = None,
         *,
         origin: str | None = None,
     ) -> SaveResult:
@@ -274,9 +275,9 @@ class Collector:
     def _after(self, seconds: float) -> datetime:
         return self.clock.now() + timedelta(seconds=seconds)
 
-    # -- Mastodon --------------------------------------------------------------------------
+    # -- timelines -------------------------------------------------------------------------
 
-    def mastodon_feeds(self, source: MastodonSource, streams: Streams | None = None) -> Feeds:
+    def timeline_feeds(self, source: TimelineSource, streams: Streams | None = None) -> Feeds:
         """Every hashtag's timeline and the mentions each ``poll`` (every ``stream_backstop``
         while their stream is up); the replies under our posts every so many polls; the
         recheck of stored replies on its budget. With ``streams``, what they carry as it
@@ -294,17 +295,19 @@ class Collector:
             feeds = (Feed(f"{network}:streams", partial(self._read_streams, source, streams), 0.0), *feeds)
         return Feeds(f"{network} collector", feeds, first_retry=poll)
 
-    async def run_mastodon(self, source: MastodonSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+    async def run_timelines(self, source: TimelineSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        """Collect from a network read as timelines (and its streams, if it has any), until
+        ``stop``."""
         streams = await source.streams()
         try:
-            await self.follow(self.mastodon_feeds(source, streams), lock, stop)
+            await self.follow(self.timeline_feeds(source, streams), lock, stop)
         finally:
             if streams is not None:
                 await streams.close()
 
-    # -- Mastodon's streams ------------------------------------------------------------------
+    # -- a timeline source's streams ---------------------------------------------------------
 
-    async def _read_streams(self, source: MastodonSource, streams: Streams) -> None:
+    async def _read_streams(self, source: TimelineSource, streams: Streams) -> None:
         """Store what the streams carried, in order; read the gap of a stream that
         (re)connected; note a stream that went down (its feed is polled again)."""
         streams.follow(sorted(self._by_tag()))  # opens the streams the first time, follows the campaigns
@@ -331,7 +334,7 @@ class Collector:
                 del self._gap_due[stream]
                 await self._caught_up(source, stream)
 
-    async def _reconnected(self, source: MastodonSource, stream: str) -> None:
+    async def _reconnected(self, source: TimelineSource, stream: str) -> None:
         """Read the gap of a stream that (re)connected, at most once every ``gap_every``: a
         stream that keeps reconnecting has its gap read later (it is not ``_live`` meanwhile,
         what it carries is stored)."""
@@ -352,7 +355,7 @@ class Collector:
             self._live.clear()  # what they carried is read again by REST, from the positions
             raise
 
-    async def _caught_up(self, source: MastodonSource, stream: str) -> None:
+    async def _caught_up(self, source: TimelineSource, stream: str) -> None:
         """A stream is up: read its feed from the stored position, so that nothing said
         while it was down is missed; then the stream carries it."""
         self._gap_read[stream] = self.clock.now()
@@ -381,8 +384,8 @@ class Collector:
         backstop = timedelta(seconds=self.timing.stream_backstop)
         return stream in self._live and last is not None and self.clock.now() - last < backstop
 
-    async def mastodon_round(self, source: MastodonSource, round_number: int = 0) -> None:
-        """Each Mastodon feed once, in the loop's order, by hand: the replies under our posts
+    async def timeline_round(self, source: TimelineSource, round_number: int = 0) -> None:
+        """Each timeline feed once, in the loop's order, by hand: the replies under our posts
         on rounds that are a multiple of ``context_every``, the recheck of ``recheck_every``."""
         await self._read_hashtags(source)
         await self._read_mentions(source)
@@ -391,7 +394,7 @@ class Collector:
         if round_number % self.timing.recheck_every == 0:
             await self.recheck(source)
 
-    async def _read_hashtags(self, source: MastodonSource) -> None:
+    async def _read_hashtags(self, source: TimelineSource) -> None:
         for tag in sorted(self._by_tag()):
             if self._streamed(tag):
                 continue
@@ -403,13 +406,13 @@ class Collector:
                 rewind=self.timing.federation_delay,
             )
 
-    async def _read_mentions(self, source: MastodonSource) -> None:
+    async def _read_mentions(self, source: TimelineSource) -> None:
         if self._streamed(MENTIONS):
             return
         self._polled[MENTIONS] = self.clock.now()
         await self._drain(f"{source.network}:mentions", source.mentions_page, source)
 
-    async def _read_contexts(self, source: MastodonSource) -> None:
+    async def _read_contexts(self, source: TimelineSource) -> None:
         since = self.clock.now() - self.timing.context_age
         network = source.network
         for status_id in await self.store.run(self.comments.published_statuses, network, since):
@@ -417,7 +420,7 @@ class Collector:
             origin = f"{network}:context:{status_id}"
             await self.save(network, None, Page(list(replies), None), source, origin=origin)
 
-    async def recheck(self, source: MastodonSource) -> None:
+    async def recheck(self, source: TimelineSource) -> None:
         """Look again at the replies seen longest ago: an edit updates one, a deletion
         deletes it (in turn, every stored reply is looked at again, however old)."""
         limit, network = self.timing.recheck_limit, source.network
@@ -428,7 +431,7 @@ class Collector:
             await self.save(network, None, Page(list(changed), None), origin=f"{network}:recheck")
         await self.store.run(self.comments.mark_checked, network, remote_ids, self.clock.now())
 
-    async def recheck_due(self, source: MastodonSource) -> None:
+    async def recheck_due(self, source: TimelineSource) -> None:
         """Look again at the replies due by risk (``CollectorTiming.recheck_tiers``), at most
         ``recheck_budget`` of them: an edit updates one, a deletion deletes it."""
         timing = self.timing
@@ -442,7 +445,7 @@ class Collector:
         )
         await self._look_again(source, remote_ids)
 
-    async def _look_again(self, source: MastodonSource, remote_ids: Sequence[str]) -> None:
+    async def _look_again(self, source: TimelineSource, remote_ids: Sequence[str]) -> None:
         checked: list[str] = []
         changed: list[Reply | Removal] = []
         try:
@@ -462,7 +465,7 @@ class Collector:
         self,
         position: str,
         fetch: Callable[[str | None], Awaitable[Page]],
-        source: MastodonSource,
+        source: TimelineSource,
         rewind: timedelta | None = None,
     ) -> None:
         """Read forward from the stored position, storing each page with its cursor.
@@ -483,7 +486,7 @@ class Collector:
     async def _catch_up(
         self,
         fetch: Callable[[str | None], Awaitable[Page]],
-        source: MastodonSource,
+        source: TimelineSource,
         stored: str,
         rewind: timedelta,
     ) -> None:
@@ -497,31 +500,32 @@ class Collector:
                 return
             after = page.cursor
 
-    # -- Telegram --------------------------------------------------------------------------
+    # -- a feed of updates -------------------------------------------------------------------
 
-    def telegram_feeds(self, source: TelegramSource) -> Feeds:
+    def updates_feeds(self, source: UpdatesSource) -> Feeds:
         """The updates, read again as soon as a page is stored: the long poll is the wait.
-        A failing read waits at most ``telegram_backoff``: replies are due within seconds, and
-        Telegram has no rate limit on getUpdates to spare."""
+        A failing read waits at most ``updates_backoff``: replies are due within seconds, and
+        the feed has no rate limit to spare."""
         feed = Feed(f"{source.network}:updates", partial(self._read_updates, source), 0.0)
         return Feeds(
             f"{source.network} collector",
             (feed,),
             first_retry=1.0,
             then="trying again in",
-            longest=self.timing.telegram_backoff,
+            longest=self.timing.updates_backoff,
         )
 
-    async def run_telegram(self, source: TelegramSource, lock: CollectorLock, stop: asyncio.Event) -> None:
-        await self.follow(self.telegram_feeds(source), lock, stop)
+    async def run_updates(self, source: UpdatesSource, lock: CollectorLock, stop: asyncio.Event) -> None:
+        """Collect from a network read as one feed of updates, until ``stop``."""
+        await self.follow(self.updates_feeds(source), lock, stop)
 
-    async def _read_updates(self, source: TelegramSource) -> None:
+    async def _read_updates(self, source: UpdatesSource) -> None:
         position = f"{source.network}:updates"
         offset = await self.store.run(self.comments.position, position)
         page = await source.updates(offset, self.timing.long_poll)
         answered = self.clock.now()
         await self.save(source.network, position, page, source)
-        if not page.more:  # what Telegram held when it answered is stored: a send in doubt relies on it
+        if not page.more:  # what the network held when it answered is stored: a send in doubt relies on it
             await self.store.run(self.comments.note_read, position, answered)
 
 
@@ -550,7 +554,7 @@ def _log_failure(collector: str, error: Exception, then: str) -> None:
 
 
 def _rewound(cursor: str | None, delta: timedelta) -> str | None:
-    """A Mastodon status id ``delta`` earlier (ids are milliseconds << 16)."""
+    """A time-based status id ``delta`` earlier (ids made of milliseconds << 16)."""
     if cursor is None or not cursor.isdigit() or int(cursor) >> 16 < 10**12:
         return cursor  # not a time-based id
     milliseconds = (int(cursor) >> 16) - int(delta.total_seconds() * 1000)

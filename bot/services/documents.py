@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import Publication, PublicationState
 
 if TYPE_CHECKING:
-    from bot.services.check import Finding
+    from bot.findings import Finding
     from bot.services.moderation import AuthorView, Conflict, Decision, Detail, Queue
     from bot.store.comments import Comment, Event
     from bot.store.decisions import DecisionRow

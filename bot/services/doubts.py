@@ -1,8 +1,9 @@
-"""Settling a send in doubt by looking (Telegram, which has no idempotency key).
+"""Settling a send in doubt by looking, on a network without an idempotency key that copies
+each post where the bot reads (``Profile.copy_fingerprint``: Telegram's channels).
 
 After a 502/504, a read timeout or a connection lost once the request was written, the post
 may or may not be in the channel. Where the channel has a discussion group the bot reads,
-Telegram forwards every post of the channel into it (``is_automatic_forward``, with the
+the network forwards every post of the channel into it (``is_automatic_forward``, with the
 channel's message id), and the collector records these copies (``remote_links``). So:
 
 - the copy of the post appears (same text, posted since the attempt): it was published, and
@@ -11,8 +12,8 @@ channel's message id), and the collector records these copies (``remote_links``)
   the copies of this channel are known to arrive, and promptly: the previous post Relais
   published there has its copy, posted at most ``DoubtTiming.prompt`` after that post went on
   the wire and less than ``DoubtTiming.recent`` before this send; and the discussion group
-  was read: the Telegram collector read its updates to the end (``CommentStore.note_read``)
-  as Telegram answered at least ``DoubtTiming.wait`` after the doubt began, and no copy was
+  was read: the network's collector read its updates to the end (``CommentStore.note_read``)
+  as the network answered at least ``DoubtTiming.wait`` after the doubt began, and no copy was
   among them;
 - anything else (no discussion group, a group, a private chat, copies that stopped coming or
   come late, a collector that could not read, or is not running): nothing can be told, the
@@ -29,14 +30,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import networks
 from bot.clock import Clock
 from bot.domain import Publication
-from bot.networks import telegram
 from bot.ports import Receipt
 from bot.store.handle import Store
 
 log = logging.getLogger(__name__)
-UNREAD = "the discussion group could not be read since (the Telegram collector failing, or not running)"
+UNREAD = "the discussion group could not be read since (the {network} collector failing, or not running)"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class Doubts:
         (with its receipt), ``NotSent``, ``Unsure`` when the evidence for either is missing,
         or None when its channel cannot be looked at."""
         channel = publication.channel
-        if channel.network != telegram.NAME:
+        network = networks.profile(channel.network)
+        said = network.copy_fingerprint(publication.text)
+        if said is None:
             return None
         comments = self._store.comments
         chat = await self._store.run(
@@ -85,26 +88,25 @@ class Doubts:
         )
         if chat is None:
             return None
-        said = telegram.fingerprint(telegram.shown_text(publication.text))
         began = self._clock.now()
         copies_arrive = await self._copies_arrive(channel.network, chat, since)
         deadline = began + timedelta(seconds=self.timing.wait)
         give_up = deadline + timedelta(seconds=self.timing.read_within)
-        position = f"{channel.network}:updates"  # the Telegram collector's (``Collector._read_updates``)
+        position = f"{channel.network}:updates"  # its collector's (``Collector._read_updates``)
         while True:
             read = await self._store.run(comments.read_at, position)  # before the copy: see ``note_read``
             original = await self._store.run(
                 comments.copy_of, channel.network, chat, said, since - self.timing.slack
             )
             if original is not None:
-                return Seen(Receipt(original, _url(channel.chat, original)))
+                return Seen(Receipt(original, network.message_url(channel.chat, original)))
             now = self._clock.now()
             if copies_arrive is None and read is not None and read >= deadline:
                 return NotSent((now - began).total_seconds())
             if now >= give_up:
                 if copies_arrive is not None:
                     return Unsure(copies_arrive)
-                return Unsure(UNREAD)
+                return Unsure(UNREAD.format(network=network.title))
             await self._clock.sleep_until(min(now + timedelta(seconds=self.timing.every), give_up))
 
     async def _copies_arrive(self, network: str, chat: str, since: datetime) -> str | None:
@@ -121,9 +123,3 @@ class Doubts:
             return "no copy of this channel's posts arrived in its discussion group recently"
         return None
 
-
-def _url(chat: str | int | None, original: str) -> str | None:
-    message = original.rsplit(":", 1)[1]
-    if isinstance(chat, str) and chat.startswith("@") and message.isdigit():
-        return telegram.message_url(chat[1:], int(message))
-    return None

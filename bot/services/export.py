@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot import networks
 from bot.clock import Clock
-from bot.domain import CommentState, Network, PublicationKey, Removal, Reply
-from bot.ports import ChannelError, MastodonSource, RateLimited
+from bot.domain import CommentState, PublicationKey, Removal, Reply
+from bot.ports import ChannelError, RateLimited, TimelineSource
 from bot.store.comments import Comment
 from bot.store.handle import Store
 from bot.store.heartbeat import beats
@@ -126,22 +127,22 @@ LONGEST_WAIT = 15 * 60.0
 async def verify(
     store: Store,
     comments: Sequence[Comment],
-    source: MastodonSource,
+    source: TimelineSource,
     clock: Clock,
     *,
     fresh: timedelta = FRESH,
     reserve: int = RESERVE,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Verified:
-    """Look up again every Mastodon reply among ``comments`` (a remote one at its origin too:
-    its deletion may never have reached the instance), but those looked at within ``fresh``
-    whose deletion a stream would have told since (``_followed``); remove from the store
-    those that are gone, and leave them out. Paced under the account's rate limit, leaving
+    """Look up again every reply of ``source``'s network among ``comments`` (a remote one at
+    its origin too: its deletion may never have reached its server), but those looked at
+    within ``fresh`` whose deletion a stream would have told since (``_followed``); remove
+    from the store those that are gone, and leave them out. Paced under the account's rate limit, leaving
     ``reserve`` requests of each window to the running bot. Raises ``NotVerified`` when a
     reply cannot be looked up."""
-    now = clock.now()
-    streams = await store.run(_streaming_since, store, str(Network.MASTODON), now)
-    due = [c for c in comments if c.network == Network.MASTODON and not _followed(c, streams, now - fresh)]
+    now, network = clock.now(), source.network
+    streams = await store.run(_streaming_since, store, network, now)
+    due = [c for c in comments if c.network == network and not _followed(c, streams, now - fresh)]
     gone: list[Removal] = []
     alive: list[str] = []
     progress(0, len(due))
@@ -155,9 +156,9 @@ async def verify(
     if gone:
         await store.run(store.comments.save_page, None, None, [], gone, now=clock.now(), origin="export")
     if alive:
-        await store.run(store.comments.mark_checked, Network.MASTODON, alive, clock.now())
+        await store.run(store.comments.mark_checked, network, alive, clock.now())
     removed = {r.remote_id for r in gone}
-    kept = [c for c in comments if not (c.network == Network.MASTODON and c.remote_id in removed)]
+    kept = [c for c in comments if not (c.network == network and c.remote_id in removed)]
     return Verified(kept, checked=len(due), removed=len(gone))
 
 
@@ -186,7 +187,7 @@ def _followed(comment: Comment, streams: dict[str, datetime], fresh_after: datet
     return any(since is not None and since <= looked for since in connected)
 
 
-async def _look_up(source: MastodonSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
+async def _look_up(source: TimelineSource, remote_id: str, clock: Clock, reserve: int) -> Reply | Removal:
     budget = source.rate_budget()
     if budget is not None and budget[0] < reserve:  # the window's rest is the running bot's
         await clock.sleep_until(clock.now() + timedelta(seconds=min(budget[1], LONGEST_WAIT)))
@@ -197,7 +198,8 @@ async def _look_up(source: MastodonSource, remote_id: str, clock: Clock, reserve
             await clock.sleep_until(clock.now() + timedelta(seconds=min(error.retry_after, LONGEST_WAIT)))
         except ChannelError as error:
             raise NotVerified(
-                f"Mastodon reply {remote_id} could not be looked up again ({error}): try again later, "
+                f"{networks.profile(source.network).title} reply {remote_id} could not be looked up again "
+                f"({error}): try again later, "
                 "or export with --no-verify to write a file that says it was not verified"
             ) from None
 

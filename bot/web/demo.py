@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Campaign, Network, Reply
+from bot.domain import Campaign, Reply
 from bot.services.accounts import Accounts
 from bot.services.moderation import auto_flags
 from bot.store.comments import Collected, CommentStore
@@ -15,14 +15,14 @@ from bot.store.comments import Collected, CommentStore
 DEMO_LOGIN = ("demo", "demo-moderation")
 
 AUTHORS = [
-    ("alice", "Alice Tremblay", Network.MASTODON),
-    ("benoit", "Benoît Gagnon", Network.TELEGRAM),
-    ("chloe", "Chloé Roy", Network.MASTODON),
-    ("david", "David Côté", Network.TELEGRAM),
-    ("emma", "Emma Wilson", Network.MASTODON),
-    ("farid", "Farid Haddad", Network.MASTODON),
-    ("grace", "Grace Li", Network.TELEGRAM),
-    ("spam4u", "Best Deals", Network.MASTODON),
+    ("alice", "Alice Tremblay", "mastodon"),
+    ("benoit", "Benoît Gagnon", "telegram"),
+    ("chloe", "Chloé Roy", "mastodon"),
+    ("david", "David Côté", "telegram"),
+    ("emma", "Emma Wilson", "mastodon"),
+    ("farid", "Farid Haddad", "mastodon"),
+    ("grace", "Grace Li", "telegram"),
+    ("spam4u", "Best Deals", "mastodon"),
 ]
 TEXTS = [
     ("fr", "Bravo pour le rapport ! Enfin des données ouvertes au gouvernement. #gautrinweb2"),
@@ -52,7 +52,7 @@ def seed(store: CommentStore, campaigns: Sequence[Campaign], now: datetime, coun
     for i in range(count):
         language, text = TEXTS[i % len(TEXTS)]
         handle, name, network = AUTHORS[(i * 5) % len(AUTHORS)]
-        if network == Network.MASTODON:
+        if network == "mastodon":
             at_handle, url = f"@{handle}@exemple.social", f"https://exemple.social/@{handle}/{1000 + i}"
         else:
             at_handle, url = f"@{handle}_qc", f"https://t.me/GautrinWeb2/{1000 + i}"

@@ -12,7 +12,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from bot.domain import CommentState, Network
+from bot import networks
+from bot.domain import CommentState
 from bot.services.export import FORMATS, UNVERIFIED, ExportOptions, states_for, write
 from bot.services.moderation import CommentQuery
 from bot.store.comments import Comment
@@ -74,7 +75,8 @@ async def _verified(here: Desk, comments: list[Comment]) -> list[Comment]:
     """The replies still there once those not looked at in the last hour are looked up
     again (the gone ones leave the store too); a DeskError when that cannot be done."""
     if here.verify is None:
-        if any(c.network == Network.MASTODON for c in comments):
+        looked_up = {p.name for p in networks.with_lookups()}
+        if any(c.network in looked_up for c in comments):
             raise DeskError(
                 "The Mastodon replies cannot be checked again: this desk has no Mastodon account. "
                 "Tick the box to export without checking."

@@ -14,6 +14,7 @@ from starlette.datastructures import ImmutableMultiDict, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot import networks
 from bot.domain import CommentState, Publication
 from bot.services.documents import queue_document
 from bot.services.moderation import PAGE_SIZE, CommentQuery
@@ -117,14 +118,9 @@ def excerpt(publication: Publication | None, length: int = 140) -> str:
 
 
 def profile(c: Comment) -> str | None:
-    """The address of the author's profile, as the network shows it."""
-    handle = c.author_handle
-    if c.network == "mastodon" and handle.count("@") == 2:
-        user, host = handle.lstrip("@").split("@", 1)
-        return f"https://{host}/@{user}"
-    if c.network == "telegram" and handle.startswith("@"):
-        return f"https://t.me/{handle[1:]}"
-    return None
+    """The address of the author's profile, as the network shows it (``Profile.author_url``)."""
+    network = networks.find(c.network)
+    return network.author_url(c.author_handle) if network is not None else None
 
 
 def web_link(url: str | None) -> str | None:

@@ -52,7 +52,7 @@ def reader(settings: Settings) -> MastodonReader | None:
 
 def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
     """The collector's Mastodon feeds (streams, hashtags, mentions, contexts, rechecks)."""
-    return cast(Coroutine[Any, Any, None], collector.run_mastodon(source, lock, stop))
+    return cast(Coroutine[Any, Any, None], collector.run_timelines(source, lock, stop))
 
 
 def alerts(settings: Settings, sender: Sender) -> Notify | None:

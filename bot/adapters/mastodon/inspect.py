@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.adapters.mastodon.client import MastodonClient, get_field, unless_gone
-from bot.ports import MastodonAccountInfo, MastodonLimits
+from bot.networks.mastodon_check import MastodonAccountInfo, MastodonLimits
 
 
 class MastodonInspector(MastodonClient):

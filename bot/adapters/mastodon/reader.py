@@ -39,7 +39,7 @@ class _Malformed(Exception):
 
 class MastodonReader(MastodonClient):
     network = NAME
-    """Reads what followers post (the ``MastodonSource`` protocol) as the account that
+    """Reads what followers post (the ``TimelineSource`` protocol) as the account that
     ``token`` belongs to. Statuses by that account, and by ``bot_account`` when given (an
     ``acct`` such as "relais" or "relais@example.org"), are never collected.
 

@@ -62,7 +62,7 @@ def reader(settings: Settings) -> TelegramReader | None:
 
 def collect(collector: Any, source: Any, lock: Any, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
     """The collector's Telegram loop (getUpdates, long-polled)."""
-    return cast(Coroutine[Any, Any, None], collector.run_telegram(source, lock, stop))
+    return cast(Coroutine[Any, Any, None], collector.run_updates(source, lock, stop))
 
 
 def alerts(settings: Settings, sender: Sender) -> Notify | None:

@@ -7,7 +7,8 @@ from telegram import ChatMemberAdministrator, ChatMemberRestricted
 
 from bot.adapters.telegram.sender import _chat_ref
 from bot.adapters.telegram.transport import TelegramBot
-from bot.ports import PermanentError, TelegramBotInfo, TelegramChatInfo, TelegramMembership
+from bot.networks.telegram_check import TelegramBotInfo, TelegramChatInfo, TelegramMembership
+from bot.ports import PermanentError
 
 _NOT_FOUND = ("chat not found", "user not found", "member not found", "participant_id_invalid")
 

@@ -31,7 +31,7 @@ ACKNOWLEDGE_REACTION = "👍"
 class TelegramReader(TelegramBot):
     network = NAME
     """Reads the messages people post where the bot is (groups, channels' discussion groups,
-    private chats), for the collector: the ``TelegramSource`` of ``bot.ports``.
+    private chats), for the collector: the ``UpdatesSource`` of ``bot.ports``.
 
     It polls with getUpdates; only one program may do that per bot token (``TelegramSender``
     never does). It does not filter: which replies belong to a campaign (its hashtags, the
