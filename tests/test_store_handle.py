@@ -81,15 +81,18 @@ def reply(n: int) -> Reply:
 
 
 class Console_(ConsoleSender):
-    """The console channel, noting in ``order`` when each post goes out."""
+    """The console channel, noting in ``order`` when each post goes out; after the first, it
+    waits for ``collected``: a store the publisher kept to itself would never let it come."""
 
-    def __init__(self, order: list[str]) -> None:
+    def __init__(self, order: list[str], collected: asyncio.Event) -> None:
         super().__init__(Console(file=io.StringIO()))
         self.order = order
+        self.collected = collected
 
     async def publish(self, publication: Publication, *, on_wire: OnWire) -> Receipt:
         receipt = await super().publish(publication, on_wire=on_wire)
         self.order.append("publish")
+        await asyncio.wait_for(self.collected.wait(), 30)
         return receipt
 
 
@@ -97,11 +100,12 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
     database_url: str,
 ) -> None:
     order: list[str] = []
+    collected, approved = asyncio.Event(), asyncio.Event()  # each service waits for another once
     with Store.open(database_url) as store:
         store.ledger.register()  # as relais run does
         database.upgrade(store.engine)
         clock = SimulatedClock(NOW)
-        publisher = Publisher(store, {Network.MASTODON: Console_(order)}, clock)
+        publisher = Publisher(store, {Network.MASTODON: Console_(order, collected)}, clock)
         collector = Collector(store, clock, lambda: [campaign()])
         threads: set[threading.Thread] = set()
 
@@ -118,6 +122,8 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
                     Network.MASTODON, "mastodon:tag:gautrinweb2", Page([reply(page)], str(page))
                 )
                 order.append("collect")
+                collected.set()
+                await asyncio.wait_for(approved.wait(), 30)
             threads.add(await store.run(threading.current_thread))
 
         async def moderate() -> None:  # a web page in the same process: the store, no publisher
@@ -131,6 +137,7 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
                     await store.run(desk.decide, [c.id for c in pending], CommentState.APPROVED, actor="ana")
                     decided += len(pending)
                     order.append("approve")
+                    approved.set()
                 else:
                     await asyncio.sleep(0)  # nothing collected yet: let the collector go on
             threads.add(await store.run(threading.current_thread))
@@ -140,7 +147,8 @@ async def test_one_store_serves_the_publisher_the_collector_and_a_desk_at_once_t
         assert {r.state for r in store.ledger.rows().values()} == {"published"}
         assert len(store.ledger.rows()) == POSTS
         assert [c.state for c in store.comments.find(limit=None)] == ["approved"] * PAGES
-        # at once: each service's work came between the others', not after it
+        # at once: each service's work came between the others', not after it (each waits for
+        # another once: a store lent to one service alone would stop them all, till the timeout)
         assert order.index("collect") < max(i for i, what in enumerate(order) if what == "publish")
         assert order.index("publish") < max(i for i, what in enumerate(order) if what == "collect")
         assert "approve" in order[: max(i for i, what in enumerate(order) if what == "collect")]
