@@ -214,6 +214,12 @@ async def serve(
 
     clock = clock or SystemClock()
     sources = dict(sources or {})
+    # A stop asked while starting (systemd's, at any moment) is heard from the first step:
+    # the start goes on to its end, then the bot stops as it would once running.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     parts: list[tuple[str, Sender | Source]] = [*senders.items(), *sources.items()]
     for network, part in parts:
         try:
@@ -252,10 +258,6 @@ async def serve(
         await runner.apply(campaigns)
         if alert is not None:
             await alert()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(_watch(runner, stop, notify))
         beater = asyncio.create_task(watchdog.run(stop))
         sweeper = asyncio.create_task(publisher.watch())  # takes over sends no one finishes

@@ -173,6 +173,19 @@ def test_alerts_go_to_the_alert_chat_once(deployment: Deployment) -> None:
     assert len([m for m in deployment.telegram.sent if m.chat_id == -100999]) == 2
 
 
+def test_a_stop_asked_while_starting_is_a_clean_stop(deployment: Deployment) -> None:
+    """systemd may stop the bot while it starts: here, while the alert chat is told of a
+    missed post (Telegram answers late), which comes before the bot is running."""
+    deployment.telegram.add_chat(-100999, "supergroup", title="Équipe")
+    deployment.extra_env["RELAIS_ALERT_TELEGRAM_CHAT"] = "-100999"
+    deployment.campaign([("old", now() - timedelta(hours=1))], to="masto")
+    deployment.telegram.delay(5, method="sendMessage")
+    bot = deployment.start()
+    deployment.telegram.wait_for(lambda tg: any(m.chat_id == -100999 for m in tg.sent), timeout=20)
+    assert bot.stop() == 0, bot.log
+    assert bot.lines[-2].endswith("stopped"), bot.log
+
+
 def test_an_invalid_file_at_start_does_not_stop_the_other_campaigns(deployment: Deployment) -> None:
     deployment.campaign([("bon", now() - timedelta(seconds=1))], to="masto")
     (deployment.root / "schedules" / "casse.yaml").write_text("campaign: [\n", encoding="utf-8")
