@@ -1,4 +1,5 @@
-"""The domain: campaigns and the publications they expand into. Plain objects, no I/O."""
+"""The domain: campaigns and the publications they expand into, the replies collected and
+what selects them for moderation. Plain objects, no I/O."""
 
 from __future__ import annotations
 
@@ -111,6 +112,47 @@ class CommentState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     FLAGGED = "flagged"
+
+
+class ReasonCode(StrEnum):
+    """Why a reply was rejected: a short fixed list (Decidim's, Coral's), plus free text."""
+
+    SPAM = "spam"
+    OFF_TOPIC = "off_topic"
+    ABUSIVE = "abusive"
+    PERSONAL_INFORMATION = "personal_information"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CommentQuery:
+    """Which replies: each criterion given narrows the selection."""
+
+    states: tuple[str, ...] = ()  # any of these states
+    search: str | None = None  # every word of it, accents aside
+    campaign: str | None = None
+    network: str | None = None
+    language: str | None = None  # "fr" selects "fr" and "fr-CA"
+    author: str | None = None  # a handle, as shown, or the network's id of the author
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    reason: str | None = None  # the reason given contains these characters (a flag's: "link")
+    reason_code: str | None = None  # a rejection's reason code
+    decided_by: str | None = None  # the last decision was this moderator's (or "relais")
+
+
+# The criteria of a ``CommentQuery`` that are text as a person typed it: the moderation
+# service makes them storable, and each is a filter option of ``relais comments``.
+TEXT_CRITERIA = (
+    "search",
+    "campaign",
+    "network",
+    "language",
+    "author",
+    "reason",
+    "reason_code",
+    "decided_by",
+)
 
 
 # What no store can hold: NUL (PostgreSQL's text refuses it) and UTF-16 surrogates, which

@@ -244,3 +244,21 @@ def test_hostile_text_stays_data_in_every_face(root: Path) -> None:
     assert json.loads(decided.stdout)["comments"][0]["text"] == hostile
     author = relais(root, "comments", "author", "mastodon", "\u202emallory").stdout
     assert "\u202e" not in author
+
+
+def test_every_criterion_of_a_query_is_a_filter_option() -> None:
+    """The filters of ``comments list`` and the decisions are the query's criteria, read from
+    the one definition the moderation service checks them by (``bot.domain``)."""
+    from dataclasses import fields
+
+    from bot.cli.comments import list_
+    from bot.cli.moderate import reject
+    from bot.domain import TEXT_CRITERIA, CommentQuery, ReasonCode
+
+    words = {f.name for f in fields(CommentQuery) if f.type == "str | None"}
+    assert set(TEXT_CRITERIA) == words
+    for command in (list_, reject):
+        options = {p.name for p in command.params}
+        assert {"state", "since", "until", *TEXT_CRITERIA} <= options
+    code = next(p for p in list_.params if p.name == "reason_code")
+    assert list(code.type.choices) == list(ReasonCode)  # type: ignore[attr-defined]

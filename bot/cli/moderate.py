@@ -9,18 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli.comments import (
-    REASON_CODES,
-    comments,
-    filter_options,
-    local_time,
-    moderation,
-    moderation_errors,
-    query_of,
-    terminal_safe,
-    zones,
-)
+from bot.cli.comments import comments, moderation, moderation_errors
 from bot.cli.common import EXIT_INVALID, Id, Network, actor, echo_json, fail, is_id, open_store
+from bot.cli.replies import local_time, terminal_safe
+from bot.cli.selection import REASON_CODES, filter_options, query_of, zones
 from bot.domain import CommentState
 
 if TYPE_CHECKING:

@@ -30,16 +30,15 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain import CommentState, Moderation, Reply, storable
-from bot.store.comments import SYSTEM_ACTOR, Comment, CommentQuery, CommentStore, Decisions, Event, Verdict
+from bot.domain import TEXT_CRITERIA, CommentQuery, CommentState, Moderation, ReasonCode, Reply, storable
+from bot.store.comments import SYSTEM_ACTOR, Comment, CommentStore, Decisions, Event, Verdict
 from bot.store.decisions import UNDO, Change, DecisionLog, DecisionRow
 from bot.store.ledger import Ledger, Row
 
-__all__ = [  # CommentQuery too: the faces build queries without reaching into the store
+__all__ = [  # CommentQuery and ReasonCode too (bot.domain's): the faces need not look elsewhere
     "PAGE_SIZE",
     "AuthorView",
     "CommentQuery",
@@ -156,16 +155,6 @@ def fingerprint(versions: Sequence[tuple[int, int]]) -> str:
 
 class InvalidRequest(ModerationError):
     """A request that cannot mean anything (a page of no reply, a decision by nobody)."""
-
-
-class ReasonCode(StrEnum):
-    """Why a reply was rejected: a short fixed list (Decidim's, Coral's), plus free text."""
-
-    SPAM = "spam"
-    OFF_TOPIC = "off_topic"
-    ABUSIVE = "abusive"
-    PERSONAL_INFORMATION = "personal_information"
-    OTHER = "other"
 
 
 def _what_happened(c: Comment) -> str:
@@ -535,25 +524,13 @@ class ModerationService:
             batch.acknowledge(wanted, self.clock.now())
 
 
-_TEXT_CRITERIA = (
-    "search",
-    "campaign",
-    "network",
-    "language",
-    "author",
-    "reason",
-    "reason_code",
-    "decided_by",
-)
-
-
 def _checked(query: CommentQuery | None) -> CommentQuery:
     """``query`` checked, its words made storable: a NUL or a lone surrogate (a pasted
     text, a form) selects nothing rather than failing the store (PITFALLS)."""
     query = query or CommentQuery()
     unstorable: dict[str, Any] = {
         name: storable(value)
-        for name in _TEXT_CRITERIA
+        for name in TEXT_CRITERIA
         if isinstance(value := getattr(query, name), str) and storable(value) != value
     }
     if unstorable:

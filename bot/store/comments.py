@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from bot.domain import CommentState, ForwardLink, PublicationState, Removal, Reply, storable
+from bot.domain import CommentQuery, CommentState, ForwardLink, PublicationState, Removal, Reply, storable
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.database import refused
 from bot.store.decisions import DECISION_COLUMNS, UNDO, Change, DecisionRow
@@ -924,23 +924,6 @@ class CommentStore:
                     statement = statement.with_for_update(of=comments)
                 current = {row.id: Comment(*row) for row in connection.execute(statement).all()}
             yield Decisions(connection, current)
-
-
-@dataclass(frozen=True)
-class CommentQuery:
-    """Which replies: each criterion given narrows the selection."""
-
-    states: tuple[str, ...] = ()  # any of these states
-    search: str | None = None  # every word of it, accents aside
-    campaign: str | None = None
-    network: str | None = None
-    language: str | None = None  # "fr" selects "fr" and "fr-CA"
-    author: str | None = None  # a handle, as shown, or the network's id of the author
-    since: datetime | None = None  # created at or after
-    until: datetime | None = None  # created before
-    reason: str | None = None  # the reason given contains these characters (a flag's: "link")
-    reason_code: str | None = None  # a rejection's reason code
-    decided_by: str | None = None  # the last decision was this moderator's (or "relais")
 
 
 class Decisions:
