@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
+import ssl
 import struct
 import time
 import traceback
@@ -17,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.adapters.telegram.inspect import TelegramInspector
+from bot.adapters.telegram.reader import TelegramReader
 from bot.adapters.telegram.sender import TelegramSender
 from bot.adapters.telegram.transport import TOKEN_REFUSED
 from bot.core.markdown import render
@@ -137,6 +141,23 @@ def closed_port_url() -> str:
 
 
 # -- sending -----------------------------------------------------------------------------------
+
+
+async def test_every_bot_of_the_process_shares_one_tls_context() -> None:
+    """httpx builds a TLS context for each transport, loading certifi's authorities into it
+    (about 1.1 MB resident each): relais run had six, two per bot (sender, reader, and the
+    check at start). The bots' transports share one."""
+
+    def contexts() -> list[ssl.SSLContext]:
+        return [o for o in gc.get_objects() if isinstance(o, ssl.SSLContext)]
+
+    before = contexts()
+    kinds = (TelegramSender, TelegramReader, TelegramInspector)
+    bots = [kind(TOKEN, "https://api.telegram.org") for kind in kinds]
+    made = [c for c in contexts() if not any(c is old for old in before)]
+    for bot in bots:
+        await bot.close()
+    assert len(made) <= 1
 
 
 @pytest.mark.slow
