@@ -188,6 +188,34 @@ def test_a_glance_leaves_a_store_it_cannot_read_plainly_to_the_ledger(tmp_path: 
     assert not (tmp_path / "missing.db").exists()  # (never created)
 
 
+def test_the_heads_are_read_from_plain_migrations_only(tmp_path: Path) -> None:
+    """The head revision read without parsing the migrations is Alembic's (test_ledger); a
+    migration that does not say its revisions plainly, once each, gives None (Alembic then
+    answers)."""
+    from bot.store import glance
+
+    def heads(*files: str) -> frozenset[str] | None:
+        directory = tmp_path / str(len(list(tmp_path.iterdir())))
+        directory.mkdir()
+        for n, text in enumerate(files):
+            (directory / f"{n:04}_m.py").write_text(text, encoding="utf-8")
+        return glance.heads_in(directory)
+
+    first = 'revision: str = "a"\ndown_revision: str | None = None\n'
+    second = 'revision = "b"\ndown_revision = "a"\ndef upgrade() -> None:\n    revision = "x"\n'
+    assert heads(first, second) == {"b"}
+    assert heads(first, 'revision = "b"  # a comment\ndown_revision = "a"\n') == {"b"}
+    assert heads(first, 'revision = "c"\ndown_revision = ("a",)\n', second) == {"b", "c"}
+    for odd in (
+        'revision = "b"\n',  # no down_revision
+        'revision = "b"\nrevision = "c"\ndown_revision = "a"\n',  # twice
+        'revision = name()\ndown_revision = "a"\n',  # not a literal
+        'revision = (\n    "b"\n)\ndown_revision = "a"\n',
+        "revision = 2\ndown_revision = 'a'\n",
+    ):
+        assert heads(first, odd) is None, odd
+
+
 @pytest.mark.slow
 def test_the_telegram_adapter_loads_no_command_line_of_httpx() -> None:
     """httpx imports its own command line (rich, pygments) when they are installed: relais
