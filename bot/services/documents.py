@@ -8,6 +8,7 @@ Light on purpose: nothing here imports a database library, so ``relais plan`` st
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
@@ -233,6 +234,19 @@ def bot_document(beats: Sequence[Beat], now: datetime, stale_after: timedelta | 
         "processes": alive,
         "last": process_item(beats[0], now) if beats else None,
     }
+
+
+def next_command(key: str, state: str) -> str | None:
+    """The command that settles a row in ``state``, for ``relais status``; None when it
+    needs none (``bot.services.resolve`` does the settling)."""
+    quoted = shlex.quote(key)
+    if state == PublicationState.UNKNOWN:
+        return f"relais resolve {quoted} --published [--url URL] | --resend | --skip --as NAME"
+    if state == PublicationState.FAILED:
+        return f"relais resolve {quoted} --resend (once the cause is fixed) | --skip --as NAME"
+    if state == PublicationState.MISSED:
+        return f"relais resolve {quoted} --resend | --skip --as NAME"
+    return None
 
 
 def status_row(row: Row, settled: Settlement | None = None, command: str | None = None) -> StatusRow:

@@ -9,7 +9,6 @@ Sending again goes through the ledger like any send: the row goes back to ``pend
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
@@ -21,19 +20,6 @@ from bot.store.ledger import Ledger, Resolution, Row
 
 OUTCOME_WAIT = timedelta(seconds=60)  # how long the command waits for a running bot's send
 UNSETTLED = (PublicationState.PENDING.value, PublicationState.SENDING.value)
-
-
-def next_command(key: str, state: str) -> str | None:
-    """The command that settles a row in ``state``, for ``relais status``; None when it
-    needs none."""
-    quoted = shlex.quote(key)
-    if state == PublicationState.UNKNOWN:
-        return f"relais resolve {quoted} --published [--url URL] | --resend | --skip --as NAME"
-    if state == PublicationState.FAILED:
-        return f"relais resolve {quoted} --resend (once the cause is fixed) | --skip --as NAME"
-    if state == PublicationState.MISSED:
-        return f"relais resolve {quoted} --resend | --skip --as NAME"
-    return None
 
 
 def outcome(row: Row) -> str:

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from bot.domain import PublicationState
-from bot.services.documents import StatusDocument, StatusRow, bot_document, status_row
-from bot.services.resolve import next_command
+from bot.services.documents import StatusDocument, StatusRow, bot_document, next_command, status_row
 from bot.store.acknowledgements import AcknowledgementQueue
 from bot.store.comments import READ, CommentStore
 from bot.store.heartbeat import beats
