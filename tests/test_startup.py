@@ -227,3 +227,29 @@ def test_the_telegram_adapter_loads_no_command_line_of_httpx() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.replace("'", '"')) == ["httpx", "telegram"]
+
+
+def test_the_cycle_collector_is_off_while_a_command_starts_and_back_after() -> None:
+    """Start-up's objects are not gone through again and again (``bot.cli.main``): a command
+    runs with the cycle collector off, and finds it on again once done, in a test's process
+    as in a command's; a command that runs until stopped turns it back on (``serving``)."""
+    script = (
+        "import gc, click\n"
+        "from bot.cli import main\n"
+        "from bot.cli.common import serving\n"
+        "seen = []\n"
+        "@main.command('probe')\n"
+        "@click.option('--serve', is_flag=True)\n"
+        "def probe(serve):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    if serve:\n"
+        "        serving()\n"
+        "        seen.append(gc.isenabled())\n"
+        "for args in (['probe'], ['probe', '--serve']):\n"
+        "    main(args, standalone_mode=False)\n"
+        "    seen.append(gc.isenabled())\n"
+        "print(seen)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[False,", "True,", "False,", "True,", "True]"]

@@ -7,6 +7,7 @@ when a command asks for them, not when the command line starts.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -73,6 +74,12 @@ class Id(click.ParamType):
         if not is_id(str(value).strip()):
             self.fail(f"{value!r} is not a number like 12", param, ctx)
         return int(str(value).strip())
+
+
+def serving() -> None:
+    """For a command about to run until it is stopped (``run``, ``web``): the cycle
+    collector, which ``main`` keeps off while a command starts, back on."""
+    gc.enable()
 
 
 def fail(message: str, code: int = EXIT_FAILURE, *, hint: str | None = None) -> NoReturn:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.cli.campaigns import load
-from bot.cli.common import fail, settings, store_url
+from bot.cli.common import fail, serving, settings, store_url
 from bot.domain import PublicationState
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ def run(ctx: click.Context, dry_run: bool, start: str | None, speed: float | Non
             networks = app.networks_used(campaigns)
             senders = app.build_senders(given, networks)
             sources = app.build_sources(given, networks)
+        serving()
         asyncio.run(
             app.serve(given, campaigns, senders, database_url=url, sources=sources, check=not dry_run)
         )
@@ -105,6 +106,7 @@ def rehearse(settings: Settings, campaigns: list[Campaign], start_text: str, spe
         style="dim",
     )
     app.quiet_logging_for_rehearsal()
+    serving()
     counts = asyncio.run(
         app.rehearse(
             campaigns,

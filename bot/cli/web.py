@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import count, fail, open_store, settings, warn
+from bot.cli.common import count, fail, open_store, serving, settings, warn
 
 if TYPE_CHECKING:
     from bot.domain import Campaign
@@ -62,6 +62,7 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
                 app = create_app(store, SystemClock(), campaigns, demo_login=login)
                 click.echo(f"Demo desk on http://{host}:{port}/ — log in as {login[0]}, password {login[1]}")
                 click.echo("Its store is thrown away when it stops (Ctrl+C).")
+                serving()
                 uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     with open_store(ctx) as engine:
@@ -75,6 +76,7 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
 
             app = create_app(store, SystemClock(), campaigns, verify=export_checker(settings(ctx)))
             click.echo(f"Moderation desk on http://{host}:{port}/ (Ctrl+C stops it)")
+            serving()
             uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
