@@ -19,7 +19,13 @@ watching within 1.5 s and idling under 70 MB resident. Each figure is the best o
 --repeat runs (the machine is shared: the best run is the one the least disturbed); CPU
 time and the median are printed beside it.
 
+With ``--instructions`` it counts instead, under valgrind's callgrind, the instructions
+each command executes (once each, ``run`` left out): a count that does not change with
+what else the machine is doing, to weigh a change on a shared machine where times wander
+by a third from one run to the next.
+
     .venv/bin/python benchmarks/startup.py [--repeat 7] [--idle 5]
+    .venv/bin/python benchmarks/startup.py --instructions [--only status]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -111,6 +118,35 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
+def instructions(argv: list[str], env: dict[str, str], cwd: Path) -> int:
+    """The instructions one run of ``argv`` executes, counted by callgrind."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError("callgrind printed no count:\n" + done.stderr)
+    return int(found.group(1))
+
+
+def count(relais: str, env: dict[str, str], root: Path, only: list[str]) -> None:
+    """Print the instructions of ``python -c pass`` and of each command (``--instructions``)."""
+    floor = instructions([sys.executable, "-c", "pass"], env, root)
+    print("instructions executed on the sample campaign, counted by callgrind (millions):")
+    print(f"  {'python -c pass':<26} {floor / 1e6:8.1f}")
+    for name, argv in commands(root).items():
+        if only and name not in only:
+            continue
+        total = instructions([sys.executable, relais, *argv], env, root)
+        print(f"  relais {name:<19} {total / 1e6:8.1f}  ({total / floor:4.1f} × python)")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -173,6 +209,10 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=float, default=5.0, help="seconds relais run idles before its RSS is read"
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind instead of timing"
+    )
+    parser.add_argument("--only", action="append", default=[], help="with --instructions: this command only")
     options = parser.parse_args()
     relais = str(Path(sys.executable).with_name("relais"))
     compileall.compile_dir(ROOT / "bot", quiet=1)
@@ -198,6 +238,9 @@ def main() -> None:
         )
         subprocess.run([relais, "db", "upgrade"], check=True, cwd=root, env=env, capture_output=True)
         seed(database_url)
+        if options.instructions:
+            count(relais, env, root, options.only)
+            return
 
         floor = [timed([sys.executable, "-c", "pass"], env, root) for _ in range(options.repeat)]
         figures: dict[str, list[tuple[float, float]]] = {}

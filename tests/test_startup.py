@@ -253,3 +253,27 @@ def test_the_cycle_collector_is_off_while_a_command_starts_and_back_after() -> N
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[False,", "True,", "False,", "True,", "True]"]
+
+
+def test_the_relais_command_leaves_the_collector_off_and_freezes_what_it_leaves() -> None:
+    """``relais`` in a process of its own (``bot.cli.entry``) does not turn the collector
+    back on at the end, and freezes what is left, so that the interpreter's exit does not
+    go through start-up's objects once more."""
+    script = (
+        "import gc, sys\n"
+        "from bot.cli import entry, main\n"
+        "seen = []\n"
+        "@main.command('probe')\n"
+        "def probe():\n"
+        "    seen.append((gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['relais', 'probe']\n"
+        "try:\n"
+        "    entry()\n"
+        "except SystemExit as done:\n"
+        "    seen.append(done.code)\n"
+        "seen.append((gc.isenabled(), gc.get_freeze_count() > 1000))\n"
+        "print(seen)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[(False, False), 0, (False, True)]"
