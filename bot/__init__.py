@@ -18,10 +18,12 @@ checks it):
    export) use networks only through ``bot.ports``; ``bot.adapters`` implement them, one
    package per network (plus the console), each the only one that imports its network's
    library, none importing the store or a service.
-5. ``bot.settings``, ``bot.logs``, ``bot.app`` and ``bot.cli``: read settings once and wire
-   it all up; ``bot.app`` iterates the registered networks, asking each one's adapter
-   package (``ports.Adapter``) for its sender, its reader, its collecting loop, its alerts
-   and its inspector, and each one's profile what ``relais check`` makes of the answers.
+5. ``bot.settings``, ``bot.logs``, ``bot.wiring``, ``bot.app`` and ``bot.cli``: read
+   settings once and wire it all up. ``bot.wiring`` is the part that needs neither the
+   scheduler nor the campaigns (an adapter by name, the export's lookups); ``bot.app``
+   iterates the registered networks, asking each one's adapter package (``ports.Adapter``)
+   for its sender, its reader, its collecting loop, its alerts and its inspector, and each
+   one's profile what ``relais check`` makes of the answers.
 
 Adding a network: a profile in ``bot/networks/`` (with its settings, its credentials; its
 ``relais check`` there too, or in a ``<name>_check`` module beside it), an adapter package

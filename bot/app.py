@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from bot import networks
 from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.domain import Campaign
-from bot.ports import Adapter, ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
+from bot.ports import ChannelError, NotConfigured, Notify, PermanentError, Sender, Source
 from bot.problems import Problem
 from bot.services.alerts import Alerts
 from bot.services.doubts import Doubts
@@ -27,6 +26,7 @@ from bot.settings import Settings
 from bot.store import database, in_memory, location, prepare
 from bot.store.handle import Store
 from bot.store.ledger import Ledger, StoreInUse, StoreNotWritable
+from bot.wiring import SetupError, StoreBusy, adapter
 
 if TYPE_CHECKING:
     from bot.findings import Finding
@@ -38,23 +38,6 @@ RELOAD_DEBOUNCE_MS = 300
 # changed before it); later ticks only let it look at ``stop``. 500 ms was a third of the
 # 1.5 s in which relais run is to be watching (issue 11); a tick costs ~0.02 % of a CPU.
 WATCH_TICK_MS = 100
-
-
-class SetupError(Exception):
-    """The bot cannot start; the message says what to fix."""
-
-
-class StoreBusy(SetupError):
-    """Another ``relais run`` holds this SQLite store."""
-
-
-def adapter(network: str) -> Adapter:
-    """The adapter package of a registered network (``UnknownNetwork`` for any other),
-    imported when first needed: nothing of a network's library is loaded before. Its
-    functions are taken from its ``ADAPTER`` where it has one (a submodule named like one of
-    them replaces the package's attribute once imported)."""
-    package = importlib.import_module(networks.profile(network).adapter)
-    return cast(Adapter, getattr(package, "ADAPTER", package))
 
 
 def networks_used(campaigns: list[Campaign]) -> set[str]:
@@ -529,48 +512,3 @@ async def _send_again(
     except StoreBusy:  # another relais run holds this SQLite store: it sends them
         say("relais run is running on this store: it sends them within a few seconds…")
         return await wait_for_outcome(ledger, clock, keys)
-
-
-def export_checker(settings: Settings) -> Callable[..., Any]:
-    """What looks an export's replies up again before it is written (``relais export``, the
-    desk): ``await check(store, comments, progress)`` gives ``bot.services.export.verify``'s
-    answer, with the reader the settings give for each network whose replies can be looked
-    up (``Profile.lookups``), the gone replies removed from ``store``. Raises ``SetupError``
-    when some need looking up and there is no account to do it with, or one cannot be
-    looked up."""
-
-    async def check(
-        store: Store, comments: list[Any], progress: Callable[[int, int], None] = lambda done, total: None
-    ) -> Any:
-        from bot.services.export import NotVerified, Verified, verify
-
-        kept, checked, removed = list(comments), 0, 0
-        for profile in networks.with_lookups():
-            if not any(c.network == profile.name for c in kept):
-                continue
-            source = adapter(profile.name).reader(settings)
-            if source is None:
-                unset = " or ".join(profile.credentials)
-                raise SetupError(
-                    f"the export holds {profile.title} replies, which are looked up again before an export, "
-                    f"but {unset} is not set: set {'them' if len(profile.credentials) > 1 else 'it'}, "
-                    "or export with --no-verify"
-                )
-            try:
-                verified = await verify(store, kept, cast(Any, source), SystemClock(), progress=progress)
-            except NotVerified as error:
-                raise SetupError(str(error)) from None
-            finally:
-                await source.close()
-            kept, checked, removed = verified.comments, checked + verified.checked, removed + verified.removed
-        return Verified(kept, checked=checked, removed=removed)
-
-    return check
-
-
-async def verify_export(
-    settings: Settings, url: str, comments: list[Any], progress: Callable[[int, int], None]
-) -> Any:
-    """``export_checker`` on the store at ``url``: the replies of ``comments`` still there."""
-    with Store.open(url) as store:
-        return await export_checker(settings)(store, comments, progress)

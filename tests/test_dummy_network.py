@@ -31,7 +31,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot import app, networks
+from bot import app, networks, wiring
 from bot.domain import Campaign, Channel, ForwardLink, Publication, Removal, Reply
 from bot.findings import Finding, Level, Unreachable, ask
 from bot.networks import ChannelSpec, Flavour, NonEmpty, Profile
@@ -368,7 +368,9 @@ async def test_a_campaign_goes_through_a_third_network_end_to_end(
             finally:
                 engine.dispose()
             next(m for m in server.messages if m["id"] == reply)["deleted"] = True  # by its author
-            verified = await app.verify_export(settings, url, stored, lambda done, total: None)  # relais export
+            verified = await wiring.verify_export(
+                settings, url, stored, lambda done, total: None
+            )  # relais export
     finally:
         logger.removeHandler(published)
         logger.setLevel(level)

@@ -207,7 +207,7 @@ async def test_the_desks_export_leaves_out_a_deletion_no_stream_reported(
 
     from pydantic import SecretStr
 
-    from bot.app import export_checker
+    from bot.wiring import export_checker
     from tests.webdesk import open_desk
 
     kept = md.add_remote_status("alice@example.org", "<p>Je maintiens</p>")

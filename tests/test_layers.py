@@ -30,9 +30,9 @@ ALLOWED = {
     # composition: settings and logs under the rest, then the app, the faces, the entry point
     "settings": BASE | {"bot", "bot.networks", "bot.store", "bot.settings"},
     "logs": BASE | {"bot", "bot.networks", "bot.logs"},
-    "app": LOWER | {"bot", "bot.adapters", "bot.settings", "bot.logs", "bot.app"},
-    "web": LOWER | {"bot", "bot.settings", "bot.logs", "bot.app", "bot.web"},
-    "cli": LOWER | {"bot", "bot.settings", "bot.logs", "bot.app", "bot.web", "bot.cli"},
+    "app": LOWER | {"bot", "bot.adapters", "bot.settings", "bot.logs", "bot.wiring", "bot.app"},
+    "web": LOWER | {"bot", "bot.settings", "bot.logs", "bot.wiring", "bot.app", "bot.web"},
+    "cli": LOWER | {"bot", "bot.settings", "bot.logs", "bot.wiring", "bot.app", "bot.web", "bot.cli"},
     "main": {"bot.cli"},
 }
 LAYERS = {  # module prefix -> layer; the first that matches
@@ -44,6 +44,7 @@ LAYERS = {  # module prefix -> layer; the first that matches
     "bot.adapters": "adapters",
     "bot.settings": "settings",
     "bot.logs": "logs",
+    "bot.wiring": "app",
     "bot.app": "app",
     "bot.web": "web",
     "bot.cli": "cli",
@@ -269,7 +270,9 @@ def network_mentions(name: str, source: str, networks: tuple[str, ...]) -> list[
     if not others:
         return []
     pattern = re.compile("|".join(map(re.escape, others)), re.IGNORECASE)
-    return sorted({f"{name}:{line}: {word[:70]!r}" for line, word in _code_words(source) if pattern.search(word)})
+    return sorted(
+        {f"{name}:{line}: {word[:70]!r}" for line, word in _code_words(source) if pattern.search(word)}
+    )
 
 
 def registered_networks() -> tuple[str, ...]:

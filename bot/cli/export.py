@@ -89,7 +89,7 @@ def _verified(ctx: click.Context, selected: list[Comment]) -> list[Comment]:
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot import app, networks
+    from bot import networks, wiring
 
     looked_up = networks.titles(networks.with_lookups())
     with Progress(transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty()) as progress:
@@ -99,8 +99,8 @@ def _verified(ctx: click.Context, selected: list[Comment]) -> list[Comment]:
             progress.update(task, completed=done, total=total)
 
         try:
-            verified = asyncio.run(app.verify_export(settings(ctx), store_url(ctx), selected, advance))
-        except app.SetupError as error:
+            verified = asyncio.run(wiring.verify_export(settings(ctx), store_url(ctx), selected, advance))
+        except wiring.SetupError as error:
             fail(str(error))
     click.echo(
         f"{verified.checked} {looked_up} replies looked up again, {verified.removed} deleted by their "

@@ -72,7 +72,7 @@ def web(ctx: click.Context, host: str, port: int, demo: bool) -> None:
         if not ModeratorStore(engine).all():
             fail("no moderator can log in yet", hint="add one with relais moderators add NAME --admin")
         with store:
-            from bot.app import export_checker
+            from bot.wiring import export_checker
 
             app = create_app(store, SystemClock(), campaigns, verify=export_checker(settings(ctx)))
             click.echo(f"Moderation desk on http://{host}:{port}/ (Ctrl+C stops it)")

@@ -43,7 +43,7 @@ class Desk:
     publications: dict[str, Publication] = field(default_factory=dict)  # by key, from the campaigns
     post_urls: dict[str, str] = field(default_factory=dict)  # by key: where each post is, once known
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    # Looks an export's replies up again before it is written (``bot.app.export_checker``):
+    # Looks an export's replies up again before it is written (``bot.wiring.export_checker``):
     # ``await verify(store, comments)``; None where no network account is set (the demo).
     verify: Callable[..., Awaitable[Any]] | None = None
     demo_login: tuple[str, str] | None = None  # shown on the login page of ``relais web --demo``

@@ -71,6 +71,6 @@ def inspector(settings: Settings) -> MastodonInspector:
     return MastodonInspector(settings.mastodon_url, settings.mastodon_token.get_secret_value())
 
 
-# What composition calls (``bot.app.adapter``), bound now: importing the submodule
+# What composition calls (``bot.wiring.adapter``), bound now: importing the submodule
 # ``reader`` or ``sender`` replaces the package's attribute of that name with the submodule.
 ADAPTER = SimpleNamespace(sender=sender, reader=reader, collect=collect, alerts=alerts, inspector=inspector)

@@ -83,6 +83,6 @@ def inspector(settings: Settings) -> TelegramInspector:
     return TelegramInspector(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
 
 
-# What composition calls (``bot.app.adapter``), bound now: importing the submodule
+# What composition calls (``bot.wiring.adapter``), bound now: importing the submodule
 # ``reader`` or ``sender`` replaces the package's attribute of that name with the submodule.
 ADAPTER = SimpleNamespace(sender=sender, reader=reader, collect=collect, alerts=alerts, inspector=inspector)
