@@ -35,10 +35,11 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
     from bot.clock import SystemClock
-    from bot.services.status import report
+    from bot.services.status import reading, report
 
     with open_store(ctx) as engine:
-        document = report(engine, store=store_location(ctx), upcoming=upcoming, now=SystemClock().now())
+        read = reading(engine)
+    document = report(read, store=store_location(ctx), upcoming=upcoming, now=SystemClock().now())
     if fmt == "json":
         echo_json(document)
     else:

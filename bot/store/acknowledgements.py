@@ -31,11 +31,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, literal, select, update
 
 from bot.domain import CommentState
+from bot.store.records import FAILED, QUEUED, SENT, SKIPPED, STATES
 from bot.store.schema import UTCDateTime, comments
 from bot.store.schema import acknowledgements as table
 
-QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
-STATES = (QUEUED, SENT, FAILED, SKIPPED)
 # How long a claim holds a row: far longer than one request takes (its timeout, and the
 # adapter's own pacing), short enough that a dead worker's row is not left for long.
 LEASE = timedelta(minutes=2)

@@ -42,6 +42,7 @@ from bot.domain import CommentQuery, CommentState, ForwardLink, PublicationState
 from bot.store.acknowledgements import enqueue as enqueue_acknowledgements
 from bot.store.database import refused
 from bot.store.decisions import DECISION_COLUMNS, UNDO, Change, DecisionRow
+from bot.store.records import READ, SET_ASIDE_SHOWN, SetAside
 from bot.store.schema import (
     UTCDateTime,
     collector_positions,
@@ -55,7 +56,6 @@ from bot.store.schema import (
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "relais"
-READ = "read:"  # the positions that say when a collector last read its updates to the end
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -165,7 +165,7 @@ class CommentStore:
             counted = select(set_aside.c.network, func.count()).group_by(set_aside.c.network)
             return dict(connection.execute(counted).all())
 
-    def set_aside_latest(self, limit: int = 20) -> list[dict[str, Any]]:
+    def set_aside_latest(self, limit: int = SET_ASIDE_SHOWN) -> list[SetAside]:
         """The items set aside most recently: ids and why, never content."""
         with self.engine.connect() as connection:
             rows = connection.execute(

@@ -8,35 +8,15 @@ and by a starting bot to learn how long the bot was down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bot.store.records import BEATS_SHOWN, Beat
 from bot.store.schema import heartbeats as table
 
 BEAT_SECONDS = 10.0
-STALE_AFTER = timedelta(seconds=60)
 KEPT = timedelta(days=90)  # rows of processes gone longer ago are dropped at the next start
-
-
-@dataclass(frozen=True)
-class Beat:
-    owner: str
-    host: str
-    pid: int
-    started_at: datetime
-    seen_at: datetime
-    stopped_at: datetime | None
-
-    def alive(self, now: datetime, stale_after: timedelta = STALE_AFTER) -> bool:
-        """Whether this process is still running, as far as the store can tell."""
-        return self.stopped_at is None and now - self.seen_at < stale_after
-
-    @property
-    def gone_at(self) -> datetime:
-        """When it stopped, or was last seen."""
-        return self.stopped_at or self.seen_at
 
 
 class Heartbeat:
@@ -71,7 +51,7 @@ class Heartbeat:
             )
 
 
-def beats(engine: Engine, limit: int = 20) -> list[Beat]:
+def beats(engine: Engine, limit: int = BEATS_SHOWN) -> list[Beat]:
     """The most recently seen processes first."""
     with engine.connect() as connection:
         rows = connection.execute(select(table).order_by(table.c.seen_at.desc()).limit(limit)).mappings()

@@ -51,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -60,6 +59,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, Engine, func, select, text, update
 
 from bot.domain import Publication, PublicationState
+from bot.store.records import Row, Settlement, in_doubt, repeat_window
 from bot.store.schema import publications as table
 from bot.store.schema import resolutions
 
@@ -119,49 +119,12 @@ class Resolution(StrEnum):
     SKIP = "skip"  # leave it unpublished
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """The latest decision a person recorded about a publication."""
-
-    key: str
-    at: datetime
-    actor: str
-    action: str
-    previous_state: str
-    reason: str | None
-    url: str | None
-
-
 class Wire(StrEnum):
     """What ``Ledger.wire`` found."""
 
     OK = "ok"  # recorded: the request may go
     LOST = "lost"  # the row is no longer this process's to send (taken over, settled)
     EXPIRED = "expired"  # its idempotency key is forgotten; the row is now unknown
-
-
-@dataclass(frozen=True)
-class Row:
-    key: str
-    campaign: str
-    publication_id: str
-    channel: str
-    network: str
-    due_at: datetime
-    state: str
-    attempts: int
-    remote_id: str | None
-    remote_url: str | None
-    last_error: str | None
-    finished_at: datetime | None
-    on_wire: bool = False
-    first_wire_at: datetime | None = None
-    resend: bool = False  # a person asked for it to be sent again, past its grace period
-
-    @property
-    def in_doubt(self) -> bool:
-        """Whether an earlier request may have published it."""
-        return in_doubt(self.network, self.on_wire, self.first_wire_at)
 
 
 class Ledger:
@@ -518,7 +481,7 @@ class Ledger:
                 values: dict[str, Any] = {"state": UNKNOWN, "finished_at": now}
                 if _key_forgotten(network, first_wire_at, now):
                     values["last_error"] = key_forgotten(network)
-                elif in_doubt(network, on_wire, first_wire_at) and _window(network) is None:
+                elif in_doubt(network, on_wire, first_wire_at) and repeat_window(network) is None:
                     values["last_error"] = DIED_ON_THE_WIRE
                 else:
                     values = {"state": PENDING, "owner": None, "on_wire": False}
@@ -658,26 +621,12 @@ class Ledger:
             return dict(connection.execute(select(table.c.state, func.count()).group_by(table.c.state)).all())
 
 
-def in_doubt(network: str, on_wire: bool, first_wire_at: datetime | None) -> bool:
-    """Whether an earlier request of a publication may have published it: one whose outcome
-    was never known, or, on a network whose timeouts are retried under an idempotency key
-    (Mastodon), any that went out."""
-    return bool(on_wire) or (first_wire_at is not None and _window(network) is not None)
-
-
 def _key_forgotten(network: str, first_wire_at: datetime | None, now: datetime) -> bool:
     """A post went out so long ago that the server may have forgotten its idempotency key."""
     if first_wire_at is None:
         return False
-    window = _window(network)
+    window = repeat_window(network)
     return window is not None and now - first_wire_at >= window
-
-
-def _window(network: str) -> timedelta | None:
-    """How long a send of ``network`` that may have gone out can be sent again safely."""
-    from bot import networks
-
-    return networks.profile(network).repeat_window
 
 
 def _insert_new(connection: Connection) -> Any:
