@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import EXIT_FAILURE, echo_json, fail, open_store, settings, store_url
+from bot.cli.common import EXIT_FAILURE, echo_json, fail, settings, status_reading, store_url
 
 if TYPE_CHECKING:
     from bot.findings import Finding
@@ -91,12 +91,9 @@ def is_alive(ctx: click.Context, max_age: float, fmt: str = "text") -> None:
     from bot.cli.status import bot_lines
     from bot.clock import SystemClock
     from bot.services.documents import bot_document
-    from bot.store.heartbeat import beats
 
     now = SystemClock().now()
-    with open_store(ctx) as engine:
-        found = beats(engine)
-    document = bot_document(found, now, timedelta(seconds=max_age))
+    document = bot_document(status_reading(ctx).beats, now, timedelta(seconds=max_age))
     if fmt == "json":
         echo_json(document)
         if not document["running"]:

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from bot.store import StoreLocationError, location, missing_file
+from bot.store import StoreLocationError, location, missing_file, sqlite_file
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bot.settings import Settings
+    from bot.store.records import StatusReading
 
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
@@ -163,18 +164,42 @@ def left_behind(settings: Settings) -> str | None:
     )
 
 
-@contextmanager
-def open_store(ctx: click.Context) -> Iterator[Engine]:
-    """The engine of an existing, current store, disposed of when the block ends; exits
-    with the reason and the fix otherwise (a command that reads never creates a store)."""
-    from bot.store import database
-
+def existing_store(ctx: click.Context) -> str:
+    """The store's URL; exits saying so when it names an SQLite file that does not exist
+    (a command that reads never creates a store)."""
     url = store_url(ctx)
     if missing_file(url):
         fail(
             f"no store at {location(url)}: Relais has not run with this store yet "
             "(if it has, set RELAIS_DATABASE_URL to its store)"
         )
+    return url
+
+
+def status_reading(ctx: click.Context) -> StatusReading:
+    """What ``relais status`` reports of the store: read with ``sqlite3`` alone where it
+    can be (``bot.store.glance``), else through SQLAlchemy, which says what is wrong."""
+    url = existing_store(ctx)
+    path = sqlite_file(url)
+    if path is not None:
+        from bot.store.glance import status
+
+        found = status(path)
+        if found is not None:
+            return found
+    from bot.services.status import reading
+
+    with open_store(ctx) as engine:
+        return reading(engine)
+
+
+@contextmanager
+def open_store(ctx: click.Context) -> Iterator[Engine]:
+    """The engine of an existing, current store, disposed of when the block ends; exits
+    with the reason and the fix otherwise (a command that reads never creates a store)."""
+    from bot.store import database
+
+    url = existing_store(ctx)
     try:
         engine = database.create(url)
         current = database.is_current(engine)

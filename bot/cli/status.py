@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import echo_json, open_store, settings, store_location
+from bot.cli.common import echo_json, settings, status_reading, store_location
 from bot.domain import PublicationState
 
 if TYPE_CHECKING:
@@ -35,10 +35,9 @@ def status(ctx: click.Context, fmt: str, upcoming: int) -> None:
       relais status --format json | jq '.publications[] | select(.state == "unknown")'
     """
     from bot.clock import SystemClock
-    from bot.services.status import reading, report
+    from bot.services.status import report
 
-    with open_store(ctx) as engine:
-        read = reading(engine)
+    read = status_reading(ctx)
     document = report(read, store=store_location(ctx), upcoming=upcoming, now=SystemClock().now())
     if fmt == "json":
         echo_json(document)

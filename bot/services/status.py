@@ -1,5 +1,10 @@
-"""What ``relais status`` reports: the store read (``reading``), never changed, and the
-document made of it (``report``), which needs no database library."""
+"""What ``relais status`` reports: the store read, never changed.
+
+``reading`` reads it through SQLAlchemy, as every store; ``bot.store.glance.status`` reads
+an SQLite store with the standard library alone, for a command that answers in half the
+time. Both give a ``StatusReading`` (``tests/test_status_glance.py`` compares them), and
+``report`` makes the document of either; this module imports no database library.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A glance at an SQLite store without SQLAlchemy: whether it is current, and what the
-ledger records of some publications.
+"""A glance at an SQLite store without SQLAlchemy: whether it is current, what the ledger
+records of some publications, and what ``relais status`` reports.
 
 ``relais plan`` asks the store the state of every publication, and ``relais validate``
 that of each one already past; importing SQLAlchemy for it took a third of their time.
@@ -7,6 +7,11 @@ On an SQLite file the standard library's ``sqlite3`` answers, with the same two 
 the ledger makes (``tests/test_startup.py`` compares them). Anything it cannot answer
 plainly (PostgreSQL, a store not current, locked, or not a Relais store at all) gets None:
 the caller then asks ``Ledger`` and ``database.is_current``, which say what is wrong.
+
+``status`` reads what ``relais status`` and ``relais check --alive`` tell, for which
+SQLAlchemy's import was half of their time: the same rows as ``bot.services.status.reading``
+(``tests/test_status_glance.py`` compares the two on stores in every state), the columns
+named here, each converted as ``bot.store.schema`` types it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,22 @@ from __future__ import annotations
 import ast
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+
+from bot.store.records import (
+    BEATS_SHOWN,
+    SET_ASIDE_SHOWN,
+    STATES,
+    Beat,
+    Row,
+    SetAside,
+    Settlement,
+    StatusReading,
+)
 
 _CHUNK = 500  # keys per query (SQLite before 3.32 takes at most 999 parameters)
 BUSY_TIMEOUT_SECONDS = 10  # as bot.store.database: a store being written is waited for
@@ -57,30 +75,126 @@ def heads_in(directory: Path) -> frozenset[str] | None:
     return frozenset(revisions - revised)
 
 
+@contextmanager
+def _current(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection to the SQLite store at ``path`` if it is plainly a current
+    Relais store that can be read now, else None."""
+    head = heads()
+    if head is None or len(head) != 1:
+        yield None
+        return
+    try:
+        # mode=ro: never creates the file, never writes it.
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    except (sqlite3.Error, ValueError):
+        yield None
+        return
+    try:
+        try:
+            recorded = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        except sqlite3.Error:
+            recorded = []
+        yield connection if [version for (version,) in recorded] == list(head) else None
+    finally:
+        connection.close()
+
+
 def recorded_states(path: Path, keys: Sequence[str]) -> dict[str, str] | None:
     """The state the ledger of the SQLite store at ``path`` records for each of ``keys``
     it holds (a key it does not hold is left out), or None when the store is not plainly
     a current Relais store that can be read now."""
-    head = heads()
-    if head is None or len(head) != 1:
-        return None
-    try:
-        # mode=rw: never creates the file (the caller knows it exists); reads only.
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
-    except (sqlite3.Error, ValueError):
-        return None
-    try:
-        recorded = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        if [version for (version,) in recorded] != list(head):
+    with _current(path) as connection:
+        if connection is None:
             return None
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = list(keys[start : start + _CHUNK])
-            marks = ", ".join("?" * len(chunk))
-            query = f"SELECT key, state FROM publications WHERE key IN ({marks})"  # noqa: S608 - marks only
-            found.update(connection.execute(query, chunk).fetchall())
-        return found
-    except sqlite3.Error:
-        return None
-    finally:
-        connection.close()
+        try:
+            found: dict[str, str] = {}
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                query = f"SELECT key, state FROM publications WHERE key IN ({marks})"  # noqa: S608 - marks only
+                found.update(connection.execute(query, chunk).fetchall())
+            return found
+        except sqlite3.Error:
+            return None
+
+
+def current(path: Path) -> bool:
+    """Whether the SQLite store at ``path`` is plainly current (False: ask ``database``)."""
+    with _current(path) as connection:
+        return connection is not None
+
+
+_ROW = (
+    "key, campaign, publication_id, channel, network, due_at, state, attempts, remote_id, remote_url, "
+    "last_error, finished_at, on_wire, first_wire_at, resend"
+)
+_SETTLEMENT = "key, at, actor, action, previous_state, reason, url"
+_BEAT = "owner, host, pid, started_at, seen_at, stopped_at"
+
+
+def status(path: Path) -> StatusReading | None:
+    """What ``relais status`` reports of the SQLite store at ``path``, or None when it is
+    not plainly a current Relais store that can be read now."""
+    with _current(path) as connection:
+        if connection is None:
+            return None
+        try:
+            return _status(connection)
+        except sqlite3.Error:
+            return None
+
+
+def _status(db: sqlite3.Connection) -> StatusReading:
+    rows = {}
+    for r in db.execute(f"SELECT {_ROW} FROM publications"):  # noqa: S608 - names only
+        (key, campaign, publication, channel, network, due, state, attempts, remote_id, url, error) = r[:11]
+        finished, on_wire, first_wire, resend = r[11:]
+        rows[key] = Row(
+            key, campaign, publication, channel, network, _utc(due), state, attempts, remote_id, url, error,
+            _utc_or_none(finished), bool(on_wire), _utc_or_none(first_wire), bool(resend),
+        )  # fmt: skip
+    settlements = {}
+    for key, at, actor, action, previous, reason, url in db.execute(
+        f"SELECT {_SETTLEMENT} FROM resolutions ORDER BY id"  # noqa: S608 - names only
+    ):
+        settlements[key] = Settlement(key, _utc(at), actor, action, previous, reason, url)
+    beats = [
+        Beat(owner, host, pid, _utc(started), _utc(seen), _utc_or_none(stopped))
+        for owner, host, pid, started, seen, stopped in db.execute(
+            f"SELECT {_BEAT} FROM heartbeats ORDER BY seen_at DESC LIMIT ?",  # noqa: S608 - names only
+            (BEATS_SHOWN,),
+        )
+    ]
+    positions = {
+        name: (position, _utc(at))
+        for name, position, at in db.execute("SELECT name, position, updated_at FROM collector_positions")
+    }
+    replies = dict(db.execute("SELECT state, count(*) FROM comments GROUP BY state").fetchall())
+    queued = dict(db.execute("SELECT state, count(*) FROM acknowledgements GROUP BY state").fetchall())
+    (aside,) = db.execute("SELECT count(*) FROM set_aside").fetchone()
+    latest: list[SetAside] = [
+        {"network": network, "remote_id": remote_id, "from": source, "error": error, "at": _utc(at)}
+        for network, remote_id, source, error, at in db.execute(
+            "SELECT network, remote_id, source, error, at FROM set_aside ORDER BY at DESC, id DESC LIMIT ?",
+            (SET_ASIDE_SHOWN,),
+        )
+    ]
+    return StatusReading(
+        rows=rows,
+        settlements=settlements,
+        beats=beats,
+        positions=positions,
+        replies=replies,
+        acknowledgements={state: queued.get(state, 0) for state in STATES},
+        set_aside=aside,
+        set_aside_latest=latest,
+    )
+
+
+def _utc(stored: str) -> datetime:
+    """A time as SQLAlchemy keeps it in SQLite (UTC, without an offset), aware."""
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+
+
+def _utc_or_none(stored: str | None) -> datetime | None:
+    return None if stored is None else _utc(stored)
