@@ -174,3 +174,19 @@ def test_status_json_is_the_same_through_either_reading(tmp_path: Path) -> None:
     assert by_glance["publications"]
     assert by_glance["set_aside"]["count"] == 1
     assert by_glance["counts"][PublicationState.PUBLISHED.value] == 2
+
+
+@pytest.mark.slow
+def test_db_upgrade_says_a_current_sqlite_store_is_up_to_date_without_sqlalchemy(tmp_path: Path) -> None:
+    """``relais db upgrade`` on a store already current: the same line, nothing loaded to
+    migrate it; on a store behind, it still migrates (tests/test_backup.py, test_deploy.py)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    engine = database.create(f"sqlite:///{state / 'relais.db'}")
+    try:
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    modules = loaded(tmp_path, "db", "upgrade")
+    assert "sqlite3" in modules
+    assert modules & (STORE | {"alembic"}) == set()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli.common import fail, store_errors, store_url
-from bot.store import location
+from bot.store import location, sqlite_file
 
 
 @click.group("db")
@@ -31,9 +31,16 @@ def upgrade(ctx: click.Context) -> None:
     Example (a store on PostgreSQL):
       RELAIS_DATABASE_URL=postgresql+psycopg://relais@db.example/relais relais db upgrade
     """
+    url = store_url(ctx)
+    path = sqlite_file(url)
+    if path is not None and path.is_file():
+        from bot.store.glance import current
+
+        if current(path):  # nothing to do: said without loading SQLAlchemy (half the time)
+            click.echo(f"{location(url)}: up to date")
+            return
     from bot.store import database, prepare
 
-    url = store_url(ctx)
     with store_errors():
         prepare(url)
         engine = database.create(url)
