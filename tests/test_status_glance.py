@@ -190,3 +190,74 @@ def test_db_upgrade_says_a_current_sqlite_store_is_up_to_date_without_sqlalchemy
     modules = loaded(tmp_path, "db", "upgrade")
     assert "sqlite3" in modules
     assert modules & (STORE | {"alembic"}) == set()
+
+
+def test_a_time_stored_with_an_offset_is_read_in_utc_as_sqlalchemy_reads_it(tmp_path: Path) -> None:
+    """Relais writes UTC without an offset; a store edited or imported by hand may hold one.
+    Read as if it were UTC, a beat five minutes old written at +02:00 would look two hours
+    ahead, and ``check --alive`` would call a stopped bot alive."""
+    path = tmp_path / "relais.db"
+    engine = database.create(f"sqlite:///{path}")
+    try:
+        database.upgrade(engine)
+        Heartbeat(engine, "b").start(NOW, "host-b", 4242)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE heartbeats SET seen_at = '2026-12-01 14:00:00.5+02:00'"))
+        by_sqlalchemy = reading(engine)
+    finally:
+        engine.dispose()
+    by_glance = glance.status(path)
+    assert by_glance == by_sqlalchemy
+    assert by_glance is not None
+    assert by_glance.beats[0].seen_at == datetime(2026, 12, 1, 12, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_the_glance_leaves_no_file_beside_the_store(migrated_sqlite: Path, tmp_path: Path) -> None:
+    """A store at rest (the bot stopped) is one file; reading it leaves it one file."""
+    path = tmp_path / "relais.db"
+    shutil.copyfile(migrated_sqlite, path)
+    assert glance.status(path) is not None
+    assert glance.recorded_states(path, ["c/a/t"]) == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relais.db"]
+
+
+def test_a_locked_store_is_left_to_sqlalchemy_after_a_short_wait(migrated_sqlite: Path, tmp_path: Path) -> None:
+    """A writer holding a store that is not in WAL mode: the glance gives up within about a
+    second and leaves the store to SQLAlchemy, which waits as every command does and says
+    why; the glance's own full wait on top of it made a failing health check time out."""
+    import time
+
+    path = tmp_path / "relais.db"
+    shutil.copyfile(migrated_sqlite, path)
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=DELETE")
+        writer.execute("BEGIN EXCLUSIVE")
+        began = time.monotonic()
+        assert glance.status(path) is None
+        assert time.monotonic() - began < 5  # (it waited 10 s, then SQLAlchemy 10 s more)
+    finally:
+        writer.close()
+    assert glance.status(path) is not None
+
+
+@pytest.mark.slow
+def test_db_upgrade_puts_a_current_store_not_in_wal_mode_back_in_it(tmp_path: Path) -> None:
+    """A backup restored (``relais db backup`` writes a rollback-journal copy) is current but
+    not in WAL mode: ``db upgrade`` does what it always did, through SQLAlchemy."""
+    state = tmp_path / "state"
+    state.mkdir()
+    engine = database.create(f"sqlite:///{state / 'relais.db'}")
+    try:
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    with sqlite3.connect(state / "relais.db") as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    assert not glance.ready(state / "relais.db")
+    modules = loaded(tmp_path, "db", "upgrade")
+    assert "sqlalchemy" in modules
+    with sqlite3.connect(state / "relais.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    connection.close()

@@ -108,6 +108,8 @@ def entry() -> None:
     the interpreter exits: Python's exit goes through every object once more otherwise,
     and through them all again if the collector was back on, a tenth of a command's time.
     (``main`` called in a process that goes on, as the tests do, puts the collector back.)
+    So an object left in a reference cycle at exit is never finalized: a command closes
+    what it opens (engines are disposed, files closed) rather than leave it to ``__del__``.
     """
     gc.disable()
     try:

@@ -34,9 +34,9 @@ def upgrade(ctx: click.Context) -> None:
     url = store_url(ctx)
     path = sqlite_file(url)
     if path is not None and path.is_file():
-        from bot.store.glance import current
+        from bot.store.glance import ready
 
-        if current(path):  # nothing to do: said without loading SQLAlchemy (half the time)
+        if ready(path):  # nothing to do: said without loading SQLAlchemy (half the time)
             click.echo(f"{location(url)}: up to date")
             return
     from bot.store import database, prepare

@@ -17,6 +17,7 @@ named here, each converted as ``bot.store.schema`` types it.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -37,7 +38,10 @@ from bot.store.records import (
 )
 
 _CHUNK = 500  # keys per query (SQLite before 3.32 takes at most 999 parameters)
-BUSY_TIMEOUT_SECONDS = 10  # as bot.store.database: a store being written is waited for
+# A store locked (by a writer of a store not in WAL mode) is waited for a second, then
+# left to SQLAlchemy, which waits as every command does and says what is wrong: the glance
+# adds a second to a failure, not its own full wait (``relais check --alive`` has 10 s).
+BUSY_TIMEOUT_SECONDS = 1
 
 
 # A migration's ``revision = "0012"`` and ``down_revision: str | None = "0011"``, at the
@@ -84,8 +88,9 @@ def _current(path: Path) -> Iterator[sqlite3.Connection | None]:
         yield None
         return
     try:
-        # mode=ro: never creates the file, never writes it.
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        # mode=rw: never creates the file (and reads only: every query here is a SELECT).
+        # Not mode=ro, which leaves the WAL's -wal and -shm files behind when it closes.
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
     except (sqlite3.Error, ValueError):
         yield None
         return
@@ -118,10 +123,20 @@ def recorded_states(path: Path, keys: Sequence[str]) -> dict[str, str] | None:
             return None
 
 
-def current(path: Path) -> bool:
-    """Whether the SQLite store at ``path`` is plainly current (False: ask ``database``)."""
+def ready(path: Path) -> bool:
+    """Whether the SQLite store at ``path`` is plainly current and as ``relais db upgrade``
+    leaves a store (in WAL mode, and writable by this user, file and directory), so that
+    there is nothing to do nor to say (False: ask ``database``, which says what is wrong)."""
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return False
     with _current(path) as connection:
-        return connection is not None
+        if connection is None:
+            return False
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        except sqlite3.Error:
+            return False
+        return str(mode).lower() == "wal"
 
 
 _ROW = (
@@ -192,8 +207,10 @@ def _status(db: sqlite3.Connection) -> StatusReading:
 
 
 def _utc(stored: str) -> datetime:
-    """A time as SQLAlchemy keeps it in SQLite (UTC, without an offset), aware."""
-    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    """A time as the store keeps it, aware, in UTC (as ``schema.UTCDateTime`` reads it):
+    Relais writes UTC without an offset; a time written with one is converted."""
+    at = datetime.fromisoformat(stored)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _utc_or_none(stored: str | None) -> datetime | None:
