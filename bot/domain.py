@@ -137,6 +137,9 @@ class CommentQuery:
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
     reason: str | None = None  # the reason given contains these characters (a flag's: "link")
+    # With ``reason``: or contains one of these instead. The desk puts here the words Relais
+    # stores for each flag whose name, in the moderator's language, holds what was typed.
+    reason_or: tuple[str, ...] = ()
     reason_code: str | None = None  # a rejection's reason code
     decided_by: str | None = None  # the last decision was this moderator's (or "relais")
 

@@ -302,6 +302,43 @@ async def test_why_a_reply_is_held_is_said_in_the_moderators_language(engine: En
         assert [li.text for li in page.select("#r1 .flags li")] == list(reasons)
 
 
+async def test_the_flag_reason_filter_understands_the_moderators_language(engine: Engine) -> None:
+    """Relais stores its own reasons in English and shows them translated: a French
+    moderator filters by what the page says (``lien``), and finds them; English words and a
+    moderator's own notes are found as typed."""
+    add_replies(engine, [reply(1, "a", flags=("contains a link",))])
+    add_replies(engine, [reply(2, "b", flags=("contains a banned word (casino)",))])
+    add_replies(engine, [reply(3, "c", flags=("lien douteux, à vérifier",))])
+    add_replies(engine, [reply(4, "d", flags=("the same text was already posted by this author",))])
+    async for desk in open_desk(engine):
+        await desk.login("bob")
+
+        async def shown(reason: str) -> list[str]:
+            page = soup((await desk.page(f"/?tab=flagged&reason={reason}")).text)
+            return sorted(str(a["id"]) for a in page.select("article.reply"))
+
+        assert await shown("lien") == ["r1", "r3"]
+        assert await shown("LIEN") == ["r1", "r3"]
+        assert await shown("mot%20interdit") == ["r2"]
+        assert await shown("déjà%20été%20publié") == ["r4"]
+        assert await shown("link") == ["r1"]
+        assert await shown("douteux") == ["r3"]
+        assert await shown("contient") == ["r1", "r2"]
+        await desk.post("/language", {"language": "en", "back": "/"})
+        assert await shown("lien") == ["r3"]  # the English page: "lien" is only a note's word
+
+
+def test_the_flags_named_in_a_language_are_found_by_their_stored_words() -> None:
+    from bot.services import moderation
+
+    assert i18n.flags_named("lien", "fr") == (moderation.HAS_LINK,)
+    assert i18n.flags_named("interdit", "fr") == ("contains a banned word",)
+    assert i18n.flags_named("modifiée après", "fr") == ("edited after it was",)
+    assert i18n.flags_named("  ", "fr") == ()
+    assert i18n.flags_named("casino", "fr") == ()  # a flag's detail is not its name
+    assert all(moderation.BANNED_WORDS.startswith(w) for w in i18n.flags_named("mot", "fr"))
+
+
 def test_the_desk_knows_each_reason_relais_gives_as_it_is_stored() -> None:
     from bot.services import moderation
 

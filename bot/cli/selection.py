@@ -110,9 +110,10 @@ def query_of(ctx: click.Context, given: dict[str, Any]) -> CommentQuery | None:
             fail(f"{value:%Y-%m-%d} is out of range: no reply is dated so far", EXIT_INVALID)
 
     state = given.get("state")
+    texts: dict[str, Any] = {name: given.get(name) for name in TEXT_CRITERIA}  # each str | None
     return CommentQuery(
         states=(state,) if state else (),
         since=aware(given.get("since")),
         until=aware(given.get("until"), end=True),
-        **{name: given.get(name) for name in TEXT_CRITERIA},
+        **texts,
     )

@@ -818,9 +818,9 @@ class CommentStore:
         if query.until is not None:
             statement = statement.where(comments.c.created_at < query.until)
         if query.reason:  # no pattern from the user; accents and case as written
-            statement = statement.where(
-                func.lower(comments.c.reason).contains(query.reason.lower(), autoescape=True)
-            )
+            reason = func.lower(comments.c.reason)
+            wanted = dict.fromkeys(w.lower() for w in (query.reason, *query.reason_or))
+            statement = statement.where(or_(*(reason.contains(w, autoescape=True) for w in wanted)))
         if query.reason_code:
             statement = statement.where(comments.c.reason_code == query.reason_code)
         if query.decided_by:

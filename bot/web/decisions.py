@@ -29,7 +29,7 @@ from bot.store.comments import Comment
 from bot.web.errors import Conflict, DeskError, NotFound, wants_json
 from bot.web.i18n import N_
 from bot.web.login import _next
-from bot.web.pages import checked_form, desk, moderator, render
+from bot.web.pages import checked_form, desk, language, moderator, render
 from bot.web.queue import selection
 
 ACTIONS = {
@@ -128,7 +128,7 @@ async def decide_matching(request: Request) -> Response:
     with _refusals(request, form):
         decision = await here.run(
             here.moderation.decide_matching,
-            chosen.query(here),
+            chosen.query(here, language(request)),
             state,
             actor=me.name,
             reason=note,
@@ -162,7 +162,7 @@ async def _confirm(request: Request, form: FormData) -> Response:
     chosen = selection(form)
     state = _state(form)
     code, note = _why(form, state)  # refused now rather than after the confirmation
-    match = await here.run(here.moderation.matching, chosen.query(here))
+    match = await here.run(here.moderation.matching, chosen.query(here, language(request)))
     count = match.count
     if not count:
         raise DeskError("No reply matches this filter: nothing to decide.")

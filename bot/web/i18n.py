@@ -131,6 +131,25 @@ _FLAG_PATTERNS = [
 ]
 
 
+def flags_named(typed: str, language: str) -> tuple[str, ...]:
+    """The words Relais stores for each of its flags whose name in ``language`` holds
+    ``typed`` (case aside): what the queue's "flag reason" filter also looks for, so that
+    ``lien`` finds the replies held for "contains a link". A flag's words up to its first
+    detail (``contains a banned word``), which every reason of that kind starts with."""
+    wanted = typed.strip().lower()
+    if not wanted:
+        return ()
+    found = []
+    for stored, shown in FLAG_WORDS.items():
+        named = _DETAIL.sub("", translations(language).gettext(shown)).lower()
+        if wanted in " ".join(named.split()):
+            found.append(_DETAIL.split(stored)[0].strip())
+    return tuple(found)
+
+
+_DETAIL = re.compile(r"\s*\(?\{\w+\}\)?")  # "({words})", " {state}": a flag's detail
+
+
 def flag(reason: str, language: str) -> str:
     """A reason a reply is held for review, in ``language``."""
     for pattern, shown in _FLAG_PATTERNS:

@@ -22,7 +22,7 @@ from bot.store.comments import Comment
 from bot.web import i18n
 from bot.web.errors import DeskError
 from bot.web.i18n import N_
-from bot.web.pages import Desk, desk, moderator, render
+from bot.web.pages import Desk, desk, language, moderator, render
 
 DONE = (*(s.value for s in CommentState), "undo")  # what a decision made of the replies
 TABS = ("pending", "flagged", "approved", "rejected", "all")
@@ -50,7 +50,8 @@ class Selection:
     after: int | None
     start: int  # the position of the page's first reply, for "51–100 of 525"
 
-    def query(self, desk: Desk) -> CommentQuery:
+    def query(self, desk: Desk, moderator_language: str) -> CommentQuery:
+        """What the queue selects (``moderator_language``: in which the flags typed are named)."""
         f = self.filters
         zone = desk.zone(f.get("campaign"))
         return CommentQuery(
@@ -63,6 +64,7 @@ class Selection:
             since=_day(f.get("since"), zone),
             until=_day(f.get("until"), zone, next_day=True),
             reason=f.get("reason") or None,
+            reason_or=i18n.flags_named(f.get("reason") or "", moderator_language),
             decided_by=f.get("decided_by") or None,
         )
 
@@ -152,7 +154,7 @@ async def queue_page(request: Request) -> Response:
     await moderator(request)
     here = desk(request)
     chosen = selection(request.query_params)
-    query = chosen.query(here)
+    query = chosen.query(here, language(request))
     shown_queue = await here.run(
         here.moderation.queue, query, after=chosen.after, newest_first=chosen.newest_first
     )
@@ -207,7 +209,7 @@ async def live(request: Request) -> Response:
     await moderator(request)
     here = desk(request)
     chosen = selection(request.query_params)
-    query = chosen.query(here)
+    query = chosen.query(here, language(request))
     seen = _int(request.query_params.get("seen")) or 0
     # the replies after the newest shown, oldest first: how many (at most NEW_CAP)
     live_queue = await here.run(here.moderation.queue, query, after=seen, limit=NEW_CAP)
