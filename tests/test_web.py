@@ -313,7 +313,7 @@ async def test_the_flag_reason_filter_understands_the_moderators_language(engine
     async for desk in open_desk(engine):
         await desk.login("bob")
 
-        async def shown(reason: str) -> list[str]:
+        async def shown(reason: str, desk: Desk = desk) -> list[str]:
             page = soup((await desk.page(f"/?tab=flagged&reason={reason}")).text)
             return sorted(str(a["id"]) for a in page.select("article.reply"))
 
