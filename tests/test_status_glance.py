@@ -27,6 +27,12 @@ from tests.test_unstorable import refuse_name, reply
 MICRO = timedelta(microseconds=123456)  # times with microseconds, and without
 
 
+def in_state_dir(project: Path, migrated: Path) -> Path:
+    """A current store where ``loaded`` has a command look for it (``state/relais.db``)."""
+    (project / "state").mkdir()
+    return Path(shutil.copyfile(migrated, project / "state" / "relais.db"))
+
+
 def store_in_every_state(engine: Engine) -> None:
     """Publications in every state, two settled and one sent again; three processes' beats;
     replies decided (acknowledgements queued, one sent), collectors' positions, a stream,
@@ -135,14 +141,13 @@ def test_a_store_table_the_glance_cannot_read_is_left_to_sqlalchemy(
 
 
 @pytest.mark.slow
-def test_status_and_check_alive_read_an_sqlite_store_without_sqlalchemy(tmp_path: Path) -> None:
+def test_status_and_check_alive_read_an_sqlite_store_without_sqlalchemy(
+    tmp_path: Path, migrated_sqlite: Path
+) -> None:
     """As a user runs them: they answer (exit 0), and SQLAlchemy is never loaded."""
     project = tmp_path
-    state = project / "state"
-    state.mkdir()
-    engine = database.create(f"sqlite:///{state / 'relais.db'}")
+    engine = database.create(f"sqlite:///{in_state_dir(project, migrated_sqlite)}")
     try:
-        database.upgrade(engine)
         ledger_with(engine, doute="unknown")
         Heartbeat(engine, "b").start(datetime.now(UTC), "host-b", 4242)  # alive: check --alive exits 0
     finally:
@@ -177,16 +182,12 @@ def test_status_json_is_the_same_through_either_reading(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_db_upgrade_says_a_current_sqlite_store_is_up_to_date_without_sqlalchemy(tmp_path: Path) -> None:
+def test_db_upgrade_says_a_current_sqlite_store_is_up_to_date_without_sqlalchemy(
+    tmp_path: Path, migrated_sqlite: Path
+) -> None:
     """``relais db upgrade`` on a store already current: the same line, nothing loaded to
     migrate it; on a store behind, it still migrates (tests/test_backup.py, test_deploy.py)."""
-    state = tmp_path / "state"
-    state.mkdir()
-    engine = database.create(f"sqlite:///{state / 'relais.db'}")
-    try:
-        database.upgrade(engine)
-    finally:
-        engine.dispose()
+    in_state_dir(tmp_path, migrated_sqlite)
     modules = loaded(tmp_path, "db", "upgrade")
     assert "sqlite3" in modules
     assert modules & (STORE | {"alembic"}) == set()
@@ -242,22 +243,16 @@ def test_a_locked_store_is_left_to_sqlalchemy_after_a_short_wait(migrated_sqlite
 
 
 @pytest.mark.slow
-def test_db_upgrade_puts_a_current_store_not_in_wal_mode_back_in_it(tmp_path: Path) -> None:
+def test_db_upgrade_puts_a_current_store_not_in_wal_mode_back_in_it(tmp_path: Path, migrated_sqlite: Path) -> None:
     """A backup restored (``relais db backup`` writes a rollback-journal copy) is current but
     not in WAL mode: ``db upgrade`` does what it always did, through SQLAlchemy."""
-    state = tmp_path / "state"
-    state.mkdir()
-    engine = database.create(f"sqlite:///{state / 'relais.db'}")
-    try:
-        database.upgrade(engine)
-    finally:
-        engine.dispose()
-    with sqlite3.connect(state / "relais.db") as connection:
+    store = in_state_dir(tmp_path, migrated_sqlite)
+    with sqlite3.connect(store) as connection:
         connection.execute("PRAGMA journal_mode=DELETE")
     connection.close()
-    assert not glance.ready(state / "relais.db")
+    assert not glance.ready(store)
     modules = loaded(tmp_path, "db", "upgrade")
     assert "sqlalchemy" in modules
-    with sqlite3.connect(state / "relais.db") as connection:
+    with sqlite3.connect(store) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     connection.close()
