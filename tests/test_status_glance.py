@@ -181,18 +181,6 @@ def test_status_json_is_the_same_through_either_reading(tmp_path: Path) -> None:
     assert by_glance["counts"][PublicationState.PUBLISHED.value] == 2
 
 
-@pytest.mark.slow
-def test_db_upgrade_says_a_current_sqlite_store_is_up_to_date_without_sqlalchemy(
-    tmp_path: Path, migrated_sqlite: Path
-) -> None:
-    """``relais db upgrade`` on a store already current: the same line, nothing loaded to
-    migrate it; on a store behind, it still migrates (tests/test_backup.py, test_deploy.py)."""
-    in_state_dir(tmp_path, migrated_sqlite)
-    modules = loaded(tmp_path, "db", "upgrade")
-    assert "sqlite3" in modules
-    assert modules & (STORE | {"alembic"}) == set()
-
-
 def test_a_time_stored_with_an_offset_is_read_in_utc_as_sqlalchemy_reads_it(tmp_path: Path) -> None:
     """Relais writes UTC without an offset; a store edited or imported by hand may hold one.
     Read as if it were UTC, a beat five minutes old written at +02:00 would look two hours
