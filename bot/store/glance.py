@@ -25,17 +25,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.store.records import (
-    BEATS_SHOWN,
-    SET_ASIDE_SHOWN,
-    STATES,
-    Beat,
-    Row,
-    SetAside,
-    Settlement,
-    StatusReading,
-)
+if TYPE_CHECKING:  # (imported by status alone: plan and validate need none of them)
+    from bot.store.records import StatusReading
 
 _CHUNK = 500  # keys per query (SQLite before 3.32 takes at most 999 parameters)
 # A store locked (by a writer of a store not in WAL mode) is waited for a second, then
@@ -160,6 +153,17 @@ def status(path: Path) -> StatusReading | None:
 
 
 def _status(db: sqlite3.Connection) -> StatusReading:
+    from bot.store.records import (
+        BEATS_SHOWN,
+        SET_ASIDE_SHOWN,
+        STATES,
+        Beat,
+        Row,
+        SetAside,
+        Settlement,
+        StatusReading,
+    )
+
     rows = {}
     for r in db.execute(f"SELECT {_ROW} FROM publications"):  # noqa: S608 - names only
         (key, campaign, publication, channel, network, due, state, attempts, remote_id, url, error) = r[:11]
