@@ -86,6 +86,7 @@ def test_the_glance_reads_what_sqlalchemy_reads_of_a_store_in_every_state(tmp_pa
     by_glance = glance.status(path)
 
     assert by_glance == by_sqlalchemy
+    assert repr(by_glance) == repr(by_sqlalchemy)  # the same types too: True is not 1, UTC not +00:00
     # (and the store held what status tells: none of it compared empty)
     assert {r.state for r in by_sqlalchemy.rows.values()} == {"published", "pending", "missed"}
     assert sorted(by_sqlalchemy.settlements) == ["c/doute/tg", "c/rate/tg"]

@@ -10,22 +10,24 @@ the caller then asks ``Ledger`` and ``database.is_current``, which say what is w
 
 ``status`` reads what ``relais status`` and ``relais check --alive`` tell, for which
 SQLAlchemy's import was half of their time: the same rows as ``bot.services.status.reading``
-(``tests/test_status_glance.py`` compares the two on stores in every state), the columns
-named here, each converted as ``bot.store.schema`` types it.
+(``tests/test_status_glance.py`` compares the two on stores in every state): the columns
+named like the fields of ``bot.store.records``, each converted as the field is typed, as
+``bot.store.schema`` types the column.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # (imported by status alone: plan and validate need none of them)
     from bot.store.records import StatusReading
@@ -74,8 +76,8 @@ def heads_in(directory: Path) -> frozenset[str] | None:
 
 @contextmanager
 def _current(path: Path) -> Iterator[sqlite3.Connection | None]:
-    """A read-only connection to the SQLite store at ``path`` if it is plainly a current
-    Relais store that can be read now, else None."""
+    """A connection to the SQLite store at ``path``, to read it, if it is plainly a current
+    Relais store that can be read now; else None."""
     head = heads()
     if head is None or len(head) != 1:
         yield None
@@ -132,14 +134,6 @@ def ready(path: Path) -> bool:
         return str(mode).lower() == "wal"
 
 
-_ROW = (
-    "key, campaign, publication_id, channel, network, due_at, state, attempts, remote_id, remote_url, "
-    "last_error, finished_at, on_wire, first_wire_at, resend"
-)
-_SETTLEMENT = "key, at, actor, action, previous_state, reason, url"
-_BEAT = "owner, host, pid, started_at, seen_at, stopped_at"
-
-
 def status(path: Path) -> StatusReading | None:
     """What ``relais status`` reports of the SQLite store at ``path``, or None when it is
     not plainly a current Relais store that can be read now."""
@@ -164,26 +158,9 @@ def _status(db: sqlite3.Connection) -> StatusReading:
         StatusReading,
     )
 
-    rows = {}
-    for r in db.execute(f"SELECT {_ROW} FROM publications"):  # noqa: S608 - names only
-        (key, campaign, publication, channel, network, due, state, attempts, remote_id, url, error) = r[:11]
-        finished, on_wire, first_wire, resend = r[11:]
-        rows[key] = Row(
-            key, campaign, publication, channel, network, _utc(due), state, attempts, remote_id, url, error,
-            _utc_or_none(finished), bool(on_wire), _utc_or_none(first_wire), bool(resend),
-        )  # fmt: skip
-    settlements = {}
-    for key, at, actor, action, previous, reason, url in db.execute(
-        f"SELECT {_SETTLEMENT} FROM resolutions ORDER BY id"  # noqa: S608 - names only
-    ):
-        settlements[key] = Settlement(key, _utc(at), actor, action, previous, reason, url)
-    beats = [
-        Beat(owner, host, pid, _utc(started), _utc(seen), _utc_or_none(stopped))
-        for owner, host, pid, started, seen, stopped in db.execute(
-            f"SELECT {_BEAT} FROM heartbeats ORDER BY seen_at DESC LIMIT ?",  # noqa: S608 - names only
-            (BEATS_SHOWN,),
-        )
-    ]
+    rows = {r.key: r for r in _records(db, Row, "publications")}
+    settlements = {s.key: s for s in _records(db, Settlement, "resolutions", "ORDER BY id")}
+    beats = _records(db, Beat, "heartbeats", f"ORDER BY seen_at DESC LIMIT {BEATS_SHOWN:d}")
     positions = {
         name: (position, _utc(at))
         for name, position, at in db.execute("SELECT name, position, updated_at FROM collector_positions")
@@ -210,6 +187,25 @@ def _status(db: sqlite3.Connection) -> StatusReading:
     )
 
 
+_Record = TypeVar("_Record")
+
+
+def _records(db: sqlite3.Connection, kind: type[_Record], table: str, then: str = "") -> list[_Record]:
+    """Each row of ``table`` as a ``kind``: the columns named like its fields, each
+    converted as the field is typed (a time: ``_utc``; a flag: ``bool``; the rest as read)."""
+    fields = dataclasses.fields(kind)  # type: ignore[arg-type]  # (records are dataclasses)
+    convert = [_CONVERTERS.get(str(f.type), _as_read) for f in fields]
+    names = ", ".join(f.name for f in fields)
+    return [
+        kind(*(c(value) for c, value in zip(convert, row, strict=True)))
+        for row in db.execute(f"SELECT {names} FROM {table} {then}")  # noqa: S608 - names of ours only
+    ]
+
+
+def _as_read(value: Any) -> Any:
+    return value
+
+
 def _utc(stored: str) -> datetime:
     """A time as the store keeps it, aware, in UTC (as ``schema.UTCDateTime`` reads it):
     Relais writes UTC without an offset; a time written with one is converted."""
@@ -219,3 +215,10 @@ def _utc(stored: str) -> datetime:
 
 def _utc_or_none(stored: str | None) -> datetime | None:
     return None if stored is None else _utc(stored)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": _utc,
+    "datetime | None": _utc_or_none,
+    "bool": bool,
+}
