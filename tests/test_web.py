@@ -333,6 +333,7 @@ def test_the_flags_named_in_a_language_are_found_by_their_stored_words() -> None
 
     assert i18n.flags_named("lien", "fr") == (moderation.HAS_LINK,)
     assert i18n.flags_named("interdit", "fr") == ("contains a banned word",)
+    assert i18n.flags_named(" Mot  interdit ", "fr") == ("contains a banned word",)  # spaces as typed
     assert i18n.flags_named("modifiée après", "fr") == ("edited after it was",)
     assert i18n.flags_named("  ", "fr") == ()
     assert i18n.flags_named("casino", "fr") == ()  # a flag's detail is not its name

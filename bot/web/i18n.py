@@ -131,12 +131,15 @@ _FLAG_PATTERNS = [
 ]
 
 
+_DETAIL = re.compile(r"\s*\(?\{\w+\}\)?")  # "({words})", " {state}": a flag's detail
+
+
 def flags_named(typed: str, language: str) -> tuple[str, ...]:
     """The words Relais stores for each of its flags whose name in ``language`` holds
     ``typed`` (case aside): what the queue's "flag reason" filter also looks for, so that
     ``lien`` finds the replies held for "contains a link". A flag's words up to its first
     detail (``contains a banned word``), which every reason of that kind starts with."""
-    wanted = typed.strip().lower()
+    wanted = " ".join(typed.lower().split())  # spaces as a person types them
     if not wanted:
         return ()
     found = []
@@ -145,9 +148,6 @@ def flags_named(typed: str, language: str) -> tuple[str, ...]:
         if wanted in " ".join(named.split()):
             found.append(_DETAIL.split(stored)[0].strip())
     return tuple(found)
-
-
-_DETAIL = re.compile(r"\s*\(?\{\w+\}\)?")  # "({words})", " {state}": a flag's detail
 
 
 def flag(reason: str, language: str) -> str:
