@@ -34,6 +34,13 @@ OTHERS = {"alembic", "mako", "watchfiles", "openpyxl", "PIL", "markdown_it", "ri
 STORE = {"sqlalchemy", "psycopg"}
 
 
+def printed_by(script: str) -> str:
+    """What ``script`` prints, run by a Python of its own (which must succeed)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "schedules").mkdir()
@@ -106,7 +113,9 @@ def test_plan_shows_the_states_the_ledger_records_read_without_sqlalchemy(projec
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env["RELAIS_STATE_DIR"] = str(project / "state")
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"], cwd=project, env=env, check=True, timeout=120
+    )
     store = project / "state" / "relais.db"
     publications = load_campaigns([project / "schedules"], project / "messages").campaigns[0].publications
     keys = [p.key for p in publications]
@@ -225,9 +234,7 @@ def test_the_telegram_adapter_loads_no_command_line_of_httpx() -> None:
         "import sys, bot.adapters.telegram.sender, bot.adapters.telegram.reader, httpx\n"
         "print(sorted(m for m in ('httpx', 'telegram', 'rich', 'pygments') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.replace("'", '"')) == ["httpx", "telegram"]
+    assert json.loads(printed_by(script).replace("'", '"')) == ["httpx", "telegram"]
 
 
 def test_the_cycle_collector_is_off_while_a_command_starts_and_back_after() -> None:
@@ -251,9 +258,7 @@ def test_the_cycle_collector_is_off_while_a_command_starts_and_back_after() -> N
         "    seen.append(gc.isenabled())\n"
         "print(seen)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[False,", "True,", "False,", "True,", "True]"]
+    assert printed_by(script).split() == ["[False,", "True,", "False,", "True,", "True]"]
 
 
 def test_the_relais_command_leaves_the_collector_off_and_freezes_what_it_leaves() -> None:
@@ -275,6 +280,4 @@ def test_the_relais_command_leaves_the_collector_off_and_freezes_what_it_leaves(
         "seen.append((gc.isenabled(), gc.get_freeze_count() > 1000))\n"
         "print(seen)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[(False, False), 0, (False, True)]"
+    assert printed_by(script).strip() == "[(False, False), 0, (False, True)]"

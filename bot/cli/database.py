@@ -33,7 +33,7 @@ def upgrade(ctx: click.Context) -> None:
     """
     url = store_url(ctx)
     path = sqlite_file(url)
-    if path is not None and path.is_file():
+    if path is not None:
         from bot.store.glance import ready
 
         if ready(path):  # nothing to do: said without loading SQLAlchemy (half the time)

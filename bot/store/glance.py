@@ -206,19 +206,13 @@ def _as_read(value: Any) -> Any:
     return value
 
 
-def _utc(stored: str) -> datetime:
-    """A time as the store keeps it, aware, in UTC (as ``schema.UTCDateTime`` reads it):
-    Relais writes UTC without an offset; a time written with one is converted."""
+def _utc(stored: Any) -> Any:
+    """A time as the store keeps it (or None), aware, in UTC, as ``schema.UTCDateTime``
+    reads it: Relais writes UTC without an offset; a time written with one is converted."""
+    if stored is None:
+        return None
     at = datetime.fromisoformat(stored)
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _utc_or_none(stored: str | None) -> datetime | None:
-    return None if stored is None else _utc(stored)
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "datetime": _utc,
-    "datetime | None": _utc_or_none,
-    "bool": bool,
-}
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {"datetime": _utc, "datetime | None": _utc, "bool": bool}
