@@ -239,3 +239,23 @@ def test_a_rehearsal_or_a_new_campaign_is_not_warned_about(
     bot.wait_for_line("running;")
     assert bot.stop() == 0
     assert "new empty store" not in rehearsal.log + bot.log
+
+
+def test_an_escaped_sqlite_path_names_the_file_the_engine_opens(tmp_path: Path) -> None:
+    """SQLAlchemy decodes %-escapes in an SQLite URL's path: the file Relais checks (is it
+    there, is it current, what status reads) is the one the engine opens, not a file named
+    with the escapes left in."""
+    from bot.store import glance, location, missing_file, sqlite_file
+
+    url = f"sqlite:///{tmp_path}/pct%41dir/s%20x.db"
+    (tmp_path / "pctAdir").mkdir()
+    engine = database.create(url)
+    try:
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert (tmp_path / "pctAdir" / "s x.db").is_file()
+    assert sqlite_file(url) == tmp_path / "pctAdir" / "s x.db"
+    assert not missing_file(url)
+    assert location(url) == str(tmp_path / "pctAdir" / "s x.db")
+    assert glance.status(tmp_path / "pctAdir" / "s x.db") is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 _SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?:///)([^?]*)(.*)", re.DOTALL)
 
@@ -23,11 +24,12 @@ class StoreLocationError(ValueError):
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file an SQLite URL names; None for another database or an in-memory one."""
+    """The file an SQLite URL names, its %-escapes decoded as SQLAlchemy decodes them (the
+    file the engine opens); None for another database or an in-memory one."""
     match = _SQLITE_FILE.fullmatch(url)
     if not match or match.group(2) in ("", ":memory:"):
         return None
-    return Path(match.group(2))
+    return Path(unquote(match.group(2)))
 
 
 def in_memory(url: str) -> bool:
@@ -41,7 +43,7 @@ def anchored(url: str, base: Path) -> str:
     path = sqlite_file(url)
     if match is None or path is None or path.is_absolute():
         return url
-    return f"{match.group(1)}{base / path}{match.group(3)}"
+    return f"{match.group(1)}{base / match.group(2)}{match.group(3)}"  # (as written: still escaped)
 
 
 def _absolute(url: str) -> Path | None:
