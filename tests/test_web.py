@@ -310,6 +310,7 @@ async def test_the_flag_reason_filter_understands_the_moderators_language(engine
     add_replies(engine, [reply(2, "b", flags=("contains a banned word (casino)",))])
     add_replies(engine, [reply(3, "c", flags=("lien douteux, à vérifier",))])
     add_replies(engine, [reply(4, "d", flags=("the same text was already posted by this author",))])
+    add_replies(engine, [reply(5, "e", flags=("edited after it was approved",))])
     async for desk in open_desk(engine):
         await desk.login("bob")
 
@@ -324,6 +325,9 @@ async def test_the_flag_reason_filter_understands_the_moderators_language(engine
         assert await shown("link") == ["r1"]
         assert await shown("douteux") == ["r3"]
         assert await shown("contient") == ["r1", "r2"]
+        # a flag copied from the page, details included: that one reason
+        assert await shown("contient%20un%20mot%20interdit%20(casino)") == ["r2"]
+        assert await shown("Modifi%C3%A9e%20apr%C3%A8s%20avoir%20%C3%A9t%C3%A9%20approuv%C3%A9e") == ["r5"]
         await desk.post("/language", {"language": "en", "back": "/"})
         assert await shown("lien") == ["r3"]  # the English page: "lien" is only a note's word
 
@@ -335,6 +339,10 @@ def test_the_flags_named_in_a_language_are_found_by_their_stored_words() -> None
     assert i18n.flags_named("interdit", "fr") == ("contains a banned word",)
     assert i18n.flags_named(" Mot  interdit ", "fr") == ("contains a banned word",)  # spaces as typed
     assert i18n.flags_named("modifiée après", "fr") == ("edited after it was",)
+    assert i18n.flags_named("modifiée après avoir été rejetée", "fr") == ("edited after it was rejected",)
+    assert i18n.flags_named("Contient un mot interdit (Casino, jeton)", "fr") == (
+        "contains a banned word (casino, jeton)",
+    )
     assert i18n.flags_named("  ", "fr") == ()
     assert i18n.flags_named("casino", "fr") == ()  # a flag's detail is not its name
     assert all(moderation.BANNED_WORDS.startswith(w) for w in i18n.flags_named("mot", "fr"))

@@ -125,29 +125,47 @@ FLAG_WORDS = {
     moderation.REPEATED: N_("the same text was already posted by this author"),
     moderation.EDITED: N_("edited after it was {state}"),
 }
-_FLAG_PATTERNS = [
-    (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(stored)), re.DOTALL), shown)
-    for stored, shown in FLAG_WORDS.items()
-]
+
+
+def _with_details(text: str) -> re.Pattern[str]:
+    """``text`` as a pattern in which each detail (``{words}``) matches any text."""
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(text)), re.DOTALL)
+
+
+_FLAG_PATTERNS = [(_with_details(stored), shown) for stored, shown in FLAG_WORDS.items()]
 
 
 _DETAIL = re.compile(r"\s*\(?\{\w+\}\)?")  # "({words})", " {state}": a flag's detail
 
 
 def flags_named(typed: str, language: str) -> tuple[str, ...]:
-    """The words Relais stores for each of its flags whose name in ``language`` holds
-    ``typed`` (case aside): what the queue's "flag reason" filter also looks for, so that
-    ``lien`` finds the replies held for "contains a link". A flag's words up to its first
-    detail (``contains a banned word``), which every reason of that kind starts with."""
+    """The words Relais stores for its flags that ``typed`` names in ``language`` (case
+    aside): what the queue's "flag reason" filter also looks for. A flag as the page shows
+    it, details included (``modifiée après avoir été approuvée``), is the one reason stored
+    for it; a part of a flag's name (``lien``, ``mot interdit``) is the flag's words up to
+    its first detail (``contains a banned word``), which every reason of that kind starts with."""
     wanted = " ".join(typed.lower().split())  # spaces as a person types them
     if not wanted:
         return ()
     found = []
     for stored, shown in FLAG_WORDS.items():
-        named = _DETAIL.sub("", translations(language).gettext(shown)).lower()
-        if wanted in " ".join(named.split()):
+        said = translations(language).gettext(shown)
+        if whole := _with_details(" ".join(said.lower().split())).fullmatch(wanted):
+            values = whole.groupdict()
+            if "state" in values:
+                values["state"] = _unsaid(REPLY_WORDS, values["state"], language)
+            found.append(stored.format(**values))
+        elif wanted in " ".join(_DETAIL.sub("", said).lower().split()):
             found.append(_DETAIL.split(stored)[0].strip())
     return tuple(found)
+
+
+def _unsaid(words: dict[str, str], said: str, language: str) -> str:
+    """The store's word for what the page calls ``said`` (``approuvée``: ``approved``)."""
+    for stored, shown in words.items():
+        if translations(language).gettext(shown).lower() == said.lower():
+            return stored
+    return said
 
 
 def flag(reason: str, language: str) -> str:
