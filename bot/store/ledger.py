@@ -213,6 +213,7 @@ class Ledger:
             # Released here, before the session is closed: the server ends a closed session
             # a moment later, and until then others would take this process for alive.
             with contextlib.suppress(Exception):  # a store gone: its session and lock are gone too
+                self._liveness.rollback()  # (a failed transaction would refuse the unlock)
                 self._liveness.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_id(self.owner)})
                 self._liveness.commit()
             self._liveness.close()
