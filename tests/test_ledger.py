@@ -354,6 +354,30 @@ def test_processes_starting_together_migrate_one_after_the_other(database_url: s
         e.dispose()
 
 
+@pytest.mark.slow
+def test_a_store_being_migrated_is_waited_for_as_long_as_any_busy_store(tmp_path) -> None:
+    """Turning a new SQLite store to WAL needs it to itself; another process migrating it
+    holds it for seconds. The store's busy timeout (10 s) is set before that, not after:
+    the driver's own 5 s made a process starting beside a slow migration fail, "database
+    is locked" (seen in CI: test_processes_starting_together_migrate_one_after_the_other)."""
+    import sqlite3
+
+    path = tmp_path / "relais.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE migrating (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # a migration under way, for longer than 5 s
+    release = threading.Timer(6.0, holder.execute, ["COMMIT"])
+    release.start()
+    engine = database.create(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        release.join()
+        holder.close()
+        engine.dispose()
+
+
 def test_an_sqlite_store_serves_one_process(tmp_path) -> None:
     from bot.store.ledger import StoreInUse
 

@@ -105,8 +105,10 @@ def store_failure(error: BaseException) -> str | None:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The wait first: turning a new store to WAL needs it to itself, and a process migrating
+    # it holds it for seconds (the driver's own wait, 5 s, was all it had before).
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
